@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 
 # Services used by integration tests. Each script is idempotent and fails loudly.
 # (Azurite and Slurm are started here once their tests exist.)
+bash scripts/slurm-start.sh
 
 cargo test --workspace --locked
