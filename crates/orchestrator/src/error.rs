@@ -1,7 +1,13 @@
-//! The orchestrator's one error type.
+//! The orchestrator's one error type, and the process exit codes it maps to.
+//!
+//! A task that fails is not an [`Error`]: it is recorded in the report and turns into exit
+//! code 1 after every other task has finished. An [`Error`] stops the orchestrator itself.
+
+use std::path::PathBuf;
 
 /// Everything that can stop a run.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// I/O on a named path.
     #[error("failed to {action} `{path}`")]
@@ -9,7 +15,7 @@ pub enum Error {
         /// What was being done ("read", "write", ...).
         action: &'static str,
         /// The path.
-        path: std::path::PathBuf,
+        path: PathBuf,
         /// The cause.
         #[source]
         source: std::io::Error,
@@ -22,7 +28,77 @@ pub enum Error {
         /// What went wrong, without secrets.
         message: String,
     },
+    /// The selected backend is not compiled into this build yet.
+    #[error("the {backend} backend is not available in this build; use `--backend local`")]
+    BackendUnavailable {
+        /// Engine name.
+        backend: &'static str,
+    },
+    /// A flag, environment variable or configuration file value is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// An input file or directory cannot be used; the message says what to do.
+    #[error("input `{path}`: {reason}")]
+    Input {
+        /// The offending path (lossy for non-UTF-8 names).
+        path: PathBuf,
+        /// Why it was rejected and what to do.
+        reason: String,
+    },
+    /// No trainer executable was given or found.
+    #[error(
+        "trainer executable not found (looked in: {searched}); build it with \
+         `cargo build --release -p trainer` or pass `--trainer PATH`"
+    )]
+    TrainerNotFound {
+        /// The places looked at, comma separated.
+        searched: String,
+    },
+    /// Building the trainer on the fly failed.
+    #[error("failed to build the trainer with `{command}`: {reason}")]
+    TrainerBuild {
+        /// The command that was run.
+        command: String,
+        /// Exit status or spawn error.
+        reason: String,
+    },
+    /// `resume`, `status` or `cleanup` named a run that does not exist.
+    #[error("no run `{run_id}` under `{out}` (no manifest.json); list runs with `ls {out}`")]
+    RunNotFound {
+        /// The run id asked for.
+        run_id: String,
+        /// The output directory searched.
+        out: PathBuf,
+    },
+    /// A manifest exists but cannot be used.
+    #[error("run manifest `{path}`: {reason}")]
+    Manifest {
+        /// The manifest path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Io`].
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
 }
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit code when every task succeeded.
+pub const EXIT_OK: u8 = 0;
+/// Exit code when at least one task failed (after all of them finished).
+pub const EXIT_TASKS_FAILED: u8 = 1;
+/// Exit code when the orchestrator itself failed ([`Error`]): bad flags, unreadable inputs.
+pub const EXIT_ERROR: u8 = 2;
+/// Exit code after Ctrl-C / SIGTERM (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;

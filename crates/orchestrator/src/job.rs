@@ -86,6 +86,18 @@ pub enum TaskStatus {
     Cancelled,
 }
 
+impl TaskStatus {
+    /// The spelling used in reports and the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed_out",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// What a backend reports as a task moves.
 #[derive(Debug, Clone)]
 pub enum TaskEvent {

@@ -1,4 +1,11 @@
-fn main() {
-    eprintln!("orchestrator: not built yet");
-    std::process::exit(2);
+//! The `orchestrator` binary: parse the command line, hand it to the library, exit with its
+//! code. All behaviour lives in `orchestrator::cli`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    orchestrator::cli::main(orchestrator::cli::Cli::parse()).await
 }

@@ -3,14 +3,73 @@
 //! The core (`crate::run`) owns discovery, task ids, the manifest, progress and the report.
 //! A backend owns only its engine: where staged bytes live, how a task is started, watched,
 //! retried, cancelled and cleaned up. Only a backend's own module knows its engine exists.
+//!
+//! Refinements since the skeleton (additive, existing implementors keep compiling):
+//! [`BackendKind`] lives here; [`Backend::staged_locations`], [`Backend::task_command`] and
+//! [`Backend::worker_cores`] are provided methods with defaults that a backend may override.
 
+use std::fmt;
 use std::future::Future;
+use std::path::Path;
+use std::str::FromStr;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::Result;
 use crate::job::{RunContext, StagePlan, Staged, TaskEvent, TaskSpec};
+
+pub mod local;
+
+pub use local::Local;
+
+/// The engines this crate knows, chosen once at the edge (`cli.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    /// Child processes on this machine (the default: no cloud, no account, no configuration).
+    Local,
+    /// An Azure Batch pool.
+    AzureBatch,
+    /// A Slurm cluster.
+    Slurm,
+}
+
+impl BackendKind {
+    /// Every accepted spelling, for `--backend` and the configuration file.
+    pub const NAMES: [&'static str; 3] = ["local", "azure-batch", "slurm"];
+
+    /// The name used on the command line, in reports and in run ids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::AzureBatch => "azure-batch",
+            Self::Slurm => "slurm",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "local" => Ok(Self::Local),
+            "azure-batch" => Ok(Self::AzureBatch),
+            "slurm" => Ok(Self::Slurm),
+            other => Err(format!(
+                "unknown backend `{other}` (expected one of: {})",
+                Self::NAMES.join(", ")
+            )),
+        }
+    }
+}
 
 /// A place that can run trainer tasks: this machine, an Azure Batch pool, a Slurm cluster.
 ///
@@ -48,4 +107,55 @@ pub trait Backend: Send + Sync {
     /// Delete what this run created on the engine (jobs, pools, staged blobs, scratch dirs).
     /// Results already collected under the run directory are never touched.
     fn cleanup(&self, run: &RunContext) -> impl Future<Output = Result<()>> + Send;
+
+    /// Where [`Backend::stage`] would put each object, computed without side effects.
+    ///
+    /// Used by `--dry-run` to print each task's command. The default names objects
+    /// `staged:<digest>`; a backend whose locations are predictable should override it.
+    fn staged_locations(&self, run: &RunContext, plan: &StagePlan) -> Staged {
+        let _ = run;
+        Staged {
+            trainer: format!("staged:{}", plan.trainer.digest),
+            inputs: plan
+                .inputs
+                .iter()
+                .map(|o| (o.digest.clone(), format!("staged:{}", o.digest)))
+                .collect(),
+        }
+    }
+
+    /// The command line one task runs, for `--dry-run` and logs.
+    ///
+    /// The default is the trainer contract `TRAINER INPUT OUTPUT FLAGS...` with the output at
+    /// `run.task_dir(task_id)/output.txt`; remote backends override it with what their workers
+    /// actually run.
+    fn task_command(&self, run: &RunContext, staged: &Staged, task: &TaskSpec) -> Vec<String> {
+        let input = staged
+            .inputs
+            .get(&task.input_digest)
+            .cloned()
+            .unwrap_or_else(|| format!("staged:{}", task.input_digest));
+        let output = run.task_dir(&task.task_id).join(OUTPUT_FILE);
+        let mut argv = vec![staged.trainer.clone(), input, path_arg(&output)];
+        argv.extend(task.trainer_args.iter().cloned());
+        argv
+    }
+
+    /// CPU cores one worker offers to a task; sizes the trainer's `--threads` and the default
+    /// concurrency (tasks x threads <= cores). The default is this machine's core count.
+    fn worker_cores(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+/// Name of the trainer's output file inside a task directory.
+pub const OUTPUT_FILE: &str = "output.txt";
+/// Name of the captured standard output inside a task directory.
+pub const STDOUT_FILE: &str = "stdout.txt";
+/// Name of the captured standard error inside a task directory.
+pub const STDERR_FILE: &str = "stderr.txt";
+
+/// A path as a command-line string (lossy only for non-UTF-8 paths, which inputs never are).
+fn path_arg(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }

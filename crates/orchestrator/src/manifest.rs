@@ -1,0 +1,294 @@
+//! The run manifest `OUT/<run-id>/manifest.json`: everything needed to resume a run, and
+//! where each task stands. It is the only state a run keeps between orchestrator processes.
+//!
+//! Crash safety comes from two rules. The file is always replaced atomically (temp file,
+//! fsync, rename), so a crash leaves the previous or the next version, never a torn one. And
+//! a task is recorded `succeeded` only after its output is in its task directory, so anything
+//! a crash loses is a task that is simply run again; a recorded success is never re-run.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::backend::BackendKind;
+use crate::job::{StageObject, Staged, TaskOutcome, TaskSpec, TaskStatus};
+use crate::{Error, Result};
+
+/// File name of the manifest inside the run directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// Bumped when the manifest's meaning changes incompatibly.
+pub const FORMAT: u32 = 1;
+
+/// The state of a run, as stored on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`FORMAT`] of the writer.
+    pub format: u32,
+    /// The run's id (its directory name).
+    pub run_id: String,
+    /// The engine the run uses.
+    pub backend: BackendKind,
+    /// The input directory as given.
+    pub input_dir: PathBuf,
+    /// The trainer executable as found, with its digest.
+    pub trainer: StageObject,
+    /// The user's trainer flags (they are part of every task id).
+    pub trainer_args: Vec<String>,
+    /// `--threads` added by the orchestrator, or `None` when the user chose it.
+    pub threads: Option<usize>,
+    /// Tasks at once.
+    pub concurrency: usize,
+    /// Extra attempts for retryable failures.
+    pub retries: u32,
+    /// Per-attempt time limit in seconds.
+    pub timeout_seconds: Option<f64>,
+    /// Every input, in discovery order.
+    pub inputs: Vec<InputRecord>,
+    /// Every distinct task (inputs with equal content share one), in first-input order.
+    pub tasks: Vec<TaskRecord>,
+    /// Where the backend staged the objects, once it has.
+    pub staged: Option<Staged>,
+    /// Process id of the orchestrator that last worked on this run (for `status`).
+    pub orchestrator_pid: Option<u32>,
+}
+
+/// One input file of the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InputRecord {
+    /// File name.
+    pub name: String,
+    /// Path as found (used to stage it again on resume if needed).
+    pub path: PathBuf,
+    /// SHA-256 of the content.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The task that trains on this content.
+    pub task_id: String,
+}
+
+/// Where a task stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Not started in this or a previous session.
+    Pending,
+    /// An attempt was started and has not been reported finished.
+    Running,
+    /// Finished with output collected.
+    Succeeded,
+    /// Every attempt failed.
+    Failed,
+    /// The last attempt ran past the timeout.
+    TimedOut,
+    /// Stopped by Ctrl-C or the engine.
+    Cancelled,
+}
+
+impl TaskState {
+    /// The spelling used in reports and `status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::TimedOut => "timed_out",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl From<TaskStatus> for TaskState {
+    fn from(status: TaskStatus) -> Self {
+        match status {
+            TaskStatus::Succeeded => Self::Succeeded,
+            TaskStatus::Failed => Self::Failed,
+            TaskStatus::TimedOut => Self::TimedOut,
+            TaskStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// One task's record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskRecord {
+    /// Deterministic id (see `pipeline::task_id`).
+    pub task_id: String,
+    /// First input name with this content.
+    pub input_name: String,
+    /// Content digest of the input.
+    pub input_digest: String,
+    /// Where it stands.
+    pub state: TaskState,
+    /// Attempts made over every session of the run.
+    pub attempts: u32,
+    /// Exit code of the last finished attempt.
+    pub exit_code: Option<i32>,
+    /// Wall time of the last finished attempt.
+    pub wall_seconds: Option<f64>,
+    /// Engine-side reason for a failure without an exit code.
+    pub failure: Option<String>,
+}
+
+impl TaskRecord {
+    /// Whether a resume leaves this task alone.
+    ///
+    /// Success is final. So is exit code 1, the trainer's "bad input or parameters": the same
+    /// bytes and flags fail the same way again. Anything else (timeouts, signals, exit 2,
+    /// cancellation, a crash while running) is tried again.
+    pub fn is_done(&self) -> bool {
+        match self.state {
+            TaskState::Succeeded => true,
+            TaskState::Failed => self.exit_code == Some(1),
+            _ => false,
+        }
+    }
+
+    /// Records a backend's final outcome; `base_attempts` are those of earlier sessions.
+    pub fn finish(&mut self, outcome: &TaskOutcome, base_attempts: u32) {
+        self.state = outcome.status.into();
+        self.attempts = base_attempts + outcome.attempts;
+        self.exit_code = outcome.exit_code;
+        self.wall_seconds = Some(outcome.wall_seconds);
+        self.failure = outcome.failure.clone();
+    }
+
+    /// The spec handed to a backend.
+    pub fn spec(&self, trainer_args: Vec<String>) -> TaskSpec {
+        TaskSpec {
+            task_id: self.task_id.clone(),
+            input_name: self.input_name.clone(),
+            input_digest: self.input_digest.clone(),
+            trainer_args,
+        }
+    }
+}
+
+impl Manifest {
+    /// The manifest's path for a run directory.
+    pub fn path(run_dir: &Path) -> PathBuf {
+        run_dir.join(MANIFEST_FILE)
+    }
+
+    /// Reads a run's manifest.
+    pub fn load(run_dir: &Path) -> Result<Self> {
+        let path = Self::path(run_dir);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        let manifest: Self = serde_json::from_slice(&bytes).map_err(|e| Error::Manifest {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        if manifest.format != FORMAT {
+            return Err(Error::Manifest {
+                path,
+                reason: format!(
+                    "format {} is not supported by this orchestrator (expects {FORMAT})",
+                    manifest.format
+                ),
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// The serialized form written by [`write_atomic`].
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("manifest serializes")
+    }
+
+    /// Tasks by id, for lookups.
+    pub fn task_index(&self) -> BTreeMap<String, usize> {
+        self.tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.task_id.clone(), i))
+            .collect()
+    }
+
+    /// The trainer flags every task of this run gets: the user's, plus `--threads` if the
+    /// orchestrator chose it.
+    pub fn task_args(&self) -> Vec<String> {
+        let mut args = self.trainer_args.clone();
+        if let Some(threads) = self.threads {
+            args.push("--threads".into());
+            args.push(threads.to_string());
+        }
+        args
+    }
+}
+
+/// Replaces `path` with `bytes` so that readers see the old or the new content, never a mix:
+/// write a temp file in the same directory, fsync it, rename it over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    let res = (|| {
+        let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        file.write_all(bytes)
+            .map_err(|e| Error::io("write", &tmp, e))?;
+        file.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", &tmp, e))
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// Makes a directory's entries (a rename just done in it) durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let d = std::fs::File::open(dir).map_err(|e| Error::io("open", dir, e))?;
+        d.sync_all().map_err(|e| Error::io("sync", dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(state: TaskState, exit_code: Option<i32>) -> TaskRecord {
+        TaskRecord {
+            task_id: "t".into(),
+            input_name: "a.csv".into(),
+            input_digest: "d".into(),
+            state,
+            attempts: 1,
+            exit_code,
+            wall_seconds: None,
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn only_success_and_bad_input_are_final() {
+        assert!(record(TaskState::Succeeded, Some(0)).is_done());
+        assert!(record(TaskState::Failed, Some(1)).is_done());
+        assert!(!record(TaskState::Failed, Some(2)).is_done());
+        assert!(!record(TaskState::Failed, None).is_done());
+        assert!(!record(TaskState::Running, None).is_done());
+        assert!(!record(TaskState::TimedOut, None).is_done());
+        assert!(!record(TaskState::Cancelled, None).is_done());
+        assert!(!record(TaskState::Pending, None).is_done());
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+}

@@ -1,0 +1,811 @@
+//! The core pipeline, generic over any [`Backend`]: plan a run (inputs, task ids, run id),
+//! stage, execute while keeping the manifest and the progress bar current, then report.
+//! Also `resume`, `status` and `cleanup`, which start from a run's manifest.
+//!
+//! Identity rules, which make resume correct:
+//! - a **task id** hashes the input's content digest, the trainer's digest and the user's
+//!   trainer flags (minus `--threads`, which does not change the output), so a task id names
+//!   exactly one result and a recorded success can be trusted on resume;
+//! - the **run id** (unless `--run-id` is given) hashes the backend, the trainer digest, the
+//!   user's flags and every input's name and digest, so running the same `run` command again
+//!   finds the same run directory and resumes it, while changing any input, flag or the trainer
+//!   starts a new run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::{Backend, BackendKind, OUTPUT_FILE};
+use crate::config::{ResumeOverrides, RunConfig};
+use crate::input::{self, Input};
+use crate::job::{RunContext, StageObject, StagePlan, Staged, TaskEvent};
+use crate::manifest::{self, InputRecord, Manifest, TaskRecord, TaskState};
+use crate::progress::Progress;
+use crate::report;
+use crate::{EXIT_INTERRUPTED, EXIT_OK, EXIT_TASKS_FAILED};
+use crate::{Error, Result};
+
+/// Hex digits kept from a SHA-256 for task ids (64 bits: collisions are not a concern for
+/// the few thousand tasks of a run).
+const TASK_ID_LEN: usize = 16;
+/// Hex digits of the hash part of a derived run id.
+const RUN_ID_HASH_LEN: usize = 12;
+
+/// How a `run` or `resume` ended.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The run id.
+    pub run_id: String,
+    /// `OUT/<run-id>`.
+    pub run_dir: PathBuf,
+    /// The process exit code: 0 all succeeded, 1 some task failed, 130 interrupted.
+    pub exit_code: u8,
+}
+
+/// Trainer flags without `--threads N` / `--threads=N`, which do not change a task's output.
+pub fn identity_args(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip_next = false;
+    for arg in args {
+        if std::mem::take(&mut skip_next) {
+            continue;
+        }
+        if arg == "--threads" {
+            skip_next = true;
+        } else if !arg.starts_with("--threads=") {
+            out.push(arg.clone());
+        }
+    }
+    out
+}
+
+/// The `--threads` value the user gave the trainer, if any.
+fn user_threads(args: &[String]) -> Result<Option<usize>> {
+    let mut value = None;
+    for (i, arg) in args.iter().enumerate() {
+        if arg == "--threads" {
+            value = args.get(i + 1).cloned();
+        } else if let Some(v) = arg.strip_prefix("--threads=") {
+            value = Some(v.to_owned());
+        }
+    }
+    value
+        .map(|v| {
+            v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                Error::Config(format!(
+                    "trainer flag --threads `{v}` is not a positive integer"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// Length-prefixed hashing, so that `["ab", "c"]` and `["a", "bc"]` differ.
+fn hash_fields<'a>(domain: &str, fields: impl IntoIterator<Item = &'a str>) -> String {
+    let mut h = Sha256::new();
+    h.update(domain.as_bytes());
+    for f in fields {
+        h.update((f.len() as u64).to_le_bytes());
+        h.update(f.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// A task's id: see the module docs.
+pub fn task_id(input_digest: &str, trainer_digest: &str, trainer_args: &[String]) -> String {
+    let args = identity_args(trainer_args);
+    let fields = [input_digest, trainer_digest]
+        .into_iter()
+        .chain(args.iter().map(String::as_str));
+    hash_fields("orchestrator-task-v1", fields)[..TASK_ID_LEN].to_owned()
+}
+
+/// A run's default id: `<input dir name>-<hash>`; see the module docs.
+pub fn derive_run_id(
+    input_dir: &Path,
+    backend: BackendKind,
+    trainer_digest: &str,
+    inputs: &[Input],
+    trainer_args: &[String],
+) -> String {
+    let args = identity_args(trainer_args);
+    let mut fields = vec![backend.as_str(), trainer_digest];
+    fields.push("args");
+    fields.extend(args.iter().map(String::as_str));
+    fields.push("inputs");
+    for input in inputs {
+        fields.push(&input.name);
+        fields.push(&input.object.digest);
+    }
+    let hash = hash_fields("orchestrator-run-v1", fields);
+    let stem: String = input_dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "run".into())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    format!("{stem}-{}", &hash[..RUN_ID_HASH_LEN])
+}
+
+/// Concurrency and the `--threads` the orchestrator adds, so that tasks x threads <= cores
+/// by default. An explicit `--threads` among the trainer flags or `--concurrency` wins.
+fn size_run(
+    cores: usize,
+    n_tasks: usize,
+    concurrency: Option<usize>,
+    threads: Option<usize>,
+) -> (usize, Option<usize>) {
+    let cores = cores.max(1);
+    match threads {
+        Some(t) => (concurrency.unwrap_or((cores / t).max(1)).max(1), None),
+        None => {
+            let c = concurrency
+                .unwrap_or_else(|| cores.min(n_tasks.max(1)))
+                .max(1);
+            (c, Some((cores / c).max(1)))
+        }
+    }
+}
+
+/// A planned run, not yet started.
+#[derive(Debug)]
+pub struct Planned {
+    /// The manifest the run starts from (new, or the existing one of a resumed run).
+    pub manifest: Manifest,
+    /// `OUT/<run-id>`.
+    pub run_dir: PathBuf,
+    /// Whether a manifest already existed (the same `run` command ran before).
+    pub existing: bool,
+}
+
+/// Discovers and hashes inputs, finds the trainer, derives ids and sizes the run. Writes
+/// nothing; reads the existing manifest if the run directory already has one.
+pub async fn plan(config: &RunConfig, worker_cores: usize) -> Result<Planned> {
+    if config
+        .trainer_args
+        .iter()
+        .any(|a| a == "--json" || a.starts_with("--json="))
+    {
+        return Err(Error::Config(
+            "trainer flag --json is not supported through the orchestrator: every task would \
+             write the same file; the report already has each task's score"
+                .into(),
+        ));
+    }
+    let explicit_threads = user_threads(&config.trainer_args)?;
+    let input_dir = config.input_dir.clone();
+    let trainer_arg = config.trainer.clone();
+    // Hashing and directory walks are blocking work.
+    let (inputs, trainer) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let inputs = input::discover(&input_dir)?;
+        let trainer_path = input::find_trainer(trainer_arg.as_deref())?;
+        let trainer = input::hash_file(&trainer_path)?;
+        Ok((inputs, trainer))
+    })
+    .await
+    .expect("planning does not panic")?;
+
+    let mut tasks: Vec<TaskRecord> = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut records = Vec::new();
+    for input in &inputs {
+        let id = task_id(&input.object.digest, &trainer.digest, &config.trainer_args);
+        if seen.insert(id.clone()) {
+            tasks.push(TaskRecord {
+                task_id: id.clone(),
+                input_name: input.name.clone(),
+                input_digest: input.object.digest.clone(),
+                state: TaskState::Pending,
+                attempts: 0,
+                exit_code: None,
+                wall_seconds: None,
+                failure: None,
+            });
+        }
+        records.push(InputRecord {
+            name: input.name.clone(),
+            path: input.object.path.clone(),
+            digest: input.object.digest.clone(),
+            size: input.object.size,
+            task_id: id,
+        });
+    }
+    let run_id = match &config.run_id {
+        Some(id) => {
+            input::check_name(id)
+                .map_err(|reason| Error::Config(format!("--run-id `{id}`: {reason}")))?;
+            id.clone()
+        }
+        None => derive_run_id(
+            &config.input_dir,
+            config.backend,
+            &trainer.digest,
+            &inputs,
+            &config.trainer_args,
+        ),
+    };
+    let run_dir = config.out_dir.join(&run_id);
+    let (concurrency, threads) = size_run(
+        worker_cores,
+        tasks.len(),
+        config.concurrency,
+        explicit_threads,
+    );
+    let fresh = Manifest {
+        format: manifest::FORMAT,
+        run_id,
+        backend: config.backend,
+        input_dir: config.input_dir.clone(),
+        trainer,
+        trainer_args: config.trainer_args.clone(),
+        threads,
+        concurrency,
+        retries: config.retries,
+        timeout_seconds: config.timeout.map(|t| t.as_secs_f64()),
+        inputs: records,
+        tasks,
+        staged: None,
+        orchestrator_pid: None,
+    };
+    if !Manifest::path(&run_dir).exists() {
+        return Ok(Planned {
+            manifest: fresh,
+            run_dir,
+            existing: false,
+        });
+    }
+    let mut existing = Manifest::load(&run_dir)?;
+    let same = existing.trainer.digest == fresh.trainer.digest
+        && existing.backend == fresh.backend
+        && identity_args(&existing.trainer_args) == identity_args(&fresh.trainer_args)
+        && existing.task_index().keys().eq(fresh.task_index().keys());
+    if !same {
+        return Err(Error::Manifest {
+            path: Manifest::path(&run_dir),
+            reason: format!(
+                "run `{}` already exists with other inputs, flags, trainer or backend; \
+                 choose another --run-id or remove `{}`",
+                fresh.run_id,
+                run_dir.display()
+            ),
+        });
+    }
+    // The same run again: keep its task states, take this command's execution settings.
+    existing.inputs = fresh.inputs;
+    existing.trainer.path = fresh.trainer.path;
+    existing.trainer_args = fresh.trainer_args;
+    existing.threads = fresh.threads;
+    existing.concurrency = fresh.concurrency;
+    existing.retries = fresh.retries;
+    existing.timeout_seconds = fresh.timeout_seconds;
+    Ok(Planned {
+        manifest: existing,
+        run_dir,
+        existing: true,
+    })
+}
+
+fn stage_plan(manifest: &Manifest) -> StagePlan {
+    let mut seen = BTreeSet::new();
+    StagePlan {
+        trainer: manifest.trainer.clone(),
+        inputs: manifest
+            .inputs
+            .iter()
+            .filter(|i| seen.insert(i.digest.clone()))
+            .map(|i| StageObject {
+                path: i.path.clone(),
+                digest: i.digest.clone(),
+                size: i.size,
+            })
+            .collect(),
+    }
+}
+
+fn run_context(manifest: &Manifest, run_dir: &Path) -> RunContext {
+    RunContext {
+        run_id: manifest.run_id.clone(),
+        run_dir: run_dir.to_path_buf(),
+        retries: manifest.retries,
+        timeout: manifest.timeout_seconds.map(Duration::from_secs_f64),
+        concurrency: manifest.concurrency,
+    }
+}
+
+/// Quotes an argument for display in a POSIX shell.
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// The `--dry-run` text: the run, its staged objects and each task's command.
+pub fn describe_plan<B: Backend>(backend: &B, planned: &Planned) -> String {
+    let m = &planned.manifest;
+    let run = run_context(m, &planned.run_dir);
+    let plan = stage_plan(m);
+    let staged = backend.staged_locations(&run, &plan);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Plan for run {} (dry run: nothing is staged or run)",
+        m.run_id
+    );
+    let _ = writeln!(out, "  backend:     {}", backend.name());
+    let done = m.tasks.iter().filter(|t| t.is_done()).count();
+    let _ = writeln!(
+        out,
+        "  run dir:     {}{}",
+        planned.run_dir.display(),
+        if planned.existing {
+            format!(
+                " (exists: {done} of {} tasks done; `run` would resume it)",
+                m.tasks.len()
+            )
+        } else {
+            " (new)".into()
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  trainer:     {} (sha256 {})",
+        m.trainer.path.display(),
+        m.trainer.digest
+    );
+    let _ = writeln!(
+        out,
+        "  concurrency: {} task(s) at once{}",
+        m.concurrency,
+        m.threads
+            .map(|t| format!(", trainer --threads {t}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
+        "  retries:     {}; timeout: {}",
+        m.retries,
+        m.timeout_seconds
+            .map(|t| format!("{t} s"))
+            .unwrap_or_else(|| "none".into())
+    );
+    let _ = writeln!(
+        out,
+        "Staged objects ({}, content-addressed):",
+        plan.inputs.len() + 1
+    );
+    let _ = writeln!(
+        out,
+        "  {}  {:>10} B  {} -> {}",
+        &plan.trainer.digest[..12],
+        plan.trainer.size,
+        plan.trainer.path.display(),
+        staged.trainer
+    );
+    for o in &plan.inputs {
+        let _ = writeln!(
+            out,
+            "  {}  {:>10} B  {} -> {}",
+            &o.digest[..12],
+            o.size,
+            o.path.display(),
+            staged.inputs.get(&o.digest).map_or("?", String::as_str)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Tasks ({} for {} inputs):",
+        m.tasks.len(),
+        m.inputs.len()
+    );
+    let args = m.task_args();
+    for t in &m.tasks {
+        let names: Vec<&str> = m
+            .inputs
+            .iter()
+            .filter(|i| i.task_id == t.task_id)
+            .map(|i| i.name.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {}  {}  [{}]",
+            t.task_id,
+            names.join(", "),
+            if t.is_done() { "done" } else { "to run" }
+        );
+        let argv = backend.task_command(&run, &staged, &t.spec(args.clone()));
+        let cmd: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
+        let _ = writeln!(out, "      $ {}", cmd.join(" "));
+    }
+    out
+}
+
+/// `orchestrator run`: plan, then execute (or print the plan with `dry_run`).
+pub async fn run<B: Backend>(
+    backend: &B,
+    config: &RunConfig,
+    shutdown: CancellationToken,
+) -> Result<Finished> {
+    let planned = plan(config, backend.worker_cores()).await?;
+    if config.dry_run {
+        print!("{}", describe_plan(backend, &planned));
+        return Ok(Finished {
+            run_id: planned.manifest.run_id,
+            run_dir: planned.run_dir,
+            exit_code: EXIT_OK,
+        });
+    }
+    if planned.existing {
+        tracing::info!(
+            "run {} exists; resuming it (only unfinished tasks run)",
+            planned.manifest.run_id
+        );
+    }
+    execute(backend, planned.manifest, &planned.run_dir, shutdown).await
+}
+
+/// `orchestrator resume RUN_ID`: finish what the run's manifest says is not done.
+pub async fn resume<B: Backend>(
+    backend: &B,
+    out_dir: &Path,
+    run_id: &str,
+    overrides: &ResumeOverrides,
+    shutdown: CancellationToken,
+) -> Result<Finished> {
+    let run_dir = existing_run_dir(out_dir, run_id)?;
+    let mut m = Manifest::load(&run_dir)?;
+    if m.backend.as_str() != backend.name() {
+        return Err(Error::Config(format!(
+            "run `{run_id}` was started on the {} backend; resume it with `--backend {}`",
+            m.backend, m.backend
+        )));
+    }
+    if let Some(c) = overrides.concurrency {
+        m.concurrency = c.max(1);
+        if m.threads.is_some() {
+            m.threads = Some((backend.worker_cores() / m.concurrency).max(1));
+        }
+    }
+    if let Some(r) = overrides.retries {
+        m.retries = r;
+    }
+    if let Some(t) = overrides.timeout {
+        m.timeout_seconds = Some(t.as_secs_f64());
+    }
+    execute(backend, m, &run_dir, shutdown).await
+}
+
+/// The backend a stored run uses (for `resume` and `cleanup` to pick one).
+pub fn run_backend(out_dir: &Path, run_id: &str) -> Result<BackendKind> {
+    let run_dir = existing_run_dir(out_dir, run_id)?;
+    Ok(Manifest::load(&run_dir)?.backend)
+}
+
+fn existing_run_dir(out_dir: &Path, run_id: &str) -> Result<PathBuf> {
+    input::check_name(run_id)
+        .map_err(|reason| Error::Config(format!("run id `{run_id}`: {reason}")))?;
+    let run_dir = out_dir.join(run_id);
+    if !Manifest::path(&run_dir).is_file() {
+        return Err(Error::RunNotFound {
+            run_id: run_id.to_owned(),
+            out: out_dir.to_path_buf(),
+        });
+    }
+    Ok(run_dir)
+}
+
+async fn save(manifest: &Manifest, run_dir: &Path) -> Result<()> {
+    let bytes = manifest.to_bytes();
+    let path = Manifest::path(run_dir);
+    tokio::task::spawn_blocking(move || manifest::write_atomic(&path, &bytes))
+        .await
+        .expect("manifest write does not panic")
+}
+
+/// Stages, runs every task that is not done, keeps the manifest current, writes the report.
+async fn execute<B: Backend>(
+    backend: &B,
+    mut m: Manifest,
+    run_dir: &Path,
+    shutdown: CancellationToken,
+) -> Result<Finished> {
+    let session_start = Instant::now();
+    std::fs::create_dir_all(run_dir.join("tasks")).map_err(|e| Error::io("create", run_dir, e))?;
+    m.orchestrator_pid = Some(std::process::id());
+    // Tasks that were running when a previous orchestrator died, or that may succeed on a
+    // new try, go back to pending; their earlier attempts still count.
+    for t in &mut m.tasks {
+        if !t.is_done() {
+            t.state = TaskState::Pending;
+        }
+    }
+    save(&m, run_dir).await?;
+    if let Some(parent) = run_dir.parent() {
+        manifest::sync_dir(parent)?;
+    }
+
+    let ctx = run_context(&m, run_dir);
+    let plan = stage_plan(&m);
+    let to_run: Vec<usize> = (0..m.tasks.len())
+        .filter(|&i| !m.tasks[i].is_done())
+        .collect();
+    if !to_run.is_empty() {
+        tracing::info!(
+            "run {}: {} of {} tasks to run on {} ({} at once), staging {} objects",
+            m.run_id,
+            to_run.len(),
+            m.tasks.len(),
+            backend.name(),
+            m.concurrency,
+            plan.inputs.len() + 1
+        );
+        let staged = backend.stage(&ctx, &plan).await?;
+        m.staged = Some(staged.clone());
+        save(&m, run_dir).await?;
+        run_tasks(backend, &mut m, &ctx, &staged, &to_run, &shutdown).await?;
+    } else {
+        tracing::info!("run {}: every task is already done", m.run_id);
+    }
+
+    // A backend that returned without a final word on a task (only on shutdown) leaves it
+    // unfinished; record it cancelled so the next resume runs it.
+    for t in &mut m.tasks {
+        if t.state == TaskState::Running {
+            t.state = TaskState::Cancelled;
+            t.failure.get_or_insert_with(|| "interrupted".into());
+        }
+    }
+    save(&m, run_dir).await?;
+
+    let run_dir_owned = run_dir.to_path_buf();
+    let report = tokio::task::spawn_blocking(move || -> Result<_> {
+        let report = report::build(&m, &run_dir_owned);
+        let written = report::write(&report, &run_dir_owned)?;
+        Ok((report, written))
+    })
+    .await
+    .expect("report does not panic")?;
+    let (report, written) = report;
+    print!("{}", report::summary_table(&report));
+    println!(
+        "Report: {} (also report.json, report.html); session took {:.1} s",
+        written.csv.display(),
+        session_start.elapsed().as_secs_f64()
+    );
+    let s = &report.summary;
+    let exit_code = if shutdown.is_cancelled() {
+        tracing::warn!(
+            "interrupted; finish with `orchestrator resume {}`",
+            report.run_id
+        );
+        EXIT_INTERRUPTED
+    } else if s.failed > 0 || s.unfinished > 0 {
+        EXIT_TASKS_FAILED
+    } else {
+        EXIT_OK
+    };
+    Ok(Finished {
+        run_id: report.run_id,
+        run_dir: run_dir.to_path_buf(),
+        exit_code,
+    })
+}
+
+/// Runs `to_run` on the backend, applying its events to the manifest and the progress bar.
+///
+/// The manifest is rewritten after each batch of events: events that arrive while a write is
+/// in flight are applied together and written once, which keeps a thousand-task run from
+/// spending its time in fsync while still never recording a state before it happened.
+async fn run_tasks<B: Backend>(
+    backend: &B,
+    m: &mut Manifest,
+    ctx: &RunContext,
+    staged: &Staged,
+    to_run: &[usize],
+    shutdown: &CancellationToken,
+) -> Result<()> {
+    let args = m.task_args();
+    let specs = to_run
+        .iter()
+        .map(|&i| m.tasks[i].spec(args.clone()))
+        .collect();
+    let base: BTreeMap<String, u32> = to_run
+        .iter()
+        .map(|&i| (m.tasks[i].task_id.clone(), m.tasks[i].attempts))
+        .collect();
+    let index = m.task_index();
+    let total = m.tasks.len() as u64;
+    let progress = Progress::new(total, total - to_run.len() as u64);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // Cancelled by the user's shutdown, or by us when the manifest can no longer be saved.
+    let stop = shutdown.child_token();
+    let exec = backend.execute(ctx, staged, specs, tx, stop.clone());
+    let mut finished = total - to_run.len() as u64;
+    let consume = async {
+        let mut running = BTreeSet::new();
+        let mut write_error = None;
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while let Ok(ev) = rx.try_recv() {
+                batch.push(ev);
+            }
+            for ev in batch {
+                match ev {
+                    TaskEvent::Started { task_id, attempt } => {
+                        let Some(&i) = index.get(&task_id) else {
+                            continue;
+                        };
+                        let t = &mut m.tasks[i];
+                        t.state = TaskState::Running;
+                        t.attempts = base.get(&task_id).copied().unwrap_or(0) + attempt;
+                        running.insert(task_id);
+                        progress.started(running.len());
+                    }
+                    TaskEvent::Finished(outcome) => {
+                        let Some(&i) = index.get(&outcome.task_id) else {
+                            continue;
+                        };
+                        let t = &mut m.tasks[i];
+                        t.finish(&outcome, base.get(&outcome.task_id).copied().unwrap_or(0));
+                        running.remove(&outcome.task_id);
+                        finished += 1;
+                        let ok = t.state == TaskState::Succeeded;
+                        let detail = if ok {
+                            std::fs::read_to_string(ctx.task_dir(&t.task_id).join(OUTPUT_FILE))
+                                .ok()
+                                .and_then(|o| report::parse_score(&o))
+                                .map(|s| format!("score {s}"))
+                                .unwrap_or_default()
+                        } else {
+                            match (t.exit_code, &t.failure) {
+                                (Some(code), _) => format!("exit code {code}"),
+                                (None, Some(f)) => f.clone(),
+                                (None, None) => String::new(),
+                            }
+                        };
+                        progress.finished(
+                            &format!(
+                                "[{finished}/{total}] {} {} {} ({:.2} s, attempt {})",
+                                t.input_name,
+                                t.state.as_str(),
+                                detail,
+                                outcome.wall_seconds,
+                                t.attempts
+                            ),
+                            ok,
+                        );
+                    }
+                }
+            }
+            if write_error.is_none()
+                && let Err(e) = save(m, &ctx.run_dir).await
+            {
+                progress.log(&format!("cannot save the manifest, stopping: {e}"), false);
+                write_error = Some(e);
+                stop.cancel();
+            }
+        }
+        write_error
+    };
+    let (exec_res, write_error) = tokio::join!(exec, consume);
+    progress.finish();
+    exec_res?;
+    match write_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// `orchestrator status RUN_ID`: where a run stands, as text.
+pub fn status(out_dir: &Path, run_id: &str) -> Result<String> {
+    let run_dir = existing_run_dir(out_dir, run_id)?;
+    let m = Manifest::load(&run_dir)?;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in &m.tasks {
+        *counts.entry(t.state.as_str()).or_default() += 1;
+    }
+    let done = m.tasks.iter().filter(|t| t.is_done()).count();
+    let mut out = String::new();
+    let _ = writeln!(out, "Run {} ({} backend)", m.run_id, m.backend);
+    let _ = writeln!(out, "  directory: {}", run_dir.display());
+    let _ = writeln!(
+        out,
+        "  inputs: {}, tasks: {}, done: {done}",
+        m.inputs.len(),
+        m.tasks.len()
+    );
+    let states: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let _ = writeln!(out, "  states: {}", states.join(", "));
+    let active = m.orchestrator_pid.is_some_and(|pid| {
+        pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+    });
+    let any_running = m.tasks.iter().any(|t| t.state == TaskState::Running);
+    let where_ = if done == m.tasks.len() {
+        "finished".to_owned()
+    } else if active && any_running {
+        format!(
+            "in progress (orchestrator pid {})",
+            m.orchestrator_pid.unwrap_or(0)
+        )
+    } else {
+        format!(
+            "not finished; continue with `orchestrator resume {}`",
+            m.run_id
+        )
+    };
+    let _ = writeln!(out, "  state: {where_}");
+    let report = report::build(&m, &run_dir);
+    out.push('\n');
+    out.push_str(&report::summary_table(&report));
+    Ok(out)
+}
+
+/// `orchestrator cleanup RUN_ID`: the backend deletes what the run created on its engine.
+pub async fn cleanup<B: Backend>(backend: &B, out_dir: &Path, run_id: &str) -> Result<()> {
+    let run_dir = existing_run_dir(out_dir, run_id)?;
+    let m = Manifest::load(&run_dir)?;
+    backend.cleanup(&run_context(&m, &run_dir)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    #[test]
+    fn threads_do_not_change_task_ids() {
+        let a = task_id("d", "t", &s(&["--n-estimators", "20"]));
+        let b = task_id("d", "t", &s(&["--n-estimators", "20", "--threads", "4"]));
+        let c = task_id("d", "t", &s(&["--threads=2", "--n-estimators", "20"]));
+        assert_eq!(a, b);
+        assert_eq!(a, c);
+        assert_ne!(a, task_id("d", "t", &s(&["--n-estimators", "21"])));
+        assert_ne!(a, task_id("d", "t2", &s(&["--n-estimators", "20"])));
+        assert_ne!(a, task_id("d2", "t", &s(&["--n-estimators", "20"])));
+        assert_eq!(a.len(), TASK_ID_LEN);
+    }
+
+    #[test]
+    fn field_boundaries_matter() {
+        assert_ne!(hash_fields("x", ["ab", "c"]), hash_fields("x", ["a", "bc"]));
+    }
+
+    #[test]
+    fn default_sizing_never_oversubscribes() {
+        assert_eq!(size_run(2, 6, None, None), (2, Some(1)));
+        assert_eq!(size_run(8, 3, None, None), (3, Some(2)));
+        assert_eq!(size_run(2, 1, None, None), (1, Some(2)));
+        assert_eq!(size_run(4, 10, Some(1), None), (1, Some(4)));
+        assert_eq!(size_run(4, 10, None, Some(2)), (2, None));
+        assert_eq!(size_run(2, 10, None, Some(8)), (1, None));
+    }
+
+    #[test]
+    fn shell_quoting_for_display() {
+        assert_eq!(shell_quote("a/b.csv"), "a/b.csv");
+        assert_eq!(shell_quote("my file"), "'my file'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}
