@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Result;
 use crate::job::{RunContext, StagePlan, Staged, TaskEvent, TaskSpec};
 
+pub mod azure_batch;
 pub mod local;
 
 pub use local::Local;

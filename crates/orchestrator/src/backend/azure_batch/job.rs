@@ -1,0 +1,170 @@
+//! Jobs: created with `onAllTasksComplete: noaction`, switched to `terminatejob` once every task
+//! is in, capped by a job wall clock, tagged with the run id; terminated, deleted and found
+//! again by that tag.
+
+use reqwest::Method;
+
+use super::client::{BatchClient, Call};
+use super::model::{self, JobCreate, JobPatch, JobTerminate, JobView, Page};
+use super::pool::next_call;
+
+/// A Batch id derived from a run id: only `[A-Za-z0-9_-]`, at most 64 characters.
+pub(crate) fn batch_id(prefix: &str, run_id: &str) -> String {
+    let clean: String = run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let id = format!("{prefix}{clean}");
+    if id.len() <= 64 {
+        return id;
+    }
+    // Keep it unique when truncating: the tail becomes a digest of the full id.
+    let digest = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(id.as_bytes())[..6]);
+    format!("{}-{digest}", &id[..64 - 13])
+}
+
+/// Picks the job id for this `execute`: the run's base id while that job is absent or still
+/// active, else the first `-rN` successor (a finished job cannot take new tasks; resume needs one).
+pub(crate) async fn choose_job_id(client: &BatchClient, base: &str) -> Result<String, String> {
+    for n in 0..100 {
+        let id = if n == 0 {
+            base.to_owned()
+        } else {
+            format!("{}-r{n}", &base[..base.len().min(58)])
+        };
+        match client
+            .send_json::<JobView>(&Call::get(format!("/jobs/{id}")).query("$select", "id,state"))
+            .await
+        {
+            Ok(job) if job.state == "active" => return Ok(id),
+            Ok(job) => {
+                tracing::info!(job = %id, state = %job.state, "job is finished; a resumed run uses a new job")
+            }
+            Err(e) if e.status == Some(404) => return Ok(id),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err(format!(
+        "100 finished jobs already exist for `{base}`; run `orchestrator cleanup` first"
+    ))
+}
+
+/// `POST /jobs`; an existing job with the id counts as created (a retried or resumed create).
+pub(crate) async fn create_job(client: &BatchClient, body: &JobCreate) -> Result<(), String> {
+    match client
+        .send(&Call::new(Method::POST, "/jobs").json(model::to_body(body)))
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(job = %body.id, "created job");
+            Ok(())
+        }
+        Err(e) if e.is_code("JobExists") => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Every task is in: let Batch terminate the job (freeing the active-job quota) when they end.
+pub(crate) async fn set_terminate_when_done(
+    client: &BatchClient,
+    job_id: &str,
+) -> Result<(), String> {
+    let body = JobPatch {
+        on_all_tasks_complete: "terminatejob".into(),
+    };
+    client
+        .send(&Call::new(Method::PATCH, format!("/jobs/{job_id}")).json(model::to_body(&body)))
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+/// Terminates a job; one already completed or terminating is fine.
+pub(crate) async fn terminate_job(
+    client: &BatchClient,
+    job_id: &str,
+    reason: &str,
+) -> Result<(), String> {
+    let body = JobTerminate {
+        terminate_reason: reason.into(),
+    };
+    match client
+        .send(
+            &Call::new(Method::POST, format!("/jobs/{job_id}/terminate"))
+                .json(model::to_body(&body)),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.is_code("JobCompleted")
+                || e.is_code("JobTerminating")
+                || e.is_code("JobNotFound") =>
+        {
+            Ok(())
+        }
+        Err(e) if e.status == Some(404) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Deletes a job (and with it every task directory on the nodes).
+pub(crate) async fn delete_job(client: &BatchClient, job_id: &str) -> Result<(), String> {
+    match client
+        .send(&Call::new(Method::DELETE, format!("/jobs/{job_id}")))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.is_code("JobNotFound")
+                || e.is_code("JobBeingDeleted")
+                || e.status == Some(404) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Jobs whose metadata says this run created them.
+pub(crate) async fn jobs_of_run(client: &BatchClient, run_id: &str) -> Result<Vec<String>, String> {
+    let mut call = Call::get("/jobs").query("$select", "id,state,metadata");
+    let mut out = Vec::new();
+    loop {
+        let page: Page<JobView> = client.send_json(&call).await.map_err(|e| e.to_string())?;
+        out.extend(
+            page.value
+                .into_iter()
+                .filter(|j| {
+                    j.metadata
+                        .iter()
+                        .any(|m| m.name == model::RUN_METADATA_KEY && m.value == run_id)
+                })
+                .map(|j| j.id),
+        );
+        match page.next_link {
+            Some(n) => call = next_call(&n)?,
+            None => return Ok(out),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_clean_bounded_and_distinct() {
+        assert_eq!(batch_id("orch-", "20261128-ab.c"), "orch-20261128-ab-c");
+        let long_a = batch_id("orch-", &"a".repeat(100));
+        let long_b = batch_id("orch-", &format!("{}b", "a".repeat(99)));
+        assert_eq!(long_a.len(), 64);
+        assert_ne!(long_a, long_b);
+    }
+}

@@ -1,0 +1,456 @@
+//! Batch's JSON, and nothing else: the request bodies we send and the parts of responses we
+//! read. Wire names follow `BatchService.json` (api-version 2025-06-01); optional fields are
+//! skipped when unset so that nothing a newer api-version removed is ever sent.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// `{"name": .., "value": ..}` metadata and environment entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NameValue {
+    pub(crate) name: String,
+    pub(crate) value: String,
+}
+
+impl NameValue {
+    pub(crate) fn new(name: &str, value: &str) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Metadata key that tags everything a run creates (found again by `cleanup`).
+pub(crate) const RUN_METADATA_KEY: &str = "orchestrator-run";
+
+// ---------------------------------------------------------------- requests
+
+/// `BatchPoolCreateOptions` (`POST /pools`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PoolCreate {
+    pub(crate) id: String,
+    #[serde(flatten)]
+    pub(crate) spec: PoolSpec,
+}
+
+/// `BatchPoolSpecification`: the pool fields shared by a named pool and an auto-pool.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PoolSpec {
+    pub(crate) vm_size: String,
+    pub(crate) virtual_machine_configuration: VirtualMachineConfiguration,
+    pub(crate) task_slots_per_node: u32,
+    pub(crate) task_scheduling_policy: TaskSchedulingPolicy,
+    pub(crate) resize_timeout: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) target_dedicated_nodes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) target_low_priority_nodes: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) enable_auto_scale: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) auto_scale_formula: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) auto_scale_evaluation_interval: Option<String>,
+    pub(crate) metadata: Vec<NameValue>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VirtualMachineConfiguration {
+    pub(crate) image_reference: ImageReference,
+    /// The REST spelling really is `nodeAgentSKUId` (ARM says `nodeAgentSkuId`).
+    #[serde(rename = "nodeAgentSKUId")]
+    pub(crate) node_agent_sku_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ImageReference {
+    #[serde(default)]
+    pub(crate) publisher: String,
+    #[serde(default)]
+    pub(crate) offer: String,
+    #[serde(default)]
+    pub(crate) sku: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskSchedulingPolicy {
+    pub(crate) node_fill_type: String,
+}
+
+/// `BatchJobCreateOptions` (`POST /jobs`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobCreate {
+    pub(crate) id: String,
+    pub(crate) pool_info: PoolInfo,
+    pub(crate) on_all_tasks_complete: String,
+    pub(crate) on_task_failure: String,
+    pub(crate) constraints: JobConstraints,
+    pub(crate) metadata: Vec<NameValue>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PoolInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pool_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub(crate) auto_pool_specification: Option<AutoPoolSpec>,
+}
+
+/// `BatchAutoPoolSpecification`: Batch creates the pool with the job and deletes it after.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AutoPoolSpec {
+    pub(crate) auto_pool_id_prefix: String,
+    pub(crate) pool_lifetime_option: String,
+    pub(crate) keep_alive: bool,
+    pub(crate) pool: PoolSpec,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobConstraints {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_wall_clock_time: Option<String>,
+}
+
+/// `BatchJobUpdateOptions` (`PATCH /jobs/{id}`), only what we change.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobPatch {
+    pub(crate) on_all_tasks_complete: String,
+}
+
+/// `BatchJobTerminateOptions`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobTerminate {
+    pub(crate) terminate_reason: String,
+}
+
+/// `BatchTaskCreateOptions`, one per input.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskCreate {
+    pub(crate) id: String,
+    pub(crate) display_name: String,
+    pub(crate) command_line: String,
+    pub(crate) resource_files: Vec<ResourceFile>,
+    pub(crate) output_files: Vec<OutputFile>,
+    pub(crate) constraints: TaskConstraints,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ResourceFile {
+    pub(crate) http_url: String,
+    pub(crate) file_path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) file_mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OutputFile {
+    pub(crate) file_pattern: String,
+    pub(crate) destination: OutputFileDestination,
+    pub(crate) upload_options: OutputFileUploadConfig,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OutputFileDestination {
+    pub(crate) container: OutputFileBlobContainerDestination,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OutputFileBlobContainerDestination {
+    pub(crate) path: String,
+    pub(crate) container_url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OutputFileUploadConfig {
+    pub(crate) upload_condition: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskConstraints {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_wall_clock_time: Option<String>,
+    pub(crate) retention_time: String,
+    pub(crate) max_task_retry_count: i32,
+}
+
+// ---------------------------------------------------------------- responses
+
+/// `BatchError`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct BatchErrorBody {
+    #[serde(default)]
+    pub(crate) code: Option<String>,
+    #[serde(default)]
+    pub(crate) message: Option<BatchErrorMessage>,
+    #[serde(default)]
+    pub(crate) values: Vec<BatchErrorDetail>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct BatchErrorMessage {
+    #[serde(default)]
+    pub(crate) value: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct BatchErrorDetail {
+    #[serde(default)]
+    pub(crate) key: Option<String>,
+    #[serde(default)]
+    pub(crate) value: Option<String>,
+}
+
+/// `BatchCreateTaskCollectionResult`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct TaskAddCollectionResult {
+    #[serde(default)]
+    pub(crate) value: Vec<TaskAddResult>,
+}
+
+/// `BatchTaskCreateResult`: `status` is `success`, `clienterror` or `servererror`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskAddResult {
+    pub(crate) status: String,
+    pub(crate) task_id: String,
+    #[serde(default)]
+    pub(crate) error: Option<BatchErrorBody>,
+}
+
+/// `BatchTaskCountsResult`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskCountsResult {
+    pub(crate) task_counts: TaskCounts,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub(crate) struct TaskCounts {
+    pub(crate) active: u64,
+    pub(crate) running: u64,
+    pub(crate) completed: u64,
+    pub(crate) succeeded: u64,
+    pub(crate) failed: u64,
+}
+
+/// A page of a list call.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Page<T> {
+    #[serde(default = "Vec::new")]
+    pub(crate) value: Vec<T>,
+    #[serde(default, rename = "odata.nextLink")]
+    pub(crate) next_link: Option<String>,
+}
+
+/// The `$select`-ed view of a `BatchTask` we read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskView {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) state: String,
+    #[serde(default)]
+    pub(crate) execution_info: Option<TaskExecutionInfo>,
+    #[serde(default)]
+    pub(crate) node_info: Option<NodeInfo>,
+}
+
+/// `BatchTaskSelect` for the list calls: exactly the fields of [`TaskView`].
+pub(crate) const TASK_SELECT: &str = "id,state,executionInfo,nodeInfo";
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskExecutionInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) start_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) end_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) exit_code: Option<i32>,
+    #[serde(default)]
+    pub(crate) retry_count: u32,
+    #[serde(default)]
+    pub(crate) requeue_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) failure_info: Option<FailureInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) result: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FailureInfo {
+    #[serde(default)]
+    pub(crate) category: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NodeInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pool_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) node_id: Option<String>,
+}
+
+/// The parts of `BatchPool` the watchdog and cleanup read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PoolView {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) state: String,
+    #[serde(default)]
+    pub(crate) allocation_state: String,
+    #[serde(default)]
+    pub(crate) vm_size: String,
+    #[serde(default)]
+    pub(crate) resize_errors: Vec<BatchErrorBodyLike>,
+    #[serde(default)]
+    pub(crate) current_dedicated_nodes: u32,
+    #[serde(default)]
+    pub(crate) current_low_priority_nodes: u32,
+    #[serde(default)]
+    pub(crate) target_dedicated_nodes: u32,
+    #[serde(default)]
+    pub(crate) target_low_priority_nodes: u32,
+    #[serde(default)]
+    pub(crate) enable_auto_scale: bool,
+    #[serde(default)]
+    pub(crate) metadata: Vec<NameValue>,
+}
+
+/// `ResizeError` / `BatchNodeError`: a code, a plain-string message, details.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct BatchErrorBodyLike {
+    #[serde(default)]
+    pub(crate) code: Option<String>,
+    #[serde(default)]
+    pub(crate) message: Option<String>,
+    #[serde(default, alias = "errorDetails")]
+    pub(crate) values: Vec<BatchErrorDetail>,
+}
+
+/// The parts of `BatchJob` we read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobView {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) state: String,
+    #[serde(default)]
+    pub(crate) metadata: Vec<NameValue>,
+    #[serde(default)]
+    pub(crate) execution_info: Option<JobExecutionInfo>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobExecutionInfo {
+    #[serde(default)]
+    pub(crate) pool_id: Option<String>,
+}
+
+/// `BatchSupportedImage`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SupportedImage {
+    #[serde(rename = "nodeAgentSKUId")]
+    pub(crate) node_agent_sku_id: String,
+    pub(crate) image_reference: ImageReference,
+    #[serde(default)]
+    pub(crate) os_type: String,
+    #[serde(default)]
+    pub(crate) verification_type: String,
+    #[serde(default)]
+    pub(crate) batch_support_end_of_life: Option<String>,
+}
+
+/// The parts of `BatchNode` the watchdog reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NodeView {
+    pub(crate) id: String,
+    #[serde(default)]
+    pub(crate) state: String,
+    #[serde(default)]
+    pub(crate) errors: Vec<BatchErrorBodyLike>,
+}
+
+/// `BatchNodeFile` entries of a task's file list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NodeFile {
+    #[serde(default)]
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) is_directory: bool,
+}
+
+/// ISO 8601 duration for Batch time spans (`PT1800S`).
+pub(crate) fn iso_duration(d: Duration) -> String {
+    format!("PT{}S", d.as_secs().max(1))
+}
+
+/// Serialises a body to bytes; our types always serialise.
+pub(crate) fn to_body<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("Batch request types serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_spec_examples() {
+        let counts: TaskCountsResult = serde_json::from_str(
+            r#"{"taskCounts":{"active":5,"running":7,"completed":4,"succeeded":2,"failed":2},
+                "taskSlotCounts":{"active":5,"running":7,"completed":4,"succeeded":2,"failed":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(counts.task_counts.running, 7);
+        let page: Page<TaskView> = serde_json::from_str(
+            r#"{"value":[{"id":"t1","state":"completed","executionInfo":{"retryCount":1,"requeueCount":2,"exitCode":0,
+                "result":"success","startTime":"2016-11-21T22:43:31.4733476Z"}}],
+               "odata.nextLink":"https://a/jobs/j/tasks?$skiptoken=x"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            page.value[0].execution_info.as_ref().unwrap().requeue_count,
+            2
+        );
+        assert!(page.next_link.is_some());
+    }
+
+    #[test]
+    fn durations_are_iso8601() {
+        assert_eq!(iso_duration(Duration::from_secs(1800)), "PT1800S");
+        assert_eq!(iso_duration(Duration::from_millis(10)), "PT1S");
+    }
+}

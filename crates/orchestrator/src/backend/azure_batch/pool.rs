@@ -1,0 +1,391 @@
+//! Pools: the Ubuntu 24.04 image from `GET /supportedimages`, create-or-reuse by id, delete,
+//! and the watchdog that turns resize errors and broken nodes into actionable messages.
+
+use reqwest::Method;
+
+use super::client::{ApiError, BatchClient, Call};
+use super::config::{AzureBatchConfig, needs_gen1_image, quota_family};
+use super::model::{
+    self, ImageReference, NameValue, Page, PoolCreate, PoolSpec, PoolView, SupportedImage,
+    TaskSchedulingPolicy, VirtualMachineConfiguration,
+};
+
+/// Ubuntu 24.04 LTS, as Batch verifies it.
+const PUBLISHER: &str = "canonical";
+const OFFER: &str = "ubuntu-24_04-lts";
+const NODE_AGENT: &str = "batch.node.ubuntu 24.04";
+
+/// Picks the verified Ubuntu 24.04 image for the VM size: `server` (Gen2) or `server-gen1`.
+pub(crate) async fn resolve_image(
+    client: &BatchClient,
+    cfg: &AzureBatchConfig,
+) -> Result<VirtualMachineConfiguration, String> {
+    let want_sku = cfg.image_sku.clone().unwrap_or_else(|| {
+        if needs_gen1_image(&cfg.vm_size) {
+            "server-gen1"
+        } else {
+            "server"
+        }
+        .to_owned()
+    });
+    let mut call = Call::get("/supportedimages").query("$filter", "verificationType eq 'verified'");
+    let mut seen = Vec::new();
+    loop {
+        let page: Page<SupportedImage> =
+            client.send_json(&call).await.map_err(|e| e.to_string())?;
+        for img in page.value {
+            let r = &img.image_reference;
+            let matches = r.publisher.eq_ignore_ascii_case(PUBLISHER)
+                && r.offer.eq_ignore_ascii_case(OFFER)
+                && img.node_agent_sku_id == NODE_AGENT;
+            if matches
+                && r.sku.eq_ignore_ascii_case(&want_sku)
+                && img.verification_type == "verified"
+            {
+                if let Some(eol) = &img.batch_support_end_of_life {
+                    tracing::warn!("Batch support for image {OFFER}/{want_sku} ends {eol}");
+                }
+                return Ok(VirtualMachineConfiguration {
+                    image_reference: ImageReference {
+                        publisher: r.publisher.clone(),
+                        offer: r.offer.clone(),
+                        sku: r.sku.clone(),
+                        version: "latest".into(),
+                    },
+                    node_agent_sku_id: img.node_agent_sku_id,
+                });
+            }
+            if matches {
+                seen.push(r.sku.clone());
+            }
+        }
+        match page.next_link {
+            Some(next) => call = next_call(&next)?,
+            None => break,
+        }
+    }
+    Err(format!(
+        "no verified image {PUBLISHER}/{OFFER}/{want_sku} with node agent `{NODE_AGENT}` in this region's \
+         /supportedimages (Ubuntu 24.04 SKUs offered: {}); pick another --vm-size or set the image SKU explicitly",
+        if seen.is_empty() {
+            "none".to_owned()
+        } else {
+            seen.join(", ")
+        }
+    ))
+}
+
+/// A `Call` for an `odata.nextLink`.
+pub(crate) fn next_call(next: &str) -> Result<Call, String> {
+    let url = reqwest::Url::parse(next).map_err(|e| format!("bad odata.nextLink: {e}"))?;
+    let mut c = Call::get(url.path().to_owned());
+    c.next_link = Some(url);
+    Ok(c)
+}
+
+/// The pool's shape from the configuration.
+pub(crate) fn pool_spec(
+    cfg: &AzureBatchConfig,
+    vm: VirtualMachineConfiguration,
+    run_id: &str,
+) -> PoolSpec {
+    let (dedicated, spot, auto, formula, interval) = match &cfg.autoscale_formula {
+        Some(f) => (
+            None,
+            None,
+            Some(true),
+            Some(f.clone()),
+            Some("PT5M".to_owned()),
+        ),
+        None => (
+            Some(cfg.dedicated_nodes),
+            Some(cfg.spot_nodes),
+            None,
+            None,
+            None,
+        ),
+    };
+    PoolSpec {
+        vm_size: cfg.vm_size.clone(),
+        virtual_machine_configuration: vm,
+        task_slots_per_node: cfg.task_slots,
+        // Pack fills one node's slots before the next, so idle nodes can be removed by autoscale.
+        task_scheduling_policy: TaskSchedulingPolicy {
+            node_fill_type: "pack".into(),
+        },
+        resize_timeout: "PT15M".into(),
+        target_dedicated_nodes: dedicated,
+        target_low_priority_nodes: spot,
+        enable_auto_scale: auto,
+        auto_scale_formula: formula,
+        auto_scale_evaluation_interval: interval,
+        metadata: vec![
+            NameValue::new("created-by", "orchestrator"),
+            NameValue::new(model::RUN_METADATA_KEY, run_id),
+        ],
+    }
+}
+
+/// Whether this run created the pool (and so may delete it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PoolOrigin {
+    Created,
+    Reused { ours: bool },
+}
+
+/// Creates the pool, or reuses an existing one with that id (409 `PoolExists` is success).
+pub(crate) async fn ensure_pool(
+    client: &BatchClient,
+    body: &PoolCreate,
+    run_id: &str,
+) -> Result<PoolOrigin, String> {
+    let call = Call::new(Method::POST, "/pools").json(model::to_body(body));
+    match client.send(&call).await {
+        Ok(_) => {
+            tracing::info!(pool = %body.id, vm_size = %body.spec.vm_size, "created pool");
+            Ok(PoolOrigin::Created)
+        }
+        Err(e) if e.is_code("PoolExists") => {
+            let pool = get_pool(client, &body.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            if pool.state == "deleting" {
+                return Err(format!(
+                    "pool `{}` is being deleted; wait for it to disappear or choose another --pool-id",
+                    body.id
+                ));
+            }
+            if !pool.vm_size.eq_ignore_ascii_case(&body.spec.vm_size) {
+                tracing::warn!(pool = %body.id, "reusing pool with VM size {} (asked for {})", pool.vm_size, body.spec.vm_size);
+            }
+            let ours = pool
+                .metadata
+                .iter()
+                .any(|m| m.name == model::RUN_METADATA_KEY && m.value == run_id);
+            tracing::info!(pool = %body.id, ours, "reusing existing pool");
+            Ok(PoolOrigin::Reused { ours })
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub(crate) async fn get_pool(client: &BatchClient, id: &str) -> Result<PoolView, ApiError> {
+    client.send_json(&Call::get(format!("/pools/{id}"))).await
+}
+
+/// Deletes a pool; one that is gone or already going counts as done.
+pub(crate) async fn delete_pool(client: &BatchClient, id: &str) -> Result<(), String> {
+    match client
+        .send(&Call::new(Method::DELETE, format!("/pools/{id}")))
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(pool = %id, "deleting pool");
+            Ok(())
+        }
+        Err(e)
+            if e.is_code("PoolNotFound")
+                || e.is_code("PoolBeingDeleted")
+                || e.status == Some(404) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Pools whose metadata says this run created them.
+pub(crate) async fn pools_of_run(
+    client: &BatchClient,
+    run_id: &str,
+) -> Result<Vec<String>, String> {
+    let mut call = Call::get("/pools").query("$select", "id,metadata,state");
+    let mut out = Vec::new();
+    loop {
+        let page: Page<PoolView> = client.send_json(&call).await.map_err(|e| e.to_string())?;
+        out.extend(
+            page.value
+                .into_iter()
+                .filter(|p| {
+                    p.metadata
+                        .iter()
+                        .any(|m| m.name == model::RUN_METADATA_KEY && m.value == run_id)
+                })
+                .map(|p| p.id),
+        );
+        match page.next_link {
+            Some(n) => call = next_call(&n)?,
+            None => return Ok(out),
+        }
+    }
+}
+
+/// What the watchdog concluded about a pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PoolHealth {
+    Fine,
+    /// Worth telling the user; the run goes on.
+    Warn(String),
+    /// Nothing will ever run: stop the run with this message.
+    Fatal(String),
+}
+
+/// Classifies resize errors (batch-shipyard's rule, plus Nextflow's observation that a steady
+/// autoscale pool's allocation errors are stale and recoverable).
+pub(crate) fn classify(pool: &PoolView) -> PoolHealth {
+    if pool.resize_errors.is_empty() {
+        return PoolHealth::Fine;
+    }
+    let family = quota_family(&pool.vm_size);
+    let mut fatal = Vec::new();
+    let mut warn = Vec::new();
+    let nodes = pool.current_dedicated_nodes + pool.current_low_priority_nodes;
+    for e in &pool.resize_errors {
+        let code = e.code.as_deref().unwrap_or("Unknown");
+        let msg = e.message.as_deref().unwrap_or("");
+        let text = match code {
+            "AccountCoreQuotaReached" => format!(
+                "{code}: the Batch account's dedicated core quota is used up. Request more dedicated cores \
+                 (Azure portal > Batch account > Quotas) or lower --nodes / use --spot-nodes. ({msg})"
+            ),
+            "AccountVMSeriesCoreQuotaReached" => format!(
+                "{code}: the Batch account's per-family quota for {family} ({}) is used up. Request cores \
+                 for that VM family (Batch account > Quotas) or pick a --vm-size from a family with quota. ({msg})",
+                pool.vm_size
+            ),
+            "AccountLowPriorityCoreQuotaReached" | "AccountSpotCoreQuotaReached" => format!(
+                "{code}: the Batch account's spot/low-priority core quota is used up. Request more spot cores \
+                 or use dedicated --nodes. ({msg})"
+            ),
+            _ => format!("{code}: {msg}"),
+        };
+        let is_fatal = match code {
+            "AccountCoreQuotaReached" | "AccountVMSeriesCoreQuotaReached" => nodes == 0,
+            "AccountLowPriorityCoreQuotaReached" | "AccountSpotCoreQuotaReached" => {
+                pool.target_dedicated_nodes == 0 && nodes == 0
+            }
+            "AllocationTimedout" | "AllocationFailed" => {
+                !pool.enable_auto_scale && pool.allocation_state == "steady" && nodes == 0
+            }
+            _ => false,
+        };
+        if is_fatal {
+            fatal.push(text)
+        } else {
+            warn.push(text)
+        }
+    }
+    if !fatal.is_empty() {
+        PoolHealth::Fatal(format!(
+            "pool `{}` cannot get nodes: {}",
+            pool.id,
+            fatal.join(" | ")
+        ))
+    } else {
+        PoolHealth::Warn(format!(
+            "pool `{}` resize problems: {}",
+            pool.id,
+            warn.join(" | ")
+        ))
+    }
+}
+
+/// Unusable or start-task-failed nodes, with their errors and the tail of startup stderr.
+pub(crate) async fn node_problems(
+    client: &BatchClient,
+    pool_id: &str,
+) -> Result<Vec<String>, ApiError> {
+    let call = Call::get(format!("/pools/{pool_id}/nodes"))
+        .query("$select", "id,state,errors")
+        .query(
+            "$filter",
+            "state eq 'unusable' or state eq 'starttaskfailed'",
+        );
+    let page: Page<model::NodeView> = client.send_json(&call).await?;
+    let mut out = Vec::new();
+    for n in page
+        .value
+        .into_iter()
+        .filter(|n| n.state == "unusable" || n.state == "starttaskfailed")
+    {
+        let errs: Vec<String> = n
+            .errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e.code.as_deref().unwrap_or("?"),
+                    e.message.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        let mut line = format!("node {} is {}", n.id, n.state);
+        if !errs.is_empty() {
+            line.push_str(&format!(" ({})", errs.join("; ")));
+        }
+        if n.state == "starttaskfailed" {
+            let f = Call::get(format!(
+                "/pools/{pool_id}/nodes/{}/files/startup/stderr.txt",
+                n.id
+            ));
+            if let Ok(reply) = client.send(&f).await {
+                let text = String::from_utf8_lossy(&reply.body);
+                let tail: Vec<&str> = text.lines().rev().take(5).collect();
+                line.push_str(&format!(
+                    "; startup stderr: {}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+                ));
+            }
+        }
+        out.push(line);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(json: &str) -> PoolView {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn quota_errors_with_no_nodes_are_fatal_and_name_the_family() {
+        let p = pool(
+            r#"{"id":"p","vmSize":"Standard_D2s_v3","allocationState":"steady","currentDedicatedNodes":0,
+                "targetDedicatedNodes":2,"resizeErrors":[{"code":"AccountVMSeriesCoreQuotaReached","message":"quota"}]}"#,
+        );
+        match classify(&p) {
+            PoolHealth::Fatal(m) => assert!(
+                m.contains("standardDSv3Family") && m.contains("Quotas"),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn spot_quota_with_dedicated_floor_only_warns() {
+        let p = pool(
+            r#"{"id":"p","vmSize":"Standard_D2s_v3","allocationState":"steady","currentDedicatedNodes":1,
+                "targetDedicatedNodes":1,"resizeErrors":[{"code":"AccountLowPriorityCoreQuotaReached","message":"q"}]}"#,
+        );
+        assert!(matches!(classify(&p), PoolHealth::Warn(_)));
+    }
+
+    #[test]
+    fn autoscale_allocation_errors_are_recoverable() {
+        let p = pool(
+            r#"{"id":"p","vmSize":"Standard_D2s_v3","allocationState":"steady","enableAutoScale":true,
+                "resizeErrors":[{"code":"AllocationTimedout","message":"t"}]}"#,
+        );
+        assert!(matches!(classify(&p), PoolHealth::Warn(_)));
+        let fixed = pool(
+            r#"{"id":"p","vmSize":"Standard_D2s_v3","allocationState":"steady",
+                "resizeErrors":[{"code":"AllocationTimedout","message":"t"}]}"#,
+        );
+        assert!(matches!(classify(&fixed), PoolHealth::Fatal(_)));
+        assert_eq!(classify(&pool(r#"{"id":"p"}"#)), PoolHealth::Fine);
+    }
+}
