@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Backend, BackendKind, Local};
+use crate::backend::slurm::{Slurm, SlurmConfig, SlurmOptions};
 use crate::config::{self, FileConfig, ResumeOverrides, RunConfig};
 use crate::pipeline;
 use crate::{EXIT_ERROR, EXIT_OK};
@@ -122,12 +123,30 @@ pub struct CleanupArgs {
     pub azure_batch: AzureBatchArgs,
 }
 
-/// Slurm backend flags, flattened into `run`, `resume` and `cleanup`.
-///
-/// Empty on purpose: the Slurm backend's author adds its fields here (each with an
-/// `ORCHESTRATOR_SLURM_*` env var), and reads `[slurm]` from the TOML file.
+/// Slurm backend flags, flattened into `run`, `resume` and `cleanup`; `[slurm]` in the TOML
+/// file supplies what they leave out.
 #[derive(Debug, Clone, Default, Args)]
-pub struct SlurmArgs {}
+pub struct SlurmArgs {
+    /// Slurm: directory on the cluster's shared filesystem for the trainer, inputs and results
+    /// [default: OUT/slurm-staging].
+    #[arg(long, env = "ORCHESTRATOR_SLURM_STAGING_DIR", value_name = "DIR")]
+    pub staging_dir: Option<PathBuf>,
+    /// Slurm: partition to submit to [default: the cluster's default].
+    #[arg(long, env = "ORCHESTRATOR_SLURM_PARTITION", value_name = "NAME")]
+    pub partition: Option<String>,
+    /// Slurm: time limit per task in Slurm's syntax (`30`, `1:00:00`) [default: from --timeout].
+    #[arg(long, env = "ORCHESTRATOR_SLURM_TIME_LIMIT", value_name = "TIME")]
+    pub time_limit: Option<String>,
+    /// Slurm: CPUs per task [default: 1].
+    #[arg(long, env = "ORCHESTRATOR_SLURM_CPUS_PER_TASK", value_name = "N")]
+    pub cpus_per_task: Option<u32>,
+    /// Slurm: memory per task in Slurm's syntax (`500M`, `2G`) [default: the partition's].
+    #[arg(long, env = "ORCHESTRATOR_SLURM_MEM", value_name = "SIZE")]
+    pub mem: Option<String>,
+    /// Slurm: how often to poll `scontrol` (`500ms`, `2s`) [default: 1s].
+    #[arg(long, env = "ORCHESTRATOR_SLURM_POLL_INTERVAL", value_name = "DURATION")]
+    pub slurm_poll_interval: Option<String>,
+}
 
 /// Azure Batch backend flags, flattened into `run`, `resume` and `cleanup`.
 ///
@@ -212,8 +231,17 @@ async fn with_backend(
             job.run_on(&backend, out_dir, shutdown).await
         }
         BackendKind::Slurm => {
-            let _ = (slurm, &file.slurm);
-            Err(Error::BackendUnavailable { backend: "slurm" })
+            let flags = SlurmOptions {
+                staging_dir: slurm.staging_dir.clone(),
+                partition: slurm.partition.clone(),
+                time_limit: slurm.time_limit.clone(),
+                cpus_per_task: slurm.cpus_per_task,
+                mem: slurm.mem.clone(),
+                poll_interval: slurm.slurm_poll_interval.clone(),
+            };
+            let config = SlurmConfig::from_options(flags, file.slurm.as_ref(), out_dir)?;
+            let backend = Slurm::new(config)?;
+            job.run_on(&backend, out_dir, shutdown).await
         }
         BackendKind::AzureBatch => {
             let _ = (azure_batch, &file.azure_batch);

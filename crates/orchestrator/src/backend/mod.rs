@@ -21,6 +21,7 @@ use crate::job::{RunContext, StagePlan, Staged, TaskEvent, TaskSpec};
 
 pub mod azure_batch;
 pub mod local;
+pub mod slurm;
 
 pub use local::Local;
 

@@ -1,0 +1,1308 @@
+//! The Slurm backend: one array job per batch of tasks on a Slurm cluster, driven through
+//! Slurm's command-line tools, with no accounting database needed.
+//!
+//! Owns the staging area on the cluster's shared filesystem (`--staging-dir`):
+//!
+//! ```text
+//! STAGING/objects/<digest>                 trainer and inputs, content-addressed, shared by runs
+//! STAGING/runs/<run-id>/task.sh            the wrapper every array task runs
+//! STAGING/runs/<run-id>/starts.log         one line per task start (audit: nothing ran twice)
+//! STAGING/runs/<run-id>/sub-<n>/           one `sbatch --array` submission:
+//!     manifest.tsv, flags/<index>, timeout   what each index runs
+//!     results/<index>/{output.txt,stdout.txt,stderr.txt,status}
+//!     slurm-<job>_<index>.{out,err}        the wrapper's own output
+//! ```
+//!
+//! Mapping to [`Backend`]: `stage` copies objects into the staging area; `execute` submits one
+//! array job for all tasks (`sbatch --parsable --array=0-N%M --requeue`), polls
+//! `scontrol -o show job` until every index is final, reads each exit code from the status
+//! file the wrapper writes (Slurm's `ExitCode` as fallback), resubmits retryable failures as a
+//! new array job, copies results into the run directory, and `scancel`s on shutdown;
+//! `cleanup` cancels leftovers and deletes the run's staging directory.
+//! Node failures are Slurm's to handle: `--requeue` puts the task back in the queue.
+
+mod commands;
+mod state;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use self::commands::TaskRecord;
+use self::state::{Entry, RunState, Status, Submission, io_error, write_atomic};
+use super::{Backend, OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
+use crate::job::{
+    RunContext, StageObject, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus,
+};
+use crate::{Error, Result};
+
+/// The wrapper script each array task runs (see its header).
+const TASK_SCRIPT: &str = include_str!("task.sh");
+
+/// How long `scontrol` may keep failing (controller restarting, network) before the run
+/// gives up instead of waiting forever.
+const CONTROLLER_PATIENCE: Duration = Duration::from_secs(120);
+
+/// How long shutdown waits for `scancel`led tasks to leave the node.
+const CANCEL_WAIT: Duration = Duration::from_secs(20);
+
+/// Checked settings of the Slurm backend (from `--partition`, `--time-limit`,
+/// `--cpus-per-task`, `--mem`, `--staging-dir`).
+#[derive(Debug, Clone)]
+pub struct SlurmConfig {
+    /// Directory on a filesystem every compute node sees at the same path.
+    pub staging_dir: PathBuf,
+    /// `sbatch --partition`; the cluster's default partition when `None`.
+    pub partition: Option<String>,
+    /// `sbatch --time` in Slurm's syntax (`30`, `1:00:00`, `2-00:00:00`); when `None`, derived
+    /// from the run's `--timeout`, or the partition's limit when there is none.
+    pub time_limit: Option<String>,
+    /// `sbatch --cpus-per-task`; also the trainer's share of cores.
+    pub cpus_per_task: Option<u32>,
+    /// `sbatch --mem` in Slurm's syntax (`2G`, `500M`).
+    pub mem: Option<String>,
+    /// How often `scontrol` is asked about running jobs.
+    pub poll_interval: Duration,
+}
+
+/// The Slurm settings as given (flags, or the `[slurm]` table of the TOML file), unchecked.
+///
+/// ```toml
+/// [slurm]
+/// staging_dir = "/shared/orchestrator"
+/// partition = "compute"
+/// time_limit = "1:00:00"
+/// cpus_per_task = 1
+/// mem = "2G"
+/// poll_interval = "1s"
+/// ```
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmOptions {
+    /// Staging directory on the shared filesystem [default: `OUT/slurm-staging`].
+    pub staging_dir: Option<PathBuf>,
+    /// Partition [default: the cluster's default].
+    pub partition: Option<String>,
+    /// Slurm time limit per task.
+    pub time_limit: Option<String>,
+    /// CPUs per task.
+    pub cpus_per_task: Option<u32>,
+    /// Memory per task.
+    pub mem: Option<String>,
+    /// How often to ask Slurm about running jobs, e.g. `500ms`, `2s` [default: 1s].
+    pub poll_interval: Option<String>,
+}
+
+impl SlurmConfig {
+    /// Merges flags over the TOML table, fills defaults and checks the result.
+    pub fn from_options(
+        flags: SlurmOptions,
+        file: Option<&toml::Table>,
+        out_dir: &Path,
+    ) -> Result<Self> {
+        let file: SlurmOptions = match file {
+            Some(table) => table
+                .clone()
+                .try_into()
+                .map_err(|e| Error::Config(format!("[slurm] in the configuration file: {e}")))?,
+            None => SlurmOptions::default(),
+        };
+        let poll_interval = match flags.poll_interval.or(file.poll_interval) {
+            Some(text) => crate::config::parse_duration(&text)
+                .map_err(|e| Error::Config(format!("slurm poll interval: {e}")))?,
+            None => Duration::from_secs(1),
+        };
+        Ok(Self {
+            staging_dir: flags
+                .staging_dir
+                .or(file.staging_dir)
+                .unwrap_or_else(|| out_dir.join("slurm-staging")),
+            partition: flags.partition.or(file.partition),
+            time_limit: flags.time_limit.or(file.time_limit),
+            cpus_per_task: flags.cpus_per_task.or(file.cpus_per_task),
+            mem: flags.mem.or(file.mem),
+            poll_interval,
+        })
+    }
+}
+
+/// Runs tasks as Slurm array jobs; see the module docs.
+#[derive(Debug, Clone)]
+pub struct Slurm {
+    config: SlurmConfig,
+}
+
+impl Slurm {
+    /// Checks the settings; touches neither the filesystem nor the cluster.
+    pub fn new(mut config: SlurmConfig) -> Result<Self> {
+        config.staging_dir = std::path::absolute(&config.staging_dir)
+            .map_err(|e| io_error("resolve", &config.staging_dir, e))?;
+        if let Some(t) = &config.time_limit
+            && !is_slurm_time(t)
+        {
+            return Err(fail(format!(
+                "--time-limit `{t}` is not a Slurm time (use minutes `30`, `H:MM:SS` or \
+                 `D-HH:MM:SS`)"
+            )));
+        }
+        if let Some(m) = &config.mem
+            && !is_slurm_mem(m)
+        {
+            return Err(fail(format!(
+                "--mem `{m}` is not a Slurm memory size (use e.g. `500M`, `2G`)"
+            )));
+        }
+        if let Some(p) = &config.partition
+            && (p.is_empty() || p.contains(|c: char| c.is_whitespace() || c == ','))
+        {
+            return Err(fail(format!("--partition `{p}` is not a partition name")));
+        }
+        if config.cpus_per_task == Some(0) {
+            return Err(fail("--cpus-per-task must be at least 1".into()));
+        }
+        if config.poll_interval.is_zero() {
+            config.poll_interval = Duration::from_secs(1);
+        }
+        Ok(Self { config })
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &SlurmConfig {
+        &self.config
+    }
+
+    fn objects_dir(&self) -> PathBuf {
+        self.config.staging_dir.join("objects")
+    }
+
+    fn object_path(&self, digest: &str) -> PathBuf {
+        self.objects_dir().join(digest)
+    }
+
+    /// `STAGING/runs/<run-id>`: everything of one run on the cluster side.
+    fn run_stage_dir(&self, run: &RunContext) -> PathBuf {
+        self.config.staging_dir.join("runs").join(&run.run_id)
+    }
+
+    /// `--time` for each array task.
+    fn time_arg(&self, run: &RunContext) -> Option<String> {
+        if let Some(t) = &self.config.time_limit {
+            return Some(t.clone());
+        }
+        // The wrapper enforces the exact timeout; Slurm's limit (minute granularity) is a
+        // backstop for a wrapper that hangs, so it leaves room for the wrapper's kill grace.
+        run.timeout
+            .map(|t| (t.as_secs() + 5).div_ceil(60).max(1) + 1)
+            .map(|m| m.to_string())
+    }
+
+    /// Submits `batch` as one or more array jobs (at most `max_array` indices each), records
+    /// them in `state` and starts tracking their tasks.
+    async fn submit(
+        &self,
+        ctx: &ExecCtx<'_>,
+        state: &mut RunState,
+        batch: Vec<(TaskSpec, u32)>,
+        tracked: &mut BTreeMap<String, Tracked>,
+    ) -> Result<()> {
+        for chunk in batch.chunks(ctx.max_array.max(1)) {
+            let seq = state.submissions.len() as u32;
+            let dir = ctx.stage_dir.join(format!("sub-{seq}"));
+            let job_name = format!("orch-{}-{seq}", job_name_part(&ctx.run.run_id));
+            let mut files = Vec::with_capacity(chunk.len());
+            for (spec, _) in chunk {
+                let input = ctx.staged.inputs.get(&spec.input_digest).ok_or_else(|| {
+                    fail(format!(
+                        "input {} of task {} was not staged",
+                        spec.input_digest, spec.task_id
+                    ))
+                })?;
+                files.push((spec, input.as_str()));
+            }
+            let timeout_secs = ctx.run.timeout.map_or(0, |t| t.as_secs().max(1));
+            state::write_submission_files(&dir, &ctx.staged.trainer, &files, timeout_secs)?;
+
+            // Recorded before sbatch: if the orchestrator dies right after submitting, resume
+            // finds the job by name instead of submitting its tasks again.
+            state.submissions.push(Submission {
+                seq,
+                job_name: job_name.clone(),
+                job_id: None,
+                dir: dir.clone(),
+                tasks: chunk
+                    .iter()
+                    .map(|(spec, attempt)| Entry {
+                        task_id: spec.task_id.clone(),
+                        attempt: *attempt,
+                    })
+                    .collect(),
+            });
+            state.save(&ctx.run.run_dir)?;
+
+            let args = self.sbatch_args(ctx, &dir, &job_name, chunk.len());
+            let job_id = match commands::run("sbatch", &args).await {
+                Ok(out) => commands::parse_sbatch_id(&out).ok_or_else(|| {
+                    fail(format!(
+                        "unexpected `sbatch --parsable` output: {}",
+                        out.trim()
+                    ))
+                }),
+                Err(e) => Err(e),
+            };
+            let job_id = match job_id {
+                Ok(id) => id,
+                Err(e) => {
+                    state.submissions.pop();
+                    state.save(&ctx.run.run_dir)?;
+                    return Err(e);
+                }
+            };
+            tracing::info!(
+                "slurm: submitted array job {job_id} ({} tasks) from {}",
+                chunk.len(),
+                dir.display()
+            );
+            state.submissions[seq as usize].job_id = Some(job_id);
+            state.save(&ctx.run.run_dir)?;
+            for (idx, (spec, attempt)) in chunk.iter().enumerate() {
+                tracked.insert(
+                    spec.task_id.clone(),
+                    Tracked {
+                        spec: spec.clone(),
+                        sub: seq as usize,
+                        idx: idx as u32,
+                        attempt: *attempt,
+                        started: false,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn sbatch_args(
+        &self,
+        ctx: &ExecCtx<'_>,
+        dir: &Path,
+        job_name: &str,
+        n: usize,
+    ) -> Vec<OsString> {
+        let mut array = format!("--array=0-{}", n - 1);
+        if ctx.run.concurrency > 0 && ctx.run.concurrency < n {
+            array.push_str(&format!("%{}", ctx.run.concurrency));
+        }
+        let mut args: Vec<OsString> = vec![
+            "--parsable".into(),
+            array.into(),
+            format!("--job-name={job_name}").into(),
+            // Let Slurm put a task whose node died back in the queue.
+            "--requeue".into(),
+            "--chdir".into(),
+            dir.into(),
+            "--output".into(),
+            dir.join("slurm-%A_%a.out").into(),
+            "--error".into(),
+            dir.join("slurm-%A_%a.err").into(),
+        ];
+        if let Some(p) = &self.config.partition {
+            args.push(format!("--partition={p}").into());
+        }
+        if let Some(t) = self.time_arg(ctx.run) {
+            args.push(format!("--time={t}").into());
+        }
+        if let Some(c) = self.config.cpus_per_task {
+            args.push(format!("--cpus-per-task={c}").into());
+        }
+        if let Some(m) = &self.config.mem {
+            args.push(format!("--mem={m}").into());
+        }
+        args.push(ctx.stage_dir.join("task.sh").into());
+        args.push(dir.into());
+        args
+    }
+
+    /// Looks up, by job name, a submission whose `sbatch` answer was never recorded.
+    async fn recover_job_id(&self, sub: &Submission) -> Result<Option<String>> {
+        let out = commands::run(
+            "squeue",
+            &[
+                "-h".into(),
+                "-t".into(),
+                "all".into(),
+                "--name".into(),
+                sub.job_name.clone().into(),
+                "-o".into(),
+                "%F".into(),
+            ],
+        )
+        .await?;
+        Ok(out
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .map(str::to_owned))
+    }
+
+    /// `scancel`s every job of `subs` (an already-finished job is not an error).
+    async fn cancel_jobs<'a>(&self, subs: impl IntoIterator<Item = &'a Submission>) {
+        for sub in subs {
+            if let Some(id) = &sub.job_id
+                && let Err(e) = commands::run("scancel", &[id.into()]).await
+            {
+                tracing::warn!("slurm: scancel {id}: {e}");
+            }
+        }
+    }
+}
+
+/// What `execute` shares with its helpers.
+struct ExecCtx<'a> {
+    run: &'a RunContext,
+    staged: &'a Staged,
+    stage_dir: PathBuf,
+    max_array: usize,
+}
+
+/// A task this `execute` call is watching.
+#[derive(Debug, Clone)]
+struct Tracked {
+    spec: TaskSpec,
+    /// Index into [`RunState::submissions`].
+    sub: usize,
+    /// Array index within that submission.
+    idx: u32,
+    attempt: u32,
+    /// A `Started` event was sent for this attempt.
+    started: bool,
+}
+
+/// How Slurm saw an attempt end, when it has.
+#[derive(Debug)]
+enum SlurmEnd<'a> {
+    /// A final state in `scontrol`.
+    Record(&'a TaskRecord),
+    /// The job is known but this index is gone (a pending element removed by `scancel`).
+    Vanished,
+    /// The controller no longer knows the job (older than `MinJobAge`, or state lost).
+    UnknownJob,
+}
+
+/// The verdict on one ended attempt.
+#[derive(Debug, PartialEq)]
+struct Verdict {
+    status: TaskStatus,
+    exit_code: Option<i32>,
+    failure: Option<String>,
+    retryable: bool,
+}
+
+/// Decides how an attempt ended, from the wrapper's status file first and Slurm second.
+///
+/// Trainer exit 1 means bad input or parameters and is never retried; a task cancelled in
+/// Slurm is reported cancelled; everything else (exit 2, signals, node failures, time limits,
+/// lost records) may be transient and is retried while attempts remain.
+fn judge(
+    status: Option<Status>,
+    end: &SlurmEnd<'_>,
+    output_exists: bool,
+    started: bool,
+) -> Verdict {
+    let v = |status, exit_code, failure: Option<String>, retryable| Verdict {
+        status,
+        exit_code,
+        failure,
+        retryable,
+    };
+    if let Some(s) = status {
+        return match s.exit {
+            _ if s.timed_out => v(
+                TaskStatus::TimedOut,
+                None,
+                Some("attempt exceeded the timeout and was killed".into()),
+                true,
+            ),
+            0 if output_exists => v(TaskStatus::Succeeded, Some(0), None, false),
+            0 => v(
+                TaskStatus::Failed,
+                Some(0),
+                Some(format!("trainer exited 0 but wrote no {OUTPUT_FILE}")),
+                true,
+            ),
+            1 => v(TaskStatus::Failed, Some(1), None, false),
+            code => v(TaskStatus::Failed, Some(code), None, true),
+        };
+    }
+    match end {
+        SlurmEnd::Record(r) => match (r.state.as_str(), r.exit) {
+            ("CANCELLED", _) => v(
+                TaskStatus::Cancelled,
+                None,
+                Some("cancelled in Slurm (scancel)".into()),
+                false,
+            ),
+            ("TIMEOUT", _) => v(
+                TaskStatus::TimedOut,
+                None,
+                Some("Slurm's time limit (--time-limit) was reached".into()),
+                true,
+            ),
+            ("FAILED", Some((0, sig))) if sig != 0 => v(
+                TaskStatus::Failed,
+                None,
+                Some(format!("task killed by signal {sig} (Reason={})", r.reason)),
+                true,
+            ),
+            ("FAILED", Some((code, _))) => v(
+                TaskStatus::Failed,
+                Some(code),
+                Some(format!(
+                    "the task wrapper failed before the trainer finished (exit {code}); see \
+                     its stderr"
+                )),
+                true,
+            ),
+            (state, _) => v(
+                TaskStatus::Failed,
+                None,
+                Some(format!(
+                    "Slurm ended the task as {state} (Reason={}) without a result",
+                    r.reason
+                )),
+                true,
+            ),
+        },
+        SlurmEnd::Vanished if !started => v(
+            TaskStatus::Cancelled,
+            None,
+            Some("removed from Slurm's queue before it started (scancel)".into()),
+            false,
+        ),
+        SlurmEnd::Vanished => v(
+            TaskStatus::Failed,
+            None,
+            Some("the task disappeared from Slurm's queue without a result".into()),
+            true,
+        ),
+        SlurmEnd::UnknownJob => v(
+            TaskStatus::Failed,
+            None,
+            Some("Slurm no longer knows the job and the task left no result".into()),
+            true,
+        ),
+    }
+}
+
+impl Backend for Slurm {
+    fn name(&self) -> &'static str {
+        "slurm"
+    }
+
+    async fn stage(&self, _run: &RunContext, plan: &StagePlan) -> Result<Staged> {
+        let objects_dir = self.objects_dir();
+        let trainer = plan.trainer.clone();
+        let inputs = plan.inputs.clone();
+        // Copying is blocking file work.
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&objects_dir)
+                .map_err(|e| io_error("create", &objects_dir, e))?;
+            let trainer_path = stage_object(&objects_dir, &trainer, true)?;
+            let mut staged_inputs = BTreeMap::new();
+            for object in &inputs {
+                let path = stage_object(&objects_dir, object, false)?;
+                staged_inputs.insert(object.digest.clone(), path_string(&path));
+            }
+            Ok(Staged {
+                trainer: path_string(&trainer_path),
+                inputs: staged_inputs,
+            })
+        })
+        .await
+        .map_err(|e| fail(format!("staging task panicked: {e}")))?
+    }
+
+    async fn execute(
+        &self,
+        run: &RunContext,
+        staged: &Staged,
+        tasks: Vec<TaskSpec>,
+        events: mpsc::UnboundedSender<TaskEvent>,
+        shutdown: CancellationToken,
+    ) -> Result<()> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        let stage_dir = self.run_stage_dir(run);
+        std::fs::create_dir_all(&stage_dir).map_err(|e| io_error("create", &stage_dir, e))?;
+        std::fs::create_dir_all(&run.run_dir).map_err(|e| io_error("create", &run.run_dir, e))?;
+        let script = stage_dir.join("task.sh");
+        write_atomic(&script, TASK_SCRIPT.as_bytes())?;
+        set_mode(&script, 0o755)?;
+
+        let config = commands::run("scontrol", &["show".into(), "config".into()]).await?;
+        // Slurm's default MaxArraySize is 1001 (indices 0..=1000).
+        let max_array = commands::parse_max_array_size(&config)
+            .unwrap_or(1001)
+            .saturating_sub(1)
+            .max(1);
+        let ctx = ExecCtx {
+            run,
+            staged,
+            stage_dir,
+            max_array,
+        };
+
+        let mut state = RunState::load(&run.run_dir)?;
+        let mut tracked: BTreeMap<String, Tracked> = BTreeMap::new();
+        let mut fresh: Vec<(TaskSpec, u32)> = Vec::new();
+        for spec in tasks {
+            match state.latest(&spec.task_id) {
+                // Submitted by an earlier, interrupted orchestrator: adopt the job.
+                Some((sub, idx)) => {
+                    let attempt = state.submissions[sub].tasks[idx as usize].attempt;
+                    tracked.insert(
+                        spec.task_id.clone(),
+                        Tracked {
+                            spec,
+                            sub,
+                            idx,
+                            attempt,
+                            started: false,
+                        },
+                    );
+                }
+                None => fresh.push((spec, 1)),
+            }
+        }
+        self.adopt(&ctx, &mut state, &mut tracked, &mut fresh)
+            .await?;
+        self.submit(&ctx, &mut state, fresh, &mut tracked).await?;
+
+        let mut last_contact = Instant::now();
+        while !tracked.is_empty() {
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    return self.shut_down(&ctx, &mut state, &mut tracked, &events).await;
+                }
+                () = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+            let mut retry = Vec::new();
+            let mut subs: Vec<usize> = tracked.values().map(|t| t.sub).collect();
+            subs.sort_unstable();
+            subs.dedup();
+            for sub in subs {
+                let records = match self.show_job(&state.submissions[sub]).await {
+                    Ok(r) => {
+                        last_contact = Instant::now();
+                        r
+                    }
+                    Err(e) if last_contact.elapsed() < CONTROLLER_PATIENCE => {
+                        tracing::warn!("slurm: {e}; retrying");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                let ids: Vec<String> = tracked
+                    .iter()
+                    .filter(|(_, t)| t.sub == sub)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in ids {
+                    let t = tracked.get_mut(&id).expect("tracked id");
+                    let record = records.as_ref().and_then(|r| r.get(&t.idx));
+                    let end = match (&records, record) {
+                        (Some(_), Some(r)) if r.is_terminal() => SlurmEnd::Record(r),
+                        (Some(_), Some(r)) => {
+                            if r.has_started() && !t.started {
+                                t.started = true;
+                                let _ = events.send(TaskEvent::Started {
+                                    task_id: id.clone(),
+                                    attempt: t.attempt,
+                                });
+                            }
+                            continue;
+                        }
+                        (Some(_), None) => SlurmEnd::Vanished,
+                        (None, _) => SlurmEnd::UnknownJob,
+                    };
+                    let t = tracked.remove(&id).expect("tracked id");
+                    if let Some(next) = self.finish(&ctx, &state, t, &end, &events)? {
+                        retry.push(next);
+                    }
+                }
+            }
+            if !retry.is_empty() {
+                self.submit(&ctx, &mut state, retry, &mut tracked).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn staged_locations(&self, _run: &RunContext, plan: &StagePlan) -> Staged {
+        Staged {
+            trainer: path_string(&self.object_path(&plan.trainer.digest)),
+            inputs: plan
+                .inputs
+                .iter()
+                .map(|o| (o.digest.clone(), path_string(&self.object_path(&o.digest))))
+                .collect(),
+        }
+    }
+
+    /// What an array task runs: the wrapper, which runs `TRAINER INPUT OUTPUT FLAGS...` with
+    /// the output in the submission's results directory (index chosen at submission).
+    fn task_command(&self, run: &RunContext, staged: &Staged, task: &TaskSpec) -> Vec<String> {
+        let input = staged
+            .inputs
+            .get(&task.input_digest)
+            .cloned()
+            .unwrap_or_else(|| path_string(&self.object_path(&task.input_digest)));
+        let results = self.run_stage_dir(run).join("sub-<n>/results/<index>");
+        let mut argv = vec![
+            "sbatch".to_owned(),
+            "--array=...".to_owned(),
+            path_string(&self.run_stage_dir(run).join("task.sh")),
+            "=>".to_owned(),
+            staged.trainer.clone(),
+            input,
+            path_string(&results.join(OUTPUT_FILE)),
+        ];
+        argv.extend(task.trainer_args.iter().cloned());
+        argv
+    }
+
+    /// The CPUs of the partition (`sinfo %C` total), so that the default concurrency fills
+    /// the cluster with one-thread tasks; 1 when `sinfo` cannot tell. With `--cpus-per-task`,
+    /// pass the trainer a matching `-- --threads N`.
+    fn worker_cores(&self) -> usize {
+        let mut cmd = std::process::Command::new("sinfo");
+        cmd.args(["-h", "-o", "%C"]);
+        if let Some(p) = &self.config.partition {
+            cmd.args(["-p", p]);
+        }
+        cmd.output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| commands::parse_total_cpus(&String::from_utf8_lossy(&o.stdout)))
+            .filter(|&n| n > 0)
+            .unwrap_or(1)
+    }
+
+    /// Cancels the run's jobs that are still queued or running and deletes its staging
+    /// directory. Staged objects stay: other runs may share them (they are content-addressed);
+    /// delete `STAGING/objects` to reclaim the space when no run is active.
+    async fn cleanup(&self, run: &RunContext) -> Result<()> {
+        let state = RunState::load(&run.run_dir)?;
+        self.cancel_jobs(&state.submissions).await;
+        let dir = self.run_stage_dir(run);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("remove", &dir, e)),
+        }
+    }
+}
+
+impl Slurm {
+    /// Settles adopted tasks whose submission never got a job id: finds the job by name, or
+    /// moves the tasks back to `fresh` when it never reached Slurm.
+    async fn adopt(
+        &self,
+        ctx: &ExecCtx<'_>,
+        state: &mut RunState,
+        tracked: &mut BTreeMap<String, Tracked>,
+        fresh: &mut Vec<(TaskSpec, u32)>,
+    ) -> Result<()> {
+        let mut orphaned: Vec<usize> = tracked
+            .values()
+            .filter(|t| state.submissions[t.sub].job_id.is_none())
+            .map(|t| t.sub)
+            .collect();
+        orphaned.sort_unstable();
+        orphaned.dedup();
+        for sub in orphaned {
+            match self.recover_job_id(&state.submissions[sub]).await? {
+                Some(id) => {
+                    tracing::info!("slurm: found unrecorded job {id} by name");
+                    state.submissions[sub].job_id = Some(id);
+                    state.save(&ctx.run.run_dir)?;
+                }
+                None => {
+                    let ids: Vec<String> = tracked
+                        .iter()
+                        .filter(|(_, t)| t.sub == sub)
+                        .map(|(id, _)| id.clone())
+                        .collect();
+                    for id in ids {
+                        let t = tracked.remove(&id).expect("tracked id");
+                        fresh.push((t.spec, t.attempt));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `scontrol -o show job` for one submission; `None` when Slurm no longer knows the job.
+    async fn show_job(&self, sub: &Submission) -> Result<Option<BTreeMap<u32, TaskRecord>>> {
+        let Some(id) = &sub.job_id else {
+            return Ok(None);
+        };
+        match commands::run(
+            "scontrol",
+            &["-o".into(), "show".into(), "job".into(), id.into()],
+        )
+        .await
+        {
+            Ok(out) => Ok(Some(commands::parse_show_job(&out))),
+            Err(Error::Backend { message, .. }) if commands::is_unknown_job(&message) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Handles an ended attempt: the retry to submit, or the final outcome (files collected,
+    /// `Finished` sent).
+    fn finish(
+        &self,
+        ctx: &ExecCtx<'_>,
+        state: &RunState,
+        t: Tracked,
+        end: &SlurmEnd<'_>,
+        events: &mpsc::UnboundedSender<TaskEvent>,
+    ) -> Result<Option<(TaskSpec, u32)>> {
+        let sub = &state.submissions[t.sub];
+        let results = sub.dir.join("results").join(t.idx.to_string());
+        let status = Status::read(&results.join("status"));
+        let verdict = judge(
+            status,
+            end,
+            results.join(OUTPUT_FILE).is_file(),
+            t.started || matches!(end, SlurmEnd::Record(r) if r.has_started()),
+        );
+        if verdict.retryable && t.attempt <= ctx.run.retries {
+            tracing::info!(
+                "slurm: task {} attempt {} failed ({}); resubmitting",
+                t.spec.task_id,
+                t.attempt,
+                verdict.failure.as_deref().unwrap_or("non-zero exit")
+            );
+            return Ok(Some((t.spec, t.attempt + 1)));
+        }
+        if !t.started {
+            let _ = events.send(TaskEvent::Started {
+                task_id: t.spec.task_id.clone(),
+                attempt: t.attempt,
+            });
+        }
+        let wall_seconds = status.map(|s| s.wall).unwrap_or_else(|| match end {
+            SlurmEnd::Record(r) => r.run_seconds.unwrap_or(0.0),
+            _ => 0.0,
+        });
+        collect(ctx, sub, t.idx, &results, &t.spec.task_id)?;
+        let _ = events.send(TaskEvent::Finished(TaskOutcome {
+            task_id: t.spec.task_id,
+            status: verdict.status,
+            exit_code: verdict.exit_code,
+            attempts: t.attempt,
+            wall_seconds,
+            failure: verdict.failure,
+        }));
+        Ok(None)
+    }
+
+    /// Ctrl-C: `scancel` everything still tracked, wait briefly for Slurm to stop it, then
+    /// report what finished anyway, and report started tasks as cancelled. Tasks that never
+    /// started get no event, so the core keeps them pending for a resume.
+    async fn shut_down(
+        &self,
+        ctx: &ExecCtx<'_>,
+        state: &mut RunState,
+        tracked: &mut BTreeMap<String, Tracked>,
+        events: &mpsc::UnboundedSender<TaskEvent>,
+    ) -> Result<()> {
+        let mut subs: Vec<usize> = tracked.values().map(|t| t.sub).collect();
+        subs.sort_unstable();
+        subs.dedup();
+        let to_cancel: Vec<Submission> =
+            subs.iter().map(|&s| state.submissions[s].clone()).collect();
+        self.cancel_jobs(&to_cancel).await;
+        let deadline = Instant::now() + CANCEL_WAIT;
+        let mut last: BTreeMap<usize, Option<BTreeMap<u32, TaskRecord>>> = BTreeMap::new();
+        loop {
+            let mut busy = false;
+            for &sub in &subs {
+                let records = self.show_job(&state.submissions[sub]).await.unwrap_or(None);
+                busy |= records.as_ref().is_some_and(|r| {
+                    r.values()
+                        .any(|rec| rec.has_started() && !rec.is_terminal())
+                });
+                last.insert(sub, records);
+            }
+            if !busy || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        for (id, t) in std::mem::take(tracked) {
+            let results = state.submissions[t.sub]
+                .dir
+                .join("results")
+                .join(t.idx.to_string());
+            let record = last
+                .get(&t.sub)
+                .and_then(|r| r.as_ref())
+                .and_then(|r| r.get(&t.idx));
+            let started = t.started || record.is_some_and(TaskRecord::has_started);
+            if let Some(status) = Status::read(&results.join("status")) {
+                // Finished before the cancel reached it: a real result, reported as such.
+                let verdict = judge(
+                    Some(status),
+                    &SlurmEnd::UnknownJob,
+                    results.join(OUTPUT_FILE).is_file(),
+                    true,
+                );
+                self.report(ctx, state, t, verdict, status.wall, events)?;
+            } else if started {
+                let verdict = Verdict {
+                    status: TaskStatus::Cancelled,
+                    exit_code: None,
+                    failure: Some("cancelled by shutdown (scancel)".into()),
+                    retryable: false,
+                };
+                let wall = record.and_then(|r| r.run_seconds).unwrap_or(0.0);
+                self.report(ctx, state, t, verdict, wall, events)?;
+            } else {
+                tracing::debug!("slurm: task {id} never started; left pending for resume");
+            }
+        }
+        // A later resume must submit the cancelled tasks again rather than adopt them.
+        for sub in subs {
+            state.submissions[sub].job_id = None;
+            state.submissions[sub].job_name.push_str("-cancelled");
+        }
+        state.save(&ctx.run.run_dir)?;
+        Ok(())
+    }
+
+    fn report(
+        &self,
+        ctx: &ExecCtx<'_>,
+        state: &RunState,
+        t: Tracked,
+        verdict: Verdict,
+        wall_seconds: f64,
+        events: &mpsc::UnboundedSender<TaskEvent>,
+    ) -> Result<()> {
+        let sub = &state.submissions[t.sub];
+        let results = sub.dir.join("results").join(t.idx.to_string());
+        if !t.started {
+            let _ = events.send(TaskEvent::Started {
+                task_id: t.spec.task_id.clone(),
+                attempt: t.attempt,
+            });
+        }
+        collect(ctx, sub, t.idx, &results, &t.spec.task_id)?;
+        let _ = events.send(TaskEvent::Finished(TaskOutcome {
+            task_id: t.spec.task_id,
+            status: verdict.status,
+            exit_code: verdict.exit_code,
+            attempts: t.attempt,
+            wall_seconds,
+            failure: verdict.failure,
+        }));
+        Ok(())
+    }
+}
+
+/// Copies an attempt's output, stdout and stderr into `run.task_dir(task_id)`.
+///
+/// A file the attempt did not produce is removed from the task directory, so nothing from an
+/// older attempt is mistaken for this one's. When the wrapper never got to capture the
+/// trainer's stderr, the wrapper's own stderr (Slurm's `--error` file) stands in for it.
+fn collect(
+    ctx: &ExecCtx<'_>,
+    sub: &Submission,
+    idx: u32,
+    results: &Path,
+    task_id: &str,
+) -> Result<()> {
+    let task_dir = ctx.run.task_dir(task_id);
+    std::fs::create_dir_all(&task_dir).map_err(|e| io_error("create", &task_dir, e))?;
+    for name in [OUTPUT_FILE, STDOUT_FILE, STDERR_FILE] {
+        let mut src = results.join(name);
+        if name == STDERR_FILE
+            && !src.is_file()
+            && let Some(job) = &sub.job_id
+        {
+            src = sub.dir.join(format!("slurm-{job}_{idx}.err"));
+        }
+        let dest = task_dir.join(name);
+        if src.is_file() {
+            let bytes = std::fs::read(&src).map_err(|e| io_error("read", &src, e))?;
+            write_atomic(&dest, &bytes)?;
+        } else {
+            match std::fs::remove_file(&dest) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error("remove", &dest, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copies one object into the staging area unless it is already there (same name = same
+/// content; the size check catches a truncated leftover from outside this code).
+fn stage_object(objects_dir: &Path, object: &StageObject, executable: bool) -> Result<PathBuf> {
+    let dest = objects_dir.join(&object.digest);
+    if std::fs::metadata(&dest).is_ok_and(|m| m.len() == object.size) {
+        return Ok(dest);
+    }
+    let tmp = objects_dir.join(format!(".{}.{}.tmp", object.digest, std::process::id()));
+    let res = (|| {
+        std::fs::copy(&object.path, &tmp).map_err(|e| io_error("copy", &object.path, e))?;
+        set_mode(&tmp, if executable { 0o555 } else { 0o444 })?;
+        std::fs::rename(&tmp, &dest).map_err(|e| io_error("rename", &tmp, e))
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res.map(|()| dest)
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io_error("chmod", path, e))
+}
+
+#[cfg(not(unix))]
+fn set_mode(_path: &Path, _mode: u32) -> Result<()> {
+    Ok(())
+}
+
+fn path_string(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// The run id as it may appear in a job name (Slurm shows names in fixed-width columns;
+/// keep them to safe characters).
+fn job_name_part(run_id: &str) -> String {
+    run_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Slurm's `--time` forms: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`, `UNLIMITED`.
+fn is_slurm_time(t: &str) -> bool {
+    if t.eq_ignore_ascii_case("unlimited") || t.eq_ignore_ascii_case("infinite") {
+        return true;
+    }
+    let (days, rest) = match t.split_once('-') {
+        Some((d, rest)) => (Some(d), rest),
+        None => (None, t),
+    };
+    let num = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if days.is_some_and(|d| !num(d)) {
+        return false;
+    }
+    let parts: Vec<&str> = rest.split(':').collect();
+    parts.len() <= 3 && parts.iter().all(|p| num(p))
+}
+
+/// Slurm's `--mem` forms: a number with an optional K, M, G or T suffix.
+fn is_slurm_mem(m: &str) -> bool {
+    let digits = m.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+    m.len() - digits.len() <= 1 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn fail(message: String) -> Error {
+    Error::Backend {
+        backend: "slurm",
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(state: &str, exit: (i32, i32), restarts: u32) -> TaskRecord {
+        TaskRecord {
+            state: state.into(),
+            reason: "None".into(),
+            exit: Some(exit),
+            restarts,
+            run_seconds: Some(1.0),
+        }
+    }
+
+    fn status(exit: i32, timed_out: bool) -> Option<Status> {
+        Some(Status {
+            exit,
+            timed_out,
+            wall: 0.5,
+        })
+    }
+
+    #[test]
+    fn status_file_decides_first() {
+        let done = record("COMPLETED", (0, 0), 0);
+        let end = SlurmEnd::Record(&done);
+        assert_eq!(
+            judge(status(0, false), &end, true, true).status,
+            TaskStatus::Succeeded
+        );
+        let no_output = judge(status(0, false), &end, false, true);
+        assert_eq!(
+            (no_output.status, no_output.retryable),
+            (TaskStatus::Failed, true)
+        );
+        let bad_input = judge(status(1, false), &end, false, true);
+        assert_eq!(
+            (bad_input.status, bad_input.exit_code, bad_input.retryable),
+            (TaskStatus::Failed, Some(1), false)
+        );
+        let io = judge(status(2, false), &end, false, true);
+        assert_eq!((io.exit_code, io.retryable), (Some(2), true));
+        let slow = judge(status(124, true), &end, false, true);
+        assert_eq!((slow.status, slow.retryable), (TaskStatus::TimedOut, true));
+        // A result written just before a cancel arrived still counts.
+        let cancelled = record("CANCELLED", (0, 15), 0);
+        assert_eq!(
+            judge(status(0, false), &SlurmEnd::Record(&cancelled), true, true).status,
+            TaskStatus::Succeeded
+        );
+    }
+
+    #[test]
+    fn slurm_state_decides_without_status_file() {
+        let cancelled = record("CANCELLED", (0, 15), 0);
+        let v = judge(None, &SlurmEnd::Record(&cancelled), false, true);
+        assert_eq!((v.status, v.retryable), (TaskStatus::Cancelled, false));
+        let timeout = record("TIMEOUT", (0, 15), 0);
+        assert_eq!(
+            judge(None, &SlurmEnd::Record(&timeout), false, true).status,
+            TaskStatus::TimedOut
+        );
+        let killed = record("FAILED", (0, 9), 0);
+        let v = judge(None, &SlurmEnd::Record(&killed), false, true);
+        assert_eq!((v.exit_code, v.retryable), (None, true));
+        let wrapper = record("FAILED", (3, 0), 0);
+        assert_eq!(
+            judge(None, &SlurmEnd::Record(&wrapper), false, true).exit_code,
+            Some(3)
+        );
+        let node = record("NODE_FAIL", (0, 0), 0);
+        let v = judge(None, &SlurmEnd::Record(&node), false, true);
+        assert!(v.failure.unwrap().contains("NODE_FAIL"));
+        assert!(v.retryable);
+    }
+
+    #[test]
+    fn vanished_and_unknown_jobs() {
+        let v = judge(None, &SlurmEnd::Vanished, false, false);
+        assert_eq!((v.status, v.retryable), (TaskStatus::Cancelled, false));
+        let v = judge(None, &SlurmEnd::Vanished, false, true);
+        assert_eq!((v.status, v.retryable), (TaskStatus::Failed, true));
+        let v = judge(None, &SlurmEnd::UnknownJob, false, false);
+        assert_eq!((v.status, v.retryable), (TaskStatus::Failed, true));
+        // The status file outlives Slurm's record (MinJobAge): still a success.
+        assert_eq!(
+            judge(status(0, false), &SlurmEnd::UnknownJob, true, false).status,
+            TaskStatus::Succeeded
+        );
+    }
+
+    fn config(dir: &Path) -> SlurmConfig {
+        SlurmConfig {
+            staging_dir: dir.to_path_buf(),
+            partition: None,
+            time_limit: None,
+            cpus_per_task: None,
+            mem: None,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let dir = Path::new("/tmp/x");
+        assert!(Slurm::new(config(dir)).is_ok());
+        for t in ["30", "1:00:00", "2-00:00:00", "2-12", "UNLIMITED"] {
+            let c = SlurmConfig {
+                time_limit: Some(t.into()),
+                ..config(dir)
+            };
+            assert!(Slurm::new(c).is_ok(), "{t}");
+        }
+        for t in ["", "1h", "1:2:3:4", "-5"] {
+            let c = SlurmConfig {
+                time_limit: Some(t.into()),
+                ..config(dir)
+            };
+            assert!(Slurm::new(c).is_err(), "{t}");
+        }
+        for (m, ok) in [("2G", true), ("500", true), ("1GB", false), ("G", false)] {
+            let c = SlurmConfig {
+                mem: Some(m.into()),
+                ..config(dir)
+            };
+            assert_eq!(Slurm::new(c).is_ok(), ok, "{m}");
+        }
+        let c = SlurmConfig {
+            partition: Some("a b".into()),
+            ..config(dir)
+        };
+        assert!(Slurm::new(c).is_err());
+        let c = SlurmConfig {
+            cpus_per_task: Some(0),
+            ..config(dir)
+        };
+        assert!(Slurm::new(c).is_err());
+        let relative = Slurm::new(config(Path::new("rel"))).unwrap();
+        assert!(relative.config().staging_dir.is_absolute());
+    }
+
+    fn run_ctx(dir: &Path, timeout: Option<Duration>, concurrency: usize) -> RunContext {
+        RunContext {
+            run_id: "r1".into(),
+            run_dir: dir.join("out/r1"),
+            retries: 1,
+            timeout,
+            concurrency,
+        }
+    }
+
+    #[test]
+    fn sbatch_command_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let slurm = Slurm::new(SlurmConfig {
+            partition: Some("debug".into()),
+            cpus_per_task: Some(2),
+            mem: Some("1G".into()),
+            ..config(dir.path())
+        })
+        .unwrap();
+        let run = run_ctx(dir.path(), Some(Duration::from_secs(90)), 2);
+        let staged = Staged::default();
+        let ctx = ExecCtx {
+            run: &run,
+            staged: &staged,
+            stage_dir: slurm.run_stage_dir(&run),
+            max_array: 1000,
+        };
+        let sub = ctx.stage_dir.join("sub-0");
+        let args: Vec<String> = slurm
+            .sbatch_args(&ctx, &sub, "orch-r1-0", 5)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            &args[..4],
+            [
+                "--parsable",
+                "--array=0-4%2",
+                "--job-name=orch-r1-0",
+                "--requeue"
+            ]
+        );
+        for want in [
+            "--partition=debug",
+            "--time=3",
+            "--cpus-per-task=2",
+            "--mem=1G",
+        ] {
+            assert!(args.iter().any(|a| a == want), "{want} in {args:?}");
+        }
+        assert!(args[args.len() - 2].ends_with("runs/r1/task.sh"));
+        assert!(args[args.len() - 1].ends_with("runs/r1/sub-0"));
+        // No cap when everything may run at once; no --time without a timeout.
+        let run = run_ctx(dir.path(), None, 8);
+        let ctx = ExecCtx { run: &run, ..ctx };
+        let args: Vec<String> = slurm
+            .sbatch_args(&ctx, &sub, "orch-r1-0", 5)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(args[1], "--array=0-4");
+        assert!(!args.iter().any(|a| a.starts_with("--time")));
+    }
+
+    #[tokio::test]
+    async fn staging_is_content_addressed_and_copies_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("in.csv");
+        std::fs::write(&src, "a,b\n1,2\n").unwrap();
+        let object = StageObject {
+            path: src.clone(),
+            digest: "abc123".into(),
+            size: 8,
+        };
+        let slurm = Slurm::new(config(&dir.path().join("staging"))).unwrap();
+        let plan = StagePlan {
+            trainer: StageObject {
+                path: src.clone(),
+                digest: "trainer1".into(),
+                size: 8,
+            },
+            inputs: vec![object],
+        };
+        let run = run_ctx(dir.path(), None, 1);
+        let staged = slurm.stage(&run, &plan).await.unwrap();
+        let staged_input = PathBuf::from(&staged.inputs["abc123"]);
+        assert_eq!(staged_input, dir.path().join("staging/objects/abc123"));
+        assert_eq!(std::fs::read(&staged_input).unwrap(), b"a,b\n1,2\n");
+        let before = std::fs::metadata(&staged_input)
+            .unwrap()
+            .modified()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        slurm.stage(&run, &plan).await.unwrap();
+        let after = std::fs::metadata(&staged_input)
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(
+            before, after,
+            "an object already staged is not copied again"
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let table: toml::Table =
+            toml::from_str("partition = \"file\"\nmem = \"1G\"\npoll_interval = \"2s\"").unwrap();
+        let flags = SlurmOptions {
+            partition: Some("flag".into()),
+            ..SlurmOptions::default()
+        };
+        let c = SlurmConfig::from_options(flags, Some(&table), Path::new("/o")).unwrap();
+        assert_eq!(c.partition.as_deref(), Some("flag"));
+        assert_eq!(c.mem.as_deref(), Some("1G"));
+        assert_eq!(c.poll_interval, Duration::from_secs(2));
+        assert_eq!(c.staging_dir, Path::new("/o/slurm-staging"));
+        let bad: toml::Table = toml::from_str("partiton = \"typo\"").unwrap();
+        let err = SlurmConfig::from_options(SlurmOptions::default(), Some(&bad), Path::new("/o"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("partiton"), "{err}");
+    }
+
+    #[test]
+    fn job_names_are_sanitised() {
+        assert_eq!(job_name_part("2026-11-28_abc"), "2026-11-28_abc");
+        assert_eq!(job_name_part("a b/c"), "a_b_c");
+    }
+}

@@ -1,0 +1,315 @@
+//! What this backend remembers about a run across orchestrator restarts, and the files one
+//! submission hands to the wrapper script.
+//!
+//! `OUT/<run-id>/slurm.json` lists every array job submitted for the run: its job id, its
+//! directory in the staging area and which task each index runs (with the attempt number).
+//! It is written atomically before `sbatch` (without a job id) and again after it, so a
+//! killed orchestrator finds, on resume, the jobs that are still running or already finished
+//! and adopts them instead of running their tasks a second time.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::fail;
+use crate::job::TaskSpec;
+use crate::{Error, Result};
+
+/// Name of the state file inside the run directory.
+pub(super) const STATE_FILE: &str = "slurm.json";
+
+/// Every array job submitted for one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(super) struct RunState {
+    /// In submission order; `seq` equals the position.
+    pub submissions: Vec<Submission>,
+}
+
+/// One `sbatch --array` call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct Submission {
+    /// Position in [`RunState::submissions`]; names the directory and the job.
+    pub seq: u32,
+    /// `--job-name`, unique per run and submission: finds the job if the orchestrator died
+    /// between `sbatch` and recording its id.
+    pub job_name: String,
+    /// The array job id, once `sbatch` answered.
+    pub job_id: Option<String>,
+    /// Directory holding manifest, flags and results (in the staging area).
+    pub dir: PathBuf,
+    /// Index `i` runs `tasks[i]`.
+    pub tasks: Vec<Entry>,
+}
+
+/// One array index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Entry {
+    /// The task.
+    pub task_id: String,
+    /// Which attempt of the task this index is (1 = first).
+    pub attempt: u32,
+}
+
+impl RunState {
+    /// Reads the run's state; a run without one has submitted nothing yet.
+    pub(super) fn load(run_dir: &Path) -> Result<Self> {
+        let path = run_dir.join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                fail(format!(
+                    "cannot parse `{}` ({e}); it records this run's Slurm jobs; \
+                     delete it only if none of them is still running",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(io_error("read", &path, e)),
+        }
+    }
+
+    /// Writes the state atomically (temp file, fsync, rename).
+    pub(super) fn save(&self, run_dir: &Path) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| fail(format!("cannot serialise Slurm run state: {e}")))?;
+        write_atomic(&run_dir.join(STATE_FILE), &bytes)
+    }
+
+    /// The latest submission running `task_id`, with its index.
+    pub(super) fn latest(&self, task_id: &str) -> Option<(usize, u32)> {
+        self.submissions
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(s, sub)| {
+                sub.tasks
+                    .iter()
+                    .position(|e| e.task_id == task_id)
+                    .map(|i| (s, i as u32))
+            })
+    }
+}
+
+/// Writes the files the wrapper reads for one submission: `manifest.tsv`, `flags/<index>`
+/// and `timeout`.
+///
+/// `tasks[i]` is `(spec, staged input path)`. Fields are tab-separated, so the values the
+/// wrapper splits on (task id, trainer path, input path) must not contain tabs or newlines.
+pub(super) fn write_submission_files(
+    dir: &Path,
+    trainer: &str,
+    tasks: &[(&TaskSpec, &str)],
+    timeout_secs: u64,
+) -> Result<()> {
+    let flags_dir = dir.join("flags");
+    std::fs::create_dir_all(&flags_dir).map_err(|e| io_error("create", &flags_dir, e))?;
+    std::fs::create_dir_all(dir.join("results"))
+        .map_err(|e| io_error("create", &dir.join("results"), e))?;
+    let mut manifest = String::new();
+    for (idx, (spec, input)) in tasks.iter().enumerate() {
+        for (what, value) in [
+            ("task id", spec.task_id.as_str()),
+            ("trainer path", trainer),
+            ("input path", input),
+        ] {
+            if value.is_empty() || value.contains(['\t', '\n', '\r']) {
+                return Err(fail(format!(
+                    "{what} `{}` cannot go into a Slurm manifest (empty, or contains a tab or \
+                     newline); use a staging directory without such characters",
+                    value.escape_debug()
+                )));
+            }
+        }
+        // The input name is last and only for people reading the manifest; `read` puts the
+        // rest of the line into the last field, so a tab in it cannot shift the others.
+        let name = spec.input_name.replace(['\n', '\r'], " ");
+        manifest.push_str(&format!(
+            "{idx}\t{}\t{trainer}\t{input}\t{name}\n",
+            spec.task_id
+        ));
+        let mut flags = Vec::new();
+        for arg in &spec.trainer_args {
+            if arg.contains('\0') {
+                return Err(fail(format!(
+                    "trainer flag `{}` contains a NUL byte",
+                    arg.escape_debug()
+                )));
+            }
+            flags.extend_from_slice(arg.as_bytes());
+            flags.push(0);
+        }
+        write_atomic(&flags_dir.join(idx.to_string()), &flags)?;
+    }
+    write_atomic(&dir.join("timeout"), format!("{timeout_secs}\n").as_bytes())?;
+    write_atomic(&dir.join("manifest.tsv"), manifest.as_bytes())
+}
+
+/// What the wrapper recorded in `results/<index>/status`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Status {
+    /// The trainer's exit code (124/137 from `timeout` when it was killed).
+    pub exit: i32,
+    /// The per-attempt timeout killed the trainer.
+    pub timed_out: bool,
+    /// Wall seconds of the trainer process.
+    pub wall: f64,
+}
+
+impl Status {
+    /// Reads a status file; `None` while the task has not finished (or never ran).
+    pub(super) fn read(path: &Path) -> Option<Self> {
+        Self::parse(&std::fs::read_to_string(path).ok()?)
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let mut exit = None;
+        let mut timed_out = false;
+        let mut wall = 0.0;
+        for line in text.lines() {
+            match line.split_once('=') {
+                Some(("exit", v)) => exit = v.trim().parse().ok(),
+                Some(("timed_out", v)) => timed_out = v.trim() == "1",
+                Some(("wall", v)) => wall = v.trim().parse().unwrap_or(0.0),
+                _ => {}
+            }
+        }
+        Some(Self {
+            exit: exit?,
+            timed_out,
+            wall,
+        })
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file in the same directory, so readers see the
+/// old content or the new, never a part.
+pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let file_name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
+        f.write_all(bytes).map_err(|e| io_error("write", &tmp, e))?;
+        f.sync_all().map_err(|e| io_error("sync", &tmp, e))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(|e| io_error("rename", &tmp, e))
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+pub(super) fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: &str, args: &[&str]) -> TaskSpec {
+        TaskSpec {
+            task_id: id.into(),
+            input_name: format!("{id}.csv"),
+            input_digest: format!("d{id}"),
+            trainer_args: args.iter().map(|s| (*s).into()).collect(),
+        }
+    }
+
+    #[test]
+    fn state_round_trips_and_finds_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(RunState::load(dir.path()).unwrap(), RunState::default());
+        let mut state = RunState::default();
+        for (seq, ids) in [(0u32, vec!["a", "b"]), (1, vec!["b"])] {
+            state.submissions.push(Submission {
+                seq,
+                job_name: format!("orch-x-{seq}"),
+                job_id: Some(format!("{}", 10 + seq)),
+                dir: dir.path().join(format!("sub-{seq}")),
+                tasks: ids
+                    .iter()
+                    .map(|id| Entry {
+                        task_id: (*id).into(),
+                        attempt: seq + 1,
+                    })
+                    .collect(),
+            });
+        }
+        state.save(dir.path()).unwrap();
+        let back = RunState::load(dir.path()).unwrap();
+        assert_eq!(back, state);
+        assert_eq!(back.latest("a"), Some((0, 0)));
+        assert_eq!(back.latest("b"), Some((1, 0)));
+        assert_eq!(back.latest("c"), None);
+    }
+
+    #[test]
+    fn corrupt_state_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(STATE_FILE), "{not json").unwrap();
+        let err = RunState::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(STATE_FILE), "{err}");
+    }
+
+    #[test]
+    fn submission_files_for_the_wrapper() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = spec("a", &["--threads", "1", "with space", ""]);
+        let b = spec("b", &[]);
+        write_submission_files(
+            dir.path(),
+            "/s/trainer",
+            &[(&a, "/s/in a"), (&b, "/s/b")],
+            30,
+        )
+        .unwrap();
+        let manifest = std::fs::read_to_string(dir.path().join("manifest.tsv")).unwrap();
+        assert_eq!(
+            manifest,
+            "0\ta\t/s/trainer\t/s/in a\ta.csv\n1\tb\t/s/trainer\t/s/b\tb.csv\n"
+        );
+        let flags = std::fs::read(dir.path().join("flags/0")).unwrap();
+        assert_eq!(flags, b"--threads\x001\x00with space\x00\x00");
+        assert!(
+            std::fs::read(dir.path().join("flags/1"))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("timeout")).unwrap(),
+            "30\n"
+        );
+        assert!(dir.path().join("results").is_dir());
+    }
+
+    #[test]
+    fn tabs_in_paths_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = spec("a", &[]);
+        let err = write_submission_files(dir.path(), "/s/tr\tainer", &[(&a, "/s/a")], 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("trainer path"), "{err}");
+    }
+
+    #[test]
+    fn status_files() {
+        let s = Status::parse("exit=2\ntimed_out=0\nwall=1.250\n").unwrap();
+        assert_eq!(s.exit, 2);
+        assert!(!s.timed_out);
+        assert_eq!(s.wall, 1.25);
+        assert!(
+            Status::parse("exit=124\ntimed_out=1\nwall=3\n")
+                .unwrap()
+                .timed_out
+        );
+        assert_eq!(Status::parse("wall=1\n"), None);
+    }
+}
