@@ -1,0 +1,1169 @@
+//! The Batch operations, keyed by the spec's `operationId`: pools, nodes,
+//! supported images, jobs, tasks and task files. Bodies arrive already
+//! validated against the spec; this file adds the service's semantic rules
+//! (ids, conflicts, states) and answers with the spec's status codes.
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::Shared;
+use crate::files::is_contained;
+use crate::odata::{ListQuery, page};
+use crate::response::{ApiResult, BatchError, Reply};
+use crate::runner;
+use crate::server::Ctx;
+use crate::state::{ExecInfo, Job, JobState, Pool, State, StopReason, Task, TaskState};
+use crate::timefmt::{self, rfc1123, rfc3339};
+
+pub(crate) fn dispatch(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    match c.op.as_str() {
+        "Pools_ListSupportedImages" => supported_images(sh, c),
+        "Pools_CreatePool" => create_pool(sh, c),
+        "Pools_GetPool" => get_pool(sh, c),
+        "Pools_PoolExists" => pool_exists(sh, c),
+        "Pools_DeletePool" => delete_pool(sh, c),
+        "Pools_ListPools" => list_pools(sh, c),
+        "Pools_ResizePool" => resize_pool(sh, c),
+        "Pools_StopPoolResize" => stop_resize(sh, c),
+        "Pools_UpdatePool" => update_pool(sh, c),
+        "Nodes_ListNodes" => list_nodes(sh, c),
+        "Nodes_GetNode" => get_node(sh, c),
+        "Jobs_CreateJob" => create_job(sh, c),
+        "Jobs_GetJob" => get_job(sh, c),
+        "Jobs_UpdateJob" => update_job(sh, c),
+        "Jobs_DeleteJob" => delete_job(sh, c),
+        "Jobs_TerminateJob" => terminate_job(sh, c),
+        "Jobs_ListJobs" => list_jobs(sh, c),
+        "Jobs_GetJobTaskCounts" => task_counts(sh, c),
+        "Tasks_CreateTask" => create_task(sh, c),
+        "Tasks_CreateTaskCollection" => create_task_collection(sh, c),
+        "Tasks_ListTasks" => list_tasks(sh, c),
+        "Tasks_GetTask" => get_task(sh, c),
+        "Tasks_TerminateTask" => terminate_task(sh, c),
+        "Tasks_DeleteTask" => delete_task(sh, c),
+        "Tasks_ListTaskFiles" => list_task_files(sh, c),
+        "Tasks_GetTaskFile" => get_task_file(sh, c, true),
+        "Tasks_GetTaskFileProperties" => get_task_file(sh, c, false),
+        other => Err(BatchError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplementedByStandIn",
+            format!("The operation {other} is valid but batch-standin does not implement it."),
+        )
+        .value("OperationId", other)),
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// Batch ids: letters, digits, hyphens and underscores, at most 64 characters.
+fn check_id(prop: &str, id: &str) -> Result<(), BatchError> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(BatchError::bad_value(
+            prop,
+            id,
+            "An id may contain letters, digits, hyphens and underscores, and at most 64 characters.",
+        ));
+    }
+    Ok(())
+}
+
+fn missing(prop: &str) -> BatchError {
+    BatchError::new(
+        StatusCode::BAD_REQUEST,
+        "MissingRequiredProperty",
+        "A required property was not specified in the request body.",
+    )
+    .value("PropertyName", prop)
+}
+
+/// `If-Match` on updates and deletes: 412 when the entity changed.
+fn if_match(c: &Ctx, etag: &str) -> Result<(), BatchError> {
+    match c.headers.get("if-match").and_then(|v| v.to_str().ok()) {
+        Some(m) if m != "*" && m.trim_matches('"') != etag => Err(BatchError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "ConditionNotMet",
+            "The condition specified using HTTP conditional header(s) is not met.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `If-None-Match` on gets: 304 when unchanged.
+fn not_modified(c: &Ctx, etag: &str) -> bool {
+    c.headers
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|m| m.trim_matches('"') == etag)
+}
+
+fn get_reply(c: &Ctx, body: Value, etag: &str, last_modified: OffsetDateTime) -> Reply {
+    if not_modified(c, etag) {
+        return Reply::empty(StatusCode::NOT_MODIFIED).header("ETag", etag);
+    }
+    let selected = c.query("$select").map(|s| {
+        s.split(',')
+            .map(|x| x.trim().to_owned())
+            .collect::<Vec<_>>()
+    });
+    Reply::json(
+        StatusCode::OK,
+        &crate::odata::select(body, selected.as_deref()),
+    )
+    .header("ETag", etag)
+    .header("Last-Modified", rfc1123(last_modified))
+}
+
+fn list_reply(sh: &Shared, c: &Ctx, items: Vec<(String, Value)>, entity: &str) -> ApiResult {
+    let lq = ListQuery::from_query(&c.query)?;
+    let self_url = format!("{}{}", sh.base_url, c.path);
+    let meta = format!("{}/$metadata#{entity}", sh.base_url);
+    Ok(Reply::json(
+        StatusCode::OK,
+        &page(items.into_iter(), &lq, &self_url, &c.query, &meta),
+    ))
+}
+
+// ---------------------------------------------------------------- pools
+
+/// The images `GET /supportedimages` lists: current Ubuntu and a few
+/// others, all x86_64 except the explicit arm64 entry.
+fn images() -> Vec<Value> {
+    let img = |publisher: &str,
+               offer: &str,
+               sku: &str,
+               agent: &str,
+               verified: bool,
+               eol: Option<&str>| {
+        let mut v = json!({
+            "nodeAgentSKUId": agent,
+            "imageReference": {"publisher": publisher, "offer": offer, "sku": sku, "version": "latest"},
+            "osType": "linux",
+            "verificationType": if verified { "verified" } else { "unverified" },
+            "capabilities": [],
+        });
+        if let Some(e) = eol {
+            v["batchSupportEndOfLife"] = json!(e);
+        }
+        v
+    };
+    vec![
+        img(
+            "canonical",
+            "ubuntu-24_04-lts",
+            "server",
+            "batch.node.ubuntu 24.04",
+            true,
+            None,
+        ),
+        img(
+            "canonical",
+            "ubuntu-24_04-lts",
+            "server-gen1",
+            "batch.node.ubuntu 24.04",
+            true,
+            None,
+        ),
+        img(
+            "canonical",
+            "ubuntu-24_04-lts",
+            "server-arm64",
+            "batch.node.ubuntu 24.04-arm64",
+            true,
+            None,
+        ),
+        img(
+            "canonical",
+            "0001-com-ubuntu-server-jammy",
+            "22_04-lts",
+            "batch.node.ubuntu 22.04",
+            true,
+            Some("2027-06-30T00:00:00Z"),
+        ),
+        img(
+            "canonical",
+            "0001-com-ubuntu-server-jammy",
+            "22_04-lts-gen2",
+            "batch.node.ubuntu 22.04",
+            true,
+            Some("2027-06-30T00:00:00Z"),
+        ),
+        img(
+            "microsoft-dsvm",
+            "ubuntu-hpc",
+            "2204",
+            "batch.node.ubuntu 22.04",
+            true,
+            Some("2027-06-30T00:00:00Z"),
+        ),
+        img(
+            "almalinux",
+            "almalinux-hpc",
+            "8_7-hpc-gen2",
+            "batch.node.el 8",
+            false,
+            None,
+        ),
+    ]
+}
+
+fn supported_images(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let items = images()
+        .into_iter()
+        .map(|v| {
+            let r = &v["imageReference"];
+            let key = format!(
+                "{}|{}|{}|{}",
+                v["nodeAgentSKUId"], r["publisher"], r["offer"], r["sku"]
+            );
+            (key, v)
+        })
+        .collect();
+    list_reply(sh, c, items, "supportedimages")
+}
+
+/// Checks a pool specification (from add pool or an auto pool) the way the
+/// service does beyond the schema, and returns (dedicated, spot, slots).
+fn check_pool_spec(spec: &Value, prefix: &str) -> Result<(u32, u32, u32), BatchError> {
+    let p = |k: &str| format!("{prefix}{k}");
+    let vmc = &spec["virtualMachineConfiguration"];
+    if vmc.is_null() {
+        return Err(missing(&p("virtualMachineConfiguration")));
+    }
+    let image = &vmc["imageReference"];
+    let agent = vmc["nodeAgentSKUId"].as_str().unwrap_or_default();
+    if image["publisher"].is_string() {
+        let known = images().into_iter().any(|i| {
+            let r = &i["imageReference"];
+            ["publisher", "offer", "sku"].iter().all(|k| {
+                r[*k].as_str().map(str::to_lowercase) == image[*k].as_str().map(str::to_lowercase)
+            }) && i["nodeAgentSKUId"] == agent
+        });
+        if !known {
+            return Err(BatchError::bad_value(
+                &p("virtualMachineConfiguration.imageReference"),
+                &image.to_string(),
+                format!(
+                    "The image and node agent SKU '{agent}' are not a supported combination (see GET /supportedimages)."
+                ),
+            ));
+        }
+    }
+    let slots = spec["taskSlotsPerNode"].as_i64().unwrap_or(1);
+    if !(1..=256).contains(&slots) {
+        return Err(BatchError::bad_value(
+            &p("taskSlotsPerNode"),
+            &slots.to_string(),
+            "taskSlotsPerNode must be between 1 and 256.",
+        ));
+    }
+    let auto = spec["enableAutoScale"].as_bool().unwrap_or(false);
+    let (d, l) = (
+        spec["targetDedicatedNodes"].as_i64(),
+        spec["targetLowPriorityNodes"].as_i64(),
+    );
+    if auto {
+        if spec["autoScaleFormula"].as_str().is_none_or(str::is_empty) {
+            return Err(missing(&p("autoScaleFormula")));
+        }
+        if d.is_some() || l.is_some() {
+            return Err(BatchError::bad_value(
+                &p("targetDedicatedNodes"),
+                "set",
+                "targetDedicatedNodes and targetLowPriorityNodes must not be specified when enableAutoScale is true.",
+            ));
+        }
+        if let Some(i) = spec["autoScaleEvaluationInterval"].as_str() {
+            let ok = timefmt::parse_duration(i)
+                .is_some_and(|d| d.as_secs() >= 300 && d.as_secs() <= 168 * 3600);
+            if !ok {
+                return Err(BatchError::bad_value(
+                    &p("autoScaleEvaluationInterval"),
+                    i,
+                    "Must be between 5 minutes and 168 hours.",
+                ));
+            }
+        }
+    } else if d.is_none() && l.is_none() {
+        return Err(missing(&p("targetDedicatedNodes")));
+    }
+    if let Some(t) = spec["resizeTimeout"].as_str()
+        && timefmt::parse_duration(t).is_none_or(|d| d.as_secs() < 300)
+    {
+        return Err(BatchError::bad_value(
+            &p("resizeTimeout"),
+            t,
+            "The resize timeout must be at least 5 minutes.",
+        ));
+    }
+    let n = |v: Option<i64>, k: &str| -> Result<u32, BatchError> {
+        let v = v.unwrap_or(0);
+        u32::try_from(v).map_err(|_| {
+            BatchError::bad_value(&p(k), &v.to_string(), "Node counts cannot be negative.")
+        })
+    };
+    Ok((
+        n(d, "targetDedicatedNodes")?,
+        n(l, "targetLowPriorityNodes")?,
+        slots as u32,
+    ))
+}
+
+/// Inserts a pool in `resizing` state and starts its allocation.
+fn insert_pool(
+    sh: &Arc<Shared>,
+    st: &mut State,
+    id: &str,
+    mut spec: Value,
+    auto_for_job: Option<String>,
+) -> Result<(), BatchError> {
+    let (mut d, mut l, slots) = check_pool_spec(&spec, "")?;
+    if spec["enableAutoScale"].as_bool() == Some(true) {
+        (d, l) = (sh.config.autoscale_nodes, 0);
+    }
+    spec["id"] = json!(id);
+    let t = now();
+    let etag = st.etag();
+    st.pools.insert(
+        id.to_owned(),
+        Pool {
+            id: id.to_owned(),
+            spec,
+            created: t,
+            last_modified: t,
+            etag,
+            state: "active",
+            state_time: t,
+            allocation_state: "resizing",
+            allocation_time: t,
+            target_dedicated: d,
+            target_low: l,
+            slots_per_node: slots,
+            resize_errors: Vec::new(),
+            nodes: Vec::new(),
+            auto_for_job,
+        },
+    );
+    runner::allocate_later(sh.clone(), id.to_owned());
+    Ok(())
+}
+
+fn create_pool(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let id = c.body["id"].as_str().unwrap_or_default().to_owned();
+    check_id("id", &id)?;
+    let mut st = sh.lock();
+    if let Some(p) = st.pools.get(&id) {
+        if p.state == "deleting" {
+            return Err(BatchError::conflict(
+                "PoolBeingDeleted",
+                "The specified pool has been marked for deletion and is being reclaimed.",
+            ));
+        }
+        return Err(BatchError::conflict(
+            "PoolExists",
+            "The specified pool already exists.",
+        ));
+    }
+    insert_pool(sh, &mut st, &id, c.body.clone(), None)?;
+    let p = &st.pools[&id];
+    let url = format!("{}/pools/{id}", sh.base_url);
+    Ok(Reply::empty(StatusCode::CREATED).entity_headers(&p.etag, &rfc1123(p.last_modified), &url))
+}
+
+fn pool_missing() -> BatchError {
+    BatchError::not_found("PoolNotFound", "pool")
+}
+
+fn get_pool(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let st = sh.lock();
+    let p = st.pools.get(c.param("poolId")).ok_or_else(pool_missing)?;
+    Ok(get_reply(
+        c,
+        p.render(&sh.base_url),
+        &p.etag,
+        p.last_modified,
+    ))
+}
+
+fn pool_exists(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let st = sh.lock();
+    Ok(match st.pools.get(c.param("poolId")) {
+        Some(p) => Reply::empty(StatusCode::OK)
+            .header("ETag", &p.etag)
+            .header("Last-Modified", rfc1123(p.last_modified)),
+        None => Reply::empty(StatusCode::NOT_FOUND),
+    })
+}
+
+fn delete_pool(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let id = c.param("poolId");
+    let mut st = sh.lock();
+    let p = st.pools.get(id).ok_or_else(pool_missing)?;
+    if_match(c, &p.etag)?;
+    runner::delete_pool(sh, &mut st, id);
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+fn list_pools(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let items = {
+        let st = sh.lock();
+        st.pools
+            .values()
+            .map(|p| (p.id.clone(), p.render(&sh.base_url)))
+            .collect()
+    };
+    list_reply(sh, c, items, "pools")
+}
+
+fn resize_pool(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let id = c.param("poolId");
+    let mut st = sh.lock();
+    let etag = st.etag();
+    let p = st.pools.get_mut(id).ok_or_else(pool_missing)?;
+    if_match(c, &p.etag)?;
+    if p.state == "deleting" {
+        return Err(BatchError::conflict(
+            "PoolBeingDeleted",
+            "The specified pool has been marked for deletion and is being reclaimed.",
+        ));
+    }
+    if p.spec["enableAutoScale"].as_bool() == Some(true) {
+        return Err(BatchError::conflict(
+            "AutoScalingEnabled",
+            "The specified pool has automatic scaling enabled.",
+        ));
+    }
+    if p.allocation_state != "steady" {
+        return Err(BatchError::conflict(
+            "PoolNotSteady",
+            "The specified pool is not in a steady state.",
+        ));
+    }
+    let n = |k: &str, cur: u32| {
+        c.body[k].as_i64().map_or(Ok(cur), |v| {
+            u32::try_from(v).map_err(|_| {
+                BatchError::bad_value(k, &v.to_string(), "Node counts cannot be negative.")
+            })
+        })
+    };
+    p.target_dedicated = n("targetDedicatedNodes", p.target_dedicated)?;
+    p.target_low = n("targetLowPriorityNodes", p.target_low)?;
+    p.allocation_state = "resizing";
+    p.allocation_time = now();
+    p.resize_errors.clear();
+    p.etag = etag;
+    p.last_modified = now();
+    runner::allocate_later(sh.clone(), id.to_owned());
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+fn stop_resize(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let mut st = sh.lock();
+    let p = st
+        .pools
+        .get_mut(c.param("poolId"))
+        .ok_or_else(pool_missing)?;
+    if p.allocation_state == "resizing" {
+        // The pending allocation sees `stopping` and settles with what exists.
+        p.allocation_state = "stopping";
+        p.allocation_time = now();
+    }
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+fn update_pool(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let mut st = sh.lock();
+    let etag = st.etag();
+    let p = st
+        .pools
+        .get_mut(c.param("poolId"))
+        .ok_or_else(pool_missing)?;
+    if_match(c, &p.etag)?;
+    if let Some(o) = c.body.as_object() {
+        for (k, v) in o {
+            p.spec[k.as_str()] = v.clone();
+        }
+    }
+    p.etag = etag;
+    p.last_modified = now();
+    let url = format!("{}/pools/{}", sh.base_url, p.id);
+    Ok(Reply::empty(StatusCode::OK).entity_headers(&p.etag, &rfc1123(p.last_modified), &url))
+}
+
+fn list_nodes(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let items = {
+        let st = sh.lock();
+        let p = st.pools.get(c.param("poolId")).ok_or_else(pool_missing)?;
+        p.nodes
+            .iter()
+            .map(|n| (n.id.clone(), p.render_node(n, &sh.base_url)))
+            .collect()
+    };
+    list_reply(sh, c, items, "nodes")
+}
+
+fn get_node(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let st = sh.lock();
+    let p = st.pools.get(c.param("poolId")).ok_or_else(pool_missing)?;
+    let n = p
+        .nodes
+        .iter()
+        .find(|n| n.id == c.param("nodeId"))
+        .ok_or_else(|| BatchError::not_found("NodeNotFound", "node"))?;
+    Ok(Reply::json(StatusCode::OK, &p.render_node(n, &sh.base_url)))
+}
+
+// ---------------------------------------------------------------- jobs
+
+fn job_missing() -> BatchError {
+    BatchError::not_found("JobNotFound", "job")
+}
+
+fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let id = c.body["id"].as_str().unwrap_or_default().to_owned();
+    check_id("id", &id)?;
+    if sh.faults.take_job_quota() {
+        return Err(BatchError::conflict(
+            "ActiveJobAndScheduleQuotaReached",
+            "The specified account has reached the maximum number of active jobs and job schedules.",
+        ));
+    }
+    for unsupported in [
+        "jobManagerTask",
+        "jobPreparationTask",
+        "jobReleaseTask",
+        "networkConfiguration",
+    ] {
+        if !c.body[unsupported].is_null() {
+            return Err(BatchError::bad_value(
+                unsupported,
+                "set",
+                "batch-standin does not run job manager, preparation or release tasks or virtual networks.",
+            ));
+        }
+    }
+    if c.body["usesTaskDependencies"].as_bool() == Some(true) {
+        return Err(BatchError::bad_value(
+            "usesTaskDependencies",
+            "true",
+            "batch-standin does not implement task dependencies.",
+        ));
+    }
+    let mut st = sh.lock();
+    if st.jobs.contains_key(&id) {
+        return Err(BatchError::conflict(
+            "JobExists",
+            "The specified job already exists.",
+        ));
+    }
+    let info = &c.body["poolInfo"];
+    let pool_id = if let Some(p) = info["poolId"].as_str() {
+        p.to_owned()
+    } else if info["autoPoolSpecification"].is_object() {
+        let auto = &info["autoPoolSpecification"];
+        let prefix = auto["autoPoolIdPrefix"].as_str().unwrap_or("");
+        if prefix.len() > 20 {
+            return Err(BatchError::bad_value(
+                "poolInfo.autoPoolSpecification.autoPoolIdPrefix",
+                prefix,
+                "The prefix can have at most 20 characters.",
+            ));
+        }
+        let pool = auto["pool"].clone();
+        if pool.is_null() {
+            return Err(missing("poolInfo.autoPoolSpecification.pool"));
+        }
+        check_pool_spec(&pool, "poolInfo.autoPoolSpecification.pool.")?;
+        let pid = format!(
+            "{prefix}{}{}",
+            if prefix.is_empty() { "" } else { "_" },
+            uuid::Uuid::new_v4()
+        );
+        let owner = (auto["poolLifetimeOption"] == "job"
+            && auto["keepAlive"].as_bool() != Some(true))
+        .then(|| id.clone());
+        insert_pool(sh, &mut st, &pid, pool, owner)?;
+        pid
+    } else {
+        return Err(missing("poolInfo.poolId"));
+    };
+    let t = now();
+    let etag = st.etag();
+    let cancel = CancellationToken::new();
+    let wall = c.body["constraints"]["maxWallClockTime"]
+        .as_str()
+        .and_then(timefmt::parse_duration)
+        .filter(|d| *d < timefmt::UNLIMITED);
+    st.jobs.insert(
+        id.clone(),
+        Job {
+            id: id.clone(),
+            spec: c.body.clone(),
+            created: t,
+            last_modified: t,
+            etag: etag.clone(),
+            state: JobState::Active,
+            state_time: t,
+            previous: None,
+            pool_id,
+            end_time: None,
+            terminate_reason: None,
+            tasks: Default::default(),
+            cancel: cancel.clone(),
+        },
+    );
+    if let Some(wall) = wall {
+        runner::job_wall_clock(sh.clone(), id.clone(), wall, cancel);
+    }
+    runner::maybe_complete_job(sh, &mut st, &id);
+    let url = format!("{}/jobs/{id}", sh.base_url);
+    Ok(Reply::empty(StatusCode::CREATED).entity_headers(&etag, &rfc1123(t), &url))
+}
+
+fn get_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let st = sh.lock();
+    let j = st.jobs.get(c.param("jobId")).ok_or_else(job_missing)?;
+    Ok(get_reply(
+        c,
+        j.render(&sh.base_url),
+        &j.etag,
+        j.last_modified,
+    ))
+}
+
+fn job_state_conflict(j: &Job) -> Option<BatchError> {
+    match j.state {
+        JobState::Active => None,
+        JobState::Completed => Some(BatchError::conflict(
+            "JobCompleted",
+            "The specified job is already in a completed state.",
+        )),
+        JobState::Terminating => Some(BatchError::conflict(
+            "JobBeingTerminated",
+            "The specified job is being terminated.",
+        )),
+        JobState::Deleting => Some(BatchError::conflict(
+            "JobBeingDeleted",
+            "The specified job has been marked for deletion and is being garbage collected.",
+        )),
+    }
+}
+
+fn update_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let id = c.param("jobId").to_owned();
+    let mut st = sh.lock();
+    let etag = st.etag();
+    let j = st.jobs.get_mut(&id).ok_or_else(job_missing)?;
+    if_match(c, &j.etag)?;
+    if let Some(e) = job_state_conflict(j) {
+        return Err(e);
+    }
+    if j.on_all_tasks_complete() == "terminatejob" && c.body["onAllTasksComplete"] == "noaction" {
+        return Err(BatchError::bad_value(
+            "onAllTasksComplete",
+            "noaction",
+            "onAllTasksComplete cannot be changed from terminatejob to noaction.",
+        ));
+    }
+    if let Some(new_pool) = c.body["poolInfo"]["poolId"].as_str()
+        && new_pool != j.pool_id
+    {
+        return Err(BatchError::conflict(
+            "JobNotDisabled",
+            "The pool of a job can only be changed while the job is disabled.",
+        ));
+    }
+    if let Some(o) = c.body.as_object() {
+        for (k, v) in o {
+            if k != "poolInfo" {
+                j.spec[k.as_str()] = v.clone();
+            }
+        }
+    }
+    j.etag = etag.clone();
+    j.last_modified = now();
+    let lm = j.last_modified;
+    runner::maybe_complete_job(sh, &mut st, &id);
+    let url = format!("{}/jobs/{id}", sh.base_url);
+    Ok(Reply::empty(StatusCode::OK).entity_headers(&etag, &rfc1123(lm), &url))
+}
+
+fn delete_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let id = c.param("jobId");
+    let mut st = sh.lock();
+    let j = st.jobs.get(id).ok_or_else(job_missing)?;
+    if_match(c, &j.etag)?;
+    runner::delete_job(sh, &mut st, id);
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+fn terminate_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let id = c.param("jobId");
+    let mut st = sh.lock();
+    let j = st.jobs.get(id).ok_or_else(job_missing)?;
+    if_match(c, &j.etag)?;
+    if let Some(e) = job_state_conflict(j) {
+        return Err(e);
+    }
+    let reason = c.body["terminateReason"]
+        .as_str()
+        .unwrap_or("UserTerminate")
+        .to_owned();
+    runner::terminate_job(sh, &mut st, id, &reason);
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+fn list_jobs(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let items = {
+        let st = sh.lock();
+        st.jobs
+            .values()
+            .map(|j| (j.id.clone(), j.render(&sh.base_url)))
+            .collect()
+    };
+    list_reply(sh, c, items, "jobs")
+}
+
+fn task_counts(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let st = sh.lock();
+    let j = st.jobs.get(c.param("jobId")).ok_or_else(job_missing)?;
+    Ok(Reply::json(StatusCode::OK, &crate::state::task_counts(j)))
+}
+
+// ---------------------------------------------------------------- tasks
+
+fn task_missing() -> BatchError {
+    BatchError::not_found("TaskNotFound", "task")
+}
+
+/// Rules the schema cannot express, and features the stand-in refuses
+/// rather than silently ignoring.
+fn check_task_spec(t: &Value) -> Result<(), BatchError> {
+    for unsupported in [
+        "containerSettings",
+        "multiInstanceSettings",
+        "dependsOn",
+        "authenticationTokenSettings",
+    ] {
+        if !t[unsupported].is_null() {
+            return Err(BatchError::bad_value(
+                unsupported,
+                "set",
+                format!("batch-standin does not implement {unsupported}."),
+            ));
+        }
+    }
+    if t["applicationPackageReferences"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
+        return Err(BatchError::bad_value(
+            "applicationPackageReferences",
+            "set",
+            "batch-standin has no application packages.",
+        ));
+    }
+    for (i, rf) in t["resourceFiles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let p = |k: &str| format!("resourceFiles[{i}].{k}");
+        let sources = ["httpUrl", "storageContainerUrl", "autoStorageContainerName"]
+            .iter()
+            .filter(|k| rf[**k].is_string())
+            .count();
+        if sources != 1 {
+            return Err(BatchError::bad_value(
+                &format!("resourceFiles[{i}]"),
+                &rf.to_string(),
+                "Exactly one of httpUrl, storageContainerUrl and autoStorageContainerName must be specified.",
+            ));
+        }
+        if !rf["httpUrl"].is_string() {
+            return Err(BatchError::bad_value(
+                &p("storageContainerUrl"),
+                "set",
+                "batch-standin only downloads httpUrl resource files.",
+            ));
+        }
+        let fp = rf["filePath"]
+            .as_str()
+            .ok_or_else(|| missing(&p("filePath")))?;
+        if !is_contained(fp) {
+            return Err(BatchError::bad_value(
+                &p("filePath"),
+                fp,
+                "The file path must be relative and stay inside the task working directory.",
+            ));
+        }
+        if let Some(m) = rf["fileMode"].as_str()
+            && (m.len() < 3 || m.len() > 4 || !m.chars().all(|c| ('0'..='7').contains(&c)))
+        {
+            return Err(BatchError::bad_value(
+                &p("fileMode"),
+                m,
+                "fileMode must be an octal mode like 0755.",
+            ));
+        }
+    }
+    for (i, of) in t["outputFiles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if !of["destination"]["container"].is_object() {
+            return Err(missing(&format!("outputFiles[{i}].destination.container")));
+        }
+        if of["destination"]["container"]["identityReference"].is_object() {
+            return Err(BatchError::bad_value(
+                &format!("outputFiles[{i}].destination.container.identityReference"),
+                "set",
+                "batch-standin has no managed identities; use a SAS containerUrl.",
+            ));
+        }
+    }
+    if let Some(r) = t["requiredSlots"].as_i64()
+        && r < 1
+    {
+        return Err(BatchError::bad_value(
+            "requiredSlots",
+            &r.to_string(),
+            "requiredSlots must be at least 1.",
+        ));
+    }
+    Ok(())
+}
+
+/// Adds one task; returns (eTag, lastModified, url).
+fn add_task(
+    sh: &Arc<Shared>,
+    st: &mut State,
+    job_id: &str,
+    spec: &Value,
+) -> Result<(String, OffsetDateTime, String), BatchError> {
+    let id = spec["id"].as_str().unwrap_or_default().to_owned();
+    check_id("id", &id)?;
+    check_task_spec(spec)?;
+    let etag = st.etag();
+    let j = st.jobs.get_mut(job_id).ok_or_else(job_missing)?;
+    if let Some(e) = job_state_conflict(j) {
+        return Err(e);
+    }
+    // Task ids are case-insensitive: keys are lowercased, `id` keeps the case.
+    let key = id.to_ascii_lowercase();
+    if j.tasks.contains_key(&key) {
+        return Err(BatchError::conflict(
+            "TaskExists",
+            "The specified task already exists.",
+        ));
+    }
+    let t = now();
+    j.tasks.insert(
+        key.clone(),
+        Task {
+            id: id.clone(),
+            spec: spec.clone(),
+            created: t,
+            last_modified: t,
+            etag: etag.clone(),
+            state: TaskState::Active,
+            state_time: t,
+            previous: None,
+            exec: ExecInfo::default(),
+            node: None,
+            task_dir: None,
+            first_start: None,
+            cancel: None,
+            attempt: 0,
+        },
+    );
+    st.queue.push_back((job_id.to_owned(), key));
+    Ok((etag, t, format!("{}/jobs/{job_id}/tasks/{id}", sh.base_url)))
+}
+
+fn create_task(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let job = c.param("jobId");
+    let mut st = sh.lock();
+    let (etag, t, url) = add_task(sh, &mut st, job, &c.body)?;
+    drop(st);
+    sh.wake.notify_one();
+    Ok(Reply::empty(StatusCode::CREATED).entity_headers(&etag, &rfc1123(t), &url))
+}
+
+/// The service's limit on tasks per `addtaskcollection` request.
+const MAX_TASKS_PER_COLLECTION: usize = 100;
+
+fn create_task_collection(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let job = c.param("jobId");
+    let tasks = c.body["value"].as_array().cloned().unwrap_or_default();
+    if tasks.len() > MAX_TASKS_PER_COLLECTION {
+        return Err(BatchError::body_too_large(format!(
+            "The collection has {} tasks; at most {MAX_TASKS_PER_COLLECTION} may be added per request.",
+            tasks.len()
+        )));
+    }
+    let mut st = sh.lock();
+    let j = st.jobs.get(job).ok_or_else(job_missing)?;
+    if let Some(e) = job_state_conflict(j) {
+        return Err(e);
+    }
+    let rid = uuid::Uuid::new_v4().to_string();
+    let stamp = rfc3339(now());
+    let mut results = Vec::with_capacity(tasks.len());
+    for t in &tasks {
+        let tid = t["id"].as_str().unwrap_or_default().to_owned();
+        if sh.faults.take_task_server_error(&tid) {
+            let e = BatchError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServerBusy",
+                "The server is busy (fault injected by batch-standin).",
+            );
+            results.push(json!({"status": "servererror", "taskId": tid, "error": error_json(&e, &rid, &stamp)}));
+            continue;
+        }
+        match add_task(sh, &mut st, job, t) {
+            Ok((etag, lm, url)) => results.push(json!({
+                "status": "success", "taskId": tid, "eTag": etag, "lastModified": rfc3339(lm), "location": url,
+            })),
+            Err(e) => {
+                let status = if e.status.is_server_error() { "servererror" } else { "clienterror" };
+                results.push(json!({"status": status, "taskId": tid, "error": error_json(&e, &rid, &stamp)}));
+            }
+        }
+    }
+    drop(st);
+    sh.wake.notify_one();
+    // The service documents that results may come back in any order;
+    // answering in reverse keeps clients honest about matching by taskId.
+    results.reverse();
+    Ok(Reply::json(StatusCode::OK, &json!({"value": results})))
+}
+
+fn error_json(e: &BatchError, rid: &str, stamp: &str) -> Value {
+    let mut v = e.body("", rid, stamp);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("odata.metadata");
+    }
+    v
+}
+
+fn list_tasks(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let items = {
+        let st = sh.lock();
+        let j = st.jobs.get(c.param("jobId")).ok_or_else(job_missing)?;
+        let retry = j.spec["constraints"]["maxTaskRetryCount"]
+            .as_i64()
+            .unwrap_or(0);
+        j.tasks
+            .iter()
+            .map(|(k, t)| (k.clone(), t.render(&sh.base_url, &j.id, retry)))
+            .collect()
+    };
+    list_reply(sh, c, items, "tasks")
+}
+
+fn with_task<T>(
+    st: &mut State,
+    c: &Ctx,
+    f: impl FnOnce(&mut Job, &str) -> Result<T, BatchError>,
+) -> Result<T, BatchError> {
+    let j = st.jobs.get_mut(c.param("jobId")).ok_or_else(job_missing)?;
+    let key = c.param("taskId").to_ascii_lowercase();
+    if !j.tasks.contains_key(&key) {
+        return Err(task_missing());
+    }
+    f(j, &key)
+}
+
+fn get_task(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let mut st = sh.lock();
+    with_task(&mut st, c, |j, key| {
+        let retry = j.spec["constraints"]["maxTaskRetryCount"]
+            .as_i64()
+            .unwrap_or(0);
+        let t = &j.tasks[key];
+        Ok(get_reply(
+            c,
+            t.render(&sh.base_url, &j.id, retry),
+            &t.etag,
+            t.last_modified,
+        ))
+    })
+}
+
+fn terminate_task(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let mut st = sh.lock();
+    let job_id = c.param("jobId").to_owned();
+    let key = with_task(&mut st, c, |j, key| {
+        let t = &j.tasks[key];
+        if_match(c, &t.etag)?;
+        if t.state == TaskState::Completed {
+            return Err(BatchError::conflict(
+                "TaskCompleted",
+                "The specified task is already completed.",
+            ));
+        }
+        Ok(key.to_owned())
+    })?;
+    runner::stop_task(sh, &mut st, &job_id, &key, StopReason::Terminated);
+    Ok(Reply::empty(StatusCode::NO_CONTENT))
+}
+
+fn delete_task(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let mut st = sh.lock();
+    let job_id = c.param("jobId").to_owned();
+    let key = with_task(&mut st, c, |j, key| {
+        if_match(c, &j.tasks[key].etag)?;
+        Ok(key.to_owned())
+    })?;
+    runner::stop_task(sh, &mut st, &job_id, &key, StopReason::Terminated);
+    if let Some(j) = st.jobs.get_mut(&job_id) {
+        j.tasks.remove(&key);
+    }
+    runner::maybe_complete_job(sh, &mut st, &job_id);
+    Ok(Reply::empty(StatusCode::OK))
+}
+
+// ---------------------------------------------------------------- task files
+
+fn task_dir(sh: &Arc<Shared>, c: &Ctx) -> Result<std::path::PathBuf, BatchError> {
+    let mut st = sh.lock();
+    with_task(&mut st, c, |j, key| {
+        j.tasks[key].task_dir.clone().ok_or_else(|| {
+            BatchError::not_found(
+                "TaskNotStarted",
+                "task has not been scheduled yet; its directory",
+            )
+        })
+    })
+}
+
+fn file_missing() -> BatchError {
+    BatchError::not_found("FileNotFound", "file")
+}
+
+fn list_task_files(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let dir = task_dir(sh, c)?;
+    let recursive = c
+        .query("recursive")
+        .is_some_and(|r| r.eq_ignore_ascii_case("true"));
+    let url = |name: &str| {
+        format!(
+            "{}/jobs/{}/tasks/{}/files/{name}",
+            sh.base_url,
+            c.param("jobId"),
+            c.param("taskId")
+        )
+    };
+    let mut items = Vec::new();
+    let mut stack = vec![(dir, String::new())];
+    while let Some((d, rel)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = format!("{rel}{}", e.file_name().to_string_lossy());
+            let Ok(md) = e.metadata() else { continue };
+            let mut v = json!({"name": name, "url": url(&name), "isDirectory": md.is_dir()});
+            if md.is_file() {
+                v["properties"] = file_props(&md);
+            }
+            if md.is_dir() && recursive {
+                stack.push((e.path(), format!("{name}/")));
+            }
+            items.push((name, v));
+        }
+    }
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    list_reply(sh, c, items, "files")
+}
+
+fn file_props(md: &std::fs::Metadata) -> Value {
+    use std::os::unix::fs::PermissionsExt;
+    let lm: OffsetDateTime = md.modified().map_or_else(|_| now(), OffsetDateTime::from);
+    json!({
+        "creationTime": rfc3339(lm),
+        "lastModified": rfc3339(lm),
+        "contentLength": md.len().to_string(),
+        "contentType": "application/octet-stream",
+        "fileMode": format!("0{:o}", md.permissions().mode()),
+    })
+}
+
+fn get_task_file(sh: &Arc<Shared>, c: &Ctx, with_body: bool) -> ApiResult {
+    let dir = task_dir(sh, c)?;
+    let rel = c.param("filePath").replace('\\', "/");
+    if !is_contained(&rel) {
+        return Err(file_missing());
+    }
+    let path = dir.join(&rel);
+    let md = std::fs::metadata(&path).map_err(|_| file_missing())?;
+    use std::os::unix::fs::PermissionsExt;
+    let lm: OffsetDateTime = md.modified().map_or_else(|_| now(), OffsetDateTime::from);
+    let url = format!(
+        "{}/jobs/{}/tasks/{}/files/{rel}",
+        sh.base_url,
+        c.param("jobId"),
+        c.param("taskId")
+    );
+    let mut r = Reply::empty(StatusCode::OK)
+        .header("ocp-creation-time", rfc1123(lm))
+        .header(
+            "ocp-batch-file-isdirectory",
+            if md.is_dir() { "true" } else { "false" },
+        )
+        .header("ocp-batch-file-url", url)
+        .header(
+            "ocp-batch-file-mode",
+            format!("0{:o}", md.permissions().mode()),
+        )
+        .header("Last-Modified", rfc1123(lm))
+        .header("Content-Type", "application/octet-stream");
+    if md.is_dir() {
+        if with_body {
+            return Err(file_missing());
+        }
+        return Ok(r);
+    }
+    if !with_body {
+        return Ok(r.header("Content-Length", md.len().to_string()));
+    }
+    let mut data = std::fs::read(&path).map_err(|_| file_missing())?;
+    if let Some(range) = c.headers.get("ocp-range").and_then(|v| v.to_str().ok()) {
+        let (a, b) = parse_range(range, data.len()).ok_or_else(|| {
+            BatchError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "InvalidRange",
+                "The range specified is invalid for the current size of the resource.",
+            )
+        })?;
+        data = data[a..b].to_vec();
+    }
+    r.body = data.into();
+    Ok(r)
+}
+
+/// `bytes=a-b` (inclusive) or `bytes=a-` into a half-open byte range.
+fn parse_range(s: &str, len: usize) -> Option<(usize, usize)> {
+    let (a, b) = s.strip_prefix("bytes=")?.split_once('-')?;
+    let a: usize = a.trim().parse().ok()?;
+    let b: usize = if b.trim().is_empty() {
+        len.checked_sub(1)?
+    } else {
+        b.trim().parse().ok()?
+    };
+    (a <= b && a < len).then_some((a, b.min(len - 1) + 1))
+}

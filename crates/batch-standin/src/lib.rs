@@ -1,0 +1,210 @@
+//! `batch-standin`: a local stand-in for the Azure Batch data-plane REST
+//! service, for tests and demos.
+//!
+//! It routes and validates every request against Microsoft's
+//! `BatchService.json` (embedded), checks Batch Shared Key signatures (or a
+//! configured bearer token), really runs tasks on this machine (resource-file
+//! downloads, `AZ_BATCH_*` variables, output-file uploads to a container SAS
+//! URL, retries, wall-clock limits) and injects faults on request.
+//!
+//! ```no_run
+//! # async fn demo() -> batch_standin::Result<()> {
+//! let mut config = batch_standin::Config::new("127.0.0.1:0".parse().unwrap(), "standin", "/tmp/standin".into());
+//! config.credentials.account_key = Some(b"any key bytes".to_vec());
+//! let handle = batch_standin::serve(config).await?;
+//! println!("Batch account URL: {}", handle.url());
+//! handle.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod auth;
+pub mod cli;
+mod error;
+mod faults;
+mod files;
+mod odata;
+mod response;
+mod runner;
+mod server;
+mod spec;
+mod state;
+mod timefmt;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use auth::{Credentials, sign, string_to_sign};
+pub use error::{Error, Result};
+pub use faults::Fault;
+
+/// Stable data-plane api-versions the stand-in answers. Bodies are always
+/// validated against the 2025-06-01 spec.
+pub const API_VERSIONS: &[&str] = &[
+    "2025-06-01.21.0",
+    "2025-06-01",
+    "2024-07-01.20.0",
+    "2024-02-01.19.0",
+    "2023-11-01.18.0",
+];
+
+/// How the stand-in runs. Build with [`Config::new`], then adjust fields.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub credentials: Credentials,
+    /// Node root: task directories live below it.
+    pub work_dir: PathBuf,
+    /// Task processes allowed at once across all pools, whatever the pools'
+    /// slot counts say (this machine is the only "VM").
+    pub max_concurrent_tasks: usize,
+    /// Nodes an autoscale pool gets (formulas are not evaluated).
+    pub autoscale_nodes: u32,
+    /// How long a pool stays `resizing` before its nodes are idle.
+    pub allocation_delay: Duration,
+    pub api_versions: Vec<String>,
+    /// Faults armed at start-up.
+    pub faults: Vec<Fault>,
+    /// Body size limit before any `bodyLimit` fault: the service's 1 MiB.
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    pub fn new(listen: SocketAddr, account_name: &str, work_dir: PathBuf) -> Config {
+        Config {
+            listen,
+            credentials: Credentials {
+                account_name: account_name.to_owned(),
+                account_key: None,
+                bearer_token: None,
+            },
+            work_dir,
+            max_concurrent_tasks: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            autoscale_nodes: 2,
+            allocation_delay: Duration::from_millis(200),
+            api_versions: API_VERSIONS.iter().map(|s| (*s).to_owned()).collect(),
+            faults: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// State shared by the HTTP side and the task runners.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub spec: spec::Spec,
+    pub state: Mutex<state::State>,
+    pub faults: faults::Faults,
+    /// Wakes the scheduler when a slot frees up or a task is queued.
+    pub wake: Notify,
+    pub http: reqwest::Client,
+    pub shutdown: CancellationToken,
+    pub base_url: String,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, state::State> {
+        // A panic while holding the lock is a bug; keep serving rather than
+        // poisoning every later request.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running stand-in. Dropping it stops the server and kills running tasks.
+pub struct Handle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    join: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Handle {
+    /// The bound address (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The account URL clients should use, e.g. `http://127.0.0.1:43125`.
+    pub fn url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// Arms a fault, as `POST /_standin/faults` does.
+    pub fn arm(&self, fault: Fault) {
+        self.shared.faults.arm(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
+    /// The most task processes that ran at once so far.
+    pub fn peak_running(&self) -> usize {
+        self.shared.lock().peak_running
+    }
+
+    /// Stops accepting requests and kills every running task.
+    pub async fn shutdown(mut self) {
+        self.shared.shutdown.cancel();
+        if let Some(j) = self.join.take() {
+            let _ = j.await;
+        }
+        runner::kill_all(&self.shared);
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.shutdown.cancel();
+        runner::kill_all(&self.shared);
+    }
+}
+
+/// Binds `config.listen` and serves on the current tokio runtime.
+pub async fn serve(config: Config) -> Result<Handle> {
+    let spec = spec::Spec::load().map_err(Error::Spec)?;
+    std::fs::create_dir_all(&config.work_dir).map_err(|source| Error::WorkDir {
+        path: config.work_dir.clone(),
+        source,
+    })?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .map_err(Error::HttpClient)?;
+    let faults = faults::Faults::default();
+    for f in &config.faults {
+        faults.arm(f.clone());
+    }
+    let shared = Arc::new(Shared {
+        spec,
+        state: Mutex::new(state::State::default()),
+        faults,
+        wake: Notify::new(),
+        http,
+        shutdown: CancellationToken::new(),
+        base_url: format!("http://{addr}"),
+        config,
+    });
+    tokio::spawn(runner::scheduler(shared.clone()));
+    let join = tokio::spawn(server::accept_loop(shared.clone(), listener));
+    tracing::info!(%addr, "batch stand-in listening");
+    Ok(Handle {
+        addr,
+        shared,
+        join: Some(join),
+    })
+}

@@ -1,0 +1,821 @@
+//! Runs tasks for real on this machine: the scheduler hands queued tasks to
+//! free node slots, and each attempt downloads resource files, runs the
+//! command line in the task's working directory with the `AZ_BATCH_*`
+//! variables, enforces the wall-clock limit, retries non-zero exits up to
+//! `maxTaskRetryCount`, uploads output files by their upload condition and
+//! records the result. Also owns the lifecycle transitions shared with the
+//! API: job completion and termination, pool allocation and deletion.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+use crate::Shared;
+use crate::files::{self, failure};
+use crate::state::{JobState, Node, State, StopReason, Task, TaskState};
+use crate::timefmt;
+
+type Reason = Arc<Mutex<Option<StopReason>>>;
+
+/// One scheduled attempt of a task, with everything the runner needs so it
+/// does not hold the state lock while working.
+struct Launch {
+    job_id: String,
+    key: String,
+    task_id: String,
+    attempt: u64,
+    spec: Value,
+    job_env: Value,
+    pool_id: String,
+    node_id: String,
+    dedicated: bool,
+    slots: u32,
+    node_root: PathBuf,
+    task_dir: PathBuf,
+    first_attempt: bool,
+    wall_remaining: Option<Duration>,
+    token: CancellationToken,
+    reason: Reason,
+}
+
+enum Outcome {
+    Exited(i32),
+    Stopped(StopReason, Option<i32>),
+    WallClock(i32),
+    /// Resource files or the working directory failed: not retried.
+    Preprocessing(Value),
+}
+
+pub(crate) async fn scheduler(sh: Arc<Shared>) {
+    loop {
+        tokio::select! {
+            () = sh.shutdown.cancelled() => return,
+            () = sh.wake.notified() => {}
+        }
+        for l in schedule(&sh) {
+            tokio::spawn(run(sh.clone(), l));
+        }
+    }
+}
+
+fn schedule(sh: &Shared) -> Vec<Launch> {
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    let mut launches = Vec::new();
+    let mut waiting = std::collections::VecDeque::new();
+    while let Some((job_id, key)) = st.queue.pop_front() {
+        let Some(j) = st.jobs.get_mut(&job_id) else {
+            continue;
+        };
+        let Some(t) = j.tasks.get(&key) else { continue };
+        if t.state != TaskState::Active {
+            continue;
+        }
+        if j.state != JobState::Active || st.running >= sh.config.max_concurrent_tasks {
+            waiting.push_back((job_id, key));
+            continue;
+        }
+        let max_parallel = j.spec["maxParallelTasks"].as_i64().unwrap_or(-1);
+        if max_parallel >= 0 {
+            let busy = j
+                .tasks
+                .values()
+                .filter(|t| matches!(t.state, TaskState::Preparing | TaskState::Running))
+                .count() as i64;
+            if busy >= max_parallel {
+                waiting.push_back((job_id, key));
+                continue;
+            }
+        }
+        let Some(pool) = st.pools.get_mut(&j.pool_id).filter(|p| p.state == "active") else {
+            waiting.push_back((job_id, key));
+            continue;
+        };
+        let slots = t.required_slots();
+        let per_node = pool.slots_per_node;
+        let pack = pool.spec["taskSchedulingPolicy"]["nodeFillType"] == "pack";
+        let candidates = pool
+            .nodes
+            .iter_mut()
+            .filter(|n| n.used_slots + slots <= per_node);
+        let node: Option<&mut Node> = if pack {
+            candidates.max_by_key(|n| n.used_slots)
+        } else {
+            candidates.min_by_key(|n| n.used_slots)
+        };
+        let Some(node) = node else {
+            waiting.push_back((job_id, key));
+            continue;
+        };
+        let now = OffsetDateTime::now_utc();
+        node.used_slots += slots;
+        node.running_tasks += 1;
+        node.total_run += 1;
+        node.state_time = now;
+        let (node_id, dedicated) = (node.id.clone(), node.dedicated);
+        let node_root = sh
+            .config
+            .work_dir
+            .join("pools")
+            .join(&pool.id)
+            .join("nodes")
+            .join(&node_id);
+        let pool_id = pool.id.clone();
+
+        st.next_attempt += 1;
+        let attempt = st.next_attempt;
+        let t = j.tasks.get_mut(&key).expect("checked above");
+        let task_dir = node_root
+            .join("workitems")
+            .join(&job_id)
+            .join("job-1")
+            .join(&t.id);
+        let first_attempt = t.first_start.is_none();
+        let started = *t.first_start.get_or_insert_with(Instant::now);
+        let wall = t.spec["constraints"]["maxWallClockTime"]
+            .as_str()
+            .and_then(timefmt::parse_duration)
+            .filter(|d| *d < timefmt::UNLIMITED)
+            .map(|d| d.saturating_sub(started.elapsed()));
+        let token = CancellationToken::new();
+        let reason: Reason = Arc::new(Mutex::new(None));
+        t.set_state(TaskState::Preparing);
+        t.exec.start = Some(now);
+        t.node = Some((pool_id.clone(), node_id.clone()));
+        t.task_dir = Some(task_dir.clone());
+        t.cancel = Some((token.clone(), reason.clone()));
+        t.attempt = attempt;
+        launches.push(Launch {
+            job_id: job_id.clone(),
+            key: key.clone(),
+            task_id: t.id.clone(),
+            attempt,
+            spec: t.spec.clone(),
+            job_env: j.spec["commonEnvironmentSettings"].clone(),
+            pool_id,
+            node_id,
+            dedicated,
+            slots,
+            node_root,
+            task_dir,
+            first_attempt,
+            wall_remaining: wall,
+            token,
+            reason,
+        });
+        st.running += 1;
+        st.peak_running = st.peak_running.max(st.running);
+    }
+    st.queue = waiting;
+    launches
+}
+
+async fn run(sh: Arc<Shared>, l: Launch) {
+    let outcome = execute(&sh, &l).await;
+    finish(&sh, &l, outcome).await;
+}
+
+fn stop_reason(l: &Launch) -> StopReason {
+    l.reason
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or(StopReason::Terminated)
+}
+
+async fn execute(sh: &Arc<Shared>, l: &Launch) -> Outcome {
+    let wd = l.task_dir.join("wd");
+    if l.first_attempt {
+        // A task id reused after its job was deleted starts from a clean directory.
+        let _ = tokio::fs::remove_dir_all(&l.task_dir).await;
+    }
+    for d in [
+        &wd,
+        &l.node_root.join("shared"),
+        &l.node_root.join("startup"),
+    ] {
+        if let Err(e) = tokio::fs::create_dir_all(d).await {
+            return Outcome::Preprocessing(failure(
+                "servererror",
+                "DiskFull",
+                format!("failed to create {}: {e}", d.display()),
+            ));
+        }
+    }
+    for rf in l.spec["resourceFiles"].as_array().into_iter().flatten() {
+        tokio::select! {
+            r = files::download(&sh.http, &wd, rf) => if let Err(f) = r {
+                return Outcome::Preprocessing(f);
+            },
+            () = l.token.cancelled() => return Outcome::Stopped(stop_reason(l), None),
+        }
+    }
+    {
+        let mut st = sh.lock();
+        match current(&mut st, l) {
+            Some(t) => t.set_state(TaskState::Running),
+            None => return Outcome::Stopped(StopReason::Terminated, None),
+        }
+    }
+    let command_line = l.spec["commandLine"].as_str().unwrap_or_default();
+    let (stdout, stderr) = match (
+        std::fs::File::create(l.task_dir.join("stdout.txt")),
+        std::fs::File::create(l.task_dir.join("stderr.txt")),
+    ) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => {
+            return Outcome::Preprocessing(failure(
+                "servererror",
+                "DiskFull",
+                format!("failed to create stdout.txt/stderr.txt: {e}"),
+            ));
+        }
+    };
+    let argv = match files::split_command_line(command_line) {
+        Ok(a) => a,
+        Err(e) => {
+            return Outcome::Preprocessing(failure(
+                "usererror",
+                "CommandLineInvalid",
+                format!("the command line cannot be parsed: {e}"),
+            ));
+        }
+    };
+    let mut program = PathBuf::from(&argv[0]);
+    if argv[0].contains('/') && program.is_relative() {
+        program = wd.join(program);
+    }
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.args(&argv[1..])
+        .current_dir(&wd)
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+        )
+        .envs(batch_env(sh, l))
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            // What a node reports when the program cannot be executed: the
+            // shell convention 127, with the reason in stderr.txt.
+            let msg = format!("batch-standin: cannot execute {}: {e}\n", argv[0]);
+            let _ = std::fs::write(l.task_dir.join("stderr.txt"), msg);
+            return Outcome::Exited(127);
+        }
+    };
+    let pgid = child.id();
+    if let Some(p) = pgid {
+        sh.lock().pgids.insert(p);
+    }
+    if let Some(delay) = sh.faults.take_preempt(&l.task_id) {
+        let (token, reason) = (l.token.clone(), l.reason.clone());
+        tracing::info!(task = %l.task_id, delay_ms = delay, "fault: preempting the node");
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            reason
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(StopReason::Requeue);
+            token.cancel();
+        });
+    }
+    let wall = async {
+        match l.wall_remaining {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let outcome = tokio::select! {
+        s = child.wait() => Outcome::Exited(s.map_or(-1, exit_code)),
+        () = l.token.cancelled() => {
+            kill_group(pgid);
+            let code = child.wait().await.map_or(-1, exit_code);
+            Outcome::Stopped(stop_reason(l), Some(code))
+        }
+        () = wall => {
+            kill_group(pgid);
+            Outcome::WallClock(child.wait().await.map_or(-1, exit_code))
+        }
+    };
+    // Also reap anything the command left running in its process group.
+    kill_group(pgid);
+    if let Some(p) = pgid {
+        sh.lock().pgids.remove(&p);
+    }
+    outcome
+}
+
+fn exit_code(s: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+}
+
+fn kill_group(pgid: Option<u32>) {
+    if let Some(pid) = pgid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+/// The node's environment: `AZ_BATCH_*`, then the job's common settings,
+/// then the task's own (which win).
+fn batch_env(sh: &Shared, l: &Launch) -> Vec<(String, String)> {
+    let p = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let mut env = vec![
+        (
+            "AZ_BATCH_ACCOUNT_NAME".into(),
+            sh.config.credentials.account_name.clone(),
+        ),
+        ("AZ_BATCH_ACCOUNT_URL".into(), sh.base_url.clone()),
+        ("AZ_BATCH_POOL_ID".into(), l.pool_id.clone()),
+        ("AZ_BATCH_NODE_ID".into(), l.node_id.clone()),
+        ("AZ_BATCH_NODE_IS_DEDICATED".into(), l.dedicated.to_string()),
+        ("AZ_BATCH_NODE_ROOT_DIR".into(), p(&l.node_root)),
+        (
+            "AZ_BATCH_NODE_SHARED_DIR".into(),
+            p(&l.node_root.join("shared")),
+        ),
+        (
+            "AZ_BATCH_NODE_STARTUP_DIR".into(),
+            p(&l.node_root.join("startup")),
+        ),
+        ("AZ_BATCH_JOB_ID".into(), l.job_id.clone()),
+        ("AZ_BATCH_TASK_ID".into(), l.task_id.clone()),
+        ("AZ_BATCH_TASK_DIR".into(), p(&l.task_dir)),
+        (
+            "AZ_BATCH_TASK_WORKING_DIR".into(),
+            p(&l.task_dir.join("wd")),
+        ),
+        ("AZ_BATCH_TASK_USER".into(), "_azbatch".into()),
+        ("AZ_BATCH_HOST_LIST".into(), String::new()),
+    ];
+    for list in [&l.job_env, &l.spec["environmentSettings"]] {
+        for e in list.as_array().into_iter().flatten() {
+            if let Some(name) = e["name"].as_str() {
+                env.push((
+                    name.to_owned(),
+                    e["value"].as_str().unwrap_or("").to_owned(),
+                ));
+            }
+        }
+    }
+    env
+}
+
+/// The task this launch belongs to, if it is still that attempt.
+fn current<'a>(st: &'a mut State, l: &Launch) -> Option<&'a mut Task> {
+    st.jobs
+        .get_mut(&l.job_id)?
+        .tasks
+        .get_mut(&l.key)
+        .filter(|t| t.attempt == l.attempt)
+}
+
+/// Gives the launch's slots back; called exactly once per launch.
+fn release(st: &mut State, l: &Launch, success: bool) {
+    if let Some(n) = st
+        .pools
+        .get_mut(&l.pool_id)
+        .and_then(|p| p.nodes.iter_mut().find(|n| n.id == l.node_id))
+    {
+        n.used_slots = n.used_slots.saturating_sub(l.slots);
+        n.running_tasks = n.running_tasks.saturating_sub(1);
+        n.state_time = OffsetDateTime::now_utc();
+        if success {
+            n.total_succeeded += 1;
+        }
+    }
+    st.running = st.running.saturating_sub(1);
+}
+
+fn retries_left(st: &State, l: &Launch, t: &Task) -> bool {
+    let job_max = st
+        .jobs
+        .get(&l.job_id)
+        .and_then(|j| j.spec["constraints"]["maxTaskRetryCount"].as_i64());
+    let max = t.spec["constraints"]["maxTaskRetryCount"]
+        .as_i64()
+        .or(job_max)
+        .unwrap_or(0);
+    max == -1 || i64::from(t.exec.retry_count) < max
+}
+
+async fn finish(sh: &Arc<Shared>, l: &Launch, outcome: Outcome) {
+    // Decide retry or requeue first: those skip output uploads.
+    {
+        let mut guard = sh.lock();
+        let st = &mut *guard;
+        let now = OffsetDateTime::now_utc();
+        let requeue = matches!(outcome, Outcome::Stopped(StopReason::Requeue, _));
+        let retry = match &outcome {
+            Outcome::Exited(c) if *c != 0 => st
+                .jobs
+                .get(&l.job_id)
+                .and_then(|j| j.tasks.get(&l.key))
+                .filter(|t| t.attempt == l.attempt)
+                .is_some_and(|t| retries_left(st, l, t)),
+            _ => false,
+        };
+        if requeue || retry {
+            release(st, l, false);
+            let etag = st.etag();
+            if let Some(t) = current(st, l) {
+                if requeue {
+                    t.exec.requeue_count += 1;
+                    t.exec.last_requeue = Some(now);
+                    t.first_start = None;
+                } else {
+                    t.exec.retry_count += 1;
+                    t.exec.last_retry = Some(now);
+                }
+                t.set_state(TaskState::Active);
+                t.node = None;
+                t.cancel = None;
+                t.etag = etag;
+                st.queue.push_back((l.job_id.clone(), l.key.clone()));
+            }
+            drop(guard);
+            sh.wake.notify_one();
+            return;
+        }
+    }
+    let (exit, mut fail) = match &outcome {
+        Outcome::Exited(0) => (Some(0), None),
+        Outcome::Exited(c) => (
+            Some(*c),
+            Some(failure(
+                "usererror",
+                "FailureExitCode",
+                "The task process exited with an unexpected exit code",
+            )),
+        ),
+        Outcome::WallClock(c) => (
+            Some(*c),
+            Some(failure(
+                "usererror",
+                "MaxWallClockTimeExceeded",
+                "The task ran longer than its maxWallClockTime and was terminated",
+            )),
+        ),
+        Outcome::Stopped(_, c) => (
+            *c,
+            Some(failure(
+                "usererror",
+                "TaskEnded",
+                "Task Was Ended by User Request",
+            )),
+        ),
+        Outcome::Preprocessing(f) => (None, Some(f.clone())),
+    };
+    if matches!(outcome, Outcome::Exited(_) | Outcome::WallClock(_))
+        && let Some(f) = upload_outputs(sh, l, exit == Some(0)).await
+    {
+        // An upload failure fails the task even when the process succeeded.
+        fail.get_or_insert(f);
+    }
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    let success = fail.is_none();
+    release(st, l, success);
+    let etag = st.etag();
+    if let Some(t) = current(st, l) {
+        t.exec.end = Some(OffsetDateTime::now_utc());
+        t.exec.exit_code = exit;
+        t.exec.result = Some(if success { "success" } else { "failure" });
+        t.exec.failure = fail;
+        t.set_state(TaskState::Completed);
+        t.node = None;
+        t.cancel = None;
+        t.etag = etag;
+    }
+    maybe_complete_job(sh, st, &l.job_id);
+    drop(guard);
+    sh.wake.notify_one();
+}
+
+/// Uploads the output files whose condition matches; returns the first
+/// failure. Diagnostics go to `fileuploadout.txt`/`fileuploaderr.txt`.
+async fn upload_outputs(sh: &Shared, l: &Launch, success: bool) -> Option<Value> {
+    let wd = l.task_dir.join("wd");
+    let mut log = String::new();
+    let mut errlog = String::new();
+    let mut first_failure = None;
+    for of in l.spec["outputFiles"].as_array().into_iter().flatten() {
+        let cond = of["uploadOptions"]["uploadCondition"]
+            .as_str()
+            .unwrap_or("tasksuccess");
+        let wanted = match cond {
+            "tasksuccess" => success,
+            "taskfailure" => !success,
+            _ => true,
+        };
+        if !wanted {
+            continue;
+        }
+        let pattern = of["filePattern"].as_str().unwrap_or_default();
+        let dest = &of["destination"]["container"];
+        let container = dest["containerUrl"].as_str().unwrap_or_default();
+        let headers: Vec<(String, String)> = dest["uploadHeaders"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| {
+                Some((
+                    h["name"].as_str()?.to_owned(),
+                    h["value"].as_str().unwrap_or("").to_owned(),
+                ))
+            })
+            .collect();
+        let matches = files::match_output(&wd, pattern, dest["path"].as_str());
+        if matches.is_empty() {
+            errlog.push_str(&format!("no file matched pattern '{pattern}'\n"));
+        }
+        for (file, blob) in matches {
+            match files::upload(&sh.http, container, &blob, &file, &headers).await {
+                Ok(()) => log.push_str(&format!("uploaded {} to {blob}\n", file.display())),
+                Err(f) => {
+                    errlog.push_str(&format!(
+                        "failed to upload {} to {blob}: {}\n",
+                        file.display(),
+                        f["message"]
+                    ));
+                    first_failure.get_or_insert(f);
+                }
+            }
+        }
+    }
+    let _ = tokio::fs::write(l.task_dir.join("fileuploadout.txt"), log).await;
+    if !errlog.is_empty() {
+        let _ = tokio::fs::write(l.task_dir.join("fileuploaderr.txt"), errlog).await;
+    }
+    first_failure
+}
+
+// ------------------------------------------------------- lifecycle helpers
+
+/// Stops a task: an active one completes as ended at once; a preparing or
+/// running one is signalled and its runner records the outcome.
+pub(crate) fn stop_task(sh: &Shared, st: &mut State, job_id: &str, key: &str, reason: StopReason) {
+    let etag = st.etag();
+    let Some(t) = st.jobs.get_mut(job_id).and_then(|j| j.tasks.get_mut(key)) else {
+        return;
+    };
+    match t.state {
+        TaskState::Completed => {}
+        TaskState::Active => {
+            if reason == StopReason::Terminated {
+                t.exec.end = Some(OffsetDateTime::now_utc());
+                t.exec.result = Some("failure");
+                t.exec.failure = Some(failure(
+                    "usererror",
+                    "TaskEnded",
+                    "Task Was Ended by User Request",
+                ));
+                t.set_state(TaskState::Completed);
+                t.etag = etag;
+            }
+        }
+        TaskState::Preparing | TaskState::Running => {
+            if let Some((token, r)) = &t.cancel {
+                r.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(reason);
+                token.cancel();
+            }
+        }
+    }
+    let _ = sh;
+}
+
+/// Completes the job when its tasks allow: `onAllTasksComplete:
+/// terminatejob` with every task completed, or a terminating job whose
+/// last running task has stopped.
+pub(crate) fn maybe_complete_job(sh: &Arc<Shared>, st: &mut State, job_id: &str) {
+    let Some(j) = st.jobs.get_mut(job_id) else {
+        return;
+    };
+    let all_done = j.tasks.values().all(|t| t.state == TaskState::Completed);
+    let none_running = !j
+        .tasks
+        .values()
+        .any(|t| matches!(t.state, TaskState::Preparing | TaskState::Running));
+    let complete = match j.state {
+        JobState::Active if all_done && j.on_all_tasks_complete() == "terminatejob" => {
+            j.terminate_reason = Some("AllTasksComplete".into());
+            true
+        }
+        JobState::Terminating => none_running,
+        _ => false,
+    };
+    if complete {
+        complete_job(sh, st, job_id);
+    }
+}
+
+fn complete_job(sh: &Arc<Shared>, st: &mut State, job_id: &str) {
+    let etag = st.etag();
+    let Some(j) = st.jobs.get_mut(job_id) else {
+        return;
+    };
+    j.set_state(JobState::Completed);
+    j.end_time = Some(OffsetDateTime::now_utc());
+    j.last_modified = OffsetDateTime::now_utc();
+    j.etag = etag;
+    j.cancel.cancel();
+    delete_auto_pools(sh, st, job_id);
+}
+
+fn delete_auto_pools(sh: &Arc<Shared>, st: &mut State, job_id: &str) {
+    let owned: Vec<String> = st
+        .pools
+        .values()
+        .filter(|p| p.auto_for_job.as_deref() == Some(job_id))
+        .map(|p| p.id.clone())
+        .collect();
+    for p in owned {
+        delete_pool(sh, st, &p);
+    }
+}
+
+pub(crate) fn terminate_job(sh: &Arc<Shared>, st: &mut State, job_id: &str, reason: &str) {
+    let Some(j) = st.jobs.get_mut(job_id) else {
+        return;
+    };
+    j.set_state(JobState::Terminating);
+    j.terminate_reason = Some(reason.to_owned());
+    let keys: Vec<String> = j.tasks.keys().cloned().collect();
+    for k in keys {
+        stop_task(sh, st, job_id, &k, StopReason::Terminated);
+    }
+    maybe_complete_job(sh, st, job_id);
+}
+
+pub(crate) fn delete_job(sh: &Arc<Shared>, st: &mut State, job_id: &str) {
+    let Some(j) = st.jobs.get_mut(job_id) else {
+        return;
+    };
+    j.set_state(JobState::Deleting);
+    j.cancel.cancel();
+    let keys: Vec<String> = j.tasks.keys().cloned().collect();
+    for k in keys {
+        stop_task(sh, st, job_id, &k, StopReason::Terminated);
+    }
+    st.jobs.remove(job_id);
+    delete_auto_pools(sh, st, job_id);
+}
+
+/// Marks the pool deleting, requeues the tasks running on it (as the
+/// service does) and removes it shortly after.
+pub(crate) fn delete_pool(sh: &Arc<Shared>, st: &mut State, pool_id: &str) {
+    let Some(p) = st.pools.get_mut(pool_id) else {
+        return;
+    };
+    if p.state == "deleting" {
+        return;
+    }
+    p.state = "deleting";
+    p.state_time = OffsetDateTime::now_utc();
+    requeue_tasks_on(sh, st, pool_id, None);
+    let (sh2, id) = (sh.clone(), pool_id.to_owned());
+    tokio::spawn(async move {
+        tokio::time::sleep(sh2.config.allocation_delay).await;
+        sh2.lock().pools.remove(&id);
+    });
+}
+
+fn requeue_tasks_on(sh: &Shared, st: &mut State, pool_id: &str, nodes: Option<&[String]>) {
+    let mut hits = Vec::new();
+    for j in st.jobs.values() {
+        for (k, t) in &j.tasks {
+            if let Some((p, n)) = &t.node
+                && p == pool_id
+                && nodes.is_none_or(|ns| ns.contains(n))
+            {
+                hits.push((j.id.clone(), k.clone()));
+            }
+        }
+    }
+    for (j, k) in hits {
+        stop_task(sh, st, &j, &k, StopReason::Requeue);
+    }
+}
+
+/// Finishes a pool's allocation after the configured delay: nodes appear
+/// (or a `resizeError` fault leaves it with none) and it goes steady.
+pub(crate) fn allocate_later(sh: Arc<Shared>, pool_id: String) {
+    tokio::spawn(async move {
+        tokio::time::sleep(sh.config.allocation_delay).await;
+        let mut guard = sh.lock();
+        let st = &mut *guard;
+        let etag = st.etag();
+        let Some(p) = st.pools.get_mut(&pool_id) else {
+            return;
+        };
+        if p.state != "active" {
+            return;
+        }
+        let now = OffsetDateTime::now_utc();
+        let mut removed = Vec::new();
+        if let Some((code, message)) = sh.faults.take_resize_error(&pool_id) {
+            let cores = (p.target_dedicated + p.target_low).max(1) * 2;
+            let message = message.unwrap_or_else(|| {
+                format!(
+                    "The specified account has reached VM core quota. Quota: 0 cores, Target: {cores} cores ({} family)",
+                    p.spec["vmSize"].as_str().unwrap_or("VM")
+                )
+            });
+            p.resize_errors = vec![json!({"code": code, "message": message, "values": [
+                {"name": "VmSize", "value": p.spec["vmSize"]}]})];
+            removed = p.nodes.drain(..).map(|n| n.id).collect();
+            tracing::info!(pool = %pool_id, %code, "fault: pool resize error");
+        } else if p.allocation_state == "stopping" {
+            p.resize_errors = vec![
+                json!({"code": "ResizeStopped", "message": "The resize operation was stopped by the user."}),
+            ];
+        } else {
+            for (dedicated, want) in [
+                (true, p.target_dedicated as usize),
+                (false, p.target_low as usize),
+            ] {
+                let have = p.nodes.iter().filter(|n| n.dedicated == dedicated).count();
+                for i in have..want {
+                    let id = format!("tvmps_{}_{:06}", if dedicated { "d" } else { "p" }, i);
+                    p.nodes.push(Node {
+                        id,
+                        dedicated,
+                        used_slots: 0,
+                        running_tasks: 0,
+                        total_run: 0,
+                        total_succeeded: 0,
+                        state_time: now,
+                        created: now,
+                    });
+                }
+                while p.nodes.iter().filter(|n| n.dedicated == dedicated).count() > want {
+                    let idx = p
+                        .nodes
+                        .iter()
+                        .rposition(|n| n.dedicated == dedicated)
+                        .expect("counted above");
+                    removed.push(p.nodes.remove(idx).id);
+                }
+            }
+        }
+        p.allocation_state = "steady";
+        p.allocation_time = now;
+        p.etag = etag;
+        p.last_modified = now;
+        if !removed.is_empty() {
+            requeue_tasks_on(&sh, st, &pool_id, Some(&removed));
+        }
+        drop(guard);
+        sh.wake.notify_one();
+    });
+}
+
+/// Terminates the job with `MaxWallClockTimeExpiry` when its cap passes.
+pub(crate) fn job_wall_clock(
+    sh: Arc<Shared>,
+    job_id: String,
+    wall: Duration,
+    cancel: CancellationToken,
+) {
+    tokio::spawn(async move {
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = tokio::time::sleep(wall) => {
+                let mut st = sh.lock();
+                if st.jobs.get(&job_id).is_some_and(|j| j.state == JobState::Active) {
+                    tracing::info!(job = %job_id, "job maxWallClockTime reached");
+                    terminate_job(&sh, &mut st, &job_id, "MaxWallClockTimeExpiry");
+                }
+            }
+        }
+    });
+}
+
+/// Kills every task process group right now (shutdown path).
+pub(crate) fn kill_all(sh: &Shared) {
+    let mut st = sh.lock();
+    for pgid in st.pgids.drain() {
+        kill_group(Some(pgid));
+    }
+    for j in st.jobs.values() {
+        for t in j.tasks.values() {
+            if let Some((token, r)) = &t.cancel {
+                r.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(StopReason::Terminated);
+                token.cancel();
+            }
+        }
+    }
+}

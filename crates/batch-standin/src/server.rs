@@ -1,0 +1,357 @@
+//! The HTTP side: accepts connections (hyper, HTTP/1.1), applies transport
+//! faults, authenticates, routes by the spec, validates, dispatches to
+//! `api.rs`, and adds the headers every Batch response carries.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+use crate::Shared;
+use crate::faults::{Fault, HttpFault, status_code_name};
+use crate::response::{BatchError, Reply};
+use crate::spec::Route;
+use crate::timefmt;
+
+/// Returned to hyper to close the connection without any response.
+#[derive(Debug)]
+struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+pub(crate) async fn accept_loop(sh: Arc<Shared>, listener: tokio::net::TcpListener) {
+    loop {
+        let stream = tokio::select! {
+            () = sh.shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let sh = sh.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| handle(sh.clone(), req));
+            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        });
+    }
+}
+
+/// What a handler sees of a request.
+pub(crate) struct Ctx {
+    pub op: String,
+    pub params: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub headers: hyper::HeaderMap,
+    pub body: Value,
+    pub path: String,
+}
+
+impl Ctx {
+    pub(crate) fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    pub(crate) fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+async fn handle(
+    sh: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, DropConnection> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let echo = req
+        .headers()
+        .get("return-client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let client_id = req
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let mut drop_after = false;
+    let result = if path.starts_with("/_standin/") {
+        control(&sh, req).await
+    } else {
+        match sh.faults.take_http(&method, &path) {
+            Some(HttpFault::DropBefore) => {
+                tracing::info!(%method, %path, "fault: dropping connection before handling");
+                return Err(DropConnection);
+            }
+            Some(HttpFault::DropAfter) => {
+                drop_after = true;
+                batch_request(&sh, req).await
+            }
+            Some(HttpFault::Status {
+                status,
+                retry_after,
+            }) => {
+                tracing::info!(%method, %path, status, "fault: throttling");
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                let mut e = BatchError::new(
+                    status,
+                    status_code_name(status.as_u16()),
+                    "The server is currently unable to handle the request (fault injected by batch-standin).",
+                );
+                if let Some(s) = retry_after {
+                    e = e.header("Retry-After", s.to_string());
+                }
+                Err(e)
+            }
+            None => batch_request(&sh, req).await,
+        }
+    };
+    if drop_after {
+        tracing::info!(%method, %path, "fault: dropping connection after handling");
+        return Err(DropConnection);
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let reply = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status.is_server_error() || e.status.as_u16() == 429 {
+                tracing::debug!(code = %e.code, %path, "error answer");
+            }
+            let body = e.body(&sh.base_url, &request_id, &timefmt::rfc3339(now));
+            let mut r = Reply::json(e.status, &body);
+            r.headers.extend(e.headers);
+            r
+        }
+    };
+    let mut builder = Response::builder()
+        .status(reply.status)
+        .header("request-id", &request_id)
+        .header("DataServiceVersion", "3.0")
+        .header("Date", timefmt::rfc1123(now));
+    if echo && let Some(id) = client_id {
+        builder = builder.header("client-request-id", id);
+    }
+    for (k, v) in &reply.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    Ok(builder
+        .body(Full::new(reply.body))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+}
+
+fn decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+async fn batch_request(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply, BatchError> {
+    let (parts, body) = req.into_parts();
+    let method = parts.method.as_str().to_owned();
+    let path = parts.uri.path().to_owned();
+    let raw_query = parts.uri.query().unwrap_or("").to_owned();
+    crate::auth::check(
+        &sh.config.credentials,
+        &method,
+        &path,
+        &raw_query,
+        &parts.headers,
+    )?;
+
+    let segs: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(decode)
+        .collect();
+    let (op, params) = match sh.spec.route(&method, &segs) {
+        Route::Found(op, params) => (op, params),
+        Route::WrongMethod => {
+            return Err(BatchError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "UnsupportedHttpVerb",
+                "The resource doesn't support the specified HTTP verb.",
+            )
+            .value("HttpVerb", method));
+        }
+        Route::NotFound => {
+            return Err(BatchError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidUri",
+                "The requested URI does not represent any resource on the server.",
+            )
+            .value("RequestUri", path));
+        }
+    };
+    let query: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    match query.iter().find(|(k, _)| k == "api-version") {
+        None => {
+            return Err(BatchError::new(
+                StatusCode::BAD_REQUEST,
+                "MissingRequiredQueryParameter",
+                "A query parameter that's mandatory for this request is not specified.",
+            )
+            .value("QueryParameterName", "api-version"));
+        }
+        Some((_, v)) if !sh.config.api_versions.iter().any(|a| a == v) => {
+            return Err(crate::spec::bad_query(
+                "api-version",
+                v,
+                &format!(
+                    "The specified api version is not supported; use one of {}",
+                    sh.config.api_versions.join(", ")
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
+    sh.spec.validate_query(op, &query)?;
+    sh.spec.validate_headers(op, &parts.headers)?;
+
+    let limit = sh.faults.body_limit().unwrap_or(sh.config.max_body_bytes);
+    let declared = parts
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(BatchError::body_too_large(format!(
+            "The request body is {} bytes; the limit is {limit} bytes.",
+            declared.unwrap_or(0)
+        )));
+    }
+    let raw = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|_| {
+            BatchError::body_too_large(format!("The request body exceeds {limit} bytes."))
+        })?
+        .to_bytes();
+    let body = if sh.spec.takes_body(op) {
+        if !raw.is_empty() {
+            let ct = parts
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !ct
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+            {
+                return Err(BatchError::new(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidHeaderValue",
+                    "The value for one of the HTTP headers is not in the correct format.",
+                )
+                .value("HeaderName", "Content-Type")
+                .value("HeaderValue", ct)
+                .value(
+                    "Reason",
+                    "Request bodies must be application/json; odata=minimalmetadata",
+                ));
+            }
+        }
+        sh.spec.validate_body(op, &raw)?
+    } else {
+        Value::Null
+    };
+    let ctx = Ctx {
+        op: op.id.clone(),
+        params,
+        query,
+        headers: parts.headers,
+        body,
+        path,
+    };
+    crate::api::dispatch(sh, &ctx)
+}
+
+/// The test-only control API (no auth; bind to loopback):
+/// `GET/POST/DELETE /_standin/faults`, `GET /_standin/stats`.
+async fn control(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply, BatchError> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let raw = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let list = |sh: &Shared| {
+        Reply::json(
+            StatusCode::OK,
+            &serde_json::json!({"faults": sh.faults.list()}),
+        )
+    };
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/_standin/faults") => Ok(list(sh)),
+        ("DELETE", "/_standin/faults") => {
+            sh.faults.clear();
+            Ok(list(sh))
+        }
+        ("POST", "/_standin/faults") => {
+            let v: Value = serde_json::from_slice(&raw)
+                .map_err(|e| crate::spec::invalid_body(&format!("not JSON: {e}")))?;
+            let items = match v {
+                Value::Array(a) => a,
+                other => vec![other],
+            };
+            let mut parsed = Vec::new();
+            for item in items {
+                let f: Fault = serde_json::from_value(item.clone())
+                    .map_err(|e| crate::spec::invalid_body(&format!("bad fault {item}: {e}")))?;
+                parsed.push(f);
+            }
+            for f in parsed {
+                tracing::info!(fault = ?f, "fault armed");
+                sh.faults.arm(f);
+            }
+            Ok(list(sh))
+        }
+        ("GET", "/_standin/stats") => {
+            let st = sh.lock();
+            let tasks: usize = st.jobs.values().map(|j| j.tasks.len()).sum();
+            Ok(Reply::json(
+                StatusCode::OK,
+                &serde_json::json!({"pools": st.pools.len(), "jobs": st.jobs.len(), "tasks": tasks,
+                                    "running": st.running, "peakRunning": st.peak_running}),
+            ))
+        }
+        _ => Err(BatchError::new(
+            StatusCode::NOT_FOUND,
+            "InvalidUri",
+            "unknown control endpoint",
+        )
+        .value(
+            "Endpoints",
+            "GET|POST|DELETE /_standin/faults, GET /_standin/stats",
+        )),
+    }
+}
