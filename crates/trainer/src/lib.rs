@@ -1,1 +1,127 @@
-//! Exact port of scikit-learn's RandomForestClassifier cross-validation.
+//! `trainer`: a byte-for-byte exact Rust port of main.py.
+//!
+//! main.py reads a CSV with `pd.read_csv(path, index_col=0)`, takes every column but the last as
+//! features and the last as the label, runs
+//! `cross_val_score(RandomForestClassifier(n_estimators=10, random_state=0), X, y, cv=5)` with
+//! scikit-learn 1.9.1 and writes `The model score: {scores.mean()}` (no newline). [`run`] does
+//! the same and writes the same bytes, for every CSV main.py accepts; inputs main.py rejects (or
+//! would score as `nan`) are errors naming the file, line and column.
+//!
+//! # Layout
+//!
+//! * `dataset`: pandas-compatible CSV parsing and sklearn's input checks → [`Dataset`].
+//! * `params`: [`ForestParams`] / [`ForestValidParams`], checked through linfa's `ParamGuard`.
+//! * `rng`: numpy's MT19937 `randint` and sklearn's `rand_r`.
+//! * `tree`: the depth-first builder and best splitter (with the missing-value path).
+//! * `forest`: per-tree seeds, bootstrap weights, probability averaging, linfa `Fit`/`Predict`.
+//! * `cv`: `StratifiedKFold` and `cross_val_score`, parallel over (fold, tree) with rayon.
+//! * `pyfloat`: Python's float `repr`.
+//! * `cli` (only file that knows clap) and `report` (the `--json` report).
+//!
+//! # Example
+//!
+//! ```no_run
+//! use linfa::ParamGuard;
+//! use std::path::Path;
+//!
+//! let data = trainer::read_csv(Path::new("input_files/iris.csv"))?;
+//! let params = trainer::ForestParams::new().n_estimators(10).check()?;
+//! let score = trainer::cross_validate(&data, &params, Path::new("input_files/iris.csv"))?;
+//! assert_eq!(trainer::score_text(score.mean), "The model score: 0.9533333333333334");
+//! # Ok::<(), trainer::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod cli;
+mod cv;
+mod dataset;
+mod error;
+mod forest;
+mod params;
+pub mod pyfloat;
+mod report;
+mod rng;
+mod tree;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub use cv::{CvScore, cross_validate, numpy_sum, stratified_test_folds};
+pub use dataset::{Dataset, parse_csv, read_csv};
+pub use error::{Error, Result};
+pub use forest::{RandomForest, fit_forest};
+pub use params::{Criterion, ForestParams, ForestValidParams, MaxFeatures};
+pub use report::Report;
+pub use rng::{Mt19937, RandR};
+pub use tree::Tree;
+
+/// A checked run configuration (made from the command line by `cli`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The input CSV.
+    pub input: PathBuf,
+    /// Where the score line goes (written atomically).
+    pub output: PathBuf,
+    /// Model and cross-validation parameters.
+    pub params: ForestValidParams,
+    /// Worker threads; `None` uses every core.
+    pub threads: Option<usize>,
+    /// Optional path of the JSON report.
+    pub json: Option<PathBuf>,
+}
+
+/// main.py's output line for a mean score.
+pub fn score_text(mean: f64) -> String {
+    format!("The model score: {}", pyfloat::repr(mean))
+}
+
+/// Reads the input, cross-validates, and writes OUTPUT (and the JSON report if asked).
+///
+/// sklearn's warnings (a class with fewer members than folds) go to stderr. Nothing is written
+/// unless the whole run succeeds, and each file appears atomically (temporary file + rename).
+pub fn run(config: &Config) -> Result<Report> {
+    let started = Instant::now();
+    let threads = config
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::ThreadPool { threads, message: e.to_string() })?;
+    let data = read_csv(&config.input)?;
+    let read_done = Instant::now();
+    let score = pool.install(|| cross_validate(&data, &config.params, &config.input))?;
+    let cv_done = Instant::now();
+    if let Some(w) = &score.warning {
+        eprintln!("trainer: warning: {}: {w}", config.input.display());
+    }
+    if !score.mean.is_finite() {
+        return Err(Error::input(
+            &config.input,
+            format!("the mean score is {}; main.py would not produce a number", score.mean),
+        ));
+    }
+    let text = score_text(score.mean);
+    let report = Report::new(config, &data, &score, threads, &text, started, read_done, cv_done);
+    if let Some(json) = &config.json {
+        write_atomically(json, report.to_json().as_bytes())?;
+    }
+    write_atomically(&config.output, text.as_bytes())?;
+    Ok(report)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let res = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    res.map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::Write { path: path.to_path_buf(), source }
+    })
+}

@@ -1,0 +1,86 @@
+//! Criterion benches for the trainer: CSV parsing, one forest fit, and the full 5-fold
+//! cross-validation at 1k and 20k rows.
+//!
+//! Data is generated here deterministically (a fixed-seed MT19937 drawing Gaussian-ish class
+//! clusters), so `cargo bench -p trainer` needs no files. Parameters are encoded in the
+//! benchmark ids.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use linfa::ParamGuard;
+use trainer::{ForestParams, Mt19937};
+
+/// A `pandas.to_csv`-style CSV with `n_rows` rows, `n_features` features and 3 classes whose
+/// means differ on the first half of the features.
+fn synthetic_csv(n_rows: usize, n_features: usize, seed: u32) -> String {
+    let mut rng = Mt19937::new(seed);
+    let mut uniform = move || (rng.next_u32() as f64 + 0.5) / 4_294_967_296.0;
+    let mut out = String::from(",");
+    for f in 0..n_features {
+        out.push_str(&format!("x{f},"));
+    }
+    out.push_str("target\n");
+    for i in 0..n_rows {
+        let class = i % 3;
+        out.push_str(&format!("{i},"));
+        for f in 0..n_features {
+            // Sum of uniforms: roughly normal noise around a class-dependent mean.
+            let noise: f64 = (0..4).map(|_| uniform()).sum::<f64>() - 2.0;
+            let shift = if f < n_features / 2 { class as f64 * 0.6 * ((f % 3) as f64 - 1.0) } else { 0.0 };
+            out.push_str(&trainer::pyfloat::repr(noise + shift));
+            out.push(',');
+        }
+        out.push_str(&format!("{class}\n"));
+    }
+    out
+}
+
+fn bench_parse(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse_csv");
+    for &(rows, features) in &[(1_000usize, 20usize), (20_000, 40)] {
+        let csv = synthetic_csv(rows, features, 42);
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("{rows}rows-{features}features")),
+            &csv,
+            |b, csv| b.iter(|| trainer::parse_csv(black_box(csv.as_bytes()), Path::new("bench.csv")).unwrap()),
+        );
+    }
+    group.finish();
+}
+
+fn bench_forest_fit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("forest_fit");
+    group.sample_size(10);
+    for &(rows, features) in &[(1_000usize, 20usize), (20_000, 40)] {
+        let data = trainer::parse_csv(synthetic_csv(rows, features, 7).as_bytes(), Path::new("b")).unwrap();
+        let x: Vec<f32> = (0..data.n_rows).flat_map(|i| data.row(i)).collect();
+        let y: Vec<usize> = data.labels.iter().map(|&l| l as usize).collect();
+        let params = ForestParams::new().check().unwrap();
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("10trees-{rows}rows-{features}features")),
+            &(x, y),
+            |b, (x, y)| b.iter(|| trainer::fit_forest(x, features, y, &params).unwrap()),
+        );
+    }
+    group.finish();
+}
+
+fn bench_cross_validation(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cross_validation");
+    group.sample_size(10);
+    for &(rows, features) in &[(1_000usize, 20usize), (20_000, 40)] {
+        let data = trainer::parse_csv(synthetic_csv(rows, features, 11).as_bytes(), Path::new("b")).unwrap();
+        let params = ForestParams::new().check().unwrap();
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("cv5-10trees-{rows}rows-{features}features")),
+            &data,
+            |b, data| b.iter(|| trainer::cross_validate(data, &params, Path::new("b")).unwrap()),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_parse, bench_forest_fit, bench_cross_validation);
+criterion_main!(benches);

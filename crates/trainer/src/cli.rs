@@ -1,0 +1,145 @@
+//! Command-line flags (the only file that knows clap) and their conversion into a checked
+//! [`Config`]. Flag names and defaults mirror scikit-learn's parameters and main.py's values.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use linfa::ParamGuard;
+
+use crate::error::Error;
+use crate::params::{Criterion, ForestParams, MaxFeatures};
+use crate::Config;
+
+/// Exact Rust port of main.py: random forest + stratified k-fold cross-validation.
+///
+/// Writes `The model score: <mean accuracy>` to OUTPUT, byte-identical to main.py
+/// (scikit-learn 1.9.1). Exit codes: 0 ok, 1 bad input or parameters, 2 I/O failure.
+#[derive(Debug, Parser)]
+#[command(name = "trainer", version, about, long_about = None)]
+pub struct Cli {
+    /// Input CSV: header row, index column first, features, label last.
+    pub input: PathBuf,
+    /// Output file for the score line (written atomically, no trailing newline).
+    pub output: PathBuf,
+    /// Number of trees (n_estimators).
+    #[arg(long, default_value_t = 10)]
+    pub n_estimators: usize,
+    /// Maximum tree depth (max_depth); unlimited when omitted.
+    #[arg(long)]
+    pub max_depth: Option<usize>,
+    /// Minimum samples required to split a node (min_samples_split).
+    #[arg(long, default_value_t = 2)]
+    pub min_samples_split: usize,
+    /// Minimum samples in a leaf (min_samples_leaf).
+    #[arg(long, default_value_t = 1)]
+    pub min_samples_leaf: usize,
+    /// Features drawn per split: sqrt, log2, all, an integer count or a fraction in (0, 1].
+    #[arg(long, default_value = "sqrt")]
+    pub max_features: String,
+    /// Split criterion.
+    #[arg(long, value_enum, default_value_t = CriterionArg::Gini)]
+    pub criterion: CriterionArg,
+    /// Fit every tree on the whole training fold instead of a bootstrap sample.
+    #[arg(long)]
+    pub no_bootstrap: bool,
+    /// Seed of the forest (random_state), 0 ..= 4294967295.
+    #[arg(long, default_value_t = 0)]
+    pub random_state: u32,
+    /// Number of stratified cross-validation folds.
+    #[arg(long, default_value_t = 5)]
+    pub cv: usize,
+    /// Worker threads (default: all cores). The output does not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Also write a JSON report (fold scores, parameters, timings) to this path.
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}
+
+/// `--criterion` values (`log_loss` is sklearn's other name for `entropy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CriterionArg {
+    /// Gini impurity.
+    Gini,
+    /// Shannon entropy.
+    Entropy,
+    /// Same as entropy.
+    #[value(name = "log_loss")]
+    LogLoss,
+}
+
+fn parse_max_features(s: &str) -> Result<MaxFeatures, String> {
+    match s {
+        "sqrt" => Ok(MaxFeatures::Sqrt),
+        "log2" => Ok(MaxFeatures::Log2),
+        "all" | "None" | "none" => Ok(MaxFeatures::All),
+        _ => {
+            if let Ok(k) = s.parse::<usize>() {
+                Ok(MaxFeatures::Count(k))
+            } else if let Ok(f) = s.parse::<f64>() {
+                Ok(MaxFeatures::Fraction(f))
+            } else {
+                Err(format!(
+                    "--max-features {s:?} is not sqrt, log2, all, an integer or a fraction"
+                ))
+            }
+        }
+    }
+}
+
+impl TryFrom<Cli> for Config {
+    type Error = Error;
+
+    fn try_from(cli: Cli) -> Result<Config, Error> {
+        let invalid = |msg: String| {
+            Error::input(&cli.input, format!("{msg}; fix the command line (see trainer --help)"))
+        };
+        let max_features = parse_max_features(&cli.max_features).map_err(invalid)?;
+        if cli.threads == Some(0) {
+            return Err(invalid("--threads must be at least 1".into()));
+        }
+        let params = ForestParams::new()
+            .n_estimators(cli.n_estimators)
+            .max_depth(cli.max_depth)
+            .min_samples_split(cli.min_samples_split)
+            .min_samples_leaf(cli.min_samples_leaf)
+            .max_features(max_features)
+            .criterion(match cli.criterion {
+                CriterionArg::Gini => Criterion::Gini,
+                CriterionArg::Entropy | CriterionArg::LogLoss => Criterion::Entropy,
+            })
+            .bootstrap(!cli.no_bootstrap)
+            .random_state(cli.random_state)
+            .n_folds(cli.cv)
+            .check()
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(Config {
+            input: cli.input,
+            output: cli.output,
+            params,
+            threads: cli.threads,
+            json: cli.json,
+        })
+    }
+}
+
+/// Parses the process arguments. `Err` carries clap's error; `--help`/`--version` are errors of
+/// kind `DisplayHelp`/`DisplayVersion` that should be printed and exit 0.
+pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(args)
+}
+
+/// Renders a clap error as what `main` prints: full text for help/version, otherwise one line.
+/// Returns (text, exit code).
+pub fn render_clap_error(e: &clap::Error) -> (String, u8) {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => (e.render().to_string(), 0),
+        _ => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments").trim();
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            (format!("trainer: error: {first}; see trainer --help"), 1)
+        }
+    }
+}

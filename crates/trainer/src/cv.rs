@@ -1,0 +1,292 @@
+//! `cross_val_score(RandomForestClassifier(...), X, y, cv=K)`: stratified folds, one forest per
+//! fold fitted from scratch (a clone starts again from `random_state`), accuracy per fold, and
+//! numpy's mean.
+//!
+//! The folds are `StratifiedKFold(K, shuffle=False)._make_test_folds` (model_selection/_split.py)
+//! exactly: classes are numbered by first appearance, `allocation[i, k]` counts class `k` in
+//! `sort(y_encoded)[i::K]`, and each class's rows, in file order, fill fold 0, then fold 1, ...
+//! All (fold, tree) fits run in one rayon pass; results are gathered in (fold, tree) order, so the
+//! score does not depend on the number of threads.
+
+use rayon::prelude::*;
+
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+use crate::forest::{argmax, fit_tree, predict_proba_into, tree_config, tree_seeds};
+use crate::params::ForestValidParams;
+use crate::tree::{Tree, TrainSet};
+
+/// The fold index (`0..n_folds`) of each row's test set, or the message sklearn raises.
+/// Also returns sklearn's warning when some (not all) classes have fewer than `n_folds` rows.
+pub fn stratified_test_folds(
+    labels: &[u32],
+    n_folds: usize,
+) -> std::result::Result<(Vec<usize>, Option<String>), String> {
+    let n = labels.len();
+    if n_folds > n {
+        return Err(format!(
+            "Cannot have number of splits n_splits={n_folds} greater than the number of samples: \
+             n_samples={n}."
+        ));
+    }
+    // Encode classes by order of first appearance.
+    let n_labels = labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+    let mut first_seen = vec![usize::MAX; n_labels];
+    let mut n_classes = 0;
+    let mut y_encoded = vec![0usize; n];
+    for (i, &l) in labels.iter().enumerate() {
+        if first_seen[l as usize] == usize::MAX {
+            first_seen[l as usize] = n_classes;
+            n_classes += 1;
+        }
+        y_encoded[i] = first_seen[l as usize];
+    }
+    let mut counts = vec![0usize; n_classes];
+    for &c in &y_encoded {
+        counts[c] += 1;
+    }
+    if counts.iter().all(|&c| n_folds > c) {
+        return Err(format!(
+            "n_splits={n_folds} cannot be greater than the number of members in each class."
+        ));
+    }
+    let min_groups = counts.iter().copied().min().unwrap_or(0);
+    let warning = (n_folds > min_groups).then(|| {
+        format!(
+            "The least populated class in y has only {min_groups} members, which is less than \
+             n_splits={n_folds}."
+        )
+    });
+    // allocation[i][k] = bincount(y_order[i::n_folds])[k] with y_order = sort(y_encoded).
+    let mut y_order = y_encoded.clone();
+    y_order.sort_unstable();
+    let mut allocation = vec![vec![0usize; n_classes]; n_folds];
+    for (pos, &c) in y_order.iter().enumerate() {
+        allocation[pos % n_folds][c] += 1;
+    }
+    let mut test_folds = vec![0usize; n];
+    let mut next_fold = vec![0usize; n_classes];
+    let mut used = vec![0usize; n_classes];
+    for (i, &c) in y_encoded.iter().enumerate() {
+        while used[c] == allocation[next_fold[c]][c] {
+            next_fold[c] += 1;
+            used[c] = 0;
+        }
+        test_folds[i] = next_fold[c];
+        used[c] += 1;
+    }
+    Ok((test_folds, warning))
+}
+
+/// `np.add.reduce` over float64 (numpy's pairwise summation), as `np.mean` uses it.
+pub fn numpy_sum(a: &[f64]) -> f64 {
+    const BLOCK: usize = 128;
+    let n = a.len();
+    if n < 8 {
+        let mut res = -0.0;
+        for &x in a {
+            res += x;
+        }
+        res
+    } else if n <= BLOCK {
+        let mut r = [0.0f64; 8];
+        r.copy_from_slice(&a[..8]);
+        let mut i = 8;
+        while i < n - (n % 8) {
+            for j in 0..8 {
+                r[j] += a[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        while i < n {
+            res += a[i];
+            i += 1;
+        }
+        res
+    } else {
+        let mut n2 = n / 2;
+        n2 -= n2 % 8;
+        numpy_sum(&a[..n2]) + numpy_sum(&a[n2..])
+    }
+}
+
+/// Per-fold accuracies and their numpy mean and (population) standard deviation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CvScore {
+    /// Accuracy of each fold, in fold order.
+    pub fold_scores: Vec<f64>,
+    /// `np.mean(fold_scores)`: what main.py prints.
+    pub mean: f64,
+    /// `np.std(fold_scores)`.
+    pub std: f64,
+    /// sklearn's warning about rare classes, if it would warn.
+    pub warning: Option<String>,
+}
+
+/// One fold's training data and test rows.
+struct Fold {
+    columns: Vec<f32>,
+    n_train: usize,
+    y: Vec<u32>,
+    /// Fold-local class index -> dataset class index.
+    classes: Vec<u32>,
+    has_missing: Vec<bool>,
+    /// Row-major test features and their dataset class indices.
+    test_rows: Vec<f32>,
+    test_labels: Vec<u32>,
+}
+
+fn make_fold(data: &Dataset, test_folds: &[usize], fold: usize) -> Fold {
+    let train: Vec<usize> = (0..data.n_rows).filter(|&i| test_folds[i] != fold).collect();
+    let test: Vec<usize> = (0..data.n_rows).filter(|&i| test_folds[i] == fold).collect();
+    let n_train = train.len();
+    let p = data.n_features;
+    let mut columns = Vec::with_capacity(n_train * p);
+    let mut has_missing = Vec::with_capacity(p);
+    for f in 0..p {
+        let col = &data.columns[f * data.n_rows..(f + 1) * data.n_rows];
+        let start = columns.len();
+        columns.extend(train.iter().map(|&i| col[i]));
+        has_missing.push(columns[start..].iter().any(|x: &f32| x.is_nan()));
+    }
+    // np.unique over the training labels: sorted dataset classes present in this fold.
+    let mut present = vec![false; data.classes.len()];
+    for &i in &train {
+        present[data.labels[i] as usize] = true;
+    }
+    let classes: Vec<u32> = (0..data.classes.len() as u32).filter(|&c| present[c as usize]).collect();
+    let mut local = vec![0u32; data.classes.len()];
+    for (k, &c) in classes.iter().enumerate() {
+        local[c as usize] = k as u32;
+    }
+    let y = train.iter().map(|&i| local[data.labels[i] as usize]).collect();
+    let mut test_rows = Vec::with_capacity(test.len() * p);
+    for &i in &test {
+        for f in 0..p {
+            test_rows.push(data.columns[f * data.n_rows + i]);
+        }
+    }
+    let test_labels = test.iter().map(|&i| data.labels[i]).collect();
+    Fold { columns, n_train, y, classes, has_missing, test_rows, test_labels }
+}
+
+/// Runs the whole cross-validation on the current rayon pool. Errors are the ones sklearn
+/// raises (as [`Error::Input`] naming `data_path`).
+pub fn cross_validate(
+    data: &Dataset,
+    params: &ForestValidParams,
+    data_path: &std::path::Path,
+) -> Result<CvScore> {
+    let (test_folds, warning) = stratified_test_folds(&data.labels, params.n_folds)
+        .map_err(|msg| Error::input(data_path, format!("{msg} (sklearn); add rows or lower --cv")))?;
+    let cfg = tree_config(params, data.n_features).ok_or_else(|| {
+        Error::Params(format!(
+            "--max-features {} is larger than the number of features ({}) in `{}`; sklearn \
+             fails every fit; use a value in 1..={}",
+            params.max_features,
+            data.n_features,
+            data_path.display(),
+            data.n_features
+        ))
+    })?;
+    let folds: Vec<Fold> =
+        (0..params.n_folds).into_par_iter().map(|k| make_fold(data, &test_folds, k)).collect();
+    let seeds = tree_seeds(params.random_state, params.n_estimators);
+    let n_trees = seeds.len();
+    let trees: Vec<Tree> = (0..params.n_folds * n_trees)
+        .into_par_iter()
+        .map(|job| {
+            let fold = &folds[job / n_trees];
+            let set = TrainSet {
+                columns: &fold.columns,
+                n_rows: fold.n_train,
+                n_features: data.n_features,
+                y: &fold.y,
+                n_classes: fold.classes.len(),
+                has_missing: &fold.has_missing,
+            };
+            fit_tree(set, seeds[job % n_trees], params.bootstrap, cfg)
+        })
+        .collect();
+    let fold_scores: Vec<f64> = folds
+        .par_iter()
+        .enumerate()
+        .map(|(k, fold)| {
+            let n_classes = fold.classes.len();
+            let n_test = fold.test_labels.len();
+            let mut proba = vec![0.0; n_test * n_classes];
+            predict_proba_into(
+                &trees[k * n_trees..(k + 1) * n_trees],
+                &fold.test_rows,
+                data.n_features,
+                n_classes,
+                &mut proba,
+            );
+            let correct = proba
+                .chunks_exact(n_classes)
+                .zip(&fold.test_labels)
+                .filter(|(p, truth)| fold.classes[argmax(p)] == **truth)
+                .count();
+            correct as f64 / n_test as f64
+        })
+        .collect();
+    let mean = numpy_sum(&fold_scores) / fold_scores.len() as f64;
+    let deviations: Vec<f64> = fold_scores.iter().map(|s| (s - mean) * (s - mean)).collect();
+    let std = (numpy_sum(&deviations) / fold_scores.len() as f64).sqrt();
+    Ok(CvScore { fold_scores, mean, std, warning })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_follow_make_test_folds() {
+        // y = [1,1,1,1,1,0,0,0,0,0,2,2,2,2,2]: class by first appearance 1->0, 0->1, 2->2;
+        // each class spreads one row per fold, in file order.
+        let labels = [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2];
+        let (folds, warning) = stratified_test_folds(&labels, 5).unwrap();
+        assert_eq!(folds, [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4]);
+        assert!(warning.is_none());
+    }
+
+    #[test]
+    fn folds_with_uneven_classes_match_sklearn() {
+        // sklearn: StratifiedKFold(3)._make_test_folds(X, y) for
+        // y = [0,0,0,0,0,0,0,1,1,1] gives [0,0,0,1,1,2,2,0,1,2].
+        let labels = [0, 0, 0, 0, 0, 0, 0, 1, 1, 1];
+        let (folds, _) = stratified_test_folds(&labels, 3).unwrap();
+        assert_eq!(folds, [0, 0, 0, 1, 1, 2, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn rare_classes_warn_or_raise_like_sklearn() {
+        let (_, w) = stratified_test_folds(&[0, 0, 0, 0, 0, 1, 1, 1], 5).unwrap();
+        assert_eq!(
+            w.unwrap(),
+            "The least populated class in y has only 3 members, which is less than n_splits=5."
+        );
+        let e = stratified_test_folds(&[0, 0, 1, 1, 2, 2], 5).unwrap_err();
+        assert_eq!(e, "n_splits=5 cannot be greater than the number of members in each class.");
+        let e = stratified_test_folds(&[0, 1, 0], 5).unwrap_err();
+        assert!(e.starts_with("Cannot have number of splits n_splits=5"));
+    }
+
+    #[test]
+    fn numpy_mean_is_sequential_below_eight() {
+        let s = [0.9, 0.85, 0.95, 0.875, 0.8];
+        assert_eq!(numpy_sum(&s), (((0.9 + 0.85) + 0.95) + 0.875) + 0.8);
+        let t: Vec<f64> = (0..20).map(|i| 0.1 * i as f64).collect();
+        let mut r = [0.0; 8];
+        r.copy_from_slice(&t[..8]);
+        for j in 0..8 {
+            r[j] += t[8 + j];
+        }
+        let want = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])) + t[16]
+            + t[17]
+            + t[18]
+            + t[19];
+        assert_eq!(numpy_sum(&t), want);
+    }
+}

@@ -1,0 +1,622 @@
+//! Reading the input CSV the way `pd.read_csv(path, index_col=0)` does, then checking it the
+//! way scikit-learn's `validate_data` and `type_of_target` would.
+//!
+//! What pandas does and this module reproduces: the first row is the header; the first column
+//! is the index and is dropped (when the first data row has one field more than the header,
+//! pandas takes that extra leading field as the index instead); RFC 4180 quoting; blank and
+//! whitespace-only lines are skipped; empty cells and pandas' NA tokens are missing; a UTF-8 BOM
+//! is ignored; numbers may carry surrounding ASCII whitespace; `inf`/`Infinity` are floats; floats
+//! are parsed correctly rounded. Features become float32 (integer columns convert from the
+//! integer, others from the double, as numpy's `astype(float32)` does). The label column's type
+//! decides class order: integers and integral floats sort numerically (`1` and `1.0` are one
+//! class), `True`/`False` sort False first, anything else sorts as strings by code point.
+//!
+//! Everything the reference rejects (or turns into a NaN score) is an [`Error::Input`] naming
+//! the line and column. This module does not know about folds or models.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// pandas' default NA tokens (`STR_NA_VALUES`); the empty string is missing too.
+const NA_TOKENS: &[&[u8]] = &[
+    b"", b"#N/A", b"#N/A N/A", b"#NA", b"-1.#IND", b"-1.#QNAN", b"-NaN", b"-nan", b"1.#IND",
+    b"1.#QNAN", b"<NA>", b"N/A", b"NA", b"NULL", b"NaN", b"None", b"n/a", b"nan", b"null",
+];
+
+/// A parsed, validated input table.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Number of data rows.
+    pub n_rows: usize,
+    /// Number of feature columns (all columns but the index and the label).
+    pub n_features: usize,
+    /// Column-major float32 features: `columns[f * n_rows + i]`; NaN marks a missing cell.
+    pub columns: Vec<f32>,
+    /// Class index of each row into `classes` (which is sorted as sklearn sorts labels).
+    pub labels: Vec<u32>,
+    /// The distinct labels in sklearn's order, rendered for reports.
+    pub classes: Vec<String>,
+    /// Feature column names from the header.
+    pub feature_names: Vec<String>,
+    /// Name of the label column.
+    pub label_name: String,
+}
+
+impl Dataset {
+    /// Row `i` as a feature vector.
+    pub fn row(&self, i: usize) -> Vec<f32> {
+        (0..self.n_features).map(|f| self.columns[f * self.n_rows + i]).collect()
+    }
+}
+
+/// Reads and parses `path` (see the module docs).
+pub fn read_csv(path: &Path) -> Result<Dataset> {
+    let bytes =
+        std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    parse_csv(&bytes, path)
+}
+
+/// How a cell parsed.
+enum Cell {
+    Missing,
+    /// An integer in pandas' int64 grammar (kept as i128 to cover uint64 labels).
+    Int(i128),
+    Float(f64),
+    Bool(bool),
+    Other,
+}
+
+fn classify(raw: &[u8]) -> Cell {
+    if NA_TOKENS.contains(&raw) {
+        return Cell::Missing;
+    }
+    let t = trim_ascii(raw);
+    if let Some(i) = parse_int(t) {
+        return Cell::Int(i);
+    }
+    if let Some(x) = parse_float(t) {
+        return Cell::Float(x);
+    }
+    match raw {
+        b"True" | b"TRUE" | b"true" => Cell::Bool(true),
+        b"False" | b"FALSE" | b"false" => Cell::Bool(false),
+        _ => Cell::Other,
+    }
+}
+
+fn trim_ascii(s: &[u8]) -> &[u8] {
+    // pandas' isspace_ascii: space, \t, \n, \v, \f, \r.
+    let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let start = s.iter().position(|c| !ws(c)).unwrap_or(s.len());
+    let end = s.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
+fn parse_int(t: &[u8]) -> Option<i128> {
+    let digits = match t.first()? {
+        b'+' | b'-' => &t[1..],
+        _ => t,
+    };
+    if digits.is_empty() || digits.len() > 30 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(t).ok()?.parse::<i128>().ok()
+}
+
+/// pandas' `xstrtod` grammar (`[+-]? (d+ [.d*] | .d+) ([eE][+-]?d+)?`) plus its inf spellings,
+/// converted with Rust's correctly rounded parser.
+fn parse_float(t: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(t).ok()?;
+    let lower = s.to_ascii_lowercase();
+    match lower.as_str() {
+        "inf" | "+inf" | "infinity" | "+infinity" => return Some(f64::INFINITY),
+        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
+        _ => {}
+    }
+    let b = t;
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let int_start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    let mut n_digits = i - int_start;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        let frac_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        n_digits += i - frac_start;
+    }
+    if n_digits == 0 {
+        return None;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        let exp_start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == exp_start {
+            return None;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    s.parse::<f64>().ok()
+}
+
+/// Per feature column: what its cells looked like, to infer the pandas dtype afterwards.
+#[derive(Default)]
+struct FeatureState {
+    n_bool: usize,
+    n_number: usize,
+    first_bool_line: u64,
+    first_number_line: u64,
+    /// First cell that is neither a number, a bool nor missing: (line, text).
+    first_other: Option<(u64, String)>,
+    /// Integer cells whose float32 value differs when converted from int64 rather than from
+    /// the double (only beyond 2^53): patched in if the column turns out to be all integers.
+    int_patches: Vec<(usize, f32)>,
+    all_int: bool,
+}
+
+/// The label column's cells, kept until its dtype is known.
+enum LabelCell {
+    Int(i128),
+    Float(f64),
+    Bool(bool),
+}
+
+fn err(path: &Path, msg: String) -> Error {
+    Error::input(path, msg)
+}
+
+fn show(raw: &[u8]) -> String {
+    let s = String::from_utf8_lossy(raw);
+    let mut out: String = s.chars().take(40).collect();
+    if s.chars().count() > 40 {
+        out.push('…');
+    }
+    format!("{out:?}")
+}
+
+/// Parses CSV bytes; `path` is only used in messages.
+pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let at = e.valid_up_to();
+        let line = bytes[..at].iter().filter(|&&c| c == b'\n').count() + 1;
+        return Err(err(
+            path,
+            format!(
+                "line {line}: the file is not valid UTF-8 (byte offset {at}); save it as UTF-8"
+            ),
+        ));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let is_blank = |r: &csv::ByteRecord| {
+        r.len() == 1 && r[0].iter().all(|c| matches!(c, b' ' | b'\t' | b'\r' | 0x0b | 0x0c))
+    };
+    let read = |reader: &mut csv::Reader<&[u8]>, record: &mut csv::ByteRecord| -> Result<bool> {
+        reader.read_byte_record(record).map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            err(path, format!("line {line}: malformed CSV ({e}); fix the quoting on that line"))
+        })
+    };
+
+    // Header.
+    let header = loop {
+        if !read(&mut reader, &mut record)? {
+            return Err(err(
+                path,
+                "the file is empty (no header row); pandas raises EmptyDataError; provide a \
+                 header row, an index column, feature columns and a label column"
+                    .into(),
+            ));
+        }
+        if !is_blank(&record) {
+            break record.clone();
+        }
+    };
+    let header_line = header.position().map_or(1, |p| p.line());
+    let mut n_cols = header.len();
+
+    let mut columns_rows: Vec<Vec<f32>> = Vec::new();
+    let mut states: Vec<FeatureState> = Vec::new();
+    let mut label_cells: Vec<(LabelCell, u64)> = Vec::new();
+    let mut label_strings: Vec<String> = Vec::new();
+    let mut label_kind_other = false;
+    let mut first_label_float_nonint: Option<(u64, String)> = None;
+    let mut implicit_index = false;
+    let mut first_row = true;
+    let mut n_rows = 0usize;
+
+    while read(&mut reader, &mut record)? {
+        if is_blank(&record) {
+            continue;
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if first_row {
+            first_row = false;
+            // pandas: a first data row with one extra field means an implicit index column.
+            if record.len() == n_cols + 1 {
+                implicit_index = true;
+                n_cols += 1;
+            }
+            let n_data_cols = n_cols.saturating_sub(1);
+            if n_data_cols < 2 {
+                return Err(err(
+                    path,
+                    format!(
+                        "line {header_line}: the header has {} column(s) but the trainer needs \
+                         an index column, at least one feature column and a label column",
+                        header.len()
+                    ),
+                ));
+            }
+            let n_features = n_data_cols - 1;
+            columns_rows = vec![Vec::new(); n_features];
+            states = (0..n_features).map(|_| FeatureState { all_int: true, ..Default::default() }).collect();
+        }
+        if record.len() != n_cols {
+            let what = if record.len() < n_cols {
+                "the label and possibly features are missing"
+            } else {
+                "pandas raises 'Error tokenizing data'"
+            };
+            return Err(err(
+                path,
+                format!(
+                    "line {line}: expected {n_cols} fields (as in the header), saw {} ({what}); \
+                     make every row have the same number of fields",
+                    record.len()
+                ),
+            ));
+        }
+        let n_features = states.len();
+        for f in 0..n_features {
+            let raw = &record[f + 1];
+            let st = &mut states[f];
+            let v = match classify(raw) {
+                Cell::Missing => f32::NAN,
+                Cell::Int(i) => {
+                    st.n_number += 1;
+                    if st.first_number_line == 0 {
+                        st.first_number_line = line;
+                    }
+                    let via_double = i as f64 as f32;
+                    let direct = i as f32;
+                    if via_double != direct {
+                        st.int_patches.push((n_rows, direct));
+                    }
+                    via_double
+                }
+                Cell::Float(x) => {
+                    st.n_number += 1;
+                    st.all_int = false;
+                    if st.first_number_line == 0 {
+                        st.first_number_line = line;
+                    }
+                    x as f32
+                }
+                Cell::Bool(b) => {
+                    st.n_bool += 1;
+                    if st.first_bool_line == 0 {
+                        st.first_bool_line = line;
+                    }
+                    if b { 1.0 } else { 0.0 }
+                }
+                Cell::Other => {
+                    if st.first_other.is_none() {
+                        st.first_other = Some((line, show(raw)));
+                    }
+                    f32::NAN
+                }
+            };
+            columns_rows[f].push(v);
+        }
+        // Label.
+        let raw = &record[n_cols - 1];
+        label_strings.push(String::from_utf8_lossy(raw).into_owned());
+        let cell = match classify(raw) {
+            Cell::Missing => {
+                return Err(err(
+                    path,
+                    format!(
+                        "line {line}, column {n_cols}: the label is missing ({}); sklearn raises \
+                         'Input y contains NaN'; give every row a label",
+                        show(raw)
+                    ),
+                ));
+            }
+            Cell::Int(i) => LabelCell::Int(i),
+            Cell::Float(x) => {
+                if x.fract() != 0.0 && first_label_float_nonint.is_none() {
+                    first_label_float_nonint = Some((line, show(raw)));
+                }
+                LabelCell::Float(x)
+            }
+            Cell::Bool(b) => LabelCell::Bool(b),
+            Cell::Other => {
+                label_kind_other = true;
+                LabelCell::Bool(false)
+            }
+        };
+        label_cells.push((cell, line));
+        n_rows += 1;
+    }
+
+    if first_row {
+        return Err(err(
+            path,
+            format!(
+                "line {header_line}: the file has a header but no data rows; sklearn cannot \
+                 split 0 samples into folds; add data rows"
+            ),
+        ));
+    }
+    let index_offset = usize::from(implicit_index);
+    let name_of = |col: usize| -> String {
+        // Column `col` of the data (0 = first feature); names come from the header.
+        let h = col + 1 - index_offset;
+        header.get(h).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
+    };
+
+    // Feature dtype checks (sklearn's float32 conversion).
+    let n_features = states.len();
+    let mut columns = Vec::with_capacity(n_rows * n_features);
+    for (f, (st, mut col)) in states.into_iter().zip(columns_rows).enumerate() {
+        let file_col = f + 2;
+        if let Some((line, text)) = st.first_other {
+            return Err(err(
+                path,
+                format!(
+                    "line {line}, column {file_col} ('{}'): {text} is not a number; sklearn \
+                     cannot convert feature columns with text to float; make every feature \
+                     numeric (empty or NA cells are allowed)",
+                    name_of(f)
+                ),
+            ));
+        }
+        if st.n_bool > 0 && st.n_number > 0 {
+            let line = st.first_bool_line.max(st.first_number_line);
+            return Err(err(
+                path,
+                format!(
+                    "line {line}, column {file_col} ('{}'): the column mixes True/False with \
+                     numbers, which pandas reads as text; use only numbers",
+                    name_of(f)
+                ),
+            ));
+        }
+        if st.all_int && st.n_bool == 0 {
+            for (i, v) in st.int_patches {
+                col[i] = v;
+            }
+        }
+        if let Some(i) = col.iter().position(|x| x.is_infinite()) {
+            return Err(err(
+                path,
+                format!(
+                    "line {}, column {file_col} ('{}'): the value is infinite or too large for \
+                     float32; sklearn raises 'Input X contains infinity'; use finite values \
+                     below 3.4e38",
+                    label_cells[i].1,
+                    name_of(f)
+                ),
+            ));
+        }
+        columns.extend_from_slice(&col);
+    }
+
+    let label_col = n_cols;
+    let (labels, classes) = encode_labels(
+        path,
+        label_col,
+        &label_cells,
+        &label_strings,
+        label_kind_other,
+        first_label_float_nonint,
+    )?;
+    Ok(Dataset {
+        n_rows,
+        n_features,
+        columns,
+        labels,
+        classes,
+        feature_names: (0..n_features).map(name_of).collect(),
+        label_name: name_of(n_features),
+    })
+}
+
+/// Infers the label dtype as pandas does and encodes classes in sklearn's sorted order.
+fn encode_labels(
+    path: &Path,
+    label_col: usize,
+    cells: &[(LabelCell, u64)],
+    strings: &[String],
+    any_other: bool,
+    first_nonint: Option<(u64, String)>,
+) -> Result<(Vec<u32>, Vec<String>)> {
+    let n_int = cells.iter().filter(|(c, _)| matches!(c, LabelCell::Int(_))).count();
+    let n_float = cells.iter().filter(|(c, _)| matches!(c, LabelCell::Float(_))).count();
+    let n_bool = cells.len() - n_int - n_float;
+    let ints_mix_signs_beyond_i64 = cells.iter().any(|(c, _)| matches!(c, LabelCell::Int(i) if *i < 0))
+        && cells.iter().any(|(c, _)| matches!(c, LabelCell::Int(i) if *i > i128::from(i64::MAX)));
+
+    if !any_other && n_bool == 0 && n_float == 0 && !ints_mix_signs_beyond_i64 {
+        let values: Vec<i128> = cells
+            .iter()
+            .map(|(c, _)| match c {
+                LabelCell::Int(i) => *i,
+                _ => 0,
+            })
+            .collect();
+        return Ok(encode_sorted(&values, |a, b| a.cmp(b), |v| v.to_string()));
+    }
+    if !any_other && n_bool == 0 {
+        // float64 column: non-finite or non-integral labels are "continuous" for sklearn.
+        let values: Vec<f64> = cells
+            .iter()
+            .map(|(c, _)| match c {
+                LabelCell::Int(i) => *i as f64,
+                LabelCell::Float(x) => *x,
+                LabelCell::Bool(_) => 0.0,
+            })
+            .collect();
+        if let Some(((_, line), _)) = cells.iter().zip(&values).find(|(_, v)| !v.is_finite()) {
+            return Err(err(
+                path,
+                format!(
+                    "line {line}, column {label_col}: the label is infinite; sklearn raises \
+                     'Input y contains infinity'; use class labels"
+                ),
+            ));
+        }
+        if let Some((line, text)) = first_nonint {
+            return Err(err(
+                path,
+                format!(
+                    "line {line}, column {label_col}: the label {text} is not a whole number, so \
+                     the target is continuous and sklearn fails every fit ('All the fits \
+                     failed'); use class labels (integers or text) in the last column"
+                ),
+            ));
+        }
+        return Ok(encode_sorted(&values, |a, b| a.total_cmp(b), |v| crate::pyfloat::repr(*v)));
+    }
+    if !any_other && n_int == 0 && n_float == 0 {
+        let values: Vec<bool> = cells
+            .iter()
+            .map(|(c, _)| matches!(c, LabelCell::Bool(true)))
+            .collect();
+        return Ok(encode_sorted(
+            &values,
+            |a, b| a.cmp(b),
+            |v| if *v { "True".to_owned() } else { "False".to_owned() },
+        ));
+    }
+    // Object/str column: numpy sorts Python strings by code point (= UTF-8 byte order).
+    Ok(encode_sorted(strings, |a, b| a.as_bytes().cmp(b.as_bytes()), |s| s.clone()))
+}
+
+fn encode_sorted<T: Clone>(
+    values: &[T],
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+    render: impl Fn(&T) -> String,
+) -> (Vec<u32>, Vec<String>) {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| cmp(&values[a], &values[b]));
+    let mut labels = vec![0u32; values.len()];
+    let mut classes = Vec::new();
+    let mut prev: Option<usize> = None;
+    for &i in &order {
+        let new_class = prev.is_none_or(|p| cmp(&values[p], &values[i]) != std::cmp::Ordering::Equal);
+        if new_class {
+            classes.push(render(&values[i]));
+        }
+        labels[i] = (classes.len() - 1) as u32;
+        prev = Some(i);
+    }
+    (labels, classes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Dataset> {
+        parse_csv(s.as_bytes(), Path::new("in.csv"))
+    }
+
+    #[test]
+    fn drops_index_and_splits_label() {
+        let d = parse(",a,b,y\n0,1.5,2,x\n1,3,4,y\n").unwrap();
+        assert_eq!(d.n_rows, 2);
+        assert_eq!(d.n_features, 2);
+        assert_eq!(d.columns, [1.5, 3.0, 2.0, 4.0]);
+        assert_eq!(d.classes, ["x", "y"]);
+        assert_eq!(d.feature_names, ["a", "b"]);
+    }
+
+    #[test]
+    fn float_and_int_labels_are_one_class() {
+        let d = parse("i,a,y\n0,1,1.0\n1,3,1\n2,3,2\n").unwrap();
+        assert_eq!(d.classes, ["1.0", "2.0"]);
+        assert_eq!(d.labels, [0, 0, 1]);
+    }
+
+    #[test]
+    fn int_labels_sort_numerically_strings_by_code_point() {
+        let d = parse("i,a,y\n0,1,10\n1,3,9\n2,3,-1\n").unwrap();
+        assert_eq!(d.classes, ["-1", "9", "10"]);
+        let d = parse("i,a,y\n0,1,b\n1,3,B\n2,3,a\n3,3,10\n").unwrap();
+        assert_eq!(d.classes, ["10", "B", "a", "b"]);
+        let d = parse("i,a,y\n0,1,TRUE\n1,3,false\n").unwrap();
+        assert_eq!(d.classes, ["False", "True"]);
+    }
+
+    #[test]
+    fn na_tokens_quotes_whitespace_and_scientific_notation() {
+        let d = parse("i,a,b,y\n0,NA,\" 1e-3 \",\"x,\"\"q\"\"\"\n1,,2.5E2,y\n\n   \n2,n/a,-.5,y\n")
+            .unwrap();
+        assert_eq!(d.n_rows, 3);
+        assert!(d.columns[0].is_nan() && d.columns[1].is_nan() && d.columns[2].is_nan());
+        assert_eq!(&d.columns[3..], [0.001, 250.0, -0.5]);
+        assert_eq!(d.classes, ["x,\"q\"", "y"]);
+    }
+
+    #[test]
+    fn implicit_index_when_first_row_is_one_longer() {
+        let d = parse("a,b,y\n0,1,2,5\n1,3,4,6\n").unwrap();
+        assert_eq!(d.n_features, 2);
+        assert_eq!(d.columns, [1.0, 3.0, 2.0, 4.0]);
+        assert_eq!(d.classes, ["5", "6"]);
+    }
+
+    #[test]
+    fn bad_inputs_name_line_and_column() {
+        let e = parse("").unwrap_err().to_string();
+        assert!(e.contains("empty"), "{e}");
+        let e = parse("i,a,y\n").unwrap_err().to_string();
+        assert!(e.contains("no data rows"), "{e}");
+        let e = parse("i,a,y\n0,1,2\n1,3,4,5\n").unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("expected 3 fields"), "{e}");
+        let e = parse("i,a,y\n0,1,2\n1,3\n").unwrap_err().to_string();
+        assert!(e.contains("line 3"), "{e}");
+        let e = parse("i,a,y\n0,1,2\n1,abc,4\n").unwrap_err().to_string();
+        assert!(e.contains("line 3, column 2 ('a')") && e.contains("\"abc\""), "{e}");
+        let e = parse("i,a,y\n0,inf,2\n1,3,4\n").unwrap_err().to_string();
+        assert!(e.contains("line 2, column 2") && e.contains("infinite"), "{e}");
+        let e = parse("i,a,y\n0,1e39,2\n1,3,4\n").unwrap_err().to_string();
+        assert!(e.contains("infinite"), "{e}");
+        let e = parse("i,a,y\n0,1,2.5\n1,3,4\n").unwrap_err().to_string();
+        assert!(e.contains("line 2, column 3") && e.contains("continuous"), "{e}");
+        let e = parse("i,a,y\n0,1,\n1,3,4\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("missing"), "{e}");
+        let e = parse("i,y\n0,1\n").unwrap_err().to_string();
+        assert!(e.contains("at least one feature"), "{e}");
+        let e = parse_csv(b"i,a,y\n0,1,\xff\n", Path::new("in.csv")).unwrap_err().to_string();
+        assert!(e.contains("UTF-8") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn big_integers_convert_to_float32_from_the_integer() {
+        // 2^53 + 1 + 2^29: via f64 it rounds twice; int64 -> float32 rounds once.
+        let d = parse("i,a,y\n0,9007199791611905,1\n1,1,2\n").unwrap();
+        assert_eq!(d.columns[0], 9007199791611905i64 as f32);
+    }
+}

@@ -1,0 +1,254 @@
+//! The random forest: per-tree seeds, bootstrap-as-weights, probability averaging, and the
+//! linfa estimator interface.
+//!
+//! Mirrors `BaseForest.fit` / `_parallel_build_trees` (ensemble/_forest.py): tree `t` gets seed
+//! `RandomState(random_state).randint(2^31 - 1)` (the t-th draw); with bootstrap its weights are
+//! `bincount(RandomState(seed).randint(0, n, n))`; its splitter seed is the first draw
+//! `RandomState(seed).randint(0, 2^31 - 1)` of a fresh stream. `predict_proba` sums the trees'
+//! leaf fractions in tree order and divides by the number of trees; `predict` takes the first
+//! maximum.
+//!
+//! Cross-validation (`cv.rs`) uses the pieces (`tree_seeds`, `fit_tree`, `predict_into`) so it
+//! can fit all (fold, tree) pairs in one parallel pass; [`RandomForest`] is the whole-model view
+//! for linfa users.
+
+use linfa::dataset::{AsSingleTargets, DatasetBase};
+use linfa::traits::{Fit, PredictInplace};
+use ndarray::{Array1, ArrayBase, Data, Ix2};
+use rayon::prelude::*;
+
+use crate::error::Error;
+use crate::params::ForestValidParams;
+use crate::rng::{Mt19937, RAND_R_MAX};
+use crate::tree::{self, Tree, TrainSet, TreeConfig};
+
+/// The per-tree seeds `_set_random_states` draws from `RandomState(random_state)`.
+pub(crate) fn tree_seeds(random_state: u32, n_estimators: usize) -> Vec<u32> {
+    let mut rs = Mt19937::new(random_state);
+    (0..n_estimators).map(|_| rs.randint(0, i32::MAX as u64) as u32).collect()
+}
+
+/// Resolves the tree's growth limits against the data (the prologue of `BaseDecisionTree._fit`).
+/// `None` when sklearn's fit would raise (`max_features` larger than the number of features).
+pub(crate) fn tree_config(params: &ForestValidParams, n_features: usize) -> Option<TreeConfig> {
+    let max_features = params.max_features.resolve(n_features)?;
+    Some(TreeConfig {
+        criterion: params.criterion,
+        max_depth: params.max_depth.unwrap_or(i32::MAX as usize),
+        min_samples_split: params.min_samples_split.max(2 * params.min_samples_leaf),
+        min_samples_leaf: params.min_samples_leaf,
+        max_features,
+    })
+}
+
+/// Fits tree number `seed`'s tree on `data`: bootstrap counts as weights (or all ones), then
+/// the splitter seeded from a fresh stream.
+pub(crate) fn fit_tree(data: TrainSet<'_>, seed: u32, bootstrap: bool, cfg: TreeConfig) -> Tree {
+    let n = data.n_rows;
+    let mut weights = vec![if bootstrap { 0.0 } else { 1.0 }; n];
+    if bootstrap {
+        let mut rs = Mt19937::new(seed);
+        for _ in 0..n {
+            weights[rs.randint(0, n as u64) as usize] += 1.0;
+        }
+    }
+    let rand_r_seed = Mt19937::new(seed).randint(0, u64::from(RAND_R_MAX)) as u32;
+    tree::fit(data, &weights, rand_r_seed, cfg)
+}
+
+/// Adds each tree's leaf fractions into `proba` (row-major `n_rows * n_classes`) in tree order,
+/// then divides by the number of trees, as `ForestClassifier.predict_proba` does.
+pub(crate) fn predict_proba_into(
+    trees: &[Tree],
+    rows: &[f32],
+    n_features: usize,
+    n_classes: usize,
+    proba: &mut [f64],
+) {
+    proba.iter_mut().for_each(|p| *p = 0.0);
+    for tree in trees {
+        for (row, out) in rows.chunks_exact(n_features).zip(proba.chunks_exact_mut(n_classes)) {
+            for (o, v) in out.iter_mut().zip(tree.leaf_value(row)) {
+                *o += v;
+            }
+        }
+    }
+    let n_trees = trees.len() as f64;
+    proba.iter_mut().for_each(|p| *p /= n_trees);
+}
+
+/// `np.argmax`: the index of the first maximum.
+pub(crate) fn argmax(xs: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// A fitted forest. Class `k` of its probabilities is `classes()[k]`, the sorted distinct
+/// training labels.
+#[derive(Debug, Clone)]
+pub struct RandomForest {
+    trees: Vec<Tree>,
+    classes: Vec<usize>,
+    n_features: usize,
+}
+
+impl RandomForest {
+    /// The trees in fit order.
+    pub fn trees(&self) -> &[Tree] {
+        &self.trees
+    }
+
+    /// The sorted distinct training labels (`classes_`).
+    pub fn classes(&self) -> &[usize] {
+        &self.classes
+    }
+
+    /// Class probabilities, row-major `n_rows * classes().len()`.
+    pub fn predict_proba(&self, rows: &[f32]) -> Vec<f64> {
+        let n_classes = self.classes.len();
+        let mut proba = vec![0.0; rows.len() / self.n_features.max(1) * n_classes];
+        predict_proba_into(&self.trees, rows, self.n_features, n_classes, &mut proba);
+        proba
+    }
+}
+
+/// Fits a forest on row-major float32 `rows` (`n_rows * n_features`, NaN = missing) with integer
+/// labels, exactly as `RandomForestClassifier(**params).fit(X, y)` does.
+pub fn fit_forest(
+    rows: &[f32],
+    n_features: usize,
+    labels: &[usize],
+    params: &ForestValidParams,
+) -> Result<RandomForest, Error> {
+    let n_rows = labels.len();
+    if n_features == 0 || rows.len() != n_rows * n_features {
+        return Err(Error::Dataset(format!(
+            "expected {n_rows} rows of {n_features} features, got {} values",
+            rows.len()
+        )));
+    }
+    if n_rows == 0 {
+        return Err(Error::Dataset("no training rows".into()));
+    }
+    if let Some(x) = rows.iter().find(|x| x.is_infinite()) {
+        return Err(Error::Dataset(format!("features contain an infinite value ({x})")));
+    }
+    let mut classes = labels.to_vec();
+    classes.sort_unstable();
+    classes.dedup();
+    let y: Vec<u32> =
+        labels.iter().map(|l| classes.binary_search(l).unwrap_or(0) as u32).collect();
+    let mut columns = vec![0f32; rows.len()];
+    for (i, row) in rows.chunks_exact(n_features).enumerate() {
+        for (f, &x) in row.iter().enumerate() {
+            columns[f * n_rows + i] = x;
+        }
+    }
+    let has_missing: Vec<bool> =
+        (0..n_features).map(|f| columns[f * n_rows..(f + 1) * n_rows].iter().any(|x| x.is_nan())).collect();
+    let cfg = tree_config(params, n_features).ok_or_else(|| {
+        Error::Params(format!(
+            "max_features {} is larger than the number of features ({n_features})",
+            params.max_features
+        ))
+    })?;
+    let data = TrainSet {
+        columns: &columns,
+        n_rows,
+        n_features,
+        y: &y,
+        n_classes: classes.len(),
+        has_missing: &has_missing,
+    };
+    let trees = tree_seeds(params.random_state, params.n_estimators)
+        .into_par_iter()
+        .map(|seed| fit_tree(data, seed, params.bootstrap, cfg))
+        .collect();
+    Ok(RandomForest { trees, classes, n_features })
+}
+
+fn to_f32_rows<F: linfa::Float, D: Data<Elem = F>>(x: &ArrayBase<D, Ix2>) -> Vec<f32> {
+    x.rows().into_iter().flat_map(|r| r.iter().map(|v| v.to_f32().unwrap_or(f32::NAN)).collect::<Vec<_>>()).collect()
+}
+
+/// linfa estimator interface: `ForestParams::new().fit(&dataset)` (through linfa's `ParamGuard`
+/// blanket impl) or `ForestValidParams::fit`. Records are converted to float32 as sklearn does;
+/// targets are class labels.
+impl<F, D, T> Fit<ArrayBase<D, Ix2>, T, Error> for ForestValidParams
+where
+    F: linfa::Float,
+    D: Data<Elem = F>,
+    T: AsSingleTargets<Elem = usize>,
+{
+    type Object = RandomForest;
+
+    fn fit(&self, dataset: &DatasetBase<ArrayBase<D, Ix2>, T>) -> Result<RandomForest, Error> {
+        let records = dataset.records();
+        let targets = dataset.as_single_targets();
+        if targets.len() != records.nrows() {
+            return Err(Error::Dataset(format!(
+                "{} targets for {} records",
+                targets.len(),
+                records.nrows()
+            )));
+        }
+        let labels: Vec<usize> = targets.iter().copied().collect();
+        fit_forest(&to_f32_rows(records), records.ncols(), &labels, self)
+    }
+}
+
+impl<F: linfa::Float, D: Data<Elem = F>> PredictInplace<ArrayBase<D, Ix2>, Array1<usize>>
+    for RandomForest
+{
+    fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<usize>) {
+        assert_eq!(x.ncols(), self.n_features, "records must have the training feature count");
+        assert_eq!(x.nrows(), y.len(), "one target slot per record");
+        let proba = self.predict_proba(&to_f32_rows(x));
+        let n_classes = self.classes.len();
+        for (out, p) in y.iter_mut().zip(proba.chunks_exact(n_classes)) {
+            *out = self.classes[argmax(p)];
+        }
+    }
+
+    fn default_target(&self, x: &ArrayBase<D, Ix2>) -> Array1<usize> {
+        Array1::zeros(x.nrows())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::ForestParams;
+    use linfa::prelude::{Dataset, Fit, Predict};
+    use ndarray::{Array2, array};
+
+    #[test]
+    fn seeds_match_the_notes() {
+        assert_eq!(tree_seeds(0, 3), [209652396, 398764591, 924231285]);
+    }
+
+    #[test]
+    fn argmax_takes_the_first_maximum() {
+        assert_eq!(argmax(&[0.5, 0.5]), 0);
+        assert_eq!(argmax(&[0.2, 0.4, 0.4]), 1);
+    }
+
+    #[test]
+    fn usable_as_a_linfa_estimator() {
+        let x: Array2<f64> = array![[0.0, 1.0], [0.1, 0.9], [0.2, 1.1], [5.0, 4.0], [5.1, 4.2], [4.9, 3.9]];
+        let y = Array1::from(vec![3usize, 3, 3, 7, 7, 7]);
+        let dataset = Dataset::new(x.clone(), y.clone());
+        // Unchecked params: linfa's ParamGuard blanket impl checks them first.
+        let model: RandomForest = ForestParams::new().fit(&dataset).unwrap();
+        assert_eq!(model.classes(), &[3, 7]);
+        let pred = model.predict(&x);
+        assert_eq!(pred, y);
+        let bad: Result<RandomForest, Error> = ForestParams::new().n_estimators(0).fit(&dataset);
+        assert!(matches!(bad, Err(Error::Params(_))));
+    }
+}

@@ -1,0 +1,271 @@
+//! Forest hyperparameters in linfa's checked-params shape.
+//!
+//! [`ForestParams`] is the unchecked builder with consuming, field-named setters; its defaults are
+//! main.py's (`RandomForestClassifier(n_estimators=10, random_state=0)` with `cv=5`). The only
+//! validation is [`ParamGuard::check_ref`], which enforces scikit-learn's parameter constraints;
+//! only a [`ForestValidParams`] reaches the model and cross-validation code.
+
+use linfa::ParamGuard;
+
+use crate::error::Error;
+
+/// How many features each split may draw (`max_features`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MaxFeatures {
+    /// `"sqrt"`: `max(1, int(sqrt(p)))` (the default).
+    Sqrt,
+    /// `"log2"`: `max(1, int(log2(p)))`.
+    Log2,
+    /// `None`: every feature.
+    All,
+    /// An integer count; fitting fails if it exceeds the number of features.
+    Count(usize),
+    /// A fraction in (0, 1]: `max(1, int(fraction * p))`.
+    Fraction(f64),
+}
+
+impl MaxFeatures {
+    /// The number of features drawn per split for `n_features` columns, as sklearn computes it.
+    /// `None` when sklearn's fit raises ("max_features must be in (0, n_features]").
+    pub fn resolve(self, n_features: usize) -> Option<usize> {
+        let p = n_features as f64;
+        let k = match self {
+            MaxFeatures::Sqrt => (p.sqrt() as usize).max(1),
+            MaxFeatures::Log2 => (p.log2() as usize).max(1),
+            MaxFeatures::All => n_features,
+            MaxFeatures::Count(k) => k,
+            MaxFeatures::Fraction(f) => ((f * p) as usize).max(1),
+        };
+        (k > 0 && k <= n_features).then_some(k)
+    }
+}
+
+impl std::fmt::Display for MaxFeatures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MaxFeatures::Sqrt => f.write_str("sqrt"),
+            MaxFeatures::Log2 => f.write_str("log2"),
+            MaxFeatures::All => f.write_str("all"),
+            MaxFeatures::Count(k) => write!(f, "{k}"),
+            MaxFeatures::Fraction(x) => f.write_str(&crate::pyfloat::repr(*x)),
+        }
+    }
+}
+
+/// The impurity criterion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Criterion {
+    /// Gini impurity (the default).
+    Gini,
+    /// Shannon entropy in bits (`"entropy"` and `"log_loss"` are the same criterion in sklearn).
+    Entropy,
+}
+
+impl std::fmt::Display for Criterion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Criterion::Gini => "gini",
+            Criterion::Entropy => "entropy",
+        })
+    }
+}
+
+/// Checked forest and cross-validation parameters. Fields are public: any value that passed
+/// [`ForestParams::check`] is valid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForestValidParams {
+    /// Number of trees (`n_estimators`, ≥ 1).
+    pub n_estimators: usize,
+    /// Maximum tree depth (`max_depth`, ≥ 1), `None` for unlimited.
+    pub max_depth: Option<usize>,
+    /// Minimum samples to split a node (`min_samples_split`, ≥ 2).
+    pub min_samples_split: usize,
+    /// Minimum samples in a leaf (`min_samples_leaf`, ≥ 1).
+    pub min_samples_leaf: usize,
+    /// Features drawn per split.
+    pub max_features: MaxFeatures,
+    /// Impurity criterion.
+    pub criterion: Criterion,
+    /// Fit each tree on a bootstrap sample (as counts used as weights) or on the whole fold.
+    pub bootstrap: bool,
+    /// Seed of the forest's `RandomState` (0 ..= 2^32 - 1).
+    pub random_state: u32,
+    /// Number of stratified folds (`cv`, ≥ 2).
+    pub n_folds: usize,
+}
+
+/// Unchecked parameters; call [`ParamGuard::check`] (or fit through linfa, which checks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForestParams(ForestValidParams);
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ForestParams {
+    /// main.py's settings: 10 trees, unlimited depth, `min_samples_split=2`,
+    /// `min_samples_leaf=1`, `max_features="sqrt"`, Gini, bootstrap, `random_state=0`, 5 folds.
+    pub fn new() -> Self {
+        ForestParams(ForestValidParams {
+            n_estimators: 10,
+            max_depth: None,
+            min_samples_split: 2,
+            min_samples_leaf: 1,
+            max_features: MaxFeatures::Sqrt,
+            criterion: Criterion::Gini,
+            bootstrap: true,
+            random_state: 0,
+            n_folds: 5,
+        })
+    }
+
+    /// Sets `n_estimators`.
+    pub fn n_estimators(mut self, n: usize) -> Self {
+        self.0.n_estimators = n;
+        self
+    }
+
+    /// Sets `max_depth` (`None` = unlimited).
+    pub fn max_depth(mut self, depth: Option<usize>) -> Self {
+        self.0.max_depth = depth;
+        self
+    }
+
+    /// Sets `min_samples_split`.
+    pub fn min_samples_split(mut self, n: usize) -> Self {
+        self.0.min_samples_split = n;
+        self
+    }
+
+    /// Sets `min_samples_leaf`.
+    pub fn min_samples_leaf(mut self, n: usize) -> Self {
+        self.0.min_samples_leaf = n;
+        self
+    }
+
+    /// Sets `max_features`.
+    pub fn max_features(mut self, m: MaxFeatures) -> Self {
+        self.0.max_features = m;
+        self
+    }
+
+    /// Sets the criterion.
+    pub fn criterion(mut self, c: Criterion) -> Self {
+        self.0.criterion = c;
+        self
+    }
+
+    /// Sets `bootstrap`.
+    pub fn bootstrap(mut self, b: bool) -> Self {
+        self.0.bootstrap = b;
+        self
+    }
+
+    /// Sets `random_state`.
+    pub fn random_state(mut self, seed: u32) -> Self {
+        self.0.random_state = seed;
+        self
+    }
+
+    /// Sets the number of cross-validation folds.
+    pub fn n_folds(mut self, k: usize) -> Self {
+        self.0.n_folds = k;
+        self
+    }
+}
+
+impl ParamGuard for ForestParams {
+    type Checked = ForestValidParams;
+    type Error = Error;
+
+    fn check_ref(&self) -> Result<&ForestValidParams, Error> {
+        let p = &self.0;
+        if p.n_estimators < 1 {
+            return Err(Error::Params(format!(
+                "n_estimators must be at least 1, got {}",
+                p.n_estimators
+            )));
+        }
+        if p.max_depth == Some(0) {
+            return Err(Error::Params("max_depth must be at least 1 (omit it for unlimited depth)".into()));
+        }
+        if p.min_samples_split < 2 {
+            return Err(Error::Params(format!(
+                "min_samples_split must be at least 2, got {}",
+                p.min_samples_split
+            )));
+        }
+        if p.min_samples_leaf < 1 {
+            return Err(Error::Params(format!(
+                "min_samples_leaf must be at least 1, got {}",
+                p.min_samples_leaf
+            )));
+        }
+        match p.max_features {
+            MaxFeatures::Count(0) => {
+                return Err(Error::Params("max_features must be at least 1, got 0".into()));
+            }
+            MaxFeatures::Fraction(f) if !(f > 0.0 && f <= 1.0) => {
+                return Err(Error::Params(format!(
+                    "max_features as a fraction must be in (0, 1], got {}",
+                    crate::pyfloat::repr(f)
+                )));
+            }
+            _ => {}
+        }
+        if p.n_folds < 2 {
+            return Err(Error::Params(format!(
+                "cv must be at least 2 folds, got {}",
+                p.n_folds
+            )));
+        }
+        Ok(p)
+    }
+
+    fn check(self) -> Result<ForestValidParams, Error> {
+        self.check_ref()?;
+        Ok(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_main_py() {
+        let p = ForestParams::new().check().unwrap();
+        assert_eq!(p.n_estimators, 10);
+        assert_eq!(p.n_folds, 5);
+        assert_eq!(p.max_features, MaxFeatures::Sqrt);
+        assert!(p.bootstrap);
+    }
+
+    #[test]
+    fn rejects_out_of_range_values_with_readable_messages() {
+        let e = ForestParams::new().n_estimators(0).check().unwrap_err();
+        assert_eq!(e.to_string(), "invalid parameter: n_estimators must be at least 1, got 0");
+        let e = ForestParams::new().n_folds(1).check().unwrap_err();
+        assert_eq!(e.to_string(), "invalid parameter: cv must be at least 2 folds, got 1");
+        assert!(ForestParams::new().max_features(MaxFeatures::Fraction(1.5)).check().is_err());
+        assert!(ForestParams::new().max_features(MaxFeatures::Fraction(0.0)).check().is_err());
+        assert!(ForestParams::new().min_samples_split(1).check().is_err());
+        assert!(ForestParams::new().min_samples_leaf(0).check().is_err());
+        assert!(ForestParams::new().max_depth(Some(0)).check().is_err());
+    }
+
+    #[test]
+    fn max_features_resolution_matches_sklearn() {
+        assert_eq!(MaxFeatures::Sqrt.resolve(64), Some(8));
+        assert_eq!(MaxFeatures::Sqrt.resolve(20), Some(4));
+        assert_eq!(MaxFeatures::Sqrt.resolve(1), Some(1));
+        assert_eq!(MaxFeatures::Log2.resolve(64), Some(6));
+        assert_eq!(MaxFeatures::Log2.resolve(1), Some(1));
+        assert_eq!(MaxFeatures::All.resolve(7), Some(7));
+        assert_eq!(MaxFeatures::Fraction(0.5).resolve(13), Some(6));
+        assert_eq!(MaxFeatures::Fraction(0.01).resolve(13), Some(1));
+        assert_eq!(MaxFeatures::Count(14).resolve(13), None);
+    }
+}

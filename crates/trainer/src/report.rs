@@ -1,0 +1,125 @@
+//! The `--json` report: what was trained on, with which parameters, the per-fold scores and
+//! how long each stage took. Only this file knows the report's JSON shape.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::Config;
+use crate::cv::CvScore;
+use crate::dataset::Dataset;
+
+/// Parameters as they appear in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportParams {
+    /// `n_estimators`.
+    pub n_estimators: usize,
+    /// `max_depth` (`null` = unlimited).
+    pub max_depth: Option<usize>,
+    /// `min_samples_split`.
+    pub min_samples_split: usize,
+    /// `min_samples_leaf`.
+    pub min_samples_leaf: usize,
+    /// `max_features` as given (`sqrt`, `log2`, `all`, a count or a fraction).
+    pub max_features: String,
+    /// `gini` or `entropy`.
+    pub criterion: String,
+    /// `bootstrap`.
+    pub bootstrap: bool,
+    /// `random_state`.
+    pub random_state: u32,
+    /// Number of folds.
+    pub cv: usize,
+}
+
+/// Stage timings in seconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timings {
+    /// Reading and parsing the CSV.
+    pub read_csv_s: f64,
+    /// Fitting and scoring every fold.
+    pub cross_validation_s: f64,
+    /// Everything up to writing the outputs.
+    pub total_s: f64,
+}
+
+/// The run report written by `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// This crate's version.
+    pub trainer_version: String,
+    /// The input CSV.
+    pub input: String,
+    /// Data rows.
+    pub rows: usize,
+    /// Feature columns.
+    pub features: usize,
+    /// Distinct labels in sklearn's order.
+    pub classes: Vec<String>,
+    /// The parameters used.
+    pub parameters: ReportParams,
+    /// Accuracy per fold.
+    pub fold_scores: Vec<f64>,
+    /// Mean accuracy (the score main.py prints).
+    pub mean: f64,
+    /// Standard deviation of the fold accuracies (`np.std`).
+    pub std: f64,
+    /// The exact text written to OUTPUT.
+    pub output_text: String,
+    /// sklearn warnings raised on the way.
+    pub warnings: Vec<String>,
+    /// Worker threads used.
+    pub threads: usize,
+    /// Stage timings.
+    pub timings: Timings,
+}
+
+impl Report {
+    #[expect(clippy::too_many_arguments, reason = "assembles one report from the run's pieces")]
+    pub(crate) fn new(
+        config: &Config,
+        data: &Dataset,
+        score: &CvScore,
+        threads: usize,
+        text: &str,
+        started: Instant,
+        read_done: Instant,
+        cv_done: Instant,
+    ) -> Self {
+        let p = &config.params;
+        Report {
+            trainer_version: env!("CARGO_PKG_VERSION").to_owned(),
+            input: config.input.display().to_string(),
+            rows: data.n_rows,
+            features: data.n_features,
+            classes: data.classes.clone(),
+            parameters: ReportParams {
+                n_estimators: p.n_estimators,
+                max_depth: p.max_depth,
+                min_samples_split: p.min_samples_split,
+                min_samples_leaf: p.min_samples_leaf,
+                max_features: p.max_features.to_string(),
+                criterion: p.criterion.to_string(),
+                bootstrap: p.bootstrap,
+                random_state: p.random_state,
+                cv: p.n_folds,
+            },
+            fold_scores: score.fold_scores.clone(),
+            mean: score.mean,
+            std: score.std,
+            output_text: text.to_owned(),
+            warnings: score.warning.iter().cloned().collect(),
+            threads,
+            timings: Timings {
+                read_csv_s: (read_done - started).as_secs_f64(),
+                cross_validation_s: (cv_done - read_done).as_secs_f64(),
+                total_s: started.elapsed().as_secs_f64(),
+            },
+        }
+    }
+
+    /// The report as pretty-printed JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
