@@ -383,11 +383,26 @@ def fixtures():
         "missing cells only in the last rows (some training folds see none, some test folds many)",
     )
 
+    X, y = base_table(60, 4, 2, seed=43)
+    rows = table_rows(X, [["0", "00", "+0", "-0"][i % 4] if v == 0 else ["1", "01", "+1", "001"][i % 4] for i, v in enumerate(y)])
+    for i in range(0, 60, 5):
+        rows[i][1 + i % 4] = ['""', '"NA"', '"nan"', '"null"'][i % 4]
+    out["quoted_na_and_int_label_spellings"] = (
+        csv_bytes(header_for(4), rows),
+        'quoted NA tokens ("", "NA", ...) are missing values too; integer labels spelled '
+        '0/00/+0/-0 and 1/01/+1/001 are the same two classes',
+    )
+
     # --- file-format corners ------------------------------------------------------------------
     X, y = base_table(60, 3, 3, seed=24)
     out["crlf"] = (
         csv_bytes(header_for(3), table_rows(X, y), eol="\r\n"),
         "CRLF line endings",
+    )
+    X, y = base_table(60, 3, 3, seed=44)
+    out["cr_only"] = (
+        csv_bytes(header_for(3), table_rows(X, y), eol="\r"),
+        "old Mac line endings: CR alone ends a record",
     )
     X, y = base_table(60, 3, 3, seed=25)
     out["no_trailing_newline"] = (
