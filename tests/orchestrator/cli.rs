@@ -1,0 +1,221 @@
+//! The command line: rejected input names, `--dry-run`, configuration precedence, `status`,
+//! `cleanup`.
+
+#[path = "util.rs"]
+mod util;
+
+use util::{Scratch, show, trainer_bin};
+
+/// A trainer that must never run: it leaves a marker if it does.
+fn tripwire(s: &Scratch) -> std::path::PathBuf {
+    let marker = s.path().join("trainer-ran");
+    s.script(
+        "tripwire.sh",
+        &format!("touch '{}'\nexit 0\n", marker.display()),
+    )
+}
+
+fn tripped(s: &Scratch) -> bool {
+    s.path().join("trainer-ran").exists()
+}
+
+#[cfg(unix)]
+#[test]
+fn input_names_that_could_escape_or_confuse_are_rejected() {
+    use std::os::unix::ffi::OsStrExt;
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.csv"), "x\n").unwrap();
+    let cases: Vec<(std::ffi::OsString, &str)> = vec![
+        ("-rf.csv".into(), "would be read as a flag"),
+        ("back\\slash.csv".into(), "could escape its directory"),
+        ("new\nline.csv".into(), "control characters"),
+        (
+            std::ffi::OsStr::from_bytes(b"caf\xe9.csv").to_owned(),
+            "not valid UTF-8",
+        ),
+        ("link.csv".into(), "outside the input directory"),
+    ];
+    for (name, why) in cases {
+        let s = Scratch::new();
+        s.copy_input("iris.csv", "iris.csv");
+        let path = s.inputs().join(&name);
+        if name == "link.csv" {
+            std::os::unix::fs::symlink(outside.path().join("secret.csv"), &path).unwrap();
+        } else {
+            std::fs::write(&path, "a,b\n1,2\n").unwrap();
+        }
+        let trainer = tripwire(&s);
+        let out = s.run(&trainer, &[]);
+        assert_eq!(out.status.code(), Some(2), "{name:?}: {}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{name:?}: {stderr}");
+        assert!(
+            stderr.contains("input `"),
+            "the message names the file: {stderr}"
+        );
+        assert!(!tripped(&s), "{name:?}: nothing may run");
+        assert!(s.run_dirs().is_empty(), "{name:?}: no run directory");
+    }
+}
+
+#[test]
+fn an_empty_input_directory_is_a_clear_error() {
+    let s = Scratch::new();
+    s.inputs();
+    let out = s.run(&tripwire(&s), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no *.csv files"));
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_runs_nothing() {
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    s.copy_input("wine.csv", "wine.csv");
+    let trainer = tripwire(&s);
+    let out = s.run(
+        &trainer,
+        &[
+            "--dry-run",
+            "--concurrency",
+            "1",
+            "--",
+            "--n-estimators",
+            "7",
+        ],
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("dry run"), "{plan}");
+    assert!(plan.contains("Staged objects (3"), "{plan}");
+    assert!(plan.contains("Tasks (2 for 2 inputs)"), "{plan}");
+    for name in ["iris.csv", "wine.csv"] {
+        let cmd = plan
+            .lines()
+            .find(|l| l.contains("$ ") && l.contains(name))
+            .unwrap_or_else(|| panic!("no command for {name}: {plan}"));
+        assert!(cmd.contains("--n-estimators 7 --threads"), "{cmd}");
+        assert!(cmd.contains("output.txt"), "{cmd}");
+    }
+    assert!(!tripped(&s), "the trainer ran");
+    assert!(!s.out().exists(), "dry run wrote {}", s.out().display());
+}
+
+fn dry_plan(s: &Scratch, extra: &[&str], env: &[(&str, &str)]) -> String {
+    let trainer = tripwire(s);
+    let mut cmd = s.command();
+    cmd.arg("--out")
+        .arg(s.out())
+        .arg("run")
+        .arg(s.inputs())
+        .arg("--trainer")
+        .arg(&trainer)
+        .arg("--dry-run")
+        .args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn flags_beat_environment_beats_config_file() {
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "a.csv");
+    s.copy_input("wine.csv", "b.csv");
+    s.copy_input("digits.csv", "c.csv");
+    std::fs::write(
+        s.path().join("orchestrator.toml"),
+        "concurrency = 3\nretries = 5\ntimeout = \"7m\"\ntrainer_args = [\"--cv\", \"3\"]\n",
+    )
+    .unwrap();
+
+    // The file alone.
+    let plan = dry_plan(&s, &[], &[]);
+    assert!(plan.contains("concurrency: 3 task(s)"), "{plan}");
+    assert!(plan.contains("retries:     5; timeout: 420 s"), "{plan}");
+    assert!(plan.contains("--cv 3"), "{plan}");
+
+    // Environment over file; flags over both.
+    let env = [
+        ("ORCHESTRATOR_RETRIES", "4"),
+        ("ORCHESTRATOR_CONCURRENCY", "2"),
+        ("ORCHESTRATOR_TIMEOUT", "1m"),
+    ];
+    let plan = dry_plan(&s, &["--timeout", "9m"], &env);
+    assert!(plan.contains("concurrency: 2 task(s)"), "{plan}");
+    assert!(plan.contains("retries:     4; timeout: 540 s"), "{plan}");
+
+    // Trainer flags after `--` replace the file's.
+    let plan = dry_plan(&s, &["--", "--n-estimators", "4"], &[]);
+    assert!(
+        plan.contains("--n-estimators 4") && !plan.contains("--cv 3"),
+        "{plan}"
+    );
+
+    // --config names another file instead of ./orchestrator.toml.
+    let other = s.path().join("other.toml");
+    std::fs::write(&other, "concurrency = 1\n").unwrap();
+    let plan = dry_plan(&s, &["--config", other.to_str().unwrap()], &[]);
+    assert!(plan.contains("concurrency: 1 task(s)"), "{plan}");
+    assert!(
+        plan.contains("retries:     2; timeout: none"),
+        "defaults: {plan}"
+    );
+}
+
+#[test]
+fn a_misspelt_config_key_is_refused_with_its_name() {
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    std::fs::write(s.path().join("orchestrator.toml"), "concurency = 3\n").unwrap();
+    let out = s.run(&tripwire(&s), &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("concurency") && stderr.contains("orchestrator.toml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn status_shows_where_a_run_stands_and_cleanup_keeps_shared_objects() {
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    s.write_input("bad.csv", "");
+    let out = s.run(&trainer_bin(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let run_dir = s.run_dir();
+    let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_owned();
+
+    let status = s
+        .command()
+        .arg("--out")
+        .arg(s.out())
+        .args(["status", &run_id])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", show(&status));
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("state: finished"), "{text}");
+    assert!(text.contains("failed 1, succeeded 1"), "{text}");
+
+    // A second run shares the trainer and iris.csv; only bad.csv's object is this run's own.
+    std::fs::remove_file(s.inputs().join("bad.csv")).unwrap();
+    let second = s.run(&trainer_bin(), &[]);
+    assert!(second.status.success(), "{}", show(&second));
+    let objects = || std::fs::read_dir(s.out().join("objects")).unwrap().count();
+    assert_eq!(objects(), 3);
+    let cleanup = s
+        .command()
+        .arg("--out")
+        .arg(s.out())
+        .args(["cleanup", &run_id])
+        .output()
+        .unwrap();
+    assert!(cleanup.status.success(), "{}", show(&cleanup));
+    assert_eq!(objects(), 2, "only the object no other run uses is gone");
+    assert!(run_dir.join("report.csv").is_file(), "results are kept");
+}

@@ -1,0 +1,216 @@
+//! Crash-safe resume: kill -9 the orchestrator in the middle of a run, resume it, and get the
+//! same report as an uninterrupted run, with no task lost and no recorded success run again.
+
+#[path = "util.rs"]
+mod util;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use util::{Scratch, golden_default_outputs, manifest, rows, show, trainer_bin};
+
+const INPUTS: [&str; 6] = [
+    "breast_cancer.csv",
+    "digits.csv",
+    "iris.csv",
+    "iris_str.csv",
+    "synth_1k_20.csv",
+    "wine.csv",
+];
+
+/// A trainer wrapper that logs which input it was given and slows each task down, so that a
+/// kill lands between tasks and during one deterministically enough.
+fn logging_wrapper(s: &Scratch) -> std::path::PathBuf {
+    let log = s.path().join("invocations.log");
+    s.script(
+        "logged-trainer.sh",
+        &format!(
+            "echo \"$(basename \"$1\")\" >> '{log}'\nsleep 0.4\nexec '{t}' \"$@\"\n",
+            log = log.display(),
+            t = trainer_bin().display()
+        ),
+    )
+}
+
+fn invocations(s: &Scratch) -> BTreeMap<String, usize> {
+    let text = std::fs::read_to_string(s.path().join("invocations.log")).unwrap_or_default();
+    let mut counts = BTreeMap::new();
+    for line in text.lines() {
+        *counts.entry(line.to_owned()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn succeeded_inputs(run_dir: &Path) -> Vec<String> {
+    let m = manifest(run_dir);
+    m["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["state"] == "succeeded")
+        .map(|t| t["input_name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The columns that must not depend on whether the run was interrupted.
+fn stable_columns(run_dir: &Path) -> Vec<(String, String, String, String, String)> {
+    rows(run_dir)
+        .iter()
+        .map(|r| {
+            (
+                r["input"].to_string(),
+                r["task_id"].to_string(),
+                r["status"].to_string(),
+                r["score"].to_string(),
+                r["exit_code"].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn kill_9_mid_run_then_resume_loses_no_task_and_reruns_no_success() {
+    let s = Scratch::new();
+    for name in INPUTS {
+        s.copy_input(name, name);
+    }
+    let wrapper = logging_wrapper(&s);
+    let mut child = s
+        .command()
+        .arg("--out")
+        .arg(s.out())
+        .arg("run")
+        .arg(s.inputs())
+        .arg("--trainer")
+        .arg(&wrapper)
+        .args(["--concurrency", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Wait until two tasks are recorded done and another is running, then kill -9.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let run_dir = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the run never got two tasks done"
+        );
+        if let Some(dir) = s.run_dirs().into_iter().next()
+            && dir.join("manifest.json").is_file()
+            && succeeded_inputs(&dir).len() >= 2
+            && manifest(&dir)["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["state"] == "running")
+        {
+            break dir;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    child.kill().unwrap(); // SIGKILL: no cleanup, no final manifest write.
+    child.wait().unwrap();
+    assert!(
+        !run_dir.join("report.json").exists(),
+        "the orchestrator was killed before it could report"
+    );
+    let done_before = succeeded_inputs(&run_dir);
+    assert!(
+        done_before.len() < INPUTS.len(),
+        "the kill landed after the run finished; nothing to resume"
+    );
+
+    let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_owned();
+    let status = s
+        .command()
+        .arg("--out")
+        .arg(s.out())
+        .args(["status", &run_id])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", show(&status));
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("orchestrator resume"),
+        "status says how to continue: {}",
+        show(&status)
+    );
+
+    let resumed = s
+        .command()
+        .arg("--out")
+        .arg(s.out())
+        .args(["resume", &run_id])
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", show(&resumed));
+
+    // No task lost: every input succeeded with its golden score.
+    let rows = rows(&run_dir);
+    assert_eq!(rows.len(), INPUTS.len());
+    let goldens: BTreeMap<_, _> = golden_default_outputs().into_iter().collect();
+    for r in &rows {
+        let input = r["input"].as_str().unwrap();
+        assert_eq!(r["status"], "succeeded", "{r:#}");
+        let expected = goldens[input].strip_prefix("The model score: ").unwrap();
+        assert_eq!(r["score"], expected, "{input}");
+    }
+    // None run twice after success; every input ran at least once.
+    let counts = invocations(&s);
+    for input in &done_before {
+        assert_eq!(counts.get(input), Some(&1), "{input} ran again: {counts:?}");
+    }
+    for input in INPUTS {
+        assert!(counts.contains_key(input), "{input} never ran: {counts:?}");
+    }
+
+    // The same report as an uninterrupted run (same wrapper, so the same trainer digest and
+    // task ids; its log lines come after the counts above were taken).
+    let clean = Scratch::new();
+    for name in INPUTS {
+        clean.copy_input(name, name);
+    }
+    let out = clean.run(&wrapper, &["--concurrency", "2"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(stable_columns(&run_dir), stable_columns(&clean.run_dir()));
+}
+
+#[test]
+fn resume_of_a_finished_run_runs_nothing() {
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    let wrapper = logging_wrapper(&s);
+    let out = s.run(&wrapper, &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    let run_id = s
+        .run_dir()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let again = s
+        .command()
+        .arg("--out")
+        .arg(s.out())
+        .args(["resume", &run_id])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", show(&again));
+    assert_eq!(invocations(&s).get("iris.csv"), Some(&1));
+}
+
+#[test]
+fn resume_of_an_unknown_run_is_a_clear_error() {
+    let s = Scratch::new();
+    let out = s
+        .command()
+        .arg("--out")
+        .arg(s.out())
+        .args(["resume", "no-such-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run `no-such-run`"));
+}
