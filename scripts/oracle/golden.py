@@ -548,6 +548,9 @@ PARAM_CASES = [
     ("iris_max_features_all", "input_files/iris.csv", ["--max-features", "all"]),
     ("iris_max_features_3", "input_files/iris.csv", ["--max-features", "3"]),
     ("iris_max_features_0.5", "input_files/iris.csv", ["--max-features", "0.5"]),
+    # sklearn 1.9.1 accepts more features than there are (it then tries them all).
+    ("iris_max_features_10_more_than_features", "input_files/iris.csv", ["--max-features", "10"]),
+    ("iris_max_features_0.01", "input_files/iris.csv", ["--max-features", "0.01"]),
     ("iris_criterion_entropy", "input_files/iris.csv", ["--criterion", "entropy"]),
     ("iris_criterion_log_loss", "input_files/iris.csv", ["--criterion", "log_loss"]),
     ("iris_no_bootstrap", "input_files/iris.csv", ["--no-bootstrap"]),

@@ -1,0 +1,125 @@
+"""Randomized differential check: `trainer` against scikit-learn on random small CSVs.
+
+Each trial writes a random CSV (ties, constant columns, missing cells, several label kinds)
+and picks random trainer flags, then compares the trainer's exit status and output bytes with
+the reference result computed exactly as golden.py does. Mismatching CSVs are kept for
+inspection. Deterministic for a given --seed.
+
+Usage (from the repo root, in the oracle venv):
+  .venv-oracle/bin/python scripts/oracle/fuzz_compare.py --trainer PATH [--trials 200] [--seed 0]
+Exit status: 0 if every trial matched, 1 otherwise.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import golden  # noqa: E402  (run_reference: the same in-process reference as the goldens)
+
+
+def random_csv(rs):
+    n = int(rs.randint(12, 300))
+    p = int(rs.randint(1, 12))
+    k = int(rs.randint(2, 6))
+    y = rs.randint(0, k, n)
+    cols = []
+    for j in range(p):
+        kind = rs.choice(["float", "int", "const", "signal"])
+        if kind == "float":
+            c = np.round(rs.normal(size=n) * 10 ** rs.randint(-3, 4), int(rs.randint(0, 6)))
+        elif kind == "int":
+            c = rs.randint(0, int(rs.randint(2, 8)), n).astype(float)
+        elif kind == "const":
+            c = np.full(n, float(rs.randint(-3, 3)))
+        else:
+            c = np.round(y + rs.normal(size=n) * rs.uniform(0.2, 2.0), 2)
+        cols.append([repr(float(v)) for v in c])
+    miss = rs.uniform() < 0.4
+    if miss:
+        rate = rs.choice([0.02, 0.1, 0.4])
+        for c in cols:
+            for i in range(n):
+                if rs.uniform() < rate:
+                    c[i] = rs.choice(["", "NA", "nan"])
+    label_kind = rs.choice(["int", "str", "float", "neg"])
+    names = {
+        "int": [str(v) for v in range(k)],
+        "str": ["b", "a", "B", "ab", "Z"][:k],
+        "float": [f"{v}.0" for v in range(1, k + 1)],
+        "neg": [str(v) for v in range(-k, 0)],
+    }[label_kind]
+    rows = [",".join([""] + [f"x{j}" for j in range(p)] + ["label"])]
+    for i in range(n):
+        rows.append(",".join([str(i)] + [c[i] for c in cols] + [names[y[i]]]))
+    return "\n".join(rows) + "\n"
+
+
+def random_args(rs):
+    args = []
+    if rs.uniform() < 0.3:
+        args += ["--n-estimators", str(rs.choice([1, 3, 10, 17]))]
+    if rs.uniform() < 0.3:
+        args += ["--max-depth", str(rs.randint(1, 8))]
+    if rs.uniform() < 0.3:
+        args += ["--min-samples-split", str(rs.randint(2, 10))]
+    if rs.uniform() < 0.3:
+        args += ["--min-samples-leaf", str(rs.randint(1, 6))]
+    if rs.uniform() < 0.4:
+        args += ["--max-features", str(rs.choice(["sqrt", "log2", "all", "1", "2", "0.3", "0.75"]))]
+    if rs.uniform() < 0.3:
+        args += ["--criterion", str(rs.choice(["gini", "entropy", "log_loss"]))]
+    if rs.uniform() < 0.2:
+        args += ["--no-bootstrap"]
+    if rs.uniform() < 0.3:
+        args += ["--random-state", str(rs.randint(0, 10_000))]
+    if rs.uniform() < 0.3:
+        args += ["--cv", str(rs.choice([2, 3, 4, 6]))]
+    return args
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trainer", required=True)
+    ap.add_argument("--trials", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep", default="target/fuzz-compare", help="where mismatching CSVs are kept")
+    a = ap.parse_args()
+    rs = np.random.RandomState(a.seed)
+    tmp = tempfile.mkdtemp(prefix="fuzz-")
+    bad = 0
+    counts = {"ok": 0, "error": 0}
+    for t in range(a.trials):
+        csv = os.path.join(tmp, "in.csv")
+        with open(csv, "w") as fh:
+            fh.write(random_csv(rs))
+        args = random_args(rs)
+        # Folds beyond the smallest class make sklearn raise; keep those as error trials.
+        status, output, _, python_error = golden.run_reference(csv, args)
+        counts[status] += 1
+        out = os.path.join(tmp, "out.txt")
+        if os.path.exists(out):
+            os.remove(out)
+        proc = subprocess.run([a.trainer, csv, out] + args, capture_output=True, text=True)
+        got = open(out).read() if os.path.exists(out) else None
+        if status == "ok":
+            good = proc.returncode == 0 and got == output
+        else:
+            good = proc.returncode == 1 and got is None
+        if not good:
+            bad += 1
+            os.makedirs(a.keep, exist_ok=True)
+            keep = os.path.join(a.keep, f"trial_{a.seed}_{t}.csv")
+            os.replace(csv, keep)
+            print(f"MISMATCH trial {t}: {keep} args={args}\n  reference: {status} {output or python_error}\n"
+                  f"  trainer:   rc={proc.returncode} {got!r} {proc.stderr.strip()[:300]}")
+    print(f"{a.trials - bad} passed, {bad} failed  (reference: {counts['ok']} ok, {counts['error']} error)")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
