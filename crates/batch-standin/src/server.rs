@@ -232,6 +232,8 @@ async fn batch_request(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply
         Some(_) => {}
     }
     sh.spec.validate_query(op, &query)?;
+    // A malformed $filter is a 400 before any lookup, as in the service.
+    crate::odata::ListQuery::from_query(&query)?;
     sh.spec.validate_headers(op, &parts.headers)?;
 
     let limit = sh.faults.body_limit().unwrap_or(sh.config.max_body_bytes);

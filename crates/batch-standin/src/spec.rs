@@ -282,17 +282,6 @@ impl Spec {
         match ty {
             "object" => {
                 let obj = v.as_object().ok_or_else(wrong_type)?;
-                for req in schema["required"].as_array().into_iter().flatten() {
-                    let req = req.as_str().unwrap_or_default();
-                    if obj.get(req).is_none_or(Value::is_null) {
-                        return Err(BatchError::new(
-                            StatusCode::BAD_REQUEST,
-                            "MissingRequiredProperty",
-                            "A required property was not specified in the request body.",
-                        )
-                        .value("PropertyName", join(path, req)));
-                    }
-                }
                 let props = schema["properties"].as_object();
                 for (k, val) in obj {
                     let sub = join(path, k);
@@ -316,6 +305,19 @@ impl Spec {
                                 )));
                             }
                         },
+                    }
+                }
+                // Unknown names first: a misspelt property then reads as
+                // such rather than as the correct one being missing.
+                for req in schema["required"].as_array().into_iter().flatten() {
+                    let req = req.as_str().unwrap_or_default();
+                    if obj.get(req).is_none_or(Value::is_null) {
+                        return Err(BatchError::new(
+                            StatusCode::BAD_REQUEST,
+                            "MissingRequiredProperty",
+                            "A required property was not specified in the request body.",
+                        )
+                        .value("PropertyName", join(path, req)));
                     }
                 }
                 Ok(())
