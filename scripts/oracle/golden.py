@@ -140,6 +140,19 @@ def fixtures():
         "every field quoted, numbers included (pandas still reads numbers)",
     )
 
+    X, y = base_table(60, 3, 3, seed=47)
+    labs = ['ab"c', "plain", 'x"']
+    out["quote_inside_unquoted_field"] = (
+        csv_bytes(header_for(3), table_rows(X, [labs[v] for v in y])),
+        'labels ab"c and x" (a quote inside an unquoted field is kept literally); and UTF-8 is fine',
+    )
+    X, y = base_table(60, 3, 3, seed=48)
+    labs = ["caf\u00e9", "\u00fcber", "\u65e5\u672c"]
+    out["utf8_labels"] = (
+        csv_bytes(header_for(3), table_rows(X, [labs[v] for v in y])),
+        "non-ASCII UTF-8 labels (café, über, 日本): classes sort by code point",
+    )
+
     X, y = base_table(60, 3, 3, seed=4)
     idx = [f"r{i:03d}" for i in range(len(X))]
     out["named_index"] = (
@@ -523,6 +536,22 @@ def fixtures():
     out["bad_ragged_first_row_too_many"] = (
         csv_bytes(header_for(3), rows),
         "the first data row has one field too many: pandas shifts every column (label NaN)",
+    )
+
+    X, y = base_table(60, 3, 2, seed=45)
+    rows = table_rows(X, [["yes", "no"][v] for v in y])
+    rows[40][-1] = '"no'
+    out["bad_unterminated_quote"] = (
+        csv_bytes(header_for(3), rows),
+        "a quoted field opened on data line 42 and never closed (pandas: EOF inside string)",
+    )
+
+    X, y = base_table(60, 3, 2, seed=46)
+    rows = table_rows(X, [["caf\u00e9", "tea"][v] for v in y])
+    data = csv_bytes(header_for(3), rows).replace("caf\u00e9".encode(), b"caf\xe9")
+    out["bad_invalid_utf8"] = (
+        data,
+        "Latin-1 bytes (caf\\xe9) in a label: not UTF-8, pandas fails to decode",
     )
 
     X, y = base_table(60, 3, 3, seed=42)
