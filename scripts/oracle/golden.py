@@ -389,7 +389,7 @@ def fixtures():
     X, y = base_table(60, 4, 3, seed=23)
     rows = table_rows(X, y)
     for i in range(len(rows)):
-        if i >= 48:  # the last rows: in every test fold under StratifiedKFold? no, in late folds
+        if i >= 48:  # StratifiedKFold puts the last rows of each class in the last test fold
             rows[i][3] = ""
     out["missing_late_rows"] = (
         csv_bytes(header_for(4), rows),
@@ -606,8 +606,9 @@ PARAM_CASES = [
     ("rare_class_cv_10", f"{FIXTURE_DIR}/rare_class.csv", ["--cv", "10"]),
 ]
 
-# Expected status of every fixture with default args; a change means the stack behaves
-# differently from when the fixtures were designed, which must be looked at, not committed.
+# Fixtures on which sklearn only warns and main.py writes "The model score: nan" (every other
+# bad_* fixture makes Python raise). With the bad_ prefix rule in main(), a change in either
+# means the stack behaves differently from when the fixtures were designed: look, don't commit.
 KNOWN_ERROR_FIXTURES_NAN = {"bad_non_numeric_cell", "bad_infinite_value", "bad_too_large_for_float32"}
 
 
