@@ -213,10 +213,6 @@ impl BatchClient {
         })
     }
 
-    pub(crate) fn api_version(&self) -> &str {
-        &self.api_version
-    }
-
     /// Sends `call`, retrying 408/429/5xx/I-O failures and waiting out the active-job quota.
     /// Any non-2xx status that is not retried comes back as an [`ApiError`] with Batch's code.
     pub(crate) async fn send(&self, call: &Call) -> Result<Reply, ApiError> {

@@ -175,6 +175,122 @@ impl AzureBatchConfig {
     }
 }
 
+/// Overrides from the command line (each also an `ORCHESTRATOR_AZURE_*` variable) or the
+/// `[azure_batch]` table of the TOML file; flags win over the file, the file over defaults.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AzureBatchOptions {
+    /// Reuse or create this pool instead of `orch-<run-id>`.
+    pub pool_id: Option<String>,
+    /// Let Batch create an auto-pool that lives and dies with the job.
+    pub auto_pool: Option<bool>,
+    /// VM size.
+    pub vm_size: Option<String>,
+    /// Dedicated nodes.
+    pub nodes: Option<u32>,
+    /// Spot nodes.
+    pub spot_nodes: Option<u32>,
+    /// Autoscale formula (replaces the node counts).
+    pub autoscale_formula: Option<String>,
+    /// Task slots per node.
+    pub task_slots: Option<u32>,
+    /// Ubuntu image SKU (`server`, `server-gen1`).
+    pub image_sku: Option<String>,
+    /// Keep the pool after the run.
+    pub keep_pool: Option<bool>,
+    /// Data-plane api-version.
+    pub api_version: Option<String>,
+    /// Job wall-clock cap (`12h`, `90m`).
+    pub job_timeout: Option<String>,
+    /// Monitoring poll interval (`5s`).
+    pub poll_interval: Option<String>,
+    /// Parallel task submitters.
+    pub submitters: Option<usize>,
+}
+
+impl AzureBatchOptions {
+    /// `self` where set, else `other`.
+    pub fn or(self, other: AzureBatchOptions) -> AzureBatchOptions {
+        AzureBatchOptions {
+            pool_id: self.pool_id.or(other.pool_id),
+            auto_pool: self.auto_pool.or(other.auto_pool),
+            vm_size: self.vm_size.or(other.vm_size),
+            nodes: self.nodes.or(other.nodes),
+            spot_nodes: self.spot_nodes.or(other.spot_nodes),
+            autoscale_formula: self.autoscale_formula.or(other.autoscale_formula),
+            task_slots: self.task_slots.or(other.task_slots),
+            image_sku: self.image_sku.or(other.image_sku),
+            keep_pool: self.keep_pool.or(other.keep_pool),
+            api_version: self.api_version.or(other.api_version),
+            job_timeout: self.job_timeout.or(other.job_timeout),
+            poll_interval: self.poll_interval.or(other.poll_interval),
+            submitters: self.submitters.or(other.submitters),
+        }
+    }
+}
+
+impl AzureBatchConfig {
+    /// The environment, then `file` (the `[azure_batch]` table), then `flags` on top.
+    pub fn from_options(
+        flags: AzureBatchOptions,
+        file: Option<&toml::Table>,
+    ) -> Result<Self, String> {
+        let file: AzureBatchOptions = match file {
+            Some(t) => t
+                .clone()
+                .try_into()
+                .map_err(|e| format!("[azure_batch] in the configuration file: {e}"))?,
+            None => AzureBatchOptions::default(),
+        };
+        let o = flags.or(file);
+        let mut c = Self::from_env()?;
+        let duration = |what: &str, v: &str| {
+            crate::config::parse_duration(v).map_err(|e| format!("{what}: {e}"))
+        };
+        if let Some(v) = o.api_version {
+            c.api_version = v;
+        }
+        c.pool = if o.auto_pool.unwrap_or(false) {
+            if o.pool_id.is_some() {
+                return Err("--auto-pool and --pool-id exclude each other".into());
+            }
+            PoolMode::Auto
+        } else {
+            PoolMode::Named { pool_id: o.pool_id }
+        };
+        if let Some(v) = o.vm_size {
+            c.vm_size = v;
+        }
+        if let Some(v) = o.nodes {
+            c.dedicated_nodes = v;
+        }
+        if let Some(v) = o.spot_nodes {
+            c.spot_nodes = v;
+            if o.nodes.is_none() {
+                // Asking for spot nodes alone means no dedicated ones.
+                c.dedicated_nodes = 0;
+            }
+        }
+        c.autoscale_formula = o.autoscale_formula;
+        if let Some(v) = o.task_slots {
+            c.task_slots = v;
+        }
+        c.image_sku = o.image_sku;
+        c.keep_pool = o.keep_pool.unwrap_or(false);
+        if let Some(v) = o.job_timeout {
+            c.job_timeout = duration("--job-timeout", &v)?;
+        }
+        if let Some(v) = o.poll_interval {
+            c.poll_interval = duration("--batch-poll-interval", &v)?;
+        }
+        if let Some(v) = o.submitters {
+            c.submitters = v;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
 /// Batch ids: 1-64 characters of letters, digits, hyphens and underscores.
 pub(crate) fn check_batch_id(id: &str) -> Result<(), String> {
     if id.is_empty()
@@ -233,6 +349,17 @@ pub fn needs_gen1_image(vm_size: &str) -> bool {
         "NC" | "NV" => version == 1,
         _ => false,
     }
+}
+
+/// vCPUs of a size, read from its name (`Standard_D4s_v5` -> 4); 1 when the name says nothing.
+pub(crate) fn vcpus(vm_size: &str) -> usize {
+    let name = vm_size.split('_').nth(1).unwrap_or(vm_size);
+    let digits: String = name
+        .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    digits.parse().unwrap_or(1).max(1)
 }
 
 /// The quota family name Azure reports for a size, e.g. `standardDSv3Family`, for messages.

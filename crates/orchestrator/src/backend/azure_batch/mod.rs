@@ -2,15 +2,593 @@
 //! pool and job, submits one task per input and watches them, over Batch's REST API.
 //!
 //! Only this module (and its children) know Azure Batch exists. `model.rs` is the only file
-//! that knows Batch's JSON; `client.rs` the only one that knows its HTTP and auth.
+//! that knows Batch's JSON; `client.rs` the only one that knows its HTTP and auth;
+//! `storage.rs` the only one that talks to Blob Storage (through `azure-staging`).
 
 mod client;
 pub mod config;
 mod job;
 mod model;
+mod monitor;
 mod pool;
+mod storage;
 mod tasks;
 #[cfg(test)]
 mod testserver;
 
-pub use config::{AzureBatchConfig, BatchAuth, PoolMode};
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{AzureBatchConfig, AzureBatchOptions, BatchAuth, PoolMode};
+
+use self::client::{Auth, BatchClient, RetryPolicy};
+use self::model::{
+    AutoPoolSpec, JobConstraints, JobCreate, NameValue, PoolCreate, PoolInfo,
+    VirtualMachineConfiguration,
+};
+use self::monitor::{Watch, WatchEnd};
+use self::pool::PoolOrigin;
+use self::storage::Storage;
+use super::Backend;
+use crate::job::{RunContext, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus};
+use crate::{Error, Result};
+
+const NAME: &str = "azure-batch";
+
+/// Extra SAS lifetime beyond the job's wall-clock cap: queueing before the job starts, and
+/// output uploads after it ends.
+const SAS_MARGIN: Duration = Duration::from_secs(2 * 3600);
+
+fn err(message: impl Into<String>) -> Error {
+    Error::Backend {
+        backend: NAME,
+        message: message.into(),
+    }
+}
+
+/// Runs tasks on an Azure Batch pool; see the module docs.
+pub struct AzureBatch {
+    cfg: AzureBatchConfig,
+    client: Arc<BatchClient>,
+    storage: Storage,
+}
+
+impl std::fmt::Debug for AzureBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AzureBatch")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AzureBatch {
+    /// A backend for `cfg`, with Blob Storage credentials from the environment.
+    pub async fn new(cfg: AzureBatchConfig) -> Result<Self> {
+        cfg.validate().map_err(err)?;
+        let auth = match &cfg.auth {
+            BatchAuth::SharedKey(k) => Auth::SharedKey {
+                account: cfg.account_name.clone(),
+                key: client::decode_key(k).map_err(err)?,
+            },
+            BatchAuth::EntraId => Auth::Entra(entra_credential().map_err(err)?),
+        };
+        let client = BatchClient::new(
+            &cfg.account_url,
+            &cfg.api_version,
+            auth,
+            RetryPolicy::default(),
+        )
+        .map_err(|e| err(e.to_string()))?;
+        let storage = Storage::from_env().await.map_err(err)?;
+        Ok(Self {
+            cfg,
+            client: Arc::new(client),
+            storage,
+        })
+    }
+
+    fn pool_id(&self, run: &RunContext) -> String {
+        match &self.cfg.pool {
+            PoolMode::Named { pool_id: Some(id) } => id.clone(),
+            _ => job::batch_id("orch-", &run.run_id),
+        }
+    }
+
+    fn base_job_id(run: &RunContext) -> String {
+        job::batch_id("orch-", &run.run_id)
+    }
+
+    fn run_metadata(run: &RunContext) -> Vec<NameValue> {
+        vec![
+            NameValue::new("created-by", "orchestrator"),
+            NameValue::new(model::RUN_METADATA_KEY, &run.run_id),
+        ]
+    }
+
+    fn job_body(&self, run: &RunContext, job_id: &str, pool_info: PoolInfo) -> JobCreate {
+        JobCreate {
+            id: job_id.to_owned(),
+            pool_info,
+            // Tasks are added after the job exists; `terminatejob` now would end it while empty.
+            on_all_tasks_complete: "noaction".into(),
+            on_task_failure: "noaction".into(),
+            constraints: JobConstraints {
+                max_wall_clock_time: Some(model::iso_duration(self.cfg.job_timeout)),
+            },
+            metadata: Self::run_metadata(run),
+        }
+    }
+
+    fn pool_info(
+        &self,
+        run: &RunContext,
+        vm: VirtualMachineConfiguration,
+    ) -> (PoolInfo, Option<PoolCreate>) {
+        let spec = pool::pool_spec(&self.cfg, vm, &run.run_id);
+        match &self.cfg.pool {
+            PoolMode::Auto => (
+                PoolInfo {
+                    pool_id: None,
+                    auto_pool_specification: Some(AutoPoolSpec {
+                        auto_pool_id_prefix: "orch".into(),
+                        pool_lifetime_option: "job".into(),
+                        keep_alive: false,
+                        pool: spec,
+                    }),
+                },
+                None,
+            ),
+            PoolMode::Named { .. } => {
+                let id = self.pool_id(run);
+                (
+                    PoolInfo {
+                        pool_id: Some(id.clone()),
+                        auto_pool_specification: None,
+                    },
+                    Some(PoolCreate { id, spec }),
+                )
+            }
+        }
+    }
+
+    fn task_bodies(
+        &self,
+        run: &RunContext,
+        tasks: &[TaskSpec],
+        trainer_url: &str,
+        input_url: &dyn Fn(&str) -> Option<String>,
+        output_container_url: &str,
+    ) -> (Vec<tasks::Pending>, Vec<(String, String)>) {
+        let mut ok = Vec::with_capacity(tasks.len());
+        let mut bad = Vec::new();
+        for spec in tasks {
+            let Some(input) = input_url(&spec.input_digest) else {
+                bad.push((
+                    spec.task_id.clone(),
+                    format!("input {} was not staged", spec.input_name),
+                ));
+                continue;
+            };
+            let prefix = format!("{}/{}", run.run_id, spec.task_id);
+            let x = tasks::TaskInputs {
+                trainer_url,
+                input_url: &input,
+                output_container_url,
+                output_prefix: &prefix,
+                max_retries: run.retries,
+                timeout: run.timeout,
+                retention: self.cfg.task_retention,
+            };
+            match tasks::build_task(spec, &x) {
+                Ok(t) => ok.push(tasks::Pending::new(&t)),
+                Err(e) => bad.push((spec.task_id.clone(), e)),
+            }
+        }
+        (ok, bad)
+    }
+
+    /// The `--dry-run` view: every request body this run would send, SAS signatures elided.
+    /// Nothing is sent; the image is the one `GET /supportedimages` would normally confirm.
+    pub fn describe_requests(
+        &self,
+        run: &RunContext,
+        plan: &StagePlan,
+        tasks: &[TaskSpec],
+    ) -> String {
+        let staged = self.staged_locations(run, plan);
+        let placeholder =
+            |url: &str, perm: &str| format!("{url}?<SAS sp={perm}, signature elided>");
+        let vm = VirtualMachineConfiguration {
+            image_reference: model::ImageReference {
+                publisher: "canonical".into(),
+                offer: "ubuntu-24_04-lts".into(),
+                sku: self.cfg.image_sku.clone().unwrap_or_else(|| {
+                    if config::needs_gen1_image(&self.cfg.vm_size) {
+                        "server-gen1"
+                    } else {
+                        "server"
+                    }
+                    .into()
+                }),
+                version: "latest".into(),
+            },
+            node_agent_sku_id: "batch.node.ubuntu 24.04".into(),
+        };
+        let (pool_info, pool_body) = self.pool_info(run, vm);
+        let job_id = Self::base_job_id(run);
+        let mut out = String::new();
+        let pretty = |v: &dyn erased::Json| v.pretty();
+        out.push_str(&format!(
+            "Azure Batch requests (api-version {}, account {}):\n",
+            self.cfg.api_version, self.cfg.account_url
+        ));
+        if let Some(p) = &pool_body {
+            out.push_str(&format!("POST /pools\n{}\n", pretty(p)));
+        }
+        out.push_str(&format!(
+            "POST /jobs\n{}\n",
+            pretty(&self.job_body(run, &job_id, pool_info))
+        ));
+        let trainer = placeholder(&staged.trainer, "r");
+        let out_container = placeholder(&self.storage.output_container_base(), "cw");
+        let input_url = |d: &str| staged.inputs.get(d).map(|u| placeholder(u, "r"));
+        let (pending, bad) = self.task_bodies(run, tasks, &trainer, &input_url, &out_container);
+        for chunk in pending.chunks(tasks::MAX_TASKS_PER_REQUEST) {
+            let bodies: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|p| serde_json::from_slice(&p.json).expect("our own JSON"))
+                .collect();
+            out.push_str(&format!(
+                "POST /jobs/{job_id}/addtaskcollection\n{}\n",
+                serde_json::to_string_pretty(&serde_json::json!({ "value": bodies }))
+                    .expect("json")
+            ));
+        }
+        for (id, why) in bad {
+            out.push_str(&format!("(task {id} would not be submitted: {why})\n"));
+        }
+        out.push_str(&format!(
+            "PATCH /jobs/{job_id}\n{}\n",
+            serde_json::to_string_pretty(&model::JobPatch {
+                on_all_tasks_complete: "terminatejob".into()
+            })
+            .expect("json")
+        ));
+        out
+    }
+
+    /// [`Self::describe_requests`] for a planned run (what `run --dry-run` prints).
+    pub fn describe_planned(&self, planned: &crate::pipeline::Planned) -> String {
+        let m = &planned.manifest;
+        let run = RunContext {
+            run_id: m.run_id.clone(),
+            run_dir: planned.run_dir.clone(),
+            retries: m.retries,
+            timeout: m.timeout_seconds.map(Duration::from_secs_f64),
+            concurrency: m.concurrency,
+        };
+        let mut seen = BTreeSet::new();
+        let plan = StagePlan {
+            trainer: m.trainer.clone(),
+            inputs: m
+                .inputs
+                .iter()
+                .filter(|i| seen.insert(i.digest.clone()))
+                .map(|i| crate::job::StageObject {
+                    path: i.path.clone(),
+                    digest: i.digest.clone(),
+                    size: i.size,
+                })
+                .collect(),
+        };
+        let args = m.task_args();
+        let specs: Vec<TaskSpec> = m
+            .tasks
+            .iter()
+            .filter(|t| !t.is_done())
+            .map(|t| t.spec(args.clone()))
+            .collect();
+        self.describe_requests(&run, &plan, &specs)
+    }
+
+    async fn execute_inner(
+        &self,
+        run: &RunContext,
+        staged: &Staged,
+        specs: Vec<TaskSpec>,
+        events: &mpsc::UnboundedSender<TaskEvent>,
+        shutdown: &CancellationToken,
+    ) -> std::result::Result<(), String> {
+        let client = &self.client;
+        // SAS tokens must outlive queueing + the job's wall-clock cap + the final uploads.
+        let expiry = SystemTime::now() + self.cfg.job_timeout + SAS_MARGIN;
+        let trainer_url = self.storage.read_url(&staged.trainer, expiry).await?;
+        let digests: BTreeSet<&str> = specs.iter().map(|s| s.input_digest.as_str()).collect();
+        let mut input_urls = std::collections::HashMap::new();
+        for d in digests {
+            if let Some(u) = staged.inputs.get(d) {
+                input_urls.insert(d.to_owned(), self.storage.read_url(u, expiry).await?);
+            }
+        }
+        let out_container = self.storage.output_container_url(expiry).await?;
+
+        let vm = pool::resolve_image(client, &self.cfg).await?;
+        let (pool_info, pool_body) = self.pool_info(run, vm);
+        let mut origin = None;
+        if let Some(body) = &pool_body {
+            origin = Some(pool::ensure_pool(client, body, &run.run_id).await?);
+        }
+        let job_id = job::choose_job_id(client, &Self::base_job_id(run)).await?;
+        job::create_job(client, &self.job_body(run, &job_id, pool_info)).await?;
+
+        let lookup = |d: &str| input_urls.get(d).cloned();
+        let (pending, bad) = self.task_bodies(run, &specs, &trainer_url, &lookup, &out_container);
+        for (id, why) in &bad {
+            let _ = events.send(TaskEvent::Finished(refused(id, why)));
+        }
+        let ours: HashSet<String> = pending.iter().map(|p| p.id.clone()).collect();
+        let submit = tasks::submit_all(client.clone(), &job_id, pending, self.cfg.submitters);
+        let submitted = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => {
+                self.stop(run, &job_id, origin, "cancelled by the user").await;
+                return Ok(());
+            }
+            r = submit => r,
+        };
+        let submitted = match submitted {
+            Ok(s) => s,
+            Err(e) => {
+                self.stop(run, &job_id, origin, "task submission failed")
+                    .await;
+                return Err(e);
+            }
+        };
+        tracing::info!(
+            job = %job_id,
+            added = submitted.added,
+            existed = submitted.already_existed,
+            refused = submitted.rejected.len(),
+            requests = submitted.requests,
+            "tasks submitted"
+        );
+        let mut ours = ours;
+        for (id, why) in &submitted.rejected {
+            ours.remove(id);
+            let _ = events.send(TaskEvent::Finished(refused(id, why)));
+        }
+        job::set_terminate_when_done(client, &job_id).await?;
+
+        let watch = Watch {
+            client,
+            storage: &self.storage,
+            run,
+            job_id: &job_id,
+            pool_id: pool_body.as_ref().map(|p| p.id.clone()),
+            poll: self.cfg.poll_interval,
+            stall_warning: self.cfg.pool_stall_warning,
+            timeout: run.timeout,
+        };
+        let end = monitor::watch(watch, ours, events, shutdown).await;
+        match end {
+            Ok(WatchEnd::AllDone) => {
+                self.release_pool(run, origin).await;
+                Ok(())
+            }
+            Ok(WatchEnd::Cancelled) => {
+                self.stop(run, &job_id, origin, "cancelled by the user")
+                    .await;
+                Ok(())
+            }
+            Ok(WatchEnd::PoolFatal(m)) => {
+                self.stop(run, &job_id, origin, "the pool cannot allocate nodes")
+                    .await;
+                Err(m)
+            }
+            Err(e) => {
+                self.stop(
+                    run,
+                    &job_id,
+                    origin,
+                    "the orchestrator lost track of the job",
+                )
+                .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Cost safety on the way out: terminate the job, then release the pool.
+    async fn stop(&self, run: &RunContext, job_id: &str, origin: Option<PoolOrigin>, reason: &str) {
+        if let Err(e) = job::terminate_job(&self.client, job_id, reason).await {
+            tracing::warn!(
+                "could not terminate job {job_id}: {e}; run `orchestrator cleanup {}`",
+                run.run_id
+            );
+        }
+        self.release_pool(run, origin).await;
+    }
+
+    /// Deletes the pool unless `--keep-pool`, and only one this run created.
+    async fn release_pool(&self, run: &RunContext, origin: Option<PoolOrigin>) {
+        let ours = matches!(
+            origin,
+            Some(PoolOrigin::Created | PoolOrigin::Reused { ours: true })
+        );
+        if !ours {
+            return;
+        }
+        let id = self.pool_id(run);
+        if self.cfg.keep_pool {
+            tracing::info!(pool = %id, "keeping pool (--keep-pool); delete it with `orchestrator cleanup {}`", run.run_id);
+            return;
+        }
+        if let Err(e) = pool::delete_pool(&self.client, &id).await {
+            tracing::warn!(
+                "could not delete pool {id}: {e}; run `orchestrator cleanup {}`",
+                run.run_id
+            );
+        }
+    }
+}
+
+fn refused(task_id: &str, why: &str) -> TaskOutcome {
+    TaskOutcome {
+        task_id: task_id.to_owned(),
+        status: TaskStatus::Failed,
+        exit_code: None,
+        attempts: 0,
+        wall_seconds: 0.0,
+        failure: Some(why.to_owned()),
+    }
+}
+
+/// Microsoft Entra ID credential for Batch, chosen from the environment: a service principal
+/// secret, workload identity, managed identity, else the developer's Azure CLI / azd login.
+fn entra_credential()
+-> std::result::Result<Arc<dyn azure_core::credentials::TokenCredential>, String> {
+    use azure_identity::{
+        ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential,
+        WorkloadIdentityCredential,
+    };
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let fail = |what: &str, e: azure_core::Error| format!("Entra ID ({what}): {e}");
+    if let (Some(tenant), Some(client), Some(secret)) = (
+        var("AZURE_TENANT_ID"),
+        var("AZURE_CLIENT_ID"),
+        var("AZURE_CLIENT_SECRET"),
+    ) {
+        return ClientSecretCredential::new(&tenant, client, secret.into(), None)
+            .map(|c| c as Arc<dyn azure_core::credentials::TokenCredential>)
+            .map_err(|e| fail("client secret", e));
+    }
+    if var("AZURE_FEDERATED_TOKEN_FILE").is_some() {
+        return WorkloadIdentityCredential::new(None)
+            .map(|c| c as Arc<dyn azure_core::credentials::TokenCredential>)
+            .map_err(|e| fail("workload identity", e));
+    }
+    if var("IDENTITY_ENDPOINT").is_some() || var("AZURE_BATCH_USE_MANAGED_IDENTITY").is_some() {
+        return ManagedIdentityCredential::new(None)
+            .map(|c| c as Arc<dyn azure_core::credentials::TokenCredential>)
+            .map_err(|e| fail("managed identity", e));
+    }
+    DeveloperToolsCredential::new(None)
+        .map(|c| c as Arc<dyn azure_core::credentials::TokenCredential>)
+        .map_err(|e| fail("Azure CLI login", e))
+}
+
+/// Pretty JSON for `--dry-run` without naming every body type.
+mod erased {
+    pub(super) trait Json {
+        fn pretty(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn pretty(&self) -> String {
+            serde_json::to_string_pretty(self).expect("request bodies serialise")
+        }
+    }
+}
+
+impl Backend for AzureBatch {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn stage(&self, run: &RunContext, plan: &StagePlan) -> Result<Staged> {
+        let _ = run;
+        self.storage.stage(plan).await.map_err(err)
+    }
+
+    async fn execute(
+        &self,
+        run: &RunContext,
+        staged: &Staged,
+        tasks: Vec<TaskSpec>,
+        events: mpsc::UnboundedSender<TaskEvent>,
+        shutdown: CancellationToken,
+    ) -> Result<()> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        self.execute_inner(run, staged, tasks, &events, &shutdown)
+            .await
+            .map_err(err)
+    }
+
+    /// Deletes the run's jobs and pools (found by their `orchestrator-run` metadata, so this
+    /// works after a crash) and the run's output blobs. Staged inputs are content-addressed and
+    /// shared with other runs, so they stay.
+    async fn cleanup(&self, run: &RunContext) -> Result<()> {
+        let mut problems = Vec::new();
+        match job::jobs_of_run(&self.client, &run.run_id).await {
+            Ok(jobs) => {
+                for j in jobs {
+                    tracing::info!(job = %j, "deleting job");
+                    if let Err(e) = job::delete_job(&self.client, &j).await {
+                        problems.push(e);
+                    }
+                }
+            }
+            Err(e) => problems.push(e),
+        }
+        if self.cfg.keep_pool {
+            tracing::info!("keeping the run's pools (--keep-pool)");
+        } else {
+            match pool::pools_of_run(&self.client, &run.run_id).await {
+                Ok(pools) => {
+                    for p in pools {
+                        if let Err(e) = pool::delete_pool(&self.client, &p).await {
+                            problems.push(e);
+                        }
+                    }
+                }
+                Err(e) => problems.push(e),
+            }
+        }
+        match self.storage.delete_run(&run.run_id).await {
+            Ok(n) => tracing::info!("deleted {n} output blob(s) of run {}", run.run_id),
+            Err(e) => problems.push(e),
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(err(problems.join("; ")))
+        }
+    }
+
+    fn staged_locations(&self, _run: &RunContext, plan: &StagePlan) -> Staged {
+        Staged {
+            trainer: self.storage.object_url(&plan.trainer.digest),
+            inputs: plan
+                .inputs
+                .iter()
+                .map(|o| (o.digest.clone(), self.storage.object_url(&o.digest)))
+                .collect(),
+        }
+    }
+
+    fn task_command(&self, _run: &RunContext, _staged: &Staged, task: &TaskSpec) -> Vec<String> {
+        let x = tasks::TaskInputs {
+            trainer_url: "",
+            input_url: "",
+            output_container_url: "",
+            output_prefix: "",
+            max_retries: 0,
+            timeout: None,
+            retention: Duration::ZERO,
+        };
+        match tasks::build_task(task, &x) {
+            Ok(t) => vec![t.command_line],
+            Err(e) => vec![format!("(not submittable: {e})")],
+        }
+    }
+
+    /// vCPUs of one node shared by its task slots (`Standard_D4s_v5` with 2 slots: 2 each).
+    fn worker_cores(&self) -> usize {
+        (config::vcpus(&self.cfg.vm_size) / self.cfg.task_slots.max(1) as usize).max(1)
+    }
+}

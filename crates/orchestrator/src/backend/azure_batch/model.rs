@@ -339,22 +339,18 @@ pub(crate) struct PoolView {
     #[serde(default)]
     pub(crate) target_dedicated_nodes: u32,
     #[serde(default)]
-    pub(crate) target_low_priority_nodes: u32,
-    #[serde(default)]
     pub(crate) enable_auto_scale: bool,
     #[serde(default)]
     pub(crate) metadata: Vec<NameValue>,
 }
 
-/// `ResizeError` / `BatchNodeError`: a code, a plain-string message, details.
+/// `ResizeError` / `BatchNodeError`: a code and a plain-string message.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct BatchErrorBodyLike {
     #[serde(default)]
     pub(crate) code: Option<String>,
     #[serde(default)]
     pub(crate) message: Option<String>,
-    #[serde(default, alias = "errorDetails")]
-    pub(crate) values: Vec<BatchErrorDetail>,
 }
 
 /// The parts of `BatchJob` we read.
@@ -401,16 +397,6 @@ pub(crate) struct NodeView {
     pub(crate) state: String,
     #[serde(default)]
     pub(crate) errors: Vec<BatchErrorBodyLike>,
-}
-
-/// `BatchNodeFile` entries of a task's file list.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct NodeFile {
-    #[serde(default)]
-    pub(crate) name: String,
-    #[serde(default)]
-    pub(crate) is_directory: bool,
 }
 
 /// ISO 8601 duration for Batch time spans (`PT1800S`).

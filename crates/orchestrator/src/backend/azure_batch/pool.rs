@@ -37,7 +37,8 @@ pub(crate) async fn resolve_image(
             let r = &img.image_reference;
             let matches = r.publisher.eq_ignore_ascii_case(PUBLISHER)
                 && r.offer.eq_ignore_ascii_case(OFFER)
-                && img.node_agent_sku_id == NODE_AGENT;
+                && img.node_agent_sku_id == NODE_AGENT
+                && img.os_type.eq_ignore_ascii_case("linux");
             if matches
                 && r.sku.eq_ignore_ascii_case(&want_sku)
                 && img.verification_type == "verified"

@@ -1,0 +1,350 @@
+//! Watching a job: `taskcounts` decides when to look closer, a paged `$select`-ed task list
+//! gives each task's state and the final verdict, and finished tasks' files are collected.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::client::{BatchClient, Call, parse_rfc3339};
+use super::model::{Page, TASK_SELECT, TaskCounts, TaskCountsResult, TaskView};
+use super::pool::{self, PoolHealth, next_call};
+use super::storage::Storage;
+use crate::backend::{OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
+use crate::job::{RunContext, TaskEvent, TaskOutcome, TaskStatus};
+
+/// How the watch ended.
+#[derive(Debug)]
+pub(crate) enum WatchEnd {
+    /// Every task reached a final state and was reported.
+    AllDone,
+    /// `shutdown` fired first.
+    Cancelled,
+    /// The pool can never run the tasks (quota, allocation): the message says what to do.
+    PoolFatal(String),
+}
+
+/// What the watcher needs.
+pub(crate) struct Watch<'a> {
+    pub(crate) client: &'a BatchClient,
+    pub(crate) storage: &'a Storage,
+    pub(crate) run: &'a RunContext,
+    pub(crate) job_id: &'a str,
+    /// The pool to watch (known up front for a named pool; learned from the job for an auto-pool).
+    pub(crate) pool_id: Option<String>,
+    pub(crate) poll: Duration,
+    pub(crate) stall_warning: Duration,
+    pub(crate) timeout: Option<Duration>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    started: u32,
+    done: bool,
+}
+
+/// Follows the job until every task in `ours` is final, sending events as tasks move.
+pub(crate) async fn watch(
+    w: Watch<'_>,
+    ours: HashSet<String>,
+    events: &mpsc::UnboundedSender<TaskEvent>,
+    shutdown: &CancellationToken,
+) -> Result<WatchEnd, String> {
+    let mut seen: HashMap<String, Seen> = ours
+        .iter()
+        .map(|id| (id.clone(), Seen::default()))
+        .collect();
+    let mut remaining = ours.len();
+    let mut last_counts: Option<TaskCounts> = None;
+    let mut polls_since_list = u32::MAX;
+    let mut pool_id = w.pool_id.clone();
+    let mut last_warning = String::new();
+    let mut first_poll = true;
+    let started = Instant::now();
+    let mut last_node_seen = Instant::now();
+    while remaining > 0 {
+        if !first_poll {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return Ok(WatchEnd::Cancelled),
+                () = tokio::time::sleep(w.poll) => {}
+            }
+        }
+        first_poll = false;
+        let counts: TaskCountsResult = w
+            .client
+            .send_json(&Call::get(format!("/jobs/{}/taskcounts", w.job_id)))
+            .await
+            .map_err(|e| e.to_string())?;
+        let counts = counts.task_counts;
+        tracing::debug!(?counts, "task counts");
+        // The counts may lag the truth, so they only decide *when* to list; every tenth poll
+        // lists anyway so a stale count can never stall the run.
+        polls_since_list = polls_since_list.saturating_add(1);
+        if Some(counts) != last_counts || polls_since_list >= 10 {
+            last_counts = Some(counts);
+            polls_since_list = 0;
+            let finished = scan(&w, &mut seen, events).await?;
+            remaining -= finished.min(remaining);
+        }
+        // Watchdog: the pool is looked at on every poll while nothing runs.
+        if counts.running == 0 && remaining > 0 {
+            if pool_id.is_none() {
+                pool_id = auto_pool_id(w.client, w.job_id).await;
+            }
+            if let Some(pid) = &pool_id {
+                match pool::get_pool(w.client, pid).await {
+                    Ok(p) => {
+                        if p.current_dedicated_nodes + p.current_low_priority_nodes > 0 {
+                            last_node_seen = Instant::now();
+                        }
+                        match pool::classify(&p) {
+                            PoolHealth::Fatal(m) => return Ok(WatchEnd::PoolFatal(m)),
+                            PoolHealth::Warn(m) if m != last_warning => {
+                                tracing::warn!("{m}");
+                                last_warning = m;
+                            }
+                            _ => {}
+                        }
+                        if last_node_seen.elapsed() >= w.stall_warning
+                            && started.elapsed() >= w.stall_warning
+                        {
+                            tracing::warn!(
+                                pool = %pid,
+                                "the pool has had no nodes for {:?}; check the Batch account's core quotas and the pool's allocation state",
+                                w.stall_warning
+                            );
+                            last_node_seen = Instant::now();
+                        }
+                    }
+                    Err(e) => tracing::debug!("watchdog could not read pool {pid}: {e}"),
+                }
+                if let Ok(problems) = pool::node_problems(w.client, pid).await {
+                    for p in problems {
+                        if p != last_warning {
+                            tracing::warn!("{p}");
+                            last_warning = p;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(WatchEnd::AllDone)
+}
+
+async fn auto_pool_id(client: &BatchClient, job_id: &str) -> Option<String> {
+    let job: super::model::JobView = client
+        .send_json(&Call::get(format!("/jobs/{job_id}")).query("$select", "id,state,executionInfo"))
+        .await
+        .ok()?;
+    job.execution_info.and_then(|e| e.pool_id)
+}
+
+/// Lists the job's tasks and reports what changed; returns how many of ours became final.
+async fn scan(
+    w: &Watch<'_>,
+    seen: &mut HashMap<String, Seen>,
+    events: &mpsc::UnboundedSender<TaskEvent>,
+) -> Result<usize, String> {
+    let mut call = Call::get(format!("/jobs/{}/tasks", w.job_id))
+        .query("$select", TASK_SELECT)
+        .query("maxresults", "1000");
+    let mut completed = Vec::new();
+    loop {
+        let page: Page<TaskView> = w.client.send_json(&call).await.map_err(|e| e.to_string())?;
+        for t in page.value {
+            let Some(s) = seen.get_mut(&t.id) else {
+                continue;
+            };
+            if s.done {
+                continue;
+            }
+            let info = t.execution_info.clone().unwrap_or_default();
+            // Batch counts retries (non-zero exits) and requeues (preemption) separately;
+            // both are another attempt of the same task.
+            let attempt = 1 + info.retry_count + info.requeue_count;
+            let running = matches!(t.state.as_str(), "preparing" | "running" | "completed");
+            if running && s.started < attempt {
+                let from = s.started + 1;
+                for a in from..=attempt {
+                    let _ = events.send(TaskEvent::Started {
+                        task_id: t.id.clone(),
+                        attempt: a,
+                    });
+                }
+                s.started = attempt;
+            }
+            if t.state == "completed" {
+                s.done = true;
+                completed.push(t);
+            }
+        }
+        match page.next_link {
+            Some(n) => call = next_call(&n)?,
+            None => break,
+        }
+    }
+    let n = completed.len();
+    collect_all(w, completed, events).await;
+    Ok(n)
+}
+
+/// Downloads every completed task's files (bounded parallelism) and sends its outcome.
+async fn collect_all(
+    w: &Watch<'_>,
+    done: Vec<TaskView>,
+    events: &mpsc::UnboundedSender<TaskEvent>,
+) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut futs = Vec::with_capacity(done.len());
+    for t in done {
+        let limit = limit.clone();
+        futs.push(async move {
+            let _permit = limit.acquire_owned().await.expect("semaphore open");
+            let outcome = collect_one(w, &t).await;
+            let _ = events.send(TaskEvent::Finished(outcome));
+        });
+    }
+    join_all(futs).await;
+}
+
+/// Runs futures concurrently on this task (they borrow `w`, so no spawning).
+async fn join_all<F: std::future::Future<Output = ()>>(futs: Vec<F>) {
+    let mut set: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    std::future::poll_fn(move |cx| {
+        set.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if set.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
+    let info = t.execution_info.clone().unwrap_or_default();
+    let dir = w.run.task_dir(&t.id);
+    let prefix = format!("{}/{}", w.run.run_id, t.id);
+    let mut notes = Vec::new();
+    if let Err(e) = tokio::fs::create_dir_all(&dir).await {
+        notes.push(format!("cannot create {}: {e}", dir.display()));
+    }
+    let mut have_output = false;
+    for name in [OUTPUT_FILE, STDOUT_FILE, STDERR_FILE] {
+        let dest = dir.join(name);
+        match w.storage.download(&format!("{prefix}/{name}"), &dest).await {
+            Ok(true) => have_output |= name == OUTPUT_FILE,
+            Ok(false) if name != OUTPUT_FILE => {
+                // The upload may have failed (its error is in failureInfo); the node may still
+                // have the file while the task's retention lasts.
+                if let Err(e) = task_file_fallback(w.client, w.job_id, &t.id, name, &dest).await {
+                    tracing::debug!(task = %t.id, "no {name}: {e}");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => notes.push(format!("downloading {name}: {e}")),
+        }
+    }
+    let wall_seconds = match (
+        info.start_time.as_deref().and_then(parse_rfc3339),
+        info.end_time.as_deref().and_then(parse_rfc3339),
+    ) {
+        (Some(a), Some(b)) if b >= a => b - a,
+        _ => 0.0,
+    };
+    // Keep Batch's own account of the task next to its files (retries, requeues, node).
+    let record = serde_json::json!({
+        "taskId": t.id, "state": t.state, "executionInfo": info, "nodeInfo": t.node_info,
+    });
+    let _ = write_atomic(
+        &dir.join("batch-task.json"),
+        &serde_json::to_vec_pretty(&record).unwrap_or_default(),
+    )
+    .await;
+
+    let failure_text = info.failure_info.as_ref().map(|f| {
+        let mut s = format!("{} {}", f.category, f.code.as_deref().unwrap_or(""));
+        if let Some(m) = &f.message {
+            s.push_str(": ");
+            s.push_str(m);
+        }
+        super::client::redact(s.trim())
+    });
+    let timed_out = info.failure_info.as_ref().is_some_and(|f| {
+        let c = format!(
+            "{} {}",
+            f.code.as_deref().unwrap_or(""),
+            f.message.as_deref().unwrap_or("")
+        )
+        .to_ascii_lowercase();
+        c.contains("wallclock") || c.contains("timeout") || c.contains("timed out")
+    }) || (info.exit_code != Some(0)
+        && w.timeout
+            .is_some_and(|limit| wall_seconds >= limit.as_secs_f64() && limit.as_secs_f64() > 0.0));
+    let succeeded = info.result.as_deref() == Some("success")
+        || (info.result.is_none() && info.exit_code == Some(0) && info.failure_info.is_none());
+    let status = if succeeded && have_output {
+        TaskStatus::Succeeded
+    } else if timed_out {
+        TaskStatus::TimedOut
+    } else {
+        TaskStatus::Failed
+    };
+    let mut failure = match status {
+        TaskStatus::Succeeded => None,
+        _ if succeeded && !have_output => Some(
+            "the task succeeded but its output.txt never reached the output container".to_owned(),
+        ),
+        _ => failure_text,
+    };
+    if info.requeue_count > 0 && status != TaskStatus::Succeeded {
+        let f = failure.get_or_insert_with(String::new);
+        f.push_str(&format!(
+            " (requeued {} time(s) after node preemption)",
+            info.requeue_count
+        ));
+    }
+    if !notes.is_empty() {
+        let f = failure.get_or_insert_with(String::new);
+        f.push_str(&format!(" [{}]", notes.join("; ")));
+    }
+    TaskOutcome {
+        task_id: t.id.clone(),
+        status,
+        exit_code: info.exit_code,
+        attempts: 1 + info.retry_count + info.requeue_count,
+        wall_seconds,
+        failure: failure.map(|f| f.trim().to_owned()),
+    }
+}
+
+/// `GET /jobs/{job}/tasks/{task}/files/{name}`: stdout/stderr straight from the node.
+async fn task_file_fallback(
+    client: &BatchClient,
+    job: &str,
+    task: &str,
+    name: &str,
+    dest: &Path,
+) -> Result<(), String> {
+    let reply = client
+        .send(&Call::get(format!("/jobs/{job}/tasks/{task}/files/{name}")))
+        .await
+        .map_err(|e| e.to_string())?;
+    write_atomic(dest, &reply.body).await
+}
+
+/// Temp file + rename, so a crash never leaves a half-written file behind.
+pub(crate) async fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = dest.with_extension(format!("tmp-{}", std::process::id()));
+    tokio::fs::write(&tmp, bytes)
+        .await
+        .map_err(|e| format!("write {}: {e}", tmp.display()))?;
+    tokio::fs::rename(&tmp, dest)
+        .await
+        .map_err(|e| format!("rename to {}: {e}", dest.display()))
+}
