@@ -28,7 +28,11 @@ fn synthetic_csv(n_rows: usize, n_features: usize, seed: u32) -> String {
         for f in 0..n_features {
             // Sum of uniforms: roughly normal noise around a class-dependent mean.
             let noise: f64 = (0..4).map(|_| uniform()).sum::<f64>() - 2.0;
-            let shift = if f < n_features / 2 { class as f64 * 0.6 * ((f % 3) as f64 - 1.0) } else { 0.0 };
+            let shift = if f < n_features / 2 {
+                class as f64 * 0.6 * ((f % 3) as f64 - 1.0)
+            } else {
+                0.0
+            };
             out.push_str(&trainer::pyfloat::repr(noise + shift));
             out.push(',');
         }
@@ -44,7 +48,11 @@ fn bench_parse(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::from_parameter(format!("{rows}rows-{features}features")),
             &csv,
-            |b, csv| b.iter(|| trainer::parse_csv(black_box(csv.as_bytes()), Path::new("bench.csv")).unwrap()),
+            |b, csv| {
+                b.iter(|| {
+                    trainer::parse_csv(black_box(csv.as_bytes()), Path::new("bench.csv")).unwrap()
+                })
+            },
         );
     }
     group.finish();
@@ -54,7 +62,8 @@ fn bench_forest_fit(c: &mut Criterion) {
     let mut group = c.benchmark_group("forest_fit");
     group.sample_size(10);
     for &(rows, features) in &[(1_000usize, 20usize), (20_000, 40)] {
-        let data = trainer::parse_csv(synthetic_csv(rows, features, 7).as_bytes(), Path::new("b")).unwrap();
+        let data = trainer::parse_csv(synthetic_csv(rows, features, 7).as_bytes(), Path::new("b"))
+            .unwrap();
         let x: Vec<f32> = (0..data.n_rows).flat_map(|i| data.row(i)).collect();
         let y: Vec<usize> = data.labels.iter().map(|&l| l as usize).collect();
         let params = ForestParams::new().check().unwrap();
@@ -71,7 +80,8 @@ fn bench_cross_validation(c: &mut Criterion) {
     let mut group = c.benchmark_group("cross_validation");
     group.sample_size(10);
     for &(rows, features) in &[(1_000usize, 20usize), (20_000, 40)] {
-        let data = trainer::parse_csv(synthetic_csv(rows, features, 11).as_bytes(), Path::new("b")).unwrap();
+        let data = trainer::parse_csv(synthetic_csv(rows, features, 11).as_bytes(), Path::new("b"))
+            .unwrap();
         let params = ForestParams::new().check().unwrap();
         group.bench_with_input(
             BenchmarkId::from_parameter(format!("cv5-10trees-{rows}rows-{features}features")),
@@ -82,5 +92,10 @@ fn bench_cross_validation(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_parse, bench_forest_fit, bench_cross_validation);
+criterion_group!(
+    benches,
+    bench_parse,
+    bench_forest_fit,
+    bench_cross_validation
+);
 criterion_main!(benches);

@@ -6,8 +6,16 @@ use crate::util::{csv_file, run, stderr};
 fn small_csv() -> String {
     let mut s = String::from(",a,b,const,label\n");
     for i in 0..20 {
-        let a = if i % 2 == 0 { i as f64 * 0.5 } else { 10.0 + i as f64 };
-        let b = if i == 3 { "NA".to_owned() } else { format!("{}", (i * 7) % 5) };
+        let a = if i % 2 == 0 {
+            i as f64 * 0.5
+        } else {
+            10.0 + i as f64
+        };
+        let b = if i == 3 {
+            "NA".to_owned()
+        } else {
+            format!("{}", (i * 7) % 5)
+        };
         let label = if i % 2 == 0 { "no" } else { "yes" };
         s.push_str(&format!("{i},{a},{b},1,{label}\n"));
     }
@@ -21,7 +29,10 @@ fn writes_the_score_line_without_newline() {
     let o = run(&input, &out, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     // main.py (scikit-learn 1.9.1) on the same CSV writes exactly this.
-    assert_eq!(std::fs::read_to_string(&out).unwrap(), "The model score: 0.9");
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "The model score: 0.9"
+    );
 }
 
 #[test]
@@ -33,7 +44,10 @@ fn bad_input_exits_1_with_one_line_and_leaves_output_alone() {
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("bad.csv") && err.contains("line 3, column 2"), "{err}");
+    assert!(
+        err.contains("bad.csv") && err.contains("line 3, column 2"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous");
     // No stray temporary file either.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
@@ -43,7 +57,12 @@ fn bad_input_exits_1_with_one_line_and_leaves_output_alone() {
 fn bad_flags_exit_1_with_one_line() {
     let (dir, input) = csv_file("in.csv", small_csv().as_bytes());
     let out = dir.path().join("out.txt");
-    for args in [&["--criterion", "nope"][..], &["--n-estimators", "0"], &["--max-features", "x"], &["--cv", "1"]] {
+    for args in [
+        &["--criterion", "nope"][..],
+        &["--n-estimators", "0"],
+        &["--max-features", "x"],
+        &["--cv", "1"],
+    ] {
         let o = run(&input, &out, args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));

@@ -8,7 +8,10 @@ pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_trainer");
 /// The repository root (tests refer to `input_files/`, `tests/golden/`, `scripts/`).
 #[expect(dead_code, reason = "used by the golden and static-build modules")]
 pub(crate) fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A temp dir holding `name` with `contents`; returns (dir guard, csv path).
@@ -21,7 +24,12 @@ pub(crate) fn csv_file(name: &str, contents: &[u8]) -> (tempfile::TempDir, PathB
 
 /// Runs `trainer INPUT OUTPUT args...`.
 pub(crate) fn run(input: &Path, output: &Path, args: &[&str]) -> Output {
-    Command::new(BIN).arg(input).arg(output).args(args).output().unwrap()
+    Command::new(BIN)
+        .arg(input)
+        .arg(output)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 pub(crate) fn stderr(o: &Output) -> String {

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use linfa::ParamGuard;
 
+use crate::Config;
 use crate::error::Error;
 use crate::params::{Criterion, ForestParams, MaxFeatures};
-use crate::Config;
 
 /// Exact Rust port of main.py: random forest + stratified k-fold cross-validation.
 ///
@@ -92,7 +92,10 @@ impl TryFrom<Cli> for Config {
 
     fn try_from(cli: Cli) -> Result<Config, Error> {
         let invalid = |msg: String| {
-            Error::input(&cli.input, format!("{msg}; fix the command line (see trainer --help)"))
+            Error::input(
+                &cli.input,
+                format!("{msg}; fix the command line (see trainer --help)"),
+            )
         };
         let max_features = parse_max_features(&cli.max_features).map_err(invalid)?;
         if cli.threads == Some(0) {

@@ -14,7 +14,7 @@ use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::forest::{argmax, fit_tree, predict_proba_into, tree_config, tree_seeds};
 use crate::params::ForestValidParams;
-use crate::tree::{Tree, TrainSet};
+use crate::tree::{TrainSet, Tree};
 
 /// The fold index (`0..n_folds`) of each row's test set, or the message sklearn raises.
 /// Also returns sklearn's warning when some (not all) classes have fewer than `n_folds` rows.
@@ -138,8 +138,12 @@ struct Fold {
 }
 
 fn make_fold(data: &Dataset, test_folds: &[usize], fold: usize) -> Fold {
-    let train: Vec<usize> = (0..data.n_rows).filter(|&i| test_folds[i] != fold).collect();
-    let test: Vec<usize> = (0..data.n_rows).filter(|&i| test_folds[i] == fold).collect();
+    let train: Vec<usize> = (0..data.n_rows)
+        .filter(|&i| test_folds[i] != fold)
+        .collect();
+    let test: Vec<usize> = (0..data.n_rows)
+        .filter(|&i| test_folds[i] == fold)
+        .collect();
     let n_train = train.len();
     let p = data.n_features;
     let mut columns = Vec::with_capacity(n_train * p);
@@ -155,12 +159,17 @@ fn make_fold(data: &Dataset, test_folds: &[usize], fold: usize) -> Fold {
     for &i in &train {
         present[data.labels[i] as usize] = true;
     }
-    let classes: Vec<u32> = (0..data.classes.len() as u32).filter(|&c| present[c as usize]).collect();
+    let classes: Vec<u32> = (0..data.classes.len() as u32)
+        .filter(|&c| present[c as usize])
+        .collect();
     let mut local = vec![0u32; data.classes.len()];
     for (k, &c) in classes.iter().enumerate() {
         local[c as usize] = k as u32;
     }
-    let y = train.iter().map(|&i| local[data.labels[i] as usize]).collect();
+    let y = train
+        .iter()
+        .map(|&i| local[data.labels[i] as usize])
+        .collect();
     let mut test_rows = Vec::with_capacity(test.len() * p);
     for &i in &test {
         for f in 0..p {
@@ -168,7 +177,15 @@ fn make_fold(data: &Dataset, test_folds: &[usize], fold: usize) -> Fold {
         }
     }
     let test_labels = test.iter().map(|&i| data.labels[i]).collect();
-    Fold { columns, n_train, y, classes, has_missing, test_rows, test_labels }
+    Fold {
+        columns,
+        n_train,
+        y,
+        classes,
+        has_missing,
+        test_rows,
+        test_labels,
+    }
 }
 
 /// Runs the whole cross-validation on the current rayon pool. Errors are the ones sklearn
@@ -178,8 +195,13 @@ pub fn cross_validate(
     params: &ForestValidParams,
     data_path: &std::path::Path,
 ) -> Result<CvScore> {
-    let (test_folds, warning) = stratified_test_folds(&data.labels, params.n_folds)
-        .map_err(|msg| Error::input(data_path, format!("{msg} (sklearn); add rows or lower --cv")))?;
+    let (test_folds, warning) =
+        stratified_test_folds(&data.labels, params.n_folds).map_err(|msg| {
+            Error::input(
+                data_path,
+                format!("{msg} (sklearn); add rows or lower --cv"),
+            )
+        })?;
     let cfg = tree_config(params, data.n_features).ok_or_else(|| {
         Error::Params(format!(
             "--max-features {} is larger than the number of features ({}) in `{}`; sklearn \
@@ -190,8 +212,10 @@ pub fn cross_validate(
             data.n_features
         ))
     })?;
-    let folds: Vec<Fold> =
-        (0..params.n_folds).into_par_iter().map(|k| make_fold(data, &test_folds, k)).collect();
+    let folds: Vec<Fold> = (0..params.n_folds)
+        .into_par_iter()
+        .map(|k| make_fold(data, &test_folds, k))
+        .collect();
     let seeds = tree_seeds(params.random_state, params.n_estimators);
     let n_trees = seeds.len();
     let trees: Vec<Tree> = (0..params.n_folds * n_trees)
@@ -232,9 +256,17 @@ pub fn cross_validate(
         })
         .collect();
     let mean = numpy_sum(&fold_scores) / fold_scores.len() as f64;
-    let deviations: Vec<f64> = fold_scores.iter().map(|s| (s - mean) * (s - mean)).collect();
+    let deviations: Vec<f64> = fold_scores
+        .iter()
+        .map(|s| (s - mean) * (s - mean))
+        .collect();
     let std = (numpy_sum(&deviations) / fold_scores.len() as f64).sqrt();
-    Ok(CvScore { fold_scores, mean, std, warning })
+    Ok(CvScore {
+        fold_scores,
+        mean,
+        std,
+        warning,
+    })
 }
 
 #[cfg(test)]
@@ -268,7 +300,10 @@ mod tests {
             "The least populated class in y has only 3 members, which is less than n_splits=5."
         );
         let e = stratified_test_folds(&[0, 0, 1, 1, 2, 2], 5).unwrap_err();
-        assert_eq!(e, "n_splits=5 cannot be greater than the number of members in each class.");
+        assert_eq!(
+            e,
+            "n_splits=5 cannot be greater than the number of members in each class."
+        );
         let e = stratified_test_folds(&[0, 1, 0], 5).unwrap_err();
         assert!(e.starts_with("Cannot have number of splits n_splits=5"));
     }
@@ -283,7 +318,9 @@ mod tests {
         for j in 0..8 {
             r[j] += t[8 + j];
         }
-        let want = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7])) + t[16]
+        let want = ((r[0] + r[1]) + (r[2] + r[3]))
+            + ((r[4] + r[5]) + (r[6] + r[7]))
+            + t[16]
             + t[17]
             + t[18]
             + t[19];

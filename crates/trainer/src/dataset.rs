@@ -20,8 +20,25 @@ use crate::error::{Error, Result};
 
 /// pandas' default NA tokens (`STR_NA_VALUES`); the empty string is missing too.
 const NA_TOKENS: &[&[u8]] = &[
-    b"", b"#N/A", b"#N/A N/A", b"#NA", b"-1.#IND", b"-1.#QNAN", b"-NaN", b"-nan", b"1.#IND",
-    b"1.#QNAN", b"<NA>", b"N/A", b"NA", b"NULL", b"NaN", b"None", b"n/a", b"nan", b"null",
+    b"",
+    b"#N/A",
+    b"#N/A N/A",
+    b"#NA",
+    b"-1.#IND",
+    b"-1.#QNAN",
+    b"-NaN",
+    b"-nan",
+    b"1.#IND",
+    b"1.#QNAN",
+    b"<NA>",
+    b"N/A",
+    b"NA",
+    b"NULL",
+    b"NaN",
+    b"None",
+    b"n/a",
+    b"nan",
+    b"null",
 ];
 
 /// A parsed, validated input table.
@@ -46,14 +63,18 @@ pub struct Dataset {
 impl Dataset {
     /// Row `i` as a feature vector.
     pub fn row(&self, i: usize) -> Vec<f32> {
-        (0..self.n_features).map(|f| self.columns[f * self.n_rows + i]).collect()
+        (0..self.n_features)
+            .map(|f| self.columns[f * self.n_rows + i])
+            .collect()
     }
 }
 
 /// Reads and parses `path` (see the module docs).
 pub fn read_csv(path: &Path) -> Result<Dataset> {
-    let bytes =
-        std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_csv(&bytes, path)
 }
 
@@ -159,14 +180,73 @@ fn parse_float(t: &[u8]) -> Option<f64> {
 struct FeatureState {
     n_bool: usize,
     n_number: usize,
+    n_float: usize,
+    n_negative: usize,
+    n_above_i64: usize,
     first_bool_line: u64,
     first_number_line: u64,
-    /// First cell that is neither a number, a bool nor missing: (line, text).
-    first_other: Option<(u64, String)>,
-    /// Integer cells whose float32 value differs when converted from int64 rather than from
-    /// the double (only beyond 2^53): patched in if the column turns out to be all integers.
+    /// Cells that are neither numbers, bools nor NA: (row, line, text). pandas then keeps the
+    /// whole column as strings and sklearn converts each with Python's `float()`.
+    others: Vec<(usize, u64, String)>,
+    /// Integer cells whose float32 differs when cast from the integer rather than from the
+    /// double (only beyond 2^24 with low bits set): applied when numpy casts directly.
     int_patches: Vec<(usize, f32)>,
-    all_int: bool,
+}
+
+impl FeatureState {
+    /// The pandas dtype of the column.
+    fn kind(&self) -> ColumnKind {
+        if !self.others.is_empty() || (self.n_bool > 0 && self.n_number > 0) {
+            ColumnKind::Object
+        } else if self.n_bool > 0 {
+            ColumnKind::Bool
+        } else if self.n_float > 0 || self.n_number == 0 {
+            ColumnKind::Float
+        } else if self.n_above_i64 > 0 && self.n_negative > 0 {
+            // Neither int64 nor uint64: pandas keeps the digits as strings.
+            ColumnKind::Object
+        } else if self.n_above_i64 > 0 {
+            ColumnKind::UInt64
+        } else {
+            ColumnKind::Int64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ColumnKind {
+    Int64,
+    UInt64,
+    Float,
+    Bool,
+    Object,
+}
+
+/// Python's `float(str)`: strips whitespace, allows `_` between digits and
+/// `inf`/`infinity`/`nan` in any case. `None` where Python raises ValueError.
+fn python_float(s: &str) -> Option<f64> {
+    let t = s.trim();
+    let (sign, body) = match t.as_bytes().first() {
+        Some(b'+') => (1.0, &t[1..]),
+        Some(b'-') => (-1.0, &t[1..]),
+        _ => (1.0, t),
+    };
+    match body.to_ascii_lowercase().as_str() {
+        "inf" | "infinity" => return Some(sign * f64::INFINITY),
+        "nan" => return Some(f64::NAN),
+        _ => {}
+    }
+    // Underscores are allowed only between two digits.
+    let b = body.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'_'
+            && !(i > 0 && b[i - 1].is_ascii_digit() && i + 1 < b.len() && b[i + 1].is_ascii_digit())
+        {
+            return None;
+        }
+    }
+    let cleaned: String = t.chars().filter(|&c| c != '_').collect();
+    parse_float(cleaned.as_bytes())
 }
 
 /// The label column's cells, kept until its dtype is known.
@@ -208,12 +288,18 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
         .from_reader(bytes);
     let mut record = csv::ByteRecord::new();
     let is_blank = |r: &csv::ByteRecord| {
-        r.len() == 1 && r[0].iter().all(|c| matches!(c, b' ' | b'\t' | b'\r' | 0x0b | 0x0c))
+        r.len() == 1
+            && r[0]
+                .iter()
+                .all(|c| matches!(c, b' ' | b'\t' | b'\r' | 0x0b | 0x0c))
     };
     let read = |reader: &mut csv::Reader<&[u8]>, record: &mut csv::ByteRecord| -> Result<bool> {
         reader.read_byte_record(record).map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
-            err(path, format!("line {line}: malformed CSV ({e}); fix the quoting on that line"))
+            err(
+                path,
+                format!("line {line}: malformed CSV ({e}); fix the quoting on that line"),
+            )
         })
     };
 
@@ -269,7 +355,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
             }
             let n_features = n_data_cols - 1;
             columns_rows = vec![Vec::new(); n_features];
-            states = (0..n_features).map(|_| FeatureState { all_int: true, ..Default::default() }).collect();
+            states = (0..n_features).map(|_| FeatureState::default()).collect();
         }
         if record.len() != n_cols {
             let what = if record.len() < n_cols {
@@ -280,8 +366,13 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
             return Err(err(
                 path,
                 format!(
-                    "line {line}: expected {n_cols} fields (as in the header), saw {} ({what}); \
+                    "line {line}: expected {n_cols} fields (as in the {}), saw {} ({what}); \
                      make every row have the same number of fields",
+                    if implicit_index {
+                        "first data row"
+                    } else {
+                        "header"
+                    },
                     record.len()
                 ),
             ));
@@ -294,6 +385,8 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
                 Cell::Missing => f32::NAN,
                 Cell::Int(i) => {
                     st.n_number += 1;
+                    st.n_negative += usize::from(i < 0);
+                    st.n_above_i64 += usize::from(i > i128::from(i64::MAX));
                     if st.first_number_line == 0 {
                         st.first_number_line = line;
                     }
@@ -306,7 +399,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
                 }
                 Cell::Float(x) => {
                     st.n_number += 1;
-                    st.all_int = false;
+                    st.n_float += 1;
                     if st.first_number_line == 0 {
                         st.first_number_line = line;
                     }
@@ -320,9 +413,8 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
                     if b { 1.0 } else { 0.0 }
                 }
                 Cell::Other => {
-                    if st.first_other.is_none() {
-                        st.first_other = Some((line, show(raw)));
-                    }
+                    st.others
+                        .push((n_rows, line, String::from_utf8_lossy(raw).into_owned()));
                     f32::NAN
                 }
             };
@@ -372,40 +464,61 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
     let name_of = |col: usize| -> String {
         // Column `col` of the data (0 = first feature); names come from the header.
         let h = col + 1 - index_offset;
-        header.get(h).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()
+        header
+            .get(h)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default()
     };
 
-    // Feature dtype checks (sklearn's float32 conversion).
+    // Feature dtype checks and sklearn's float32 conversion. numpy casts the DataFrame to
+    // float32 straight from the integers only when every feature column has the same integer
+    // dtype; otherwise values go through float64 (or Python floats) first.
     let n_features = states.len();
+    let kinds: Vec<ColumnKind> = states.iter().map(FeatureState::kind).collect();
+    let direct_ints = kinds.iter().all(|&k| k == ColumnKind::Int64)
+        || kinds.iter().all(|&k| k == ColumnKind::UInt64);
     let mut columns = Vec::with_capacity(n_rows * n_features);
     for (f, (st, mut col)) in states.into_iter().zip(columns_rows).enumerate() {
         let file_col = f + 2;
-        if let Some((line, text)) = st.first_other {
-            return Err(err(
-                path,
-                format!(
-                    "line {line}, column {file_col} ('{}'): {text} is not a number; sklearn \
-                     cannot convert feature columns with text to float; make every feature \
-                     numeric (empty or NA cells are allowed)",
-                    name_of(f)
-                ),
-            ));
-        }
-        if st.n_bool > 0 && st.n_number > 0 {
-            let line = st.first_bool_line.max(st.first_number_line);
-            return Err(err(
-                path,
-                format!(
-                    "line {line}, column {file_col} ('{}'): the column mixes True/False with \
-                     numbers, which pandas reads as text; use only numbers",
-                    name_of(f)
-                ),
-            ));
-        }
-        if st.all_int && st.n_bool == 0 {
-            for (i, v) in st.int_patches {
-                col[i] = v;
+        match kinds[f] {
+            ColumnKind::Object => {
+                // pandas keeps text; sklearn converts every cell with Python's float().
+                let mut bad = None;
+                for (row, line, text) in &st.others {
+                    match python_float(text) {
+                        Some(x) => col[*row] = x as f32,
+                        None => {
+                            bad = Some((*line, show(text.as_bytes())));
+                            break;
+                        }
+                    }
+                }
+                if bad.is_none() && st.n_bool > 0 {
+                    let what = if st.n_number > 0 {
+                        "True/False beside numbers"
+                    } else {
+                        "True/False beside text"
+                    };
+                    bad = Some((st.first_bool_line, what.to_owned()));
+                }
+                if let Some((line, text)) = bad {
+                    return Err(err(
+                        path,
+                        format!(
+                            "line {line}, column {file_col} ('{}'): {text} is not a number; \
+                             sklearn cannot convert this feature column to float; make every \
+                             feature numeric (empty or NA cells are allowed)",
+                            name_of(f)
+                        ),
+                    ));
+                }
             }
+            ColumnKind::Int64 | ColumnKind::UInt64 if direct_ints => {
+                for (i, v) in st.int_patches {
+                    col[i] = v;
+                }
+            }
+            _ => {}
         }
         if let Some(i) = col.iter().position(|x| x.is_infinite()) {
             return Err(err(
@@ -451,11 +564,21 @@ fn encode_labels(
     any_other: bool,
     first_nonint: Option<(u64, String)>,
 ) -> Result<(Vec<u32>, Vec<String>)> {
-    let n_int = cells.iter().filter(|(c, _)| matches!(c, LabelCell::Int(_))).count();
-    let n_float = cells.iter().filter(|(c, _)| matches!(c, LabelCell::Float(_))).count();
+    let n_int = cells
+        .iter()
+        .filter(|(c, _)| matches!(c, LabelCell::Int(_)))
+        .count();
+    let n_float = cells
+        .iter()
+        .filter(|(c, _)| matches!(c, LabelCell::Float(_)))
+        .count();
     let n_bool = cells.len() - n_int - n_float;
-    let ints_mix_signs_beyond_i64 = cells.iter().any(|(c, _)| matches!(c, LabelCell::Int(i) if *i < 0))
-        && cells.iter().any(|(c, _)| matches!(c, LabelCell::Int(i) if *i > i128::from(i64::MAX)));
+    let ints_mix_signs_beyond_i64 = cells
+        .iter()
+        .any(|(c, _)| matches!(c, LabelCell::Int(i) if *i < 0))
+        && cells
+            .iter()
+            .any(|(c, _)| matches!(c, LabelCell::Int(i) if *i > i128::from(i64::MAX)));
 
     if !any_other && n_bool == 0 && n_float == 0 && !ints_mix_signs_beyond_i64 {
         let values: Vec<i128> = cells
@@ -496,7 +619,11 @@ fn encode_labels(
                 ),
             ));
         }
-        return Ok(encode_sorted(&values, |a, b| a.total_cmp(b), |v| crate::pyfloat::repr(*v)));
+        return Ok(encode_sorted(
+            &values,
+            |a, b| a.total_cmp(b),
+            |v| crate::pyfloat::repr(*v),
+        ));
     }
     if !any_other && n_int == 0 && n_float == 0 {
         let values: Vec<bool> = cells
@@ -506,11 +633,21 @@ fn encode_labels(
         return Ok(encode_sorted(
             &values,
             |a, b| a.cmp(b),
-            |v| if *v { "True".to_owned() } else { "False".to_owned() },
+            |v| {
+                if *v {
+                    "True".to_owned()
+                } else {
+                    "False".to_owned()
+                }
+            },
         ));
     }
     // Object/str column: numpy sorts Python strings by code point (= UTF-8 byte order).
-    Ok(encode_sorted(strings, |a, b| a.as_bytes().cmp(b.as_bytes()), |s| s.clone()))
+    Ok(encode_sorted(
+        strings,
+        |a, b| a.as_bytes().cmp(b.as_bytes()),
+        |s| s.clone(),
+    ))
 }
 
 fn encode_sorted<T: Clone>(
@@ -524,7 +661,8 @@ fn encode_sorted<T: Clone>(
     let mut classes = Vec::new();
     let mut prev: Option<usize> = None;
     for &i in &order {
-        let new_class = prev.is_none_or(|p| cmp(&values[p], &values[i]) != std::cmp::Ordering::Equal);
+        let new_class =
+            prev.is_none_or(|p| cmp(&values[p], &values[i]) != std::cmp::Ordering::Equal);
         if new_class {
             classes.push(render(&values[i]));
         }
@@ -594,23 +732,51 @@ mod tests {
         let e = parse("i,a,y\n").unwrap_err().to_string();
         assert!(e.contains("no data rows"), "{e}");
         let e = parse("i,a,y\n0,1,2\n1,3,4,5\n").unwrap_err().to_string();
-        assert!(e.contains("line 3") && e.contains("expected 3 fields"), "{e}");
+        assert!(
+            e.contains("line 3") && e.contains("expected 3 fields"),
+            "{e}"
+        );
         let e = parse("i,a,y\n0,1,2\n1,3\n").unwrap_err().to_string();
         assert!(e.contains("line 3"), "{e}");
         let e = parse("i,a,y\n0,1,2\n1,abc,4\n").unwrap_err().to_string();
-        assert!(e.contains("line 3, column 2 ('a')") && e.contains("\"abc\""), "{e}");
+        let e2 = parse("i,a,y\n0,1,2\n1,1_000,4\n2,True,4\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e2.contains("line 4, column 2"), "{e2}");
+        assert!(
+            e.contains("line 3, column 2 ('a')") && e.contains("\"abc\""),
+            "{e}"
+        );
         let e = parse("i,a,y\n0,inf,2\n1,3,4\n").unwrap_err().to_string();
-        assert!(e.contains("line 2, column 2") && e.contains("infinite"), "{e}");
+        assert!(
+            e.contains("line 2, column 2") && e.contains("infinite"),
+            "{e}"
+        );
         let e = parse("i,a,y\n0,1e39,2\n1,3,4\n").unwrap_err().to_string();
         assert!(e.contains("infinite"), "{e}");
         let e = parse("i,a,y\n0,1,2.5\n1,3,4\n").unwrap_err().to_string();
-        assert!(e.contains("line 2, column 3") && e.contains("continuous"), "{e}");
+        assert!(
+            e.contains("line 2, column 3") && e.contains("continuous"),
+            "{e}"
+        );
         let e = parse("i,a,y\n0,1,\n1,3,4\n").unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("missing"), "{e}");
         let e = parse("i,y\n0,1\n").unwrap_err().to_string();
         assert!(e.contains("at least one feature"), "{e}");
-        let e = parse_csv(b"i,a,y\n0,1,\xff\n", Path::new("in.csv")).unwrap_err().to_string();
+        let e = parse_csv(b"i,a,y\n0,1,\xff\n", Path::new("in.csv"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("UTF-8") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn text_feature_columns_convert_like_python_float() {
+        let d = parse("i,a,b,y\n0,1_000,1,1\n1, 2.5 ,2,2\n2,NAN,3,1\n3,-inf_x,3,1\n");
+        assert!(d.unwrap_err().to_string().contains("line 5, column 2"));
+        let d = parse("i,a,b,y\n0,1_000,1,1\n1, 2.5 ,2,2\n2,NAN,3,1\n").unwrap();
+        assert_eq!(d.columns[0], 1000.0);
+        assert_eq!(d.columns[1], 2.5);
+        assert!(d.columns[2].is_nan());
     }
 
     #[test]
@@ -618,5 +784,9 @@ mod tests {
         // 2^53 + 1 + 2^29: via f64 it rounds twice; int64 -> float32 rounds once.
         let d = parse("i,a,y\n0,9007199791611905,1\n1,1,2\n").unwrap();
         assert_eq!(d.columns[0], 9007199791611905i64 as f32);
+        // Beside a float column numpy goes through float64 and rounds twice.
+        let d = parse("i,a,b,y\n0,9007199791611905,0.5,1\n1,1,0.5,2\n").unwrap();
+        assert_eq!(d.columns[0], 9007199791611905i64 as f64 as f32);
+        assert_ne!(d.columns[0], 9007199791611905i64 as f32);
     }
 }

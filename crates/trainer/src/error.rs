@@ -74,6 +74,9 @@ impl Error {
     }
 
     pub(crate) fn input(path: &std::path::Path, message: impl Into<String>) -> Self {
-        Error::Input { path: path.to_path_buf(), message: message.into() }
+        Error::Input {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
     }
 }

@@ -20,12 +20,14 @@ use rayon::prelude::*;
 use crate::error::Error;
 use crate::params::ForestValidParams;
 use crate::rng::{Mt19937, RAND_R_MAX};
-use crate::tree::{self, Tree, TrainSet, TreeConfig};
+use crate::tree::{self, TrainSet, Tree, TreeConfig};
 
 /// The per-tree seeds `_set_random_states` draws from `RandomState(random_state)`.
 pub(crate) fn tree_seeds(random_state: u32, n_estimators: usize) -> Vec<u32> {
     let mut rs = Mt19937::new(random_state);
-    (0..n_estimators).map(|_| rs.randint(0, i32::MAX as u64) as u32).collect()
+    (0..n_estimators)
+        .map(|_| rs.randint(0, i32::MAX as u64) as u32)
+        .collect()
 }
 
 /// Resolves the tree's growth limits against the data (the prologue of `BaseDecisionTree._fit`).
@@ -67,7 +69,10 @@ pub(crate) fn predict_proba_into(
 ) {
     proba.iter_mut().for_each(|p| *p = 0.0);
     for tree in trees {
-        for (row, out) in rows.chunks_exact(n_features).zip(proba.chunks_exact_mut(n_classes)) {
+        for (row, out) in rows
+            .chunks_exact(n_features)
+            .zip(proba.chunks_exact_mut(n_classes))
+        {
             for (o, v) in out.iter_mut().zip(tree.leaf_value(row)) {
                 *o += v;
             }
@@ -136,21 +141,30 @@ pub fn fit_forest(
         return Err(Error::Dataset("no training rows".into()));
     }
     if let Some(x) = rows.iter().find(|x| x.is_infinite()) {
-        return Err(Error::Dataset(format!("features contain an infinite value ({x})")));
+        return Err(Error::Dataset(format!(
+            "features contain an infinite value ({x})"
+        )));
     }
     let mut classes = labels.to_vec();
     classes.sort_unstable();
     classes.dedup();
-    let y: Vec<u32> =
-        labels.iter().map(|l| classes.binary_search(l).unwrap_or(0) as u32).collect();
+    let y: Vec<u32> = labels
+        .iter()
+        .map(|l| classes.binary_search(l).unwrap_or(0) as u32)
+        .collect();
     let mut columns = vec![0f32; rows.len()];
     for (i, row) in rows.chunks_exact(n_features).enumerate() {
         for (f, &x) in row.iter().enumerate() {
             columns[f * n_rows + i] = x;
         }
     }
-    let has_missing: Vec<bool> =
-        (0..n_features).map(|f| columns[f * n_rows..(f + 1) * n_rows].iter().any(|x| x.is_nan())).collect();
+    let has_missing: Vec<bool> = (0..n_features)
+        .map(|f| {
+            columns[f * n_rows..(f + 1) * n_rows]
+                .iter()
+                .any(|x| x.is_nan())
+        })
+        .collect();
     let cfg = tree_config(params, n_features).ok_or_else(|| {
         Error::Params(format!(
             "max_features {} is larger than the number of features ({n_features})",
@@ -169,11 +183,22 @@ pub fn fit_forest(
         .into_par_iter()
         .map(|seed| fit_tree(data, seed, params.bootstrap, cfg))
         .collect();
-    Ok(RandomForest { trees, classes, n_features })
+    Ok(RandomForest {
+        trees,
+        classes,
+        n_features,
+    })
 }
 
 fn to_f32_rows<F: linfa::Float, D: Data<Elem = F>>(x: &ArrayBase<D, Ix2>) -> Vec<f32> {
-    x.rows().into_iter().flat_map(|r| r.iter().map(|v| v.to_f32().unwrap_or(f32::NAN)).collect::<Vec<_>>()).collect()
+    x.rows()
+        .into_iter()
+        .flat_map(|r| {
+            r.iter()
+                .map(|v| v.to_f32().unwrap_or(f32::NAN))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// linfa estimator interface: `ForestParams::new().fit(&dataset)` (through linfa's `ParamGuard`
@@ -206,7 +231,11 @@ impl<F: linfa::Float, D: Data<Elem = F>> PredictInplace<ArrayBase<D, Ix2>, Array
     for RandomForest
 {
     fn predict_inplace(&self, x: &ArrayBase<D, Ix2>, y: &mut Array1<usize>) {
-        assert_eq!(x.ncols(), self.n_features, "records must have the training feature count");
+        assert_eq!(
+            x.ncols(),
+            self.n_features,
+            "records must have the training feature count"
+        );
         assert_eq!(x.nrows(), y.len(), "one target slot per record");
         let proba = self.predict_proba(&to_f32_rows(x));
         let n_classes = self.classes.len();
@@ -240,7 +269,14 @@ mod tests {
 
     #[test]
     fn usable_as_a_linfa_estimator() {
-        let x: Array2<f64> = array![[0.0, 1.0], [0.1, 0.9], [0.2, 1.1], [5.0, 4.0], [5.1, 4.2], [4.9, 3.9]];
+        let x: Array2<f64> = array![
+            [0.0, 1.0],
+            [0.1, 0.9],
+            [0.2, 1.1],
+            [5.0, 4.0],
+            [5.1, 4.2],
+            [4.9, 3.9]
+        ];
         let y = Array1::from(vec![3usize, 3, 3, 7, 7, 7]);
         let dataset = Dataset::new(x.clone(), y.clone());
         // Unchecked params: linfa's ParamGuard blanket impl checks them first.

@@ -88,7 +88,10 @@ pub fn run(config: &Config) -> Result<Report> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| Error::ThreadPool { threads, message: e.to_string() })?;
+        .map_err(|e| Error::ThreadPool {
+            threads,
+            message: e.to_string(),
+        })?;
     let data = read_csv(&config.input)?;
     let read_done = Instant::now();
     let score = pool.install(|| cross_validate(&data, &config.params, &config.input))?;
@@ -99,11 +102,16 @@ pub fn run(config: &Config) -> Result<Report> {
     if !score.mean.is_finite() {
         return Err(Error::input(
             &config.input,
-            format!("the mean score is {}; main.py would not produce a number", score.mean),
+            format!(
+                "the mean score is {}; main.py would not produce a number",
+                score.mean
+            ),
         ));
     }
     let text = score_text(score.mean);
-    let report = Report::new(config, &data, &score, threads, &text, started, read_done, cv_done);
+    let report = Report::new(
+        config, &data, &score, threads, &text, started, read_done, cv_done,
+    );
     if let Some(json) = &config.json {
         write_atomically(json, report.to_json().as_bytes())?;
     }
@@ -117,11 +125,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let res = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
     res.map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
-        Error::Write { path: path.to_path_buf(), source }
+        Error::Write {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }

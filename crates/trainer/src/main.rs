@@ -7,7 +7,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let (text, code) = trainer::cli::render_clap_error(&e);
-            if code == 0 { print!("{text}") } else { eprintln!("{text}") }
+            if code == 0 {
+                print!("{text}")
+            } else {
+                eprintln!("{text}")
+            }
             return ExitCode::from(code);
         }
     };

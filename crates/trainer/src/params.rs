@@ -189,7 +189,9 @@ impl ParamGuard for ForestParams {
             )));
         }
         if p.max_depth == Some(0) {
-            return Err(Error::Params("max_depth must be at least 1 (omit it for unlimited depth)".into()));
+            return Err(Error::Params(
+                "max_depth must be at least 1 (omit it for unlimited depth)".into(),
+            ));
         }
         if p.min_samples_split < 2 {
             return Err(Error::Params(format!(
@@ -205,7 +207,9 @@ impl ParamGuard for ForestParams {
         }
         match p.max_features {
             MaxFeatures::Count(0) => {
-                return Err(Error::Params("max_features must be at least 1, got 0".into()));
+                return Err(Error::Params(
+                    "max_features must be at least 1, got 0".into(),
+                ));
             }
             MaxFeatures::Fraction(f) if !(f > 0.0 && f <= 1.0) => {
                 return Err(Error::Params(format!(
@@ -246,11 +250,27 @@ mod tests {
     #[test]
     fn rejects_out_of_range_values_with_readable_messages() {
         let e = ForestParams::new().n_estimators(0).check().unwrap_err();
-        assert_eq!(e.to_string(), "invalid parameter: n_estimators must be at least 1, got 0");
+        assert_eq!(
+            e.to_string(),
+            "invalid parameter: n_estimators must be at least 1, got 0"
+        );
         let e = ForestParams::new().n_folds(1).check().unwrap_err();
-        assert_eq!(e.to_string(), "invalid parameter: cv must be at least 2 folds, got 1");
-        assert!(ForestParams::new().max_features(MaxFeatures::Fraction(1.5)).check().is_err());
-        assert!(ForestParams::new().max_features(MaxFeatures::Fraction(0.0)).check().is_err());
+        assert_eq!(
+            e.to_string(),
+            "invalid parameter: cv must be at least 2 folds, got 1"
+        );
+        assert!(
+            ForestParams::new()
+                .max_features(MaxFeatures::Fraction(1.5))
+                .check()
+                .is_err()
+        );
+        assert!(
+            ForestParams::new()
+                .max_features(MaxFeatures::Fraction(0.0))
+                .check()
+                .is_err()
+        );
         assert!(ForestParams::new().min_samples_split(1).check().is_err());
         assert!(ForestParams::new().min_samples_leaf(0).check().is_err());
         assert!(ForestParams::new().max_depth(Some(0)).check().is_err());

@@ -75,7 +75,10 @@ pub struct Report {
 }
 
 impl Report {
-    #[expect(clippy::too_many_arguments, reason = "assembles one report from the run's pieces")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "assembles one report from the run's pieces"
+    )]
     pub(crate) fn new(
         config: &Config,
         data: &Dataset,

@@ -24,7 +24,9 @@ pub struct Mt19937 {
 
 impl std::fmt::Debug for Mt19937 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mt19937").field("pos", &self.pos).finish_non_exhaustive()
+        f.debug_struct("Mt19937")
+            .field("pos", &self.pos)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,7 +112,7 @@ impl RandR {
     }
 
     /// `our_rand_r`: a state of 0 becomes `DEFAULT_SEED` (1) before stepping.
-    pub fn next(&mut self) -> u32 {
+    pub fn next_u31(&mut self) -> u32 {
         if self.0 == 0 {
             self.0 = 1;
         }
@@ -122,7 +124,7 @@ impl RandR {
 
     /// `rand_int(low, high)`: `low + our_rand_r() % (high - low)`.
     pub fn rand_int(&mut self, low: usize, high: usize) -> usize {
-        low + (self.next() as usize) % (high - low)
+        low + (self.next_u31() as usize) % (high - low)
     }
 }
 
@@ -168,9 +170,9 @@ mod tests {
     fn rand_r_zero_state_becomes_one() {
         let mut a = RandR::new(0);
         let mut b = RandR::new(1);
-        assert_eq!(a.next(), b.next());
+        assert_eq!(a.next_u31(), b.next_u31());
         let mut r = RandR::new(1);
         // 1 ^ 1<<13 = 8193; ^ >>17 = 8193; ^ <<5 = 8193 ^ 262176 = 270369.
-        assert_eq!(r.next(), 270369);
+        assert_eq!(r.next_u31(), 270369);
     }
 }

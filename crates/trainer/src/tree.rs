@@ -137,8 +137,9 @@ struct Splitter<'a> {
 /// `rand_r_seed` for the splitter's feature draws.
 pub(crate) fn fit(data: TrainSet<'_>, weights: &[f64], rand_r_seed: u32, cfg: TreeConfig) -> Tree {
     // Splitter.init: only positively weighted rows enter `samples`; the total weight counts all.
-    let samples: Vec<u32> =
-        (0..data.n_rows as u32).filter(|&i| weights[i as usize] != 0.0).collect();
+    let samples: Vec<u32> = (0..data.n_rows as u32)
+        .filter(|&i| weights[i as usize] != 0.0)
+        .collect();
     let weighted_n_samples = weights.iter().sum();
     let n_classes = data.n_classes;
     let mut sp = Splitter {
@@ -227,7 +228,13 @@ impl Splitter<'_> {
                 Some((s, _)) => (s.feature as u32, s.threshold, s.missing_go_to_left),
                 None => (0, 0.0, false),
             };
-            nodes.push(Node { left: LEAF, right: LEAF, feature, threshold, missing_go_to_left });
+            nodes.push(Node {
+                left: LEAF,
+                right: LEAF,
+                feature,
+                threshold,
+                missing_go_to_left,
+            });
             values.extend(sum_total.iter().map(|&s| s / weighted_n_node));
             if let (false, Some((s, pos))) = (is_leaf, split) {
                 // Right is pushed first so that the left child is built next.
@@ -251,7 +258,11 @@ impl Splitter<'_> {
                 });
             }
         }
-        Tree { nodes, values, n_classes }
+        Tree {
+            nodes,
+            values,
+            n_classes,
+        }
     }
 
     /// Fills `keys` (sorted non-missing values with their rows) for `feature` over the node and
@@ -270,7 +281,8 @@ impl Splitter<'_> {
                 self.sum_missing[self.data.y[i as usize] as usize] += self.weights[i as usize];
                 continue;
             }
-            self.keys.push((u64::from(sortable(x)) << 32) | u64::from(i));
+            self.keys
+                .push((u64::from(sortable(x)) << 32) | u64::from(i));
         }
         self.keys.sort_unstable();
         self.values.clear();
@@ -313,7 +325,9 @@ impl Splitter<'_> {
             && (n_visited < max_features || n_visited <= n_found_constants + n_drawn_constants)
         {
             n_visited += 1;
-            let mut f_j = self.rng.rand_int(n_drawn_constants, f_i - n_found_constants);
+            let mut f_j = self
+                .rng
+                .rand_int(n_drawn_constants, f_i - n_found_constants);
             if f_j < n_known_constants {
                 self.features.swap(n_drawn_constants, f_j);
                 n_drawn_constants += 1;
@@ -373,9 +387,7 @@ impl Splitter<'_> {
                         continue;
                     }
                     let w_right = weighted_n_node - w_left;
-                    for c in 0..self.sum_left.len() {
-                        self.sum_right[c] = sum_total[c] - self.sum_left[c];
-                    }
+                    right_sums(sum_total, &self.sum_left, &mut self.sum_right);
                     let imp_left = impurity_of(self.cfg.criterion, &self.sum_left, w_left);
                     let imp_right = impurity_of(self.cfg.criterion, &self.sum_right, w_right);
                     let proxy = -w_right * imp_right - w_left * imp_left;
@@ -386,7 +398,11 @@ impl Splitter<'_> {
                         } else {
                             f64::from(self.values[q - 1]) / 2.0 + f64::from(self.values[q]) / 2.0
                         };
-                        let mgl = if n_missing == 0 { n_left > n_right } else { go_left };
+                        let mgl = if n_missing == 0 {
+                            n_left > n_right
+                        } else {
+                            go_left
+                        };
                         best = Some((feature, threshold, mgl));
                     }
                 }
@@ -402,8 +418,11 @@ impl Splitter<'_> {
             let mut hi = node.len();
             while lo < hi {
                 let x = col[node[lo] as usize];
-                let go_left =
-                    if x.is_nan() { missing_go_to_left } else { f64::from(x) <= threshold };
+                let go_left = if x.is_nan() {
+                    missing_go_to_left
+                } else {
+                    f64::from(x) <= threshold
+                };
                 if go_left {
                     lo += 1;
                 } else {
@@ -419,9 +438,7 @@ impl Splitter<'_> {
                 w_left += w;
             }
             let w_right = weighted_n_node - w_left;
-            for c in 0..self.sum_left.len() {
-                self.sum_right[c] = sum_total[c] - self.sum_left[c];
-            }
+            right_sums(sum_total, &self.sum_left, &mut self.sum_right);
             let impurity_left = impurity_of(self.cfg.criterion, &self.sum_left, w_left);
             let impurity_right = impurity_of(self.cfg.criterion, &self.sum_right, w_right);
             let improvement = (weighted_n_node / self.weighted_n_samples)
@@ -451,10 +468,21 @@ impl Splitter<'_> {
     }
 }
 
+/// `sum_right = sum_total - sum_left`, class by class (`ClassificationCriterion.update`).
+fn right_sums(sum_total: &[f64], sum_left: &[f64], sum_right: &mut [f64]) {
+    for ((r, t), l) in sum_right.iter_mut().zip(sum_total).zip(sum_left) {
+        *r = t - l;
+    }
+}
+
 /// Maps an f32 (not NaN) to a u32 whose unsigned order is the float order.
 fn sortable(x: f32) -> u32 {
     let b = x.to_bits();
-    if b & 0x8000_0000 != 0 { !b } else { b | 0x8000_0000 }
+    if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
 }
 
 /// `Gini.node_impurity` / `Entropy.node_impurity`.
@@ -496,7 +524,17 @@ mod tests {
 
     #[test]
     fn sortable_keys_order_like_floats() {
-        let xs = [f32::NEG_INFINITY, -2.5, -1e-30, -0.0, 0.0, 1e-30, 1.0, 3.5, f32::INFINITY];
+        let xs = [
+            f32::NEG_INFINITY,
+            -2.5,
+            -1e-30,
+            -0.0,
+            0.0,
+            1e-30,
+            1.0,
+            3.5,
+            f32::INFINITY,
+        ];
         for w in xs.windows(2) {
             assert!(sortable(w[0]) <= sortable(w[1]), "{} vs {}", w[0], w[1]);
         }
