@@ -32,6 +32,8 @@ pub(crate) fn dispatch(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
         "Pools_UpdatePool" => update_pool(sh, c),
         "Nodes_ListNodes" => list_nodes(sh, c),
         "Nodes_GetNode" => get_node(sh, c),
+        "Nodes_GetNodeFile" => get_node_file(sh, c, true),
+        "Nodes_GetNodeFileProperties" => get_node_file(sh, c, false),
         "Jobs_CreateJob" => create_job(sh, c),
         "Jobs_GetJob" => get_job(sh, c),
         "Jobs_UpdateJob" => update_job(sh, c),
@@ -1105,6 +1107,42 @@ fn file_props(md: &std::fs::Metadata) -> Value {
 
 fn get_task_file(sh: &Arc<Shared>, c: &Ctx, with_body: bool) -> ApiResult {
     let dir = task_dir(sh, c)?;
+    let url = format!(
+        "{}/jobs/{}/tasks/{}/files/",
+        sh.base_url,
+        c.param("jobId"),
+        c.param("taskId")
+    );
+    serve_file(c, &dir, &url, with_body)
+}
+
+/// Node files (`startup/stderr.txt` of a failed start task, or any file
+/// under the node's root directory).
+fn get_node_file(sh: &Arc<Shared>, c: &Ctx, with_body: bool) -> ApiResult {
+    {
+        let st = sh.lock();
+        let p = st.pools.get(c.param("poolId")).ok_or_else(pool_missing)?;
+        if !p.nodes.iter().any(|n| n.id == c.param("nodeId")) {
+            return Err(BatchError::not_found("NodeNotFound", "node"));
+        }
+    }
+    let root = sh
+        .config
+        .work_dir
+        .join("pools")
+        .join(c.param("poolId"))
+        .join("nodes")
+        .join(c.param("nodeId"));
+    let url = format!(
+        "{}/pools/{}/nodes/{}/files/",
+        sh.base_url,
+        c.param("poolId"),
+        c.param("nodeId")
+    );
+    serve_file(c, &root, &url, with_body)
+}
+
+fn serve_file(c: &Ctx, dir: &std::path::Path, url_prefix: &str, with_body: bool) -> ApiResult {
     let rel = c.param("filePath").replace('\\', "/");
     if !is_contained(&rel) {
         return Err(file_missing());
@@ -1113,12 +1151,7 @@ fn get_task_file(sh: &Arc<Shared>, c: &Ctx, with_body: bool) -> ApiResult {
     let md = std::fs::metadata(&path).map_err(|_| file_missing())?;
     use std::os::unix::fs::PermissionsExt;
     let lm: OffsetDateTime = md.modified().map_or_else(|_| now(), OffsetDateTime::from);
-    let url = format!(
-        "{}/jobs/{}/tasks/{}/files/{rel}",
-        sh.base_url,
-        c.param("jobId"),
-        c.param("taskId")
-    );
+    let url = format!("{url_prefix}{rel}");
     let mut r = Reply::empty(StatusCode::OK)
         .header("ocp-creation-time", rfc1123(lm))
         .header(

@@ -12,6 +12,10 @@ fn one() -> u32 {
     1
 }
 
+fn unusable() -> String {
+    "unusable".to_owned()
+}
+
 fn quota_code() -> String {
     "AccountCoreQuotaReached".to_owned()
 }
@@ -75,6 +79,21 @@ pub enum Fault {
         message: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pool_id: Option<String>,
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// At the next allocation of a matching pool, `nodes` of its nodes come
+    /// up `unusable` or `starttaskfailed` (never scheduled), with `stderr`
+    /// as their `startup/stderr.txt`.
+    NodeFailure {
+        #[serde(default = "unusable")]
+        state: String,
+        #[serde(default = "one")]
+        nodes: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pool_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stderr: Option<String>,
         #[serde(default = "one")]
         count: u32,
     },
@@ -224,6 +243,22 @@ impl Faults {
                 count,
             } if pool_id.as_deref().is_none_or(|p| p == pool) => {
                 Some(((code.clone(), message.clone()), count))
+            }
+            _ => None,
+        })
+    }
+
+    /// (node state, how many nodes, startup stderr) for a pool allocation.
+    pub(crate) fn take_node_failure(&self, pool: &str) -> Option<(String, u32, Option<String>)> {
+        self.take(|f| match f {
+            Fault::NodeFailure {
+                state,
+                nodes,
+                pool_id,
+                stderr,
+                count,
+            } if pool_id.as_deref().is_none_or(|p| p == pool) => {
+                Some(((state.clone(), *nodes, stderr.clone()), count))
             }
             _ => None,
         })

@@ -101,7 +101,7 @@ fn schedule(sh: &Shared) -> Vec<Launch> {
         let candidates = pool
             .nodes
             .iter_mut()
-            .filter(|n| n.used_slots + slots <= per_node);
+            .filter(|n| n.failed.is_none() && n.used_slots + slots <= per_node);
         let node: Option<&mut Node> = if pack {
             candidates.max_by_key(|n| n.used_slots)
         } else {
@@ -665,11 +665,25 @@ pub(crate) fn delete_job(sh: &Arc<Shared>, st: &mut State, job_id: &str) {
     j.set_state(JobState::Deleting);
     j.cancel.cancel();
     let keys: Vec<String> = j.tasks.keys().cloned().collect();
+    let dirs: Vec<PathBuf> = j
+        .tasks
+        .values()
+        .filter_map(|t| t.task_dir.clone())
+        .collect();
     for k in keys {
         stop_task(sh, st, job_id, &k, StopReason::Terminated);
     }
     st.jobs.remove(job_id);
     delete_auto_pools(sh, st, job_id);
+    // The service wipes a deleted job's task directories; wait for the
+    // killed processes to be reaped first.
+    let delay = sh.config.allocation_delay.max(Duration::from_millis(200));
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        for d in dirs {
+            let _ = tokio::fs::remove_dir_all(d).await;
+        }
+    });
 }
 
 /// Marks the pool deleting, requeues the tasks running on it (as the
@@ -750,6 +764,7 @@ pub(crate) fn allocate_later(sh: Arc<Shared>, pool_id: String) {
                     let id = format!("tvmps_{}_{:06}", if dedicated { "d" } else { "p" }, i);
                     p.nodes.push(Node {
                         id,
+                        failed: None,
                         dedicated,
                         used_slots: 0,
                         running_tasks: 0,
@@ -767,6 +782,29 @@ pub(crate) fn allocate_later(sh: Arc<Shared>, pool_id: String) {
                         .expect("counted above");
                     removed.push(p.nodes.remove(idx).id);
                 }
+            }
+        }
+        if let Some((state, n, stderr)) = sh.faults.take_node_failure(&pool_id) {
+            tracing::info!(pool = %pool_id, %state, nodes = n, "fault: failed nodes");
+            for node in p.nodes.iter_mut().take(n as usize) {
+                node.failed = Some(state.clone());
+                let startup = sh
+                    .config
+                    .work_dir
+                    .join("pools")
+                    .join(&pool_id)
+                    .join("nodes")
+                    .join(&node.id)
+                    .join("startup");
+                let text = stderr.clone().unwrap_or_else(|| {
+                    format!(
+                        "node {} is {state} (fault injected by batch-standin)\n",
+                        node.id
+                    )
+                });
+                let _ = std::fs::create_dir_all(&startup)
+                    .and_then(|()| std::fs::write(startup.join("stderr.txt"), text))
+                    .and_then(|()| std::fs::write(startup.join("stdout.txt"), ""));
             }
         }
         p.allocation_state = "steady";

@@ -63,6 +63,8 @@ pub(crate) struct Pool {
 
 pub(crate) struct Node {
     pub id: String,
+    /// `unusable` or `starttaskfailed` from a fault; such nodes get no tasks.
+    pub failed: Option<String>,
     pub dedicated: bool,
     pub used_slots: u32,
     pub running_tasks: u32,
@@ -125,12 +127,12 @@ impl Pool {
     }
 
     pub(crate) fn render_node(&self, node: &Node, base: &str) -> Value {
-        let state = if node.running_tasks > 0 {
-            "running"
-        } else {
-            "idle"
+        let state = match &node.failed {
+            Some(s) => s.as_str(),
+            None if node.running_tasks > 0 => "running",
+            None => "idle",
         };
-        json!({
+        let mut v = json!({
             "id": node.id,
             "url": format!("{base}/pools/{}/nodes/{}", self.id, node.id),
             "state": state,
@@ -149,7 +151,22 @@ impl Pool {
             "isDedicated": node.dedicated,
             "nodeAgentInfo": {"version": "1.0.0-standin", "lastUpdateTime": rfc3339(node.created)},
             "virtualMachineInfo": {"imageReference": self.spec["virtualMachineConfiguration"]["imageReference"]},
-        })
+        });
+        match node.failed.as_deref() {
+            Some("starttaskfailed") => {
+                v["startTaskInfo"] = json!({
+                    "state": "completed", "startTime": rfc3339(node.created), "endTime": rfc3339(node.created),
+                    "exitCode": 1, "retryCount": 0, "result": "failure",
+                    "failureInfo": {"category": "usererror", "code": "FailureExitCode",
+                                    "message": "The task process exited with an unexpected exit code"}});
+            }
+            Some(_) => {
+                v["errors"] = json!([{"code": "NodeUnusable",
+                    "message": "The node is unusable (fault injected by batch-standin).", "errorDetails": []}]);
+            }
+            None => {}
+        }
+        v
     }
 }
 

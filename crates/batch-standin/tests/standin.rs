@@ -686,3 +686,112 @@ async fn wall_clock_limits_and_termination() {
     assert_eq!(c.call("DELETE", "/jobs/jcap", None).await.status, 202);
     assert_eq!(c.call("GET", "/jobs/jcap", None).await.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_nodes_get_no_tasks_and_expose_startup_logs() {
+    let s = start().await;
+    let c = &s.client;
+    let arm = json!({"kind": "nodeFailure", "state": "starttaskfailed", "nodes": 1, "poolId": "pn",
+                     "stderr": "E: Unable to locate package python3-sklearn\n"});
+    let r = reqwest::Client::new()
+        .post(format!("{}/_standin/faults", c.base))
+        .json(&arm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    c.steady_pool("pn", 2, 1).await;
+    let nodes = c
+        .call(
+            "GET",
+            "/pools/pn/nodes?$select=id,state,startTaskInfo",
+            None,
+        )
+        .await
+        .body;
+    let nodes = nodes["value"].as_array().unwrap();
+    let bad: Vec<&Value> = nodes
+        .iter()
+        .filter(|n| n["state"] == "starttaskfailed")
+        .collect();
+    assert_eq!(bad.len(), 1, "{nodes:?}");
+    assert_eq!(bad[0]["startTaskInfo"]["result"], "failure");
+    let id = bad[0]["id"].as_str().unwrap();
+    let f = c
+        .call(
+            "GET",
+            &format!("/pools/pn/nodes/{id}/files/startup/stderr.txt"),
+            None,
+        )
+        .await;
+    assert_eq!(f.status, 200);
+    assert_eq!(&f.raw[..], b"E: Unable to locate package python3-sklearn\n");
+
+    job(c, "jn", "pn").await;
+    add(
+        c,
+        "jn",
+        (0..3)
+            .map(|i| task(&format!("n{i}"), "/bin/sh -c 'echo $AZ_BATCH_NODE_ID'"))
+            .collect(),
+    )
+    .await;
+    for i in 0..3 {
+        wait_task(c, "jn", &format!("n{i}")).await;
+        let out = c
+            .call(
+                "GET",
+                &format!("/jobs/jn/tasks/n{i}/files/stdout.txt"),
+                None,
+            )
+            .await;
+        assert_ne!(
+            String::from_utf8_lossy(&out.raw).trim(),
+            id,
+            "no task runs on the failed node"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_with_a_key_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_batch-standin"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--print-url",
+            "--account-name",
+            ACCOUNT,
+            "--work-dir",
+        ])
+        .arg(dir.path())
+        .args([
+            "--fault",
+            r#"{"kind":"status","status":503,"count":1,"retryAfter":2}"#,
+        ])
+        .env("BATCH_STANDIN_ACCOUNT_KEY", KEY_B64)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut line = String::new();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    tokio::time::timeout(Duration::from_secs(20), out.read_line(&mut line))
+        .await
+        .unwrap()
+        .unwrap();
+    let c = Client::new(line.trim(), ACCOUNT, KEY_B64);
+    let r = c.call("GET", "/supportedimages", None).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "ServerBusy"),
+        "the --fault flag is armed"
+    );
+    assert_eq!(r.headers["retry-after"], "2");
+    let r = c.call("GET", "/supportedimages", None).await;
+    assert_eq!(r.status, 200);
+    child.kill().await.unwrap();
+}
