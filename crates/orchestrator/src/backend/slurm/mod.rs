@@ -367,6 +367,60 @@ struct ExecCtx<'a> {
     max_array: usize,
 }
 
+/// Sends task events to the core, with attempt numbers counted the core's way.
+///
+/// The core adds the attempts a backend reports in one `execute` call to those it recorded in
+/// earlier sessions. This backend numbers attempts across sessions (an adopted job keeps its
+/// number), so it reports each number minus what earlier sessions already reported
+/// ([`RunState::reported`], as it was when this session began).
+///
+/// Events are held until [`Reporter::flush`] has saved the state that records them, so that
+/// after a crash this backend never believes the core knows less than it does.
+struct Reporter<'a> {
+    events: &'a mpsc::UnboundedSender<TaskEvent>,
+    base: BTreeMap<String, u32>,
+    held: std::sync::Mutex<Vec<TaskEvent>>,
+}
+
+impl Reporter<'_> {
+    fn relative(&self, task_id: &str, attempt: u32) -> u32 {
+        attempt.saturating_sub(self.base.get(task_id).copied().unwrap_or(0))
+    }
+
+    fn started(&self, state: &mut RunState, task_id: &str, attempt: u32) {
+        state.reported.insert(task_id.to_owned(), attempt);
+        self.hold(TaskEvent::Started {
+            task_id: task_id.to_owned(),
+            attempt: self.relative(task_id, attempt),
+        });
+    }
+
+    fn finished(&self, state: &mut RunState, mut outcome: TaskOutcome) {
+        state
+            .reported
+            .insert(outcome.task_id.clone(), outcome.attempts);
+        outcome.attempts = self.relative(&outcome.task_id, outcome.attempts);
+        self.hold(TaskEvent::Finished(outcome));
+    }
+
+    fn hold(&self, event: TaskEvent) {
+        self.held.lock().expect("not poisoned").push(event);
+    }
+
+    /// Saves `state` if events are held, then sends them.
+    fn flush(&self, state: &RunState, run_dir: &Path) -> Result<()> {
+        let held = std::mem::take(&mut *self.held.lock().expect("not poisoned"));
+        if held.is_empty() {
+            return Ok(());
+        }
+        state.save(run_dir)?;
+        for event in held {
+            let _ = self.events.send(event);
+        }
+        Ok(())
+    }
+}
+
 /// A task this `execute` call is watching.
 #[derive(Debug, Clone)]
 struct Tracked {
@@ -577,6 +631,11 @@ impl Backend for Slurm {
                 None => fresh.push((spec, 1)),
             }
         }
+        let reporter = Reporter {
+            events: &events,
+            base: state.reported.clone(),
+            held: std::sync::Mutex::new(Vec::new()),
+        };
         self.adopt(&ctx, &mut state, &mut tracked, &mut fresh)
             .await?;
         self.submit(&ctx, &mut state, fresh, &mut tracked).await?;
@@ -585,7 +644,7 @@ impl Backend for Slurm {
         while !tracked.is_empty() {
             tokio::select! {
                 () = shutdown.cancelled() => {
-                    return self.shut_down(&ctx, &mut state, &mut tracked, &events).await;
+                    return self.shut_down(&ctx, &mut state, &mut tracked, &reporter).await;
                 }
                 () = tokio::time::sleep(self.config.poll_interval) => {}
             }
@@ -618,10 +677,7 @@ impl Backend for Slurm {
                         (Some(_), Some(r)) => {
                             if r.has_started() && !t.started {
                                 t.started = true;
-                                let _ = events.send(TaskEvent::Started {
-                                    task_id: id.clone(),
-                                    attempt: t.attempt,
-                                });
+                                reporter.started(&mut state, &id, t.attempt);
                             }
                             continue;
                         }
@@ -629,11 +685,12 @@ impl Backend for Slurm {
                         (None, _) => SlurmEnd::UnknownJob,
                     };
                     let t = tracked.remove(&id).expect("tracked id");
-                    if let Some(next) = self.finish(&ctx, &state, t, &end, &events)? {
+                    if let Some(next) = self.finish(&ctx, &mut state, t, &end, &reporter)? {
                         retry.push(next);
                     }
                 }
             }
+            reporter.flush(&state, &run.run_dir)?;
             if !retry.is_empty() {
                 self.submit(&ctx, &mut state, retry, &mut tracked).await?;
             }
@@ -738,7 +795,15 @@ impl Slurm {
                         .collect();
                     for id in ids {
                         let t = tracked.remove(&id).expect("tracked id");
-                        fresh.push((t.spec, t.attempt));
+                        // An attempt the core already counted (cancelled by our shutdown)
+                        // is over; the next one gets the next number.
+                        let reported = state.reported.get(&id).copied().unwrap_or(0);
+                        let attempt = if reported >= t.attempt {
+                            t.attempt + 1
+                        } else {
+                            t.attempt
+                        };
+                        fresh.push((t.spec, attempt));
                     }
                 }
             }
@@ -768,13 +833,15 @@ impl Slurm {
     fn finish(
         &self,
         ctx: &ExecCtx<'_>,
-        state: &RunState,
+        state: &mut RunState,
         t: Tracked,
         end: &SlurmEnd<'_>,
-        events: &mpsc::UnboundedSender<TaskEvent>,
+        reporter: &Reporter<'_>,
     ) -> Result<Option<(TaskSpec, u32)>> {
-        let sub = &state.submissions[t.sub];
-        let results = sub.dir.join("results").join(t.idx.to_string());
+        let results = state.submissions[t.sub]
+            .dir
+            .join("results")
+            .join(t.idx.to_string());
         let status = Status::read(&results.join("status"));
         let verdict = judge(
             status,
@@ -791,25 +858,11 @@ impl Slurm {
             );
             return Ok(Some((t.spec, t.attempt + 1)));
         }
-        if !t.started {
-            let _ = events.send(TaskEvent::Started {
-                task_id: t.spec.task_id.clone(),
-                attempt: t.attempt,
-            });
-        }
         let wall_seconds = status.map(|s| s.wall).unwrap_or_else(|| match end {
             SlurmEnd::Record(r) => r.run_seconds.unwrap_or(0.0),
             _ => 0.0,
         });
-        collect(ctx, sub, t.idx, &results, &t.spec.task_id)?;
-        let _ = events.send(TaskEvent::Finished(TaskOutcome {
-            task_id: t.spec.task_id,
-            status: verdict.status,
-            exit_code: verdict.exit_code,
-            attempts: t.attempt,
-            wall_seconds,
-            failure: verdict.failure,
-        }));
+        self.report(ctx, state, t, verdict, wall_seconds, reporter)?;
         Ok(None)
     }
 
@@ -821,7 +874,7 @@ impl Slurm {
         ctx: &ExecCtx<'_>,
         state: &mut RunState,
         tracked: &mut BTreeMap<String, Tracked>,
-        events: &mpsc::UnboundedSender<TaskEvent>,
+        reporter: &Reporter<'_>,
     ) -> Result<()> {
         let mut subs: Vec<usize> = tracked.values().map(|t| t.sub).collect();
         subs.sort_unstable();
@@ -864,7 +917,7 @@ impl Slurm {
                     results.join(OUTPUT_FILE).is_file(),
                     true,
                 );
-                self.report(ctx, state, t, verdict, status.wall, events)?;
+                self.report(ctx, state, t, verdict, status.wall, reporter)?;
             } else if started {
                 let verdict = Verdict {
                     status: TaskStatus::Cancelled,
@@ -873,7 +926,7 @@ impl Slurm {
                     retryable: false,
                 };
                 let wall = record.and_then(|r| r.run_seconds).unwrap_or(0.0);
-                self.report(ctx, state, t, verdict, wall, events)?;
+                self.report(ctx, state, t, verdict, wall, reporter)?;
             } else {
                 tracing::debug!("slurm: task {id} never started; left pending for resume");
             }
@@ -884,35 +937,36 @@ impl Slurm {
             state.submissions[sub].job_name.push_str("-cancelled");
         }
         state.save(&ctx.run.run_dir)?;
-        Ok(())
+        reporter.flush(state, &ctx.run.run_dir)
     }
 
+    /// Collects a task's files and reports its final outcome.
     fn report(
         &self,
         ctx: &ExecCtx<'_>,
-        state: &RunState,
+        state: &mut RunState,
         t: Tracked,
         verdict: Verdict,
         wall_seconds: f64,
-        events: &mpsc::UnboundedSender<TaskEvent>,
+        reporter: &Reporter<'_>,
     ) -> Result<()> {
         let sub = &state.submissions[t.sub];
         let results = sub.dir.join("results").join(t.idx.to_string());
-        if !t.started {
-            let _ = events.send(TaskEvent::Started {
-                task_id: t.spec.task_id.clone(),
-                attempt: t.attempt,
-            });
-        }
         collect(ctx, sub, t.idx, &results, &t.spec.task_id)?;
-        let _ = events.send(TaskEvent::Finished(TaskOutcome {
-            task_id: t.spec.task_id,
-            status: verdict.status,
-            exit_code: verdict.exit_code,
-            attempts: t.attempt,
-            wall_seconds,
-            failure: verdict.failure,
-        }));
+        if !t.started {
+            reporter.started(state, &t.spec.task_id, t.attempt);
+        }
+        reporter.finished(
+            state,
+            TaskOutcome {
+                task_id: t.spec.task_id,
+                status: verdict.status,
+                exit_code: verdict.exit_code,
+                attempts: t.attempt,
+                wall_seconds,
+                failure: verdict.failure,
+            },
+        );
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 //! killed orchestrator finds, on resume, the jobs that are still running or already finished
 //! and adopts them instead of running their tasks a second time.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,9 @@ pub(super) const STATE_FILE: &str = "slurm.json";
 pub(super) struct RunState {
     /// In submission order; `seq` equals the position.
     pub submissions: Vec<Submission>,
+    /// The highest attempt number reported to the core for each task, across sessions.
+    #[serde(default)]
+    pub reported: BTreeMap<String, u32>,
 }
 
 /// One `sbatch --array` call.

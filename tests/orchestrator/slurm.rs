@@ -1,0 +1,565 @@
+//! End to end: `orchestrator run ... --backend slurm` against a real single-node Slurm cluster.
+//!
+//! Every test first runs `scripts/slurm-start.sh` (idempotent: installs and starts the cluster
+//! when needed, returns at once when it is up). A cluster that cannot start fails the tests
+//! loudly; nothing here is skipped or faked. The trainer is the workspace's real binary, except
+//! in the tests about retries and timeouts, which need a trainer that fails on purpose.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+/// Starts the cluster once per test binary; panics with the script's output if it cannot.
+fn cluster() {
+    static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
+    let started = STARTED.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(root().join("scripts/slurm-start.sh"))
+            .output()
+            .map_err(|e| format!("cannot run scripts/slurm-start.sh: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "scripts/slurm-start.sh failed ({}):\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    if let Err(e) = started {
+        panic!("the Slurm tests need a running cluster: {e}");
+    }
+}
+
+/// The real trainer, built next to the orchestrator by `cargo test --workspace`.
+fn trainer() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_orchestrator")).with_file_name("trainer");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p trainer` (or `cargo test --workspace`) first",
+        path.display()
+    );
+    path
+}
+
+/// `orchestrator --out OUT` in an empty working directory (no stray orchestrator.toml), with
+/// a short Slurm poll interval and no inherited `ORCHESTRATOR_*` settings.
+fn orchestrator(out: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orchestrator"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ORCHESTRATOR_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.current_dir(out.parent().expect("out has a parent"))
+        .env("ORCHESTRATOR_SLURM_POLL_INTERVAL", "300ms")
+        .env("RUST_LOG", "info")
+        .arg("--out")
+        .arg(out);
+    cmd
+}
+
+fn run_cmd(out: &Path, inputs: &Path, trainer: &Path, extra: &[&str]) -> Command {
+    let mut cmd = orchestrator(out);
+    cmd.arg("run")
+        .arg(inputs)
+        .args(["--backend", "slurm", "--trainer"])
+        .arg(trainer)
+        .args(extra);
+    cmd
+}
+
+fn output(mut cmd: Command) -> Output {
+    let out = cmd.output().expect("orchestrator runs");
+    eprintln!(
+        "--- orchestrator {} ---\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The only run directory under `out`.
+fn run_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
+        .expect("out dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.join("manifest.json").is_file())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one run under {}: {dirs:?}", out.display());
+    dirs[0].clone()
+}
+
+fn read_json(path: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// `report.json` rows by input name.
+fn rows(run_dir: &Path) -> BTreeMap<String, Value> {
+    let report = read_json(&run_dir.join("report.json"));
+    report["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r["input"].as_str().expect("input").to_owned(), r.clone()))
+        .collect()
+}
+
+/// A directory with copies of some of `input_files/`.
+fn inputs(dir: &Path, names: &[&str]) -> PathBuf {
+    let inputs = dir.join("inputs");
+    std::fs::create_dir_all(&inputs).unwrap();
+    for name in names {
+        std::fs::copy(root().join("input_files").join(name), inputs.join(name)).unwrap();
+    }
+    inputs
+}
+
+const ALL_INPUTS: [&str; 6] = [
+    "breast_cancer.csv",
+    "digits.csv",
+    "iris.csv",
+    "iris_str.csv",
+    "synth_1k_20.csv",
+    "wine.csv",
+];
+
+/// The Slurm state of the run (written by the backend), once it names a job.
+fn wait_for_job(out: &Path, child: &mut Child) -> (PathBuf, Value) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(entries) = std::fs::read_dir(out) {
+            for entry in entries.flatten() {
+                let state = entry.path().join("slurm.json");
+                if let Ok(text) = std::fs::read_to_string(&state)
+                    && let Ok(v) = serde_json::from_str::<Value>(&text)
+                    && v["submissions"][0]["job_id"].is_string()
+                {
+                    return (entry.path(), v);
+                }
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("orchestrator exited ({status}) before submitting a job");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Slurm job submitted within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("orchestrator did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `squeue` lines (job id and state) of the jobs named `name`.
+fn squeue_by_name(name: &str) -> Vec<String> {
+    let out = Command::new("squeue")
+        .args(["-h", "--name", name, "-t", "PD,R,CG,CF", "-o", "%i %T"])
+        .output()
+        .expect("squeue runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn score_of(golden_output: &str) -> String {
+    golden_output
+        .strip_prefix("The model score: ")
+        .expect("golden output line")
+        .to_owned()
+}
+
+#[test]
+fn slurm_scores_match_local_backend_and_golden_outputs() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = root().join("input_files");
+    let slurm_out = tmp.path().join("slurm-out");
+    let out = output(run_cmd(&slurm_out, &inputs, &trainer(), &[]));
+    assert_eq!(out.status.code(), Some(0), "slurm run succeeds");
+    let slurm_run = run_dir(&slurm_out);
+    let slurm_rows = rows(&slurm_run);
+    assert_eq!(slurm_rows.len(), ALL_INPUTS.len());
+
+    let local_out = tmp.path().join("local-out");
+    let mut local = orchestrator(&local_out);
+    local
+        .arg("run")
+        .arg(&inputs)
+        .args(["--backend", "local", "--trainer"])
+        .arg(trainer());
+    let out = output(local);
+    assert_eq!(out.status.code(), Some(0), "local run succeeds");
+    let local_rows = rows(&run_dir(&local_out));
+
+    let golden = read_json(&root().join("tests/golden/cases.json"));
+    let golden: BTreeMap<String, String> = golden
+        .as_array()
+        .expect("golden cases")
+        .iter()
+        .filter(|c| {
+            c["status"] == "ok"
+                && c["args"].as_array().is_some_and(Vec::is_empty)
+                && c["csv"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("input_files/"))
+        })
+        .map(|c| {
+            let name = c["csv"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("input_files/");
+            (name.to_owned(), c["output"].as_str().unwrap().to_owned())
+        })
+        .collect();
+
+    for (input, row) in &slurm_rows {
+        assert_eq!(row["status"], "succeeded", "{input}: {row}");
+        assert_eq!(row["attempts"], 1, "{input}");
+        assert_eq!(row["exit_code"], 0, "{input}");
+        assert_eq!(
+            row["score"], local_rows[input]["score"],
+            "{input}: slurm vs local"
+        );
+        let expected = golden
+            .get(input)
+            .unwrap_or_else(|| panic!("{input} has a golden case"));
+        assert_eq!(
+            row["score"].as_str(),
+            Some(score_of(expected).as_str()),
+            "{input}"
+        );
+        // The collected output file is the trainer's, byte for byte.
+        let task_dir = slurm_run
+            .join("tasks")
+            .join(row["task_id"].as_str().unwrap());
+        assert_eq!(
+            std::fs::read_to_string(task_dir.join("output.txt")).unwrap(),
+            *expected,
+            "{input}"
+        );
+    }
+
+    // One array job for the whole run; objects staged once, content-addressed.
+    let state = read_json(&slurm_run.join("slurm.json"));
+    assert_eq!(state["submissions"].as_array().unwrap().len(), 1);
+    let objects = slurm_out.join("slurm-staging/objects");
+    let listing = |dir: &Path| -> BTreeMap<String, std::time::SystemTime> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    e.metadata().unwrap().modified().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let before = listing(&objects);
+    assert_eq!(
+        before.len(),
+        ALL_INPUTS.len() + 1,
+        "6 inputs and the trainer"
+    );
+
+    // The same command again: nothing is staged or submitted a second time.
+    let out = output(run_cmd(&slurm_out, &inputs, &trainer(), &[]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(listing(&objects), before, "no object copied twice");
+    let state = read_json(&slurm_run.join("slurm.json"));
+    assert_eq!(state["submissions"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn slurm_bad_csv_fails_alone_with_its_stderr() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path(), &["iris.csv"]);
+    std::fs::copy(
+        root().join("tests/fixtures/trainer/bad_non_numeric_cell.csv"),
+        inputs.join("bad.csv"),
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = output(run_cmd(&out_dir, &inputs, &trainer(), &[]));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed task makes the run fail"
+    );
+    let run = run_dir(&out_dir);
+    let rows = rows(&run);
+    assert_eq!(rows["iris.csv"]["status"], "succeeded");
+    let bad = &rows["bad.csv"];
+    assert_eq!(bad["status"], "failed", "{bad}");
+    assert_eq!(bad["exit_code"], 1, "trainer exit 1: bad input");
+    assert_eq!(bad["attempts"], 1, "bad input is never retried");
+    let tail = bad["stderr_tail"].as_str().unwrap();
+    assert!(tail.contains("error"), "stderr in the report: {tail:?}");
+    let stderr = std::fs::read_to_string(
+        run.join("tasks")
+            .join(bad["task_id"].as_str().unwrap())
+            .join("stderr.txt"),
+    )
+    .unwrap();
+    assert!(stderr.contains(tail.trim()), "{stderr:?} vs {tail:?}");
+    // Bad input is not retried: a single array job.
+    let state = read_json(&run.join("slurm.json"));
+    assert_eq!(state["submissions"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn slurm_task_cancelled_with_scancel_is_reported_cancelled() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path(), &ALL_INPUTS);
+    let out_dir = tmp.path().join("out");
+    // One task at a time (`%1`), so the last index is still pending when it is cancelled.
+    let mut child = run_cmd(&out_dir, &inputs, &trainer(), &["--concurrency", "1"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (run, state) = wait_for_job(&out_dir, &mut child);
+    let job = state["submissions"][0]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tasks = state["submissions"][0]["tasks"].as_array().unwrap();
+    let last = tasks.len() - 1;
+    let cancelled_task = tasks[last]["task_id"].as_str().unwrap().to_owned();
+    let status = Command::new("scancel")
+        .arg(format!("{job}_{last}"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "scancel {job}_{last}");
+
+    let status = wait_exit(&mut child, Duration::from_secs(240));
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a cancelled task makes the run fail"
+    );
+    let rows = rows(&run);
+    for (input, row) in &rows {
+        if row["task_id"] == cancelled_task.as_str() {
+            assert_eq!(row["status"], "cancelled", "{input}: {row}");
+        } else {
+            assert_eq!(row["status"], "succeeded", "{input}: {row}");
+        }
+    }
+    assert!(
+        rows.values()
+            .any(|r| r["task_id"] == cancelled_task.as_str()),
+        "the cancelled task is in the report"
+    );
+    // A cancelled task is not resubmitted.
+    let state = read_json(&run.join("slurm.json"));
+    assert_eq!(state["submissions"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn slurm_resume_after_kill_finishes_without_rerunning() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path(), &ALL_INPUTS);
+    let out_dir = tmp.path().join("out");
+    let mut child = run_cmd(&out_dir, &inputs, &trainer(), &["--concurrency", "1"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (run, state) = wait_for_job(&out_dir, &mut child);
+    let sub_dir = PathBuf::from(state["submissions"][0]["dir"].as_str().unwrap());
+    // Kill it once some, but not all, tasks have finished on the cluster.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = (0..ALL_INPUTS.len())
+            .filter(|i| sub_dir.join(format!("results/{i}/status")).is_file())
+            .count();
+        if done >= 2 {
+            assert!(done < ALL_INPUTS.len(), "killed before the run finished");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no task finished within 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up or cancel
+    child.wait().unwrap();
+
+    let run_id = run.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut resume = orchestrator(&out_dir);
+    resume.args(["resume", &run_id]);
+    let out = output(resume);
+    assert_eq!(out.status.code(), Some(0), "resume finishes the run");
+    let rows = rows(&run);
+    assert_eq!(rows.len(), ALL_INPUTS.len(), "no task lost");
+    for (input, row) in &rows {
+        assert_eq!(row["status"], "succeeded", "{input}: {row}");
+        assert_eq!(row["attempts"], 1, "{input}: ran once");
+    }
+    // The wrapper logs every start: each task started exactly once, across both processes.
+    let starts = std::fs::read_to_string(sub_dir.parent().unwrap().join("starts.log")).unwrap();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for line in starts.lines() {
+        *counts.entry(line.split('\t').next().unwrap()).or_default() += 1;
+    }
+    assert_eq!(counts.len(), ALL_INPUTS.len(), "{starts}");
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "a task ran twice: {starts}"
+    );
+    // The resumed orchestrator adopted the running job instead of submitting another.
+    let state = read_json(&run.join("slurm.json"));
+    assert_eq!(state["submissions"].as_array().unwrap().len(), 1);
+}
+
+/// A stand-in trainer that fails with exit 2 (retryable) the first time it sees an input and
+/// succeeds the second time; `FLAKY_DIR` (exported to the job by Slurm) holds its memory.
+const FLAKY_TRAINER: &str = r#"#!/bin/bash
+mark="$FLAKY_DIR/$(basename "$1")"
+if [[ ! -e $mark ]]; then
+    touch "$mark"
+    echo "flaky: transient failure on $1" >&2
+    exit 2
+fi
+printf 'The model score: 0.5' >"$2"
+"#;
+
+fn write_script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn slurm_transient_failures_are_resubmitted_as_a_new_array_job() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path(), &["iris.csv", "wine.csv"]);
+    let trainer = tmp.path().join("flaky-trainer");
+    write_script(&trainer, FLAKY_TRAINER);
+    let flaky = tmp.path().join("flaky");
+    std::fs::create_dir(&flaky).unwrap();
+    let out_dir = tmp.path().join("out");
+    let mut cmd = run_cmd(&out_dir, &inputs, &trainer, &["--retries", "1"]);
+    cmd.env("FLAKY_DIR", &flaky);
+    let out = output(cmd);
+    assert_eq!(out.status.code(), Some(0), "the second attempt succeeds");
+    let run = run_dir(&out_dir);
+    for (input, row) in rows(&run) {
+        assert_eq!(row["status"], "succeeded", "{input}: {row}");
+        assert_eq!(row["attempts"], 2, "{input}");
+        assert_eq!(row["score"], "0.5", "{input}");
+    }
+    let state = read_json(&run.join("slurm.json"));
+    let subs = state["submissions"].as_array().unwrap();
+    // Failures seen in the same poll go out together; these may fail a poll apart.
+    let retried: Vec<&Value> = subs[1..]
+        .iter()
+        .flat_map(|s| s["tasks"].as_array().unwrap())
+        .collect();
+    assert_eq!(retried.len(), 2, "each task resubmitted once: {state}");
+    assert!(retried.iter().all(|t| t["attempt"] == 2), "{state}");
+}
+
+#[test]
+fn slurm_timeout_is_reported_timed_out() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path(), &["iris.csv"]);
+    let trainer = tmp.path().join("slow-trainer");
+    write_script(&trainer, "#!/bin/bash\nsleep 120\n");
+    let out_dir = tmp.path().join("out");
+    let started = Instant::now();
+    let out = output(run_cmd(
+        &out_dir,
+        &inputs,
+        &trainer,
+        &["--timeout", "2s", "--retries", "0"],
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "killed at the timeout"
+    );
+    let rows = rows(&run_dir(&out_dir));
+    assert_eq!(
+        rows["iris.csv"]["status"], "timed_out",
+        "{}",
+        rows["iris.csv"]
+    );
+}
+
+#[test]
+fn slurm_interrupt_cancels_the_array_job() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path(), &["iris.csv", "wine.csv", "digits.csv"]);
+    let trainer = tmp.path().join("slow-trainer");
+    write_script(&trainer, "#!/bin/bash\nsleep 120\n");
+    let out_dir = tmp.path().join("out");
+    let mut child = run_cmd(&out_dir, &inputs, &trainer, &["--concurrency", "1"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (run, state) = wait_for_job(&out_dir, &mut child);
+    let job_name = state["submissions"][0]["job_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sub_dir = PathBuf::from(state["submissions"][0]["dir"].as_str().unwrap());
+    // Wait until the first task runs, then Ctrl-C.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sub_dir.join("results/0/stdout.txt").exists() {
+        assert!(Instant::now() < deadline, "first task never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130), "interrupted");
+    assert!(
+        squeue_by_name(&job_name).is_empty(),
+        "nothing of the run is left in Slurm's queue: {:?}",
+        squeue_by_name(&job_name)
+    );
+    let rows = rows(&run);
+    let first = rows
+        .values()
+        .find(|r| r["task_id"] == state["submissions"][0]["tasks"][0]["task_id"])
+        .expect("first task in the report");
+    assert_eq!(first["status"], "cancelled", "{first}");
+}
