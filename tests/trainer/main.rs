@@ -4,3 +4,9 @@
 mod util;
 // Command-line behaviour on small inline CSVs: output bytes, errors, exit codes, atomic writes.
 mod cli;
+// Thread-count independence, the JSON report, sklearn's rare-class warning.
+mod determinism;
+// Property tests: arbitrary and mutated inputs never panic.
+mod fuzz;
+// Reference outputs from scikit-learn 1.9.1 for every CSV in input_files/ and the fixtures.
+mod golden;

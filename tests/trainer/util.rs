@@ -6,7 +6,6 @@ use std::process::{Command, Output};
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_trainer");
 
 /// The repository root (tests refer to `input_files/`, `tests/golden/`, `scripts/`).
-#[expect(dead_code, reason = "used by the golden and static-build modules")]
 pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")

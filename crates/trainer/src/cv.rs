@@ -202,16 +202,7 @@ pub fn cross_validate(
                 format!("{msg} (sklearn); add rows or lower --cv"),
             )
         })?;
-    let cfg = tree_config(params, data.n_features).ok_or_else(|| {
-        Error::Params(format!(
-            "--max-features {} is larger than the number of features ({}) in `{}`; sklearn \
-             fails every fit; use a value in 1..={}",
-            params.max_features,
-            data.n_features,
-            data_path.display(),
-            data.n_features
-        ))
-    })?;
+    let cfg = tree_config(params, data.n_features);
     let folds: Vec<Fold> = (0..params.n_folds)
         .into_par_iter()
         .map(|k| make_fold(data, &test_folds, k))

@@ -282,6 +282,15 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
             ),
         ));
     }
+    if let Some(line) = unterminated_quote_line(bytes) {
+        return Err(err(
+            path,
+            format!(
+                "line {line}: a quoted field starts here and is never closed (pandas: 'EOF \
+                 inside string'); close the quote or escape inner quotes by doubling them"
+            ),
+        ));
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -555,6 +564,44 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
     })
 }
 
+/// The line where a quoted field opens and never closes, if any. Quotes open a field only at
+/// its start (as in pandas' tokenizer); `""` inside a quoted field is an escaped quote.
+fn unterminated_quote_line(bytes: &[u8]) -> Option<u64> {
+    let mut line = 1u64;
+    let mut field_start = true;
+    let mut in_quotes = false;
+    let mut quote_line = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let newline = c == b'\n' || (c == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+        if in_quotes {
+            if c == b'"' {
+                if bytes.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                in_quotes = false;
+                field_start = false;
+            }
+        } else {
+            match c {
+                b'"' if field_start => {
+                    in_quotes = true;
+                    quote_line = line;
+                }
+                b',' | b'\n' | b'\r' => field_start = true,
+                _ => field_start = false,
+            }
+        }
+        if newline {
+            line += 1;
+        }
+        i += 1;
+    }
+    in_quotes.then_some(quote_line)
+}
+
 /// Infers the label dtype as pandas does and encodes classes in sklearn's sorted order.
 fn encode_labels(
     path: &Path,
@@ -761,6 +808,11 @@ mod tests {
         );
         let e = parse("i,a,y\n0,1,\n1,3,4\n").unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("missing"), "{e}");
+        let e = parse("i,a,y\n0,1,2\n1,\"3,4\n2,1,1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("never closed"), "{e}");
+        assert!(parse("i,a,y\n0,1,\"x\"\"y\"\n1,3,\"z\r\nw\"\n").is_ok());
         let e = parse("i,y\n0,1\n").unwrap_err().to_string();
         assert!(e.contains("at least one feature"), "{e}");
         let e = parse_csv(b"i,a,y\n0,1,\xff\n", Path::new("in.csv"))

@@ -31,19 +31,17 @@ pub(crate) fn tree_seeds(random_state: u32, n_estimators: usize) -> Vec<u32> {
 }
 
 /// Resolves the tree's growth limits against the data (the prologue of `BaseDecisionTree._fit`).
-/// `None` when sklearn's fit would raise (`max_features` larger than the number of features).
-pub(crate) fn tree_config(params: &ForestValidParams, n_features: usize) -> Option<TreeConfig> {
-    let max_features = params.max_features.resolve(n_features)?;
-    Some(TreeConfig {
+pub(crate) fn tree_config(params: &ForestValidParams, n_features: usize) -> TreeConfig {
+    TreeConfig {
         criterion: params.criterion,
         max_depth: params.max_depth.unwrap_or(i32::MAX as usize),
         min_samples_split: params.min_samples_split.max(2 * params.min_samples_leaf),
         min_samples_leaf: params.min_samples_leaf,
-        max_features,
-    })
+        max_features: params.max_features.resolve(n_features),
+    }
 }
 
-/// Fits tree number `seed`'s tree on `data`: bootstrap counts as weights (or all ones), then
+/// Fits the tree seeded `seed` on `data`: bootstrap counts as weights (or all ones), then
 /// the splitter seeded from a fresh stream.
 pub(crate) fn fit_tree(data: TrainSet<'_>, seed: u32, bootstrap: bool, cfg: TreeConfig) -> Tree {
     let n = data.n_rows;
@@ -165,12 +163,7 @@ pub fn fit_forest(
                 .any(|x| x.is_nan())
         })
         .collect();
-    let cfg = tree_config(params, n_features).ok_or_else(|| {
-        Error::Params(format!(
-            "max_features {} is larger than the number of features ({n_features})",
-            params.max_features
-        ))
-    })?;
+    let cfg = tree_config(params, n_features);
     let data = TrainSet {
         columns: &columns,
         n_rows,

@@ -25,18 +25,19 @@ pub enum MaxFeatures {
 }
 
 impl MaxFeatures {
-    /// The number of features drawn per split for `n_features` columns, as sklearn computes it.
-    /// `None` when sklearn's fit raises ("max_features must be in (0, n_features]").
-    pub fn resolve(self, n_features: usize) -> Option<usize> {
+    /// The number of features drawn per split for `n_features` columns, as sklearn computes
+    /// `max_features_`. An integer count is used as given, even above `n_features`: sklearn
+    /// 1.9.1 does not clamp it, and the splitter then simply draws until every feature has been
+    /// seen (which is not always the same as a count of exactly `n_features`).
+    pub fn resolve(self, n_features: usize) -> usize {
         let p = n_features as f64;
-        let k = match self {
+        match self {
             MaxFeatures::Sqrt => (p.sqrt() as usize).max(1),
             MaxFeatures::Log2 => (p.log2() as usize).max(1),
             MaxFeatures::All => n_features,
             MaxFeatures::Count(k) => k,
             MaxFeatures::Fraction(f) => ((f * p) as usize).max(1),
-        };
-        (k > 0 && k <= n_features).then_some(k)
+        }
     }
 }
 
@@ -278,14 +279,14 @@ mod tests {
 
     #[test]
     fn max_features_resolution_matches_sklearn() {
-        assert_eq!(MaxFeatures::Sqrt.resolve(64), Some(8));
-        assert_eq!(MaxFeatures::Sqrt.resolve(20), Some(4));
-        assert_eq!(MaxFeatures::Sqrt.resolve(1), Some(1));
-        assert_eq!(MaxFeatures::Log2.resolve(64), Some(6));
-        assert_eq!(MaxFeatures::Log2.resolve(1), Some(1));
-        assert_eq!(MaxFeatures::All.resolve(7), Some(7));
-        assert_eq!(MaxFeatures::Fraction(0.5).resolve(13), Some(6));
-        assert_eq!(MaxFeatures::Fraction(0.01).resolve(13), Some(1));
-        assert_eq!(MaxFeatures::Count(14).resolve(13), None);
+        assert_eq!(MaxFeatures::Sqrt.resolve(64), 8);
+        assert_eq!(MaxFeatures::Sqrt.resolve(20), 4);
+        assert_eq!(MaxFeatures::Sqrt.resolve(1), 1);
+        assert_eq!(MaxFeatures::Log2.resolve(64), 6);
+        assert_eq!(MaxFeatures::Log2.resolve(1), 1);
+        assert_eq!(MaxFeatures::All.resolve(7), 7);
+        assert_eq!(MaxFeatures::Fraction(0.5).resolve(13), 6);
+        assert_eq!(MaxFeatures::Fraction(0.01).resolve(13), 1);
+        assert_eq!(MaxFeatures::Count(14).resolve(13), 14);
     }
 }

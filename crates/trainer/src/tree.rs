@@ -42,7 +42,7 @@ pub(crate) struct TreeConfig {
     /// `max(min_samples_split, 2 * min_samples_leaf)`.
     pub min_samples_split: usize,
     pub min_samples_leaf: usize,
-    /// `max_features_` resolved to a count in `1..=n_features`.
+    /// `max_features_`: how many features to draw per split (≥ 1; may exceed `n_features`).
     pub max_features: usize,
 }
 
