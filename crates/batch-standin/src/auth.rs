@@ -15,6 +15,8 @@
 //!
 //! Header values are taken exactly as sent: a POST sent with
 //! `Content-Length: 0` signs `0`, a GET without the header signs an empty line.
+//! Empty query values and empty `ocp-*` headers are left out, as Microsoft's
+//! own client (`azure-batch` for Python, `BatchSharedKeyAuthPolicy`) does.
 
 use std::collections::BTreeMap;
 
@@ -84,7 +86,7 @@ pub fn string_to_sign(
     }
     let mut ocp: Vec<(String, &str)> = headers
         .iter()
-        .filter(|(n, _)| n.as_str().starts_with("ocp-"))
+        .filter(|(n, v)| n.as_str().starts_with("ocp-") && !v.is_empty())
         .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("")))
         .collect();
     ocp.sort();
@@ -99,10 +101,12 @@ pub fn string_to_sign(
     s.push_str(path);
     let mut params: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in url::form_urlencoded::parse(raw_query.as_bytes()) {
-        params
-            .entry(k.to_lowercase())
-            .or_default()
-            .push(v.into_owned());
+        if !v.is_empty() {
+            params
+                .entry(k.to_lowercase())
+                .or_default()
+                .push(v.into_owned());
+        }
     }
     for (k, mut vs) in params {
         vs.sort();
