@@ -709,24 +709,20 @@ impl Backend for Slurm {
         }
     }
 
-    /// What an array task runs: the wrapper, which runs `TRAINER INPUT OUTPUT FLAGS...` with
-    /// the output in the submission's results directory (index chosen at submission).
+    /// What an array task runs (through `task.sh`): `TRAINER INPUT OUTPUT FLAGS...`, with the
+    /// output in the submission's results directory (submission and index are chosen when
+    /// the array job is submitted, hence the placeholders).
     fn task_command(&self, run: &RunContext, staged: &Staged, task: &TaskSpec) -> Vec<String> {
         let input = staged
             .inputs
             .get(&task.input_digest)
             .cloned()
             .unwrap_or_else(|| path_string(&self.object_path(&task.input_digest)));
-        let results = self.run_stage_dir(run).join("sub-<n>/results/<index>");
-        let mut argv = vec![
-            "sbatch".to_owned(),
-            "--array=...".to_owned(),
-            path_string(&self.run_stage_dir(run).join("task.sh")),
-            "=>".to_owned(),
-            staged.trainer.clone(),
-            input,
-            path_string(&results.join(OUTPUT_FILE)),
-        ];
+        let output = self
+            .run_stage_dir(run)
+            .join("sub-N/results/INDEX")
+            .join(OUTPUT_FILE);
+        let mut argv = vec![staged.trainer.clone(), input, path_string(&output)];
         argv.extend(task.trainer_args.iter().cloned());
         argv
     }
