@@ -1,0 +1,343 @@
+//! End to end on the Azure Batch backend, without Azure: Azurite (started through
+//! `scripts/azurite.sh`) for Blob Storage and the project's Batch stand-in (in-process, port 0)
+//! for the Batch REST API, with faults injected. The report's scores must equal the goldens.
+
+#[path = "util.rs"]
+mod util;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use batch_standin::Fault;
+use util::{Scratch, golden_default_outputs, repo_root, row, rows, show, trainer_bin};
+
+const ACCOUNT: &str = "standin";
+const KEY: &[u8] = b"batch-standin-test-key-not-a-secret";
+/// Azurite's published development account (public, documented, not a secret).
+const AZURITE: &str = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;\
+AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;\
+BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;";
+
+/// Starts Azurite (idempotent) or fails loudly.
+fn azurite() {
+    let out = Command::new(repo_root().join("scripts/azurite.sh"))
+        .args(["start", "http"])
+        .output()
+        .expect("run scripts/azurite.sh");
+    assert!(
+        out.status.success(),
+        "scripts/azurite.sh start http failed:\n{}",
+        show(&out)
+    );
+}
+
+fn fault(v: serde_json::Value) -> Fault {
+    serde_json::from_value(v).expect("fault JSON")
+}
+
+async fn standin(dir: &Path, faults: Vec<Fault>) -> batch_standin::Handle {
+    let mut c =
+        batch_standin::Config::new("127.0.0.1:0".parse().unwrap(), ACCOUNT, dir.join("standin"));
+    c.credentials.account_key = Some(KEY.to_vec());
+    c.faults = faults;
+    batch_standin::serve(c)
+        .await
+        .expect("start the Batch stand-in")
+}
+
+/// The orchestrator pointed at the stand-in and Azurite.
+fn orchestrator(s: &Scratch, url: &str) -> Command {
+    let mut cmd = s.command();
+    cmd.env("AZURE_BATCH_ACCOUNT_URL", url)
+        .env("AZURE_BATCH_ACCOUNT_NAME", ACCOUNT)
+        .env(
+            "AZURE_BATCH_ACCOUNT_KEY",
+            base64::engine::general_purpose::STANDARD.encode(KEY),
+        )
+        .env("AZURE_STORAGE_CONNECTION_STRING", AZURITE)
+        .env_remove("AZURE_STORAGE_ACCOUNT")
+        .env_remove("AZURE_STORAGE_KEY")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+async fn output(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("run orchestrator"))
+        .await
+        .unwrap()
+}
+
+fn run_args(s: &Scratch, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = vec![
+        "--out".into(),
+        s.out().display().to_string(),
+        "run".into(),
+        s.inputs().display().to_string(),
+        "--backend".into(),
+        "azure-batch".into(),
+        "--trainer".into(),
+        trainer_bin().display().to_string(),
+        "--batch-poll-interval".into(),
+        "300ms".into(),
+    ];
+    v.extend(extra.iter().map(|s| (*s).to_owned()));
+    v
+}
+
+fn copy_all_inputs(s: &Scratch) -> Vec<(String, String)> {
+    let golden = golden_default_outputs();
+    assert!(golden.len() >= 5, "goldens for input_files/: {golden:?}");
+    for (name, _) in &golden {
+        s.copy_input(name, name);
+    }
+    golden
+}
+
+/// No SAS signature or key may reach a log line or the report.
+fn assert_no_secrets(text: &str) {
+    for (i, _) in text.match_indices("sig=") {
+        let tail = &text[i + 4..];
+        assert!(
+            tail.starts_with("REDACTED") || tail.starts_with('<'),
+            "a SAS signature leaked: {}",
+            &text[i..(i + 40).min(text.len())]
+        );
+    }
+    let key = base64::engine::general_purpose::STANDARD.encode(KEY);
+    assert!(!text.contains(&key), "the Batch account key leaked");
+}
+
+/// Runs every input of `input_files/` with `faults` armed; checks the report against the
+/// goldens and returns the orchestrator's log and the total requeue count.
+async fn run_all_with_faults(faults: Vec<Fault>) -> (String, u64) {
+    azurite();
+    let s = Scratch::new();
+    let golden = copy_all_inputs(&s);
+    let handle = standin(s.path(), faults).await;
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args(&s, &[]));
+    let t0 = Instant::now();
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(120),
+        "took {:?}",
+        t0.elapsed()
+    );
+    let run_dir = s.run_dir();
+    let rows = rows(&run_dir);
+    assert_eq!(rows.len(), golden.len());
+    let mut requeued = 0;
+    for (name, line) in &golden {
+        let r = row(&rows, name);
+        assert_eq!(r["status"], "succeeded", "{name}: {r:#}\n{text}");
+        let want = line.trim_start_matches("The model score: ");
+        assert_eq!(r["score"].as_str(), Some(want), "{name}: {r:#}");
+        let task_dir = run_dir.join("tasks").join(r["task_id"].as_str().unwrap());
+        assert_eq!(
+            std::fs::read_to_string(task_dir.join("output.txt")).unwrap(),
+            *line,
+            "{name}"
+        );
+        let batch: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(task_dir.join("batch-task.json")).unwrap())
+                .unwrap();
+        requeued += batch["executionInfo"]["requeueCount"].as_u64().unwrap_or(0);
+    }
+    let report = std::fs::read_to_string(run_dir.join("report.json")).unwrap();
+    assert_no_secrets(&text);
+    assert_no_secrets(&report);
+    handle.shutdown().await;
+    (text, requeued)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scores_equal_goldens_through_throttling_dropped_connections_and_preemption() {
+    let (log, requeued) = run_all_with_faults(vec![
+        // Throttling with Retry-After on the pool create and on task counts.
+        fault(serde_json::json!({"kind": "status", "status": 503, "count": 1, "retryAfter": 1, "pathContains": "/pools", "method": "POST"})),
+        fault(serde_json::json!({"kind": "status", "status": 429, "count": 2, "retryAfter": 1, "pathContains": "/taskcounts"})),
+        // The task collection is added, then the connection drops: the retry with the same
+        // task ids must come back as TaskExists and count as success.
+        fault(serde_json::json!({"kind": "drop", "count": 1, "after": true, "pathContains": "addtaskcollection"})),
+        // One per-task server error, and one preempted node (the task is requeued).
+        fault(serde_json::json!({"kind": "taskServerError", "count": 1})),
+        fault(serde_json::json!({"kind": "preempt", "count": 1, "delayMs": 1})),
+    ])
+    .await;
+    assert_eq!(requeued, 1, "the preempted task was requeued once");
+    assert!(
+        log.contains("existed=") && !log.contains("existed=0"),
+        "the resubmitted tasks came back as TaskExists:\n{log}"
+    );
+    assert!(log.contains("retrying Batch call"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scores_equal_goldens_when_requests_must_be_halved() {
+    // Six tasks do not fit one request under this limit: RequestBodyTooLarge, then halving.
+    let (log, _) = run_all_with_faults(vec![fault(
+        serde_json::json!({"kind": "bodyLimit", "bytes": 4000}),
+    )])
+    .await;
+    assert!(log.contains("halving"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fatal_pool_resize_error_fails_fast_with_the_quota_named() {
+    azurite();
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    let faults = vec![fault(
+        serde_json::json!({"kind": "resizeError", "code": "AccountCoreQuotaReached", "message": "core quota reached"}),
+    )];
+    let handle = standin(s.path(), faults).await;
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args(&s, &[]));
+    let t0 = Instant::now();
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "must fail fast, took {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        text.contains("AccountCoreQuotaReached") && text.contains("Quotas"),
+        "{text}"
+    );
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dry_run_prints_the_request_bodies_and_sends_nothing() {
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    s.copy_input("wine.csv", "wine.csv");
+    // Nothing listens on port 9: any request would fail the run.
+    let mut cmd = orchestrator(&s, "http://127.0.0.1:9");
+    cmd.env(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        AZURITE.replace("127.0.0.1:10000", "127.0.0.1:9"),
+    );
+    cmd.args(run_args(
+        &s,
+        &[
+            "--dry-run",
+            "--spot-nodes",
+            "3",
+            "--vm-size",
+            "Standard_D4s_v5",
+        ],
+    ));
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "POST /pools",
+        "\"targetLowPriorityNodes\": 3",
+        "\"targetDedicatedNodes\": 0",
+        "\"nodeAgentSKUId\": \"batch.node.ubuntu 24.04\"",
+        "POST /jobs",
+        "\"onAllTasksComplete\": \"noaction\"",
+        "addtaskcollection",
+        "\"fileMode\": \"0755\"",
+        "\"uploadCondition\": \"taskcompletion\"",
+        "\"onAllTasksComplete\": \"terminatejob\"",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle} in\n{stdout}");
+    }
+    assert_no_secrets(&text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn arm64_vm_sizes_are_refused_before_anything_is_created() {
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    let mut cmd = orchestrator(&s, "http://127.0.0.1:9");
+    cmd.args(run_args(&s, &["--vm-size", "Standard_D2ps_v5"]));
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("Arm64") && text.contains("x86_64"), "{text}");
+}
+
+/// `GET` on the stand-in, signed with Batch Shared Key (to look at what is left).
+async fn standin_ids(url: &str, path: &str) -> Vec<String> {
+    let date = httpdate_now();
+    let query = "api-version=2025-06-01&$select=id";
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("ocp-date", date.parse().unwrap());
+    let sts = batch_standin::string_to_sign("GET", path, query, &headers, ACCOUNT);
+    let auth = format!("SharedKey {ACCOUNT}:{}", batch_standin::sign(KEY, &sts));
+    let r = reqwest::Client::new()
+        .get(format!("{url}{path}?{query}"))
+        .header("ocp-date", date)
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "GET {path}: {}", r.status());
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn httpdate_now() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%a, %d %b %Y %H:%M:%S GMT"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keep_pool_then_cleanup_removes_job_pool_and_outputs() {
+    azurite();
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    let handle = standin(s.path(), vec![]).await;
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args(&s, &["--keep-pool"]));
+    let out = output(cmd).await;
+    assert!(out.status.success(), "{}", show(&out));
+    let run_dir = s.run_dir();
+    let run_id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
+    let pools = standin_ids(&handle.url(), "/pools").await;
+    assert!(
+        pools.iter().any(|p| p.contains(&run_id)),
+        "--keep-pool kept the pool: {pools:?}"
+    );
+    assert!(!standin_ids(&handle.url(), "/jobs").await.is_empty());
+
+    let mut cleanup = orchestrator(&s, &handle.url());
+    cleanup.arg("--out").arg(s.out()).args(["cleanup", &run_id]);
+    let out = output(cleanup).await;
+    assert!(out.status.success(), "{}", show(&out));
+    // Deletion is asynchronous on Batch: pools and jobs linger in `deleting` for a while.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pools = standin_ids(&handle.url(), "/pools").await;
+        let jobs = standin_ids(&handle.url(), "/jobs").await;
+        if !pools.iter().any(|p| p.contains(&run_id)) && jobs.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cleanup left pools {pools:?} and jobs {jobs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Results already collected stay.
+    assert!(run_dir.join("report.json").is_file());
+    handle.shutdown().await;
+}
