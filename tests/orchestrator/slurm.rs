@@ -563,3 +563,127 @@ fn slurm_interrupt_cancels_the_array_job() {
         .expect("first task in the report");
     assert_eq!(first["status"], "cancelled", "{first}");
 }
+
+#[test]
+fn slurm_requeued_task_reruns_within_the_same_attempt() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path(), &["iris.csv"]);
+    // Slow enough to be requeued while running.
+    let trainer = tmp.path().join("slow-trainer");
+    write_script(
+        &trainer,
+        "#!/bin/bash\nsleep 3\nprintf 'The model score: 0.25' >\"$2\"\n",
+    );
+    let out_dir = tmp.path().join("out");
+    let mut child = run_cmd(&out_dir, &inputs, &trainer, &[])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (run, state) = wait_for_job(&out_dir, &mut child);
+    let job = state["submissions"][0]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sub_dir = PathBuf::from(state["submissions"][0]["dir"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sub_dir.join("results/0/stdout.txt").exists() {
+        assert!(Instant::now() < deadline, "task never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // What Slurm does to a `--requeue` job whose node fails: kill it and queue it again.
+    let status = Command::new("scontrol")
+        .args(["requeue", &format!("{job}_0")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "scontrol requeue {job}_0");
+
+    let status = wait_exit(&mut child, Duration::from_secs(180));
+    assert_eq!(status.code(), Some(0), "the requeued task completes");
+    let rows = rows(&run);
+    let row = &rows["iris.csv"];
+    assert_eq!(row["status"], "succeeded", "{row}");
+    assert_eq!(row["score"], "0.25");
+    assert_eq!(
+        row["attempts"], 1,
+        "a requeue is Slurm's, not a new attempt"
+    );
+    let starts = std::fs::read_to_string(sub_dir.parent().unwrap().join("starts.log")).unwrap();
+    let restarts: Vec<&str> = starts
+        .lines()
+        .map(|l| l.rsplit('\t').next().unwrap())
+        .collect();
+    assert_eq!(
+        restarts,
+        ["0", "1"],
+        "started, requeued, started again: {starts}"
+    );
+    let state = read_json(&run.join("slurm.json"));
+    assert_eq!(state["submissions"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn slurm_options_reach_sbatch_and_cleanup_removes_staging() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path(), &["iris.csv"]);
+    let out_dir = tmp.path().join("out");
+    let staging = tmp.path().join("shared staging");
+    let mut cmd = run_cmd(
+        &out_dir,
+        &inputs,
+        &trainer(),
+        &[
+            "--partition",
+            "debug",
+            "--time-limit",
+            "5",
+            "--cpus-per-task",
+            "1",
+            "--mem",
+            "100M",
+        ],
+    );
+    cmd.arg("--staging-dir").arg(&staging);
+    let out = output(cmd);
+    assert_eq!(out.status.code(), Some(0));
+    let run = run_dir(&out_dir);
+    assert_eq!(rows(&run)["iris.csv"]["status"], "succeeded");
+
+    let state = read_json(&run.join("slurm.json"));
+    let job = state["submissions"][0]["job_id"].as_str().unwrap();
+    let show = Command::new("scontrol")
+        .args(["-o", "show", "job", job])
+        .output()
+        .unwrap();
+    let show = String::from_utf8_lossy(&show.stdout);
+    for want in [
+        "Partition=debug",
+        "TimeLimit=00:05:00",
+        "MinMemoryNode=100M",
+        "Requeue=1",
+    ] {
+        assert!(show.contains(want), "{want} in {show}");
+    }
+    assert!(
+        show.contains("CPUs/Task=1") || show.contains("MinCPUsNode=1"),
+        "{show}"
+    );
+
+    let run_id = run.file_name().unwrap().to_str().unwrap().to_owned();
+    let run_stage = staging.join("runs").join(&run_id);
+    assert!(run_stage.join("task.sh").is_file());
+    let mut cleanup = orchestrator(&out_dir);
+    cleanup
+        .args(["cleanup", &run_id])
+        .arg("--staging-dir")
+        .arg(&staging);
+    let out = output(cleanup);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!run_stage.exists(), "the run's staging directory is gone");
+    assert!(
+        staging.join("objects").read_dir().unwrap().count() == 2,
+        "shared objects stay"
+    );
+    assert!(run.join("report.json").is_file(), "results stay");
+}
