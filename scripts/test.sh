@@ -7,5 +7,7 @@ cd "$(dirname "$0")/.."
 # Services used by integration tests. Each script is idempotent and fails loudly.
 # (Azurite and Slurm are started here once their tests exist.)
 bash scripts/slurm-start.sh
+# Azurite 3.37.0 (blob, HTTP :10000 and HTTPS --oauth basic :10001) for tests/azure_staging.
+bash scripts/azurite.sh start all
 
 cargo test --workspace --locked

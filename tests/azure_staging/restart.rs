@@ -112,7 +112,7 @@ async fn upload_survives_azurite_restart_mid_upload() {
     };
     let started = Instant::now();
     let refs = client
-        .upload_objects(&run, &[obj.clone()], Some(progress))
+        .upload_objects(&run, std::slice::from_ref(&obj), Some(progress))
         .await
         .unwrap();
     let took = started.elapsed();

@@ -251,7 +251,7 @@ async fn interrupted_block_upload_resumes_with_staged_blocks() {
     }
     let (seen, progress) = recorder();
     let refs = client
-        .upload_objects(&run, &[obj.clone()], Some(progress))
+        .upload_objects(&run, std::slice::from_ref(&obj), Some(progress))
         .await
         .unwrap();
     assert!(refs[0].uploaded);

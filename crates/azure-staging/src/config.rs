@@ -172,6 +172,12 @@ impl StorageConfig {
                 )));
             }
         }
+        if matches!(auth, Auth::Token(_)) && endpoint.scheme() != "https" {
+            return Err(Error::Config(format!(
+                "blob endpoint {endpoint} uses plain http: Microsoft Entra ID tokens are only sent \
+                 over https"
+            )));
+        }
         Ok(StorageConfig {
             endpoint,
             account: account.into(),
