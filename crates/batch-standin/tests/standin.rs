@@ -297,6 +297,7 @@ async fn tasks_run_with_resource_files_and_upload_outputs() {
         store.blob("/out/r1/ta/result.txt").as_deref(),
         Some("alpha")
     );
+    wait_task(c, "job1", "tb").await;
     assert_eq!(store.blob("/out/r1/tb/result.txt").as_deref(), Some("beta"));
     let stdout = store.blob("/out/r1/ta/logs/stdout.txt").unwrap();
     assert!(stdout.starts_with("job=job1 task=ta wd="), "{stdout}");
