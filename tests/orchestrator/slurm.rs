@@ -687,3 +687,49 @@ fn slurm_options_reach_sbatch_and_cleanup_removes_staging() {
     );
     assert!(run.join("report.json").is_file(), "results stay");
 }
+
+#[test]
+fn slurm_resume_retries_a_task_that_failed_transiently() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path(), &["iris.csv"]);
+    let trainer = tmp.path().join("flaky-trainer");
+    write_script(&trainer, FLAKY_TRAINER);
+    let flaky = tmp.path().join("flaky");
+    std::fs::create_dir(&flaky).unwrap();
+    let out_dir = tmp.path().join("out");
+    let mut cmd = run_cmd(&out_dir, &inputs, &trainer, &["--retries", "0"]);
+    cmd.env("FLAKY_DIR", &flaky);
+    let out = output(cmd);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no retries: the transient failure sticks"
+    );
+    let run = run_dir(&out_dir);
+    let row = &rows(&run)["iris.csv"];
+    assert_eq!(
+        (row["status"].as_str(), row["exit_code"].as_i64()),
+        (Some("failed"), Some(2))
+    );
+    assert!(
+        row["stderr_tail"]
+            .as_str()
+            .unwrap()
+            .contains("transient failure"),
+        "{row}"
+    );
+
+    // Resume asks for a new attempt of what may succeed now; the job is not adopted again.
+    let run_id = run.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut resume = orchestrator(&out_dir);
+    resume.args(["resume", &run_id]).env("FLAKY_DIR", &flaky);
+    let out = output(resume);
+    assert_eq!(out.status.code(), Some(0));
+    let row = &rows(&run)["iris.csv"];
+    assert_eq!(row["status"], "succeeded", "{row}");
+    assert_eq!(row["attempts"], 2, "{row}");
+    let state = read_json(&run.join("slurm.json"));
+    assert_eq!(state["submissions"].as_array().unwrap().len(), 2);
+    assert_eq!(state["submissions"][1]["tasks"][0]["attempt"], 2);
+}

@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use self::commands::TaskRecord;
-use self::state::{Entry, RunState, Status, Submission, io_error, write_atomic};
+use self::state::{Entry, Reported, RunState, Status, Submission, io_error, write_atomic};
 use super::{Backend, OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
 use crate::job::{
     RunContext, StageObject, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus,
@@ -388,7 +388,13 @@ impl Reporter<'_> {
     }
 
     fn started(&self, state: &mut RunState, task_id: &str, attempt: u32) {
-        state.reported.insert(task_id.to_owned(), attempt);
+        state.reported.insert(
+            task_id.to_owned(),
+            Reported {
+                attempt,
+                finished: false,
+            },
+        );
         self.hold(TaskEvent::Started {
             task_id: task_id.to_owned(),
             attempt: self.relative(task_id, attempt),
@@ -396,9 +402,13 @@ impl Reporter<'_> {
     }
 
     fn finished(&self, state: &mut RunState, mut outcome: TaskOutcome) {
-        state
-            .reported
-            .insert(outcome.task_id.clone(), outcome.attempts);
+        state.reported.insert(
+            outcome.task_id.clone(),
+            Reported {
+                attempt: outcome.attempts,
+                finished: true,
+            },
+        );
         outcome.attempts = self.relative(&outcome.task_id, outcome.attempts);
         self.hold(TaskEvent::Finished(outcome));
     }
@@ -617,6 +627,16 @@ impl Backend for Slurm {
                 // Submitted by an earlier, interrupted orchestrator: adopt the job.
                 Some((sub, idx)) => {
                     let attempt = state.submissions[sub].tasks[idx as usize].attempt;
+                    // Its outcome was reported and the core still wants it (a retryable
+                    // failure, a timeout, a cancel): that is a request for a new attempt.
+                    if state
+                        .reported
+                        .get(&spec.task_id)
+                        .is_some_and(|r| r.finished && r.attempt >= attempt)
+                    {
+                        fresh.push((spec, attempt + 1));
+                        continue;
+                    }
                     tracked.insert(
                         spec.task_id.clone(),
                         Tracked {
@@ -633,7 +653,11 @@ impl Backend for Slurm {
         }
         let reporter = Reporter {
             events: &events,
-            base: state.reported.clone(),
+            base: state
+                .reported
+                .iter()
+                .map(|(id, r)| (id.clone(), r.attempt))
+                .collect(),
             held: std::sync::Mutex::new(Vec::new()),
         };
         self.adopt(&ctx, &mut state, &mut tracked, &mut fresh)
@@ -793,7 +817,7 @@ impl Slurm {
                         let t = tracked.remove(&id).expect("tracked id");
                         // An attempt the core already counted (cancelled by our shutdown)
                         // is over; the next one gets the next number.
-                        let reported = state.reported.get(&id).copied().unwrap_or(0);
+                        let reported = state.reported.get(&id).map_or(0, |r| r.attempt);
                         let attempt = if reported >= t.attempt {
                             t.attempt + 1
                         } else {
@@ -845,7 +869,10 @@ impl Slurm {
             results.join(OUTPUT_FILE).is_file(),
             t.started || matches!(end, SlurmEnd::Record(r) if r.has_started()),
         );
-        if verdict.retryable && t.attempt <= ctx.run.retries {
+        // Each session has the run's retry budget, as with the other backends.
+        if verdict.retryable
+            && reporter.relative(&t.spec.task_id, t.attempt).max(1) <= ctx.run.retries
+        {
             tracing::info!(
                 "slurm: task {} attempt {} failed ({}); resubmitting",
                 t.spec.task_id,

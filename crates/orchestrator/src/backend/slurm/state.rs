@@ -25,9 +25,18 @@ pub(super) const STATE_FILE: &str = "slurm.json";
 pub(super) struct RunState {
     /// In submission order; `seq` equals the position.
     pub submissions: Vec<Submission>,
-    /// The highest attempt number reported to the core for each task, across sessions.
+    /// What was last reported to the core for each task, across sessions.
     #[serde(default)]
-    pub reported: BTreeMap<String, u32>,
+    pub reported: BTreeMap<String, Reported>,
+}
+
+/// The last event the core got for a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Reported {
+    /// The attempt it was about.
+    pub attempt: u32,
+    /// It was the final outcome (`Finished`), not just `Started`.
+    pub finished: bool,
 }
 
 /// One `sbatch --array` call.
