@@ -34,10 +34,10 @@ fn check_case(case: &Value, root: &Path, output_override: Option<&str>) -> Resul
                     String::from_utf8_lossy(&got)
                 ));
             }
-            if let Some(w) = case["warning"].as_str() {
-                if !err.contains(w) {
-                    return Err(format!("{name}: stderr lacks warning {w:?}: {err}"));
-                }
+            if let Some(w) = case["warning"].as_str()
+                && !err.contains(w)
+            {
+                return Err(format!("{name}: stderr lacks warning {w:?}: {err}"));
             }
             Ok(())
         }
