@@ -268,6 +268,37 @@ async fn interrupted_block_upload_resumes_with_staged_blocks() {
     client.delete_run(&run_id).await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_file_round_trips() {
+    let client = http_builder().build().unwrap();
+    let run_id = unique_run("empty");
+    let run = client.ensure_containers(&run_id).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let obj = LocalObject::from_file(write(dir.path(), "empty.csv", b""))
+        .await
+        .unwrap();
+    let refs = client
+        .upload_objects(&run, std::slice::from_ref(&obj), None)
+        .await
+        .unwrap();
+    assert!(refs[0].uploaded && refs[0].size == 0);
+    let again = client
+        .upload_objects(&run, std::slice::from_ref(&obj), None)
+        .await
+        .unwrap();
+    assert!(!again[0].uploaded);
+    let dest = dir.path().join("back");
+    assert_eq!(
+        client
+            .download_blob(&run.inputs, &obj.digest, &dest)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(std::fs::read(&dest).unwrap().is_empty());
+    client.delete_run(&run_id).await.unwrap();
+}
+
 fn base64_encode(b: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();

@@ -354,6 +354,36 @@ mod tests {
     }
 
     #[test]
+    fn account_without_key_uses_the_entra_chain_in_order() {
+        let c = StorageConfig::from_vars(vars(&[
+            ("AZURE_STORAGE_ACCOUNT", "acct"),
+            ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+            ("AZURE_CLIENT_ID", "app"),
+            ("AZURE_CLIENT_SECRET", "s3cr3t-value"),
+        ]))
+        .unwrap();
+        assert!(matches!(c.auth, Auth::Token(_)));
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let chain = EnvCredentialChain::from_vars(&|k: &str| match k {
+            "AZURE_TENANT_ID" => Some("72f988bf-86f1-41af-91ab-2d7cd011db47".into()),
+            "AZURE_CLIENT_ID" => Some("app".into()),
+            "AZURE_CLIENT_SECRET" => Some("s3cr3t-value".into()),
+            _ => None,
+        })
+        .unwrap();
+        let names: Vec<_> = chain.sources.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "client secret",
+                "Azure CLI / Azure Developer CLI",
+                "managed identity"
+            ]
+        );
+        assert!(!format!("{chain:?}").contains("s3cr3t"));
+    }
+
+    #[test]
     fn missing_configuration_says_what_to_set() {
         let err = StorageConfig::from_vars(vars(&[])).unwrap_err();
         assert!(

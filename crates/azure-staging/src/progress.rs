@@ -57,3 +57,23 @@ pub fn progress_bar(label: &str) -> (ProgressBar, ProgressFn) {
     });
     (bar, callback)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bar_follows_the_callback() {
+        let (bar, cb) = progress_bar("staging");
+        cb(&Progress {
+            digest: "d".into(),
+            event: ProgressEvent::Bytes(10),
+            bytes_done: 30,
+            bytes_total: 100,
+            objects_done: 1,
+            objects_total: 4,
+        });
+        assert_eq!((bar.position(), bar.length()), (30, Some(100)));
+        assert_eq!(bar.message(), "staging 1/4 objects");
+    }
+}
