@@ -3,6 +3,7 @@
 #
 #   scripts/bench-vs-sklearn.sh [--sizes 1k,20k,100k,200k] [--pairs 5] [--warmup 1] [--no-build]
 #                               [--trainer PATH] [--json FILE]
+#   (--trainer defaults to the static build; with --no-build it must already exist)
 #   scripts/bench-vs-sklearn.sh --growth [--rows 1k,...] [--features 10,...] [--pairs 3] ...
 #
 # Default mode: for each size (smaller first) it runs, round by round, the static trainer,
@@ -26,7 +27,7 @@ growth=0
 rows_list="1k,2k,5k,10k,20k,50k,100k,200k"
 features_list="10,20,50,100,200"
 growth_rows_fixed="20k"
-trainer="target/x86_64-unknown-linux-gnu/release/trainer"
+trainer=""
 json=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -53,8 +54,10 @@ oracle_venv
 
 if [[ $build -eq 1 ]]; then
     [[ -f scripts/build-static.sh ]] || { echo "bench-vs-sklearn: scripts/build-static.sh is missing" >&2; exit 1; }
-    bash scripts/build-static.sh
+    built="$(bash scripts/build-static.sh)"  # prints the binary's path
+    trainer="${trainer:-$built}"
 fi
+trainer="${trainer:-target/x86_64-unknown-linux-gnu/release/trainer}"
 [[ -x "$trainer" ]] || { echo "bench-vs-sklearn: no trainer binary at $trainer" >&2; exit 1; }
 
 data=target/bench-data
