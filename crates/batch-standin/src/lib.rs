@@ -72,6 +72,10 @@ pub struct Config {
     pub faults: Vec<Fault>,
     /// Body size limit before any `bodyLimit` fault: the service's 1 MiB.
     pub max_body_bytes: usize,
+    /// Validate every JSON success body the stand-in sends against the
+    /// operation's response schema; a mismatch (a stand-in bug) becomes a
+    /// 500 `StandInResponseInvalid` instead of silently misleading a client.
+    pub check_responses: bool,
 }
 
 impl Config {
@@ -90,6 +94,7 @@ impl Config {
             api_versions: API_VERSIONS.iter().map(|s| (*s).to_owned()).collect(),
             faults: Vec::new(),
             max_body_bytes: 1024 * 1024,
+            check_responses: true,
         }
     }
 }

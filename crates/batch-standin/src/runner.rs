@@ -492,7 +492,7 @@ async fn finish(sh: &Arc<Shared>, l: &Launch, outcome: Outcome) {
         t.exec.result = Some(if success { "success" } else { "failure" });
         t.exec.failure = fail;
         t.set_state(TaskState::Completed);
-        t.node = None;
+        // nodeInfo keeps naming the node the task last ran on.
         t.cancel = None;
         t.etag = etag;
     }

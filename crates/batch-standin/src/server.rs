@@ -292,7 +292,29 @@ async fn batch_request(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply
         body,
         path,
     };
-    crate::api::dispatch(sh, &ctx)
+    let reply = crate::api::dispatch(sh, &ctx)?;
+    if sh.config.check_responses
+        && reply.status.is_success()
+        && !reply.body.is_empty()
+        && reply
+            .headers
+            .iter()
+            .any(|(k, v)| k == "Content-Type" && v.starts_with("application/json"))
+    {
+        // Our own answers must match the spec a client is written against.
+        let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        let selected = ctx.query("$select").is_some();
+        if let Err(e) = sh.spec.validate_response(op, &body, selected) {
+            tracing::error!(op = %ctx.op, code = %e.code, values = ?e.values, "stand-in response does not match the spec");
+            return Err(BatchError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "StandInResponseInvalid",
+                format!("batch-standin built a {} response that does not match BatchService.json (a stand-in bug).", ctx.op),
+            )
+            .value("Reason", format!("{}: {:?}", e.code, e.values)));
+        }
+    }
+    Ok(reply)
 }
 
 /// The test-only control API (no auth; bind to loopback):

@@ -33,7 +33,23 @@ pub(crate) struct Operation {
     headers: Vec<Value>,
     /// The body parameter's schema and whether the body is required.
     body: Option<(Value, bool)>,
+    /// The schema of the success response, if it has a body.
+    response: Option<Value>,
 }
+
+/// What `check` is validating: a request (read-only properties refused) or
+/// one of our own responses (read-only allowed, `odata.*` annotations
+/// allowed, required properties skipped when `$select` trimmed them).
+#[derive(Clone, Copy)]
+struct Mode {
+    response: bool,
+    required: bool,
+}
+
+const REQUEST: Mode = Mode {
+    response: false,
+    required: true,
+};
 
 pub(crate) struct Spec {
     definitions: Map<String, Value>,
@@ -93,7 +109,13 @@ impl Spec {
                         _ => {}
                     }
                 }
+                let response = op["responses"]
+                    .as_object()
+                    .and_then(|r| r.iter().find(|(code, _)| code.starts_with('2')))
+                    .map(|(_, r)| r["schema"].clone())
+                    .filter(|s| !s.is_null());
                 ops.push(Operation {
+                    response,
                     id,
                     method: method.to_ascii_uppercase(),
                     segments,
@@ -225,7 +247,7 @@ impl Spec {
         }
         let value: Value = serde_json::from_slice(raw)
             .map_err(|e| invalid_body(&format!("The request body is not valid JSON: {e}")))?;
-        self.check(schema, &value, "", "")?;
+        self.check(schema, &value, "", "", REQUEST)?;
         Ok(value)
     }
 
@@ -233,7 +255,25 @@ impl Spec {
     #[cfg(test)]
     pub(crate) fn validate_definition(&self, name: &str, value: &Value) -> Result<(), BatchError> {
         let schema = serde_json::json!({"$ref": format!("#/definitions/{name}")});
-        self.check(&schema, value, "", "")
+        self.check(&schema, value, "", "", REQUEST)
+    }
+
+    /// Checks one of our own success bodies against the operation's
+    /// response schema; `selected` relaxes required properties.
+    pub(crate) fn validate_response(
+        &self,
+        op: &Operation,
+        body: &Value,
+        selected: bool,
+    ) -> Result<(), BatchError> {
+        let Some(schema) = &op.response else {
+            return Ok(());
+        };
+        let mode = Mode {
+            response: true,
+            required: !selected,
+        };
+        self.check(schema, body, "", "", mode)
     }
 
     fn check(
@@ -242,6 +282,7 @@ impl Spec {
         v: &Value,
         path: &str,
         type_name: &str,
+        mode: Mode,
     ) -> Result<(), BatchError> {
         if let Some(r) = schema["$ref"].as_str() {
             let name = r.trim_start_matches("#/definitions/");
@@ -249,7 +290,7 @@ impl Spec {
                 .definitions
                 .get(name)
                 .ok_or_else(|| invalid_body(&format!("the spec has no definition {name}")))?;
-            return self.check(def, v, path, name);
+            return self.check(def, v, path, name, mode);
         }
         if v.is_null() {
             // An explicit null is the same as leaving an optional property out.
@@ -285,13 +326,16 @@ impl Spec {
                 let props = schema["properties"].as_object();
                 for (k, val) in obj {
                     let sub = join(path, k);
+                    if mode.response && k.starts_with("odata.") {
+                        continue;
+                    }
                     match props.and_then(|p| p.get(k)) {
-                        Some(ps) if ps["readOnly"].as_bool() != Some(true) => {
-                            self.check(ps, val, &sub, "")?
+                        Some(ps) if mode.response || ps["readOnly"].as_bool() != Some(true) => {
+                            self.check(ps, val, &sub, "", mode)?
                         }
                         _ => match &schema["additionalProperties"] {
                             Value::Object(ap) => {
-                                self.check(&Value::Object(ap.clone()), val, &sub, "")?
+                                self.check(&Value::Object(ap.clone()), val, &sub, "", mode)?
                             }
                             Value::Bool(true) => {}
                             _ => {
@@ -309,7 +353,8 @@ impl Spec {
                 }
                 // Unknown names first: a misspelt property then reads as
                 // such rather than as the correct one being missing.
-                for req in schema["required"].as_array().into_iter().flatten() {
+                let required = schema["required"].as_array().filter(|_| mode.required);
+                for req in required.into_iter().flatten() {
                     let req = req.as_str().unwrap_or_default();
                     if obj.get(req).is_none_or(Value::is_null) {
                         return Err(BatchError::new(
@@ -325,7 +370,7 @@ impl Spec {
             "array" => {
                 let arr = v.as_array().ok_or_else(wrong_type)?;
                 for (i, item) in arr.iter().enumerate() {
-                    self.check(&schema["items"], item, &format!("{path}[{i}]"), "")?;
+                    self.check(&schema["items"], item, &format!("{path}[{i}]"), "", mode)?;
                 }
                 Ok(())
             }
@@ -561,6 +606,31 @@ mod tests {
                 json!({"priority": 4_000_000_000_i64})
             ),
             "InvalidPropertyValue"
+        );
+    }
+
+    #[test]
+    fn response_checks_allow_read_only_and_need_required() {
+        let spec = Spec::load().unwrap();
+        let op = |id: &str| spec.ops.iter().find(|o| o.id == id).unwrap();
+        let counts = op("Jobs_GetJobTaskCounts");
+        let c = json!({"active": 0, "running": 1, "completed": 2, "succeeded": 1, "failed": 1});
+        spec.validate_response(
+            counts,
+            &json!({"taskCounts": c, "taskSlotCounts": c}),
+            false,
+        )
+        .unwrap();
+        let e = spec
+            .validate_response(counts, &json!({"taskCounts": c}), false)
+            .unwrap_err();
+        assert_eq!(e.code, "MissingRequiredProperty");
+        let list = op("Tasks_ListTasks");
+        let page = json!({"odata.metadata": "x", "value": [{"id": "t", "state": "completed"}], "odata.nextLink": "y"});
+        spec.validate_response(list, &page, true).unwrap();
+        assert!(
+            spec.validate_response(list, &page, false).is_err(),
+            "a full task needs url, eTag..."
         );
     }
 

@@ -384,6 +384,15 @@ impl Task {
             x.insert("result".into(), json!(r));
         }
         o.insert("executionInfo".into(), exec);
+        if let Some((pool, node)) = &self.node {
+            let node_url = format!("{base}/pools/{pool}/nodes/{node}");
+            let root = format!("workitems/{job_id}/job-1/{}", self.id);
+            o.insert(
+                "nodeInfo".into(),
+                json!({"affinityId": format!("TVM:{node}"), "nodeUrl": node_url, "poolId": pool, "nodeId": node,
+                       "taskRootDirectory": root, "taskRootDirectoryUrl": format!("{node_url}/files/{root}")}),
+            );
+        }
         v
     }
 }

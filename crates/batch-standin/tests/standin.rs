@@ -290,6 +290,13 @@ async fn tasks_run_with_resource_files_and_upload_outputs() {
     assert_eq!(ta["executionInfo"]["exitCode"], 0);
     assert_eq!(ta["executionInfo"]["result"], "success");
     assert_eq!(ta["executionInfo"]["retryCount"], 0);
+    assert_eq!(ta["nodeInfo"]["poolId"], "pool1");
+    assert!(
+        ta["nodeInfo"]["nodeId"]
+            .as_str()
+            .unwrap()
+            .starts_with("tvmps_")
+    );
     assert!(
         ta["executionInfo"]["startTime"].is_string() && ta["executionInfo"]["endTime"].is_string()
     );
