@@ -83,7 +83,7 @@ impl AzureBatch {
             RetryPolicy::default(),
         )
         .map_err(|e| err(e.to_string()))?;
-        let storage = Storage::from_env().await.map_err(err)?;
+        let storage = Storage::from_env().map_err(err)?;
         Ok(Self {
             cfg,
             client: Arc::new(client),
@@ -173,7 +173,8 @@ impl AzureBatch {
                 ));
                 continue;
             };
-            let prefix = format!("{}/{}", run.run_id, spec.task_id);
+            // The output container belongs to the run; blobs are `<task-id>/<file>`.
+            let prefix = spec.task_id.clone();
             let x = tasks::TaskInputs {
                 trainer_url,
                 input_url: &input,
@@ -234,7 +235,7 @@ impl AzureBatch {
             pretty(&self.job_body(run, &job_id, pool_info))
         ));
         let trainer = placeholder(&staged.trainer, "r");
-        let out_container = placeholder(&self.storage.output_container_base(), "cw");
+        let out_container = placeholder(&self.storage.output_container_base(&run.run_id), "cw");
         let input_url = |d: &str| staged.inputs.get(d).map(|u| placeholder(u, "r"));
         let (pending, bad) = self.task_bodies(run, tasks, &trainer, &input_url, &out_container);
         for chunk in pending.chunks(tasks::MAX_TASKS_PER_REQUEST) {
@@ -314,7 +315,10 @@ impl AzureBatch {
                 input_urls.insert(d.to_owned(), self.storage.read_url(u, expiry).await?);
             }
         }
-        let out_container = self.storage.output_container_url(expiry).await?;
+        let out_container = self
+            .storage
+            .output_container_url(&run.run_id, expiry, self.cfg.job_timeout)
+            .await?;
 
         let vm = pool::resolve_image(client, &self.cfg).await?;
         let (pool_info, pool_body) = self.pool_info(run, vm);
@@ -331,6 +335,7 @@ impl AzureBatch {
             let _ = events.send(TaskEvent::Finished(refused(id, why)));
         }
         let ours: HashSet<String> = pending.iter().map(|p| p.id.clone()).collect();
+        let submit_started = std::time::Instant::now();
         let submit = tasks::submit_all(client.clone(), &job_id, pending, self.cfg.submitters);
         let submitted = tokio::select! {
             biased;
@@ -354,6 +359,7 @@ impl AzureBatch {
             existed = submitted.already_existed,
             refused = submitted.rejected.len(),
             requests = submitted.requests,
+            seconds = %format!("{:.2}", submit_started.elapsed().as_secs_f64()),
             "tasks submitted"
         );
         let mut ours = ours;
@@ -499,8 +505,7 @@ impl Backend for AzureBatch {
     }
 
     async fn stage(&self, run: &RunContext, plan: &StagePlan) -> Result<Staged> {
-        let _ = run;
-        self.storage.stage(plan).await.map_err(err)
+        self.storage.stage(&run.run_id, plan).await.map_err(err)
     }
 
     async fn execute(
@@ -520,8 +525,7 @@ impl Backend for AzureBatch {
     }
 
     /// Deletes the run's jobs and pools (found by their `orchestrator-run` metadata, so this
-    /// works after a crash) and the run's output blobs. Staged inputs are content-addressed and
-    /// shared with other runs, so they stay.
+    /// works after a crash) and the run's two storage containers (staged inputs, outputs).
     async fn cleanup(&self, run: &RunContext) -> Result<()> {
         let mut problems = Vec::new();
         match job::jobs_of_run(&self.client, &run.run_id).await {
@@ -550,7 +554,9 @@ impl Backend for AzureBatch {
             }
         }
         match self.storage.delete_run(&run.run_id).await {
-            Ok(n) => tracing::info!("deleted {n} output blob(s) of run {}", run.run_id),
+            Ok(()) => {
+                tracing::info!("deleted the run's storage containers (staged inputs and outputs)")
+            }
             Err(e) => problems.push(e),
         }
         if problems.is_empty() {
@@ -560,13 +566,18 @@ impl Backend for AzureBatch {
         }
     }
 
-    fn staged_locations(&self, _run: &RunContext, plan: &StagePlan) -> Staged {
+    fn staged_locations(&self, run: &RunContext, plan: &StagePlan) -> Staged {
         Staged {
-            trainer: self.storage.object_url(&plan.trainer.digest),
+            trainer: self.storage.object_url(&run.run_id, &plan.trainer.digest),
             inputs: plan
                 .inputs
                 .iter()
-                .map(|o| (o.digest.clone(), self.storage.object_url(&o.digest)))
+                .map(|o| {
+                    (
+                        o.digest.clone(),
+                        self.storage.object_url(&run.run_id, &o.digest),
+                    )
+                })
                 .collect(),
         }
     }

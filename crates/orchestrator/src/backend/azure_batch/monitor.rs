@@ -229,7 +229,7 @@ async fn join_all<F: std::future::Future<Output = ()>>(futs: Vec<F>) {
 async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
     let info = t.execution_info.clone().unwrap_or_default();
     let dir = w.run.task_dir(&t.id);
-    let prefix = format!("{}/{}", w.run.run_id, t.id);
+    let prefix = t.id.clone();
     let mut notes = Vec::new();
     if let Err(e) = tokio::fs::create_dir_all(&dir).await {
         notes.push(format!("cannot create {}: {e}", dir.display()));
@@ -237,7 +237,11 @@ async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
     let mut have_output = false;
     for name in [OUTPUT_FILE, STDOUT_FILE, STDERR_FILE] {
         let dest = dir.join(name);
-        match w.storage.download(&format!("{prefix}/{name}"), &dest).await {
+        match w
+            .storage
+            .download(&w.run.run_id, &format!("{prefix}/{name}"), &dest)
+            .await
+        {
             Ok(true) => have_output |= name == OUTPUT_FILE,
             Ok(false) if name != OUTPUT_FILE => {
                 // The upload may have failed (its error is in failureInfo); the node may still
