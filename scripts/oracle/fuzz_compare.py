@@ -63,6 +63,49 @@ def random_csv(rs):
     return eol.join(rows) + eol
 
 
+ODD_CELLS = [
+    "", " ", "NA", '"NA"', '""', "nan", "None", "#N/A", "inf", "-inf", "1e5", "1E-5", "+1", ".5",
+    "5.", "-0", "0x1", "1_0", "True", "false", " 1.5 ", '"2.5"', "1,5", '"1,5"', "a", '"a""b"',
+    "1.0000000000000000000001", "1e400", "-1e-400", "00012", "１",
+]
+
+
+def mutate(text, rs):
+    """Apply a few random pandas-parsing corner cases to a CSV text."""
+    lines = text.split("\n")[:-1]
+    for _ in range(int(rs.randint(1, 4))):
+        i = int(rs.randint(1, len(lines)))
+        fields = lines[i].split(",")
+        m = int(rs.randint(0, 9))
+        if m == 0:
+            lines.insert(i, str(rs.choice(["", "  ", ","])))
+        elif m == 1:
+            j = int(rs.randint(1, len(fields)))
+            fields[j] = '"' + fields[j] + '"'
+        elif m in (2, 3, 4):
+            j = int(rs.randint(1, len(fields) - 1)) if len(fields) > 2 else 1
+            fields[j] = str(rs.choice(ODD_CELLS))
+        elif m == 5:
+            fields.append(str(rs.choice(["1", "", "x"])))
+        elif m == 6 and len(fields) > 2:
+            fields.pop()
+        elif m == 7:
+            fields[-1] = str(rs.choice(["", "NA", "1.5", '"', "x", "True"]))
+        elif m == 8:
+            fields[0] = str(rs.choice(["", "idx", '"a,b"', "NA"]))
+        lines[i] = ",".join(fields)
+    out = "\n".join(lines)
+    r = rs.uniform()
+    if r < 0.2:
+        out += "\n"
+    elif r < 0.9:
+        out += "\n"
+    # else: no final newline
+    if rs.uniform() < 0.1:
+        out = "\ufeff" + out
+    return out
+
+
 def random_args(rs):
     args = []
     if rs.uniform() < 0.3:
@@ -91,6 +134,7 @@ def main():
     ap.add_argument("--trainer", required=True)
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--mutate", action="store_true", help="also apply random parsing corner cases")
     ap.add_argument("--keep", default="target/fuzz-compare", help="where mismatching CSVs are kept")
     a = ap.parse_args()
     rs = np.random.RandomState(a.seed)
@@ -100,8 +144,9 @@ def main():
     for t in range(a.trials):
         csv = os.path.join(tmp, "in.csv")
         with open(csv, "w", newline="") as fh:
-            fh.write(random_csv(rs))
-        args = random_args(rs)
+            text = random_csv(rs)
+            fh.write(mutate(text.replace("\r\n", "\n"), rs) if a.mutate else text)
+        args = random_args(rs) if not a.mutate or rs.uniform() < 0.3 else []
         # Folds beyond the smallest class make sklearn raise; keep those as error trials.
         status, output, warning, python_error = golden.run_reference(csv, args)
         counts[status] += 1
