@@ -299,6 +299,60 @@ async fn empty_file_round_trips() {
     client.delete_run(&run_id).await.unwrap();
 }
 
+/// Counts requests in flight through the SDK transport.
+#[derive(Debug)]
+struct Counting {
+    inner: reqwest::Client,
+    now: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl azure_core::http::HttpClient for Counting {
+    async fn execute_request(
+        &self,
+        request: &azure_core::http::Request,
+    ) -> azure_core::Result<azure_core::http::AsyncRawResponse> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let n = self.now.fetch_add(1, SeqCst) + 1;
+        self.max.fetch_max(n, SeqCst);
+        // Hold the slot a little so overlapping requests are visible.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let r = self.inner.execute_request(request).await;
+        self.now.fetch_sub(1, SeqCst);
+        r
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_stay_within_the_bound() {
+    let counting = Arc::new(Counting {
+        inner: http_client(None),
+        now: Default::default(),
+        max: Default::default(),
+    });
+    let client = http_builder()
+        .concurrency(3)
+        .transport(counting.clone())
+        .build()
+        .unwrap();
+    let run_id = unique_run("bound");
+    let run = client.ensure_containers(&run_id).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut objects = Vec::new();
+    for i in 0..20u64 {
+        let p = write(dir.path(), &format!("f{i}"), &bytes(2000 + i as usize, i));
+        objects.push(LocalObject::from_file(p).await.unwrap());
+    }
+    let p = write(dir.path(), "big", &bytes(640 * 1024, 99)); // 10 blocks
+    objects.push(LocalObject::from_file(p).await.unwrap());
+    counting.max.store(0, std::sync::atomic::Ordering::SeqCst);
+    client.upload_objects(&run, &objects, None).await.unwrap();
+    let max = counting.max.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((2..=3).contains(&max), "max in flight {max}, bound 3");
+    client.delete_run(&run_id).await.unwrap();
+}
+
 fn base64_encode(b: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
