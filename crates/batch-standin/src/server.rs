@@ -33,10 +33,10 @@ impl std::error::Error for DropConnection {}
 
 pub(crate) async fn accept_loop(sh: Arc<Shared>, listener: tokio::net::TcpListener) {
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = sh.shutdown.cancelled() => return,
             r = listener.accept() => match r {
-                Ok((s, _)) => s,
+                Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     continue;
@@ -45,7 +45,7 @@ pub(crate) async fn accept_loop(sh: Arc<Shared>, listener: tokio::net::TcpListen
         };
         let sh = sh.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| handle(sh.clone(), req));
+            let svc = service_fn(move |req| handle(sh.clone(), req, peer));
             let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended");
@@ -83,6 +83,7 @@ impl Ctx {
 async fn handle(
     sh: Arc<Shared>,
     req: Request<Incoming>,
+    peer: std::net::SocketAddr,
 ) -> Result<Response<Full<Bytes>>, DropConnection> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let echo = req
@@ -99,7 +100,16 @@ async fn handle(
     let path = req.uri().path().to_owned();
     let mut drop_after = false;
     let result = if path.starts_with("/_standin/") {
-        control(&sh, req).await
+        if peer.ip().is_loopback() {
+            control(&sh, req).await
+        } else {
+            // The control API has no auth: only this machine may use it.
+            Err(BatchError::new(
+                StatusCode::FORBIDDEN,
+                "AuthorizationFailure",
+                "The control API only answers loopback clients.",
+            ))
+        }
     } else {
         match sh.faults.take_http(&method, &path) {
             Some(HttpFault::DropBefore) => {
@@ -158,6 +168,7 @@ async fn handle(
     for (k, v) in &reply.headers {
         builder = builder.header(k.as_str(), v.as_str());
     }
+    tracing::debug!(%method, %path, status = reply.status.as_u16(), %request_id, "request");
     Ok(builder
         .body(Full::new(reply.body))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
