@@ -341,3 +341,31 @@ async fn keep_pool_then_cleanup_removes_job_pool_and_outputs() {
     assert!(run_dir.join("report.json").is_file());
     handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pool_whose_nodes_all_fail_their_start_stops_with_their_stderr() {
+    azurite();
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    let faults = vec![fault(serde_json::json!({
+        "kind": "nodeFailure", "state": "starttaskfailed", "nodes": 1,
+        "stderr": "mount: /data: permission denied"
+    }))];
+    let handle = standin(s.path(), faults).await;
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args(&s, &["--nodes", "1"]));
+    let t0 = Instant::now();
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "must fail fast, took {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        text.contains("starttaskfailed") && text.contains("permission denied"),
+        "{text}"
+    );
+    handle.shutdown().await;
+}

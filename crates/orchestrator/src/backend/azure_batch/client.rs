@@ -1006,6 +1006,69 @@ mod tests {
         assert!(!text.contains("SECRETSIG"), "{text}");
     }
 
+    /// A credential that hands out a fixed token and records the scopes it was asked for.
+    #[derive(Debug, Default)]
+    struct FixedToken(std::sync::Mutex<Vec<String>>);
+
+    impl azure_core::credentials::TokenCredential for FixedToken {
+        // The expansion of `#[async_trait]`, written out to avoid a dependency for one test.
+        fn get_token<'a, 'b, 'c, 'd, 'x>(
+            &'a self,
+            scopes: &'b [&'c str],
+            _options: Option<azure_core::credentials::TokenRequestOptions<'d>>,
+        ) -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = azure_core::Result<azure_core::credentials::AccessToken>,
+                    > + Send
+                    + 'x,
+            >,
+        >
+        where
+            'a: 'x,
+            'b: 'x,
+            'c: 'x,
+            'd: 'x,
+            Self: 'x,
+        {
+            self.0
+                .lock()
+                .unwrap()
+                .extend(scopes.iter().map(|s| (*s).to_owned()));
+            Box::pin(async {
+                Ok(azure_core::credentials::AccessToken::new(
+                    "entra-token-123".to_owned(),
+                    azure_core::time::OffsetDateTime::now_utc()
+                        + azure_core::time::Duration::hours(1),
+                ))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn entra_id_sends_a_bearer_token_for_the_batch_scope() {
+        let server = testserver::start(|_, _| Answer::Reply(200, vec![], "{}".into())).await;
+        let cred = Arc::new(FixedToken::default());
+        let c = BatchClient::new(
+            &server.url,
+            "2025-06-01",
+            Auth::Entra(cred.clone()),
+            fast_retry(),
+        )
+        .unwrap();
+        c.send(&Call::get("/pools")).await.unwrap();
+        let seen = server.seen.lock().unwrap().clone();
+        assert_eq!(
+            seen[0].header("authorization"),
+            Some("Bearer entra-token-123")
+        );
+        assert_eq!(
+            cred.0.lock().unwrap().as_slice(),
+            ["https://batch.core.windows.net//.default"]
+        );
+        assert!(!format!("{:?}", Auth::Entra(cred)).contains("entra-token"));
+    }
+
     #[test]
     fn guids_are_well_formed_and_unique() {
         let a = new_guid();

@@ -16,6 +16,9 @@ use super::storage::Storage;
 use crate::backend::{OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
 use crate::job::{RunContext, TaskEvent, TaskOutcome, TaskStatus};
 
+/// Consecutive polls with every node of the pool broken before the run is stopped.
+const BROKEN_POLLS_FATAL: u32 = 3;
+
 /// How the watch ended.
 #[derive(Debug)]
 pub(crate) enum WatchEnd {
@@ -63,6 +66,7 @@ pub(crate) async fn watch(
     let mut pool_id = w.pool_id.clone();
     let mut last_warning = String::new();
     let mut first_poll = true;
+    let mut broken_polls = 0u32;
     let started = Instant::now();
     let mut last_node_seen = Instant::now();
     while remaining > 0 {
@@ -96,10 +100,15 @@ pub(crate) async fn watch(
                 pool_id = auto_pool_id(w.client, w.job_id).await;
             }
             if let Some(pid) = &pool_id {
+                let mut nodes = None;
                 match pool::get_pool(w.client, pid).await {
                     Ok(p) => {
-                        if p.current_dedicated_nodes + p.current_low_priority_nodes > 0 {
+                        let n = p.current_dedicated_nodes + p.current_low_priority_nodes;
+                        if n > 0 {
                             last_node_seen = Instant::now();
+                        }
+                        if p.allocation_state == "steady" {
+                            nodes = Some(n as usize);
                         }
                         match pool::classify(&p) {
                             PoolHealth::Fatal(m) => return Ok(WatchEnd::PoolFatal(m)),
@@ -123,6 +132,19 @@ pub(crate) async fn watch(
                     Err(e) => tracing::debug!("watchdog could not read pool {pid}: {e}"),
                 }
                 if let Ok(problems) = pool::node_problems(w.client, pid).await {
+                    // Every node of a steady pool broken, poll after poll: nothing will ever
+                    // run, so stop with the nodes' own errors rather than wait for the cap.
+                    if !problems.is_empty() && nodes == Some(problems.len()) {
+                        broken_polls += 1;
+                        if broken_polls >= BROKEN_POLLS_FATAL {
+                            return Ok(WatchEnd::PoolFatal(format!(
+                                "every node of pool `{pid}` is unusable: {}",
+                                problems.join(" | ")
+                            )));
+                        }
+                    } else {
+                        broken_polls = 0;
+                    }
                     for p in problems {
                         if p != last_warning {
                             tracing::warn!("{p}");
