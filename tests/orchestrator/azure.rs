@@ -268,12 +268,12 @@ async fn arm64_vm_sizes_are_refused_before_anything_is_created() {
 }
 
 /// `GET` on the stand-in, signed with Batch Shared Key (to look at what is left).
-async fn standin_ids(url: &str, path: &str) -> Vec<String> {
+async fn standin_get(url: &str, path: &str, select: &str) -> serde_json::Value {
     let date = httpdate_now();
-    let query = "api-version=2025-06-01&$select=id";
+    let query = format!("api-version=2025-06-01&$select={select}");
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("ocp-date", date.parse().unwrap());
-    let sts = batch_standin::string_to_sign("GET", path, query, &headers, ACCOUNT);
+    let sts = batch_standin::string_to_sign("GET", path, &query, &headers, ACCOUNT);
     let auth = format!("SharedKey {ACCOUNT}:{}", batch_standin::sign(KEY, &sts));
     let r = reqwest::Client::new()
         .get(format!("{url}{path}?{query}"))
@@ -283,13 +283,167 @@ async fn standin_ids(url: &str, path: &str) -> Vec<String> {
         .await
         .unwrap();
     assert!(r.status().is_success(), "GET {path}: {}", r.status());
-    let v: serde_json::Value = r.json().await.unwrap();
+    r.json().await.unwrap()
+}
+
+async fn standin_ids(url: &str, path: &str) -> Vec<String> {
+    let v = standin_get(url, path, "id").await;
     v["value"]
         .as_array()
         .unwrap()
         .iter()
         .map(|x| x["id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Waits until the stand-in has a job with `n` tasks; returns the job id.
+async fn wait_for_tasks(url: &str, n: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(job) = standin_ids(url, "/jobs").await.into_iter().next() {
+            let tasks = standin_get(url, &format!("/jobs/{job}/tasks"), "id,state").await;
+            if tasks["value"].as_array().is_some_and(|t| t.len() == n) {
+                return job;
+            }
+        }
+        assert!(Instant::now() < deadline, "no job with {n} tasks appeared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A "trainer" that takes `seconds` before running the real one (a long task).
+fn slow_trainer(s: &Scratch, seconds: u32) -> std::path::PathBuf {
+    s.script(
+        "slow-trainer",
+        &format!(
+            "sleep {seconds}\nexec '{}' \"$@\"\n",
+            trainer_bin().display()
+        ),
+    )
+}
+
+fn run_args_with(s: &Scratch, trainer: &Path, extra: &[&str]) -> Vec<String> {
+    let mut v = run_args(s, extra);
+    let i = v.iter().position(|a| a == "--trainer").unwrap();
+    v[i + 1] = trainer.display().to_string();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ctrl_c_terminates_the_job_and_deletes_the_pool() {
+    azurite();
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    s.copy_input("wine.csv", "wine.csv");
+    let handle = standin(s.path(), vec![]).await;
+    let trainer = slow_trainer(&s, 30);
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args_with(&s, &trainer, &[]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let job = wait_for_tasks(&handle.url(), 2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let t0 = Instant::now();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(20),
+        "shutdown took {:?}",
+        t0.elapsed()
+    );
+    assert!(!out.status.success(), "a cancelled run is not a success");
+    let state = standin_get(&handle.url(), &format!("/jobs/{job}"), "id,state").await;
+    assert!(
+        matches!(state["state"].as_str(), Some("terminating" | "completed")),
+        "{state}"
+    );
+    let pools = standin_get(&handle.url(), "/pools", "id,state").await;
+    for p in pools["value"].as_array().unwrap() {
+        assert_eq!(
+            p["state"], "deleting",
+            "the run's pool is being deleted: {pools}"
+        );
+    }
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crashed_run_resumes_on_the_same_job_without_rerunning_tasks() {
+    azurite();
+    let s = Scratch::new();
+    let golden = copy_all_inputs(&s);
+    let handle = standin(s.path(), vec![]).await;
+    let trainer = slow_trainer(&s, 3);
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args_with(
+        &s,
+        &trainer,
+        &["--nodes", "2", "--task-slots", "2"],
+    ))
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let job = wait_for_tasks(&handle.url(), golden.len()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    child.kill().unwrap(); // SIGKILL: no cleanup at all, the job keeps running on Batch.
+    child.wait().unwrap();
+    let run_id = s
+        .run_dir()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+
+    let mut resume = orchestrator(&s, &handle.url());
+    resume
+        .arg("--out")
+        .arg(s.out())
+        .args(["resume", &run_id, "--batch-poll-interval", "300ms"]);
+    let out = output(resume).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        standin_ids(&handle.url(), "/jobs").await,
+        vec![job.clone()],
+        "resume reused the job"
+    );
+    let tasks = standin_get(
+        &handle.url(),
+        &format!("/jobs/{job}/tasks"),
+        "id,executionInfo",
+    )
+    .await;
+    for t in tasks["value"].as_array().unwrap() {
+        assert_eq!(
+            t["executionInfo"]["retryCount"], 0,
+            "no task ran twice: {t}"
+        );
+        assert_eq!(
+            t["executionInfo"]["requeueCount"], 0,
+            "no task ran twice: {t}"
+        );
+    }
+    let rows = rows(&s.run_dir());
+    for (name, line) in &golden {
+        let r = row(&rows, name);
+        assert_eq!(r["status"], "succeeded", "{name}: {r:#}\n{text}");
+        assert_eq!(
+            r["score"].as_str(),
+            Some(line.trim_start_matches("The model score: ")),
+            "{name}"
+        );
+    }
+    handle.shutdown().await;
 }
 
 fn httpdate_now() -> String {
