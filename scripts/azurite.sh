@@ -79,7 +79,12 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 make_certs() {
     local dir="$STATE/oauth/certs"
-    [[ -f "$dir/ca.pem" && -f "$dir/server.pem" && -f "$dir/server.key" ]] && return 0
+    # Reuse the pair unless it expires within a day.
+    if [[ -f "$dir/ca.pem" && -f "$dir/server.pem" && -f "$dir/server.key" ]] &&
+        openssl x509 -checkend 86400 -noout -in "$dir/server.pem" >/dev/null 2>&1 &&
+        openssl x509 -checkend 86400 -noout -in "$dir/ca.pem" >/dev/null 2>&1; then
+        return 0
+    fi
     command -v openssl >/dev/null || die "openssl CLI not found (needed to generate the test certificate)"
     mkdir -p "$dir"
     chmod 700 "$dir"

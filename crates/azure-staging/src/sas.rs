@@ -3,7 +3,7 @@
 //! `azure_storage_blob` 1.x cannot sign with an account key (Entra ID only, by design), so this
 //! module signs service SAS (container `sr=c`, blob `sr=b`) and account SAS itself with
 //! HMAC-SHA256. User delegation SAS (Entra) are built with `azure_storage_sas` in
-//! [`crate::client`]. Everything here is pure: no I/O, no clock except where a function says so.
+//! [`crate::StagingClient`]. Everything here is pure: no I/O, no clock except where a function says so.
 //!
 //! Reference: <https://learn.microsoft.com/rest/api/storageservices/create-service-sas> and
 //! `create-account-sas`; string-to-sign layouts below are the ones for sv 2020-12-06 and later.
