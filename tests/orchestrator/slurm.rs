@@ -521,14 +521,21 @@ fn slurm_timeout_is_reported_timed_out() {
 }
 
 #[test]
-fn slurm_interrupt_cancels_the_array_job() {
+fn slurm_interrupt_cancels_the_array_job_and_resume_finishes() {
     cluster();
     let tmp = tempfile::tempdir().unwrap();
     let inputs = inputs(tmp.path(), &["iris.csv", "wine.csv", "digits.csv"]);
-    let trainer = tmp.path().join("slow-trainer");
-    write_script(&trainer, "#!/bin/bash\nsleep 120\n");
+    // Hangs while `$HOLD` exists, then succeeds.
+    let trainer = tmp.path().join("held-trainer");
+    write_script(
+        &trainer,
+        "#!/bin/bash\nwhile [[ -e $HOLD ]]; do sleep 0.2; done\nprintf 'The model score: 0.75' >\"$2\"\n",
+    );
+    let hold = tmp.path().join("hold");
+    std::fs::write(&hold, "").unwrap();
     let out_dir = tmp.path().join("out");
     let mut child = run_cmd(&out_dir, &inputs, &trainer, &["--concurrency", "1"])
+        .env("HOLD", &hold)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -556,12 +563,26 @@ fn slurm_interrupt_cancels_the_array_job() {
         "nothing of the run is left in Slurm's queue: {:?}",
         squeue_by_name(&job_name)
     );
-    let rows = rows(&run);
-    let first = rows
+    let interrupted = rows(&run);
+    let first = interrupted
         .values()
         .find(|r| r["task_id"] == state["submissions"][0]["tasks"][0]["task_id"])
         .expect("first task in the report");
     assert_eq!(first["status"], "cancelled", "{first}");
+
+    // Resume: the cancelled task gets a second attempt, the never-started ones their first.
+    std::fs::remove_file(&hold).unwrap();
+    let run_id = run.file_name().unwrap().to_str().unwrap().to_owned();
+    let mut resume = orchestrator(&out_dir);
+    resume.args(["resume", &run_id]).env("HOLD", &hold);
+    let out = output(resume);
+    assert_eq!(out.status.code(), Some(0), "resume finishes the run");
+    let first_id = state["submissions"][0]["tasks"][0]["task_id"].clone();
+    for (input, row) in rows(&run) {
+        assert_eq!(row["status"], "succeeded", "{input}: {row}");
+        let attempts = if row["task_id"] == first_id { 2 } else { 1 };
+        assert_eq!(row["attempts"], attempts, "{input}: {row}");
+    }
 }
 
 #[test]

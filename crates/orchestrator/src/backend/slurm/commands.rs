@@ -55,6 +55,8 @@ pub(super) struct TaskRecord {
     pub restarts: u32,
     /// `RunTime` in seconds.
     pub run_seconds: Option<f64>,
+    /// `BatchHost`: the node the batch script was started on; absent until it starts.
+    pub batch_host: Option<String>,
 }
 
 impl TaskRecord {
@@ -75,12 +77,12 @@ impl TaskRecord {
         )
     }
 
-    /// Whether the task has left the queue (running, or done).
+    /// Whether the task ever started on a node (a pending element that was cancelled did
+    /// not; a requeued one did, even while it waits again).
     pub(super) fn has_started(&self) -> bool {
-        !matches!(
-            self.state.as_str(),
-            "PENDING" | "REQUEUED" | "REQUEUE_HOLD" | "REQUEUE_FED" | "SUSPENDED"
-        ) || self.restarts > 0
+        self.restarts > 0
+            || self.batch_host.is_some()
+            || matches!(self.state.as_str(), "RUNNING" | "COMPLETING" | "SUSPENDED")
     }
 }
 
@@ -104,6 +106,10 @@ pub(super) fn parse_show_job(stdout: &str) -> BTreeMap<u32, TaskRecord> {
                 .and_then(|r| r.parse().ok())
                 .unwrap_or(0),
             run_seconds: fields.get("RunTime").and_then(|t| parse_duration(t)),
+            batch_host: fields
+                .get("BatchHost")
+                .filter(|h| !h.is_empty() && **h != "(null)")
+                .map(|h| (*h).to_owned()),
         };
         for idx in parse_index_list(ids) {
             tasks.insert(idx, record.clone());
@@ -224,9 +230,17 @@ mod tests {
                    JobId=11 ArrayJobId=10 ArrayTaskId=1 JobState=RUNNING Reason=None \
                    Restarts=1 ExitCode=0:0 RunTime=00:00:01\n\
                    JobId=10 ArrayJobId=10 ArrayTaskId=3-5%2 JobState=PENDING \
-                   Reason=JobArrayTaskLimit Restarts=0 ExitCode=0:0 RunTime=00:00:00\n";
+                   Reason=JobArrayTaskLimit Restarts=0 ExitCode=0:0 RunTime=00:00:00\n\
+                   JobId=13 ArrayJobId=10 ArrayTaskId=0 JobState=CANCELLED Reason=None \
+                   Restarts=0 ExitCode=0:15 RunTime=00:00:01 NodeList=localhost \
+                   BatchHost=localhost\n\
+                   JobId=14 ArrayJobId=10 ArrayTaskId=6 JobState=CANCELLED Reason=None \
+                   Restarts=0 ExitCode=0:0 RunTime=00:00:00 NodeList= \n";
         let tasks = parse_show_job(out);
-        assert_eq!(tasks.len(), 5);
+        assert_eq!(tasks.len(), 7);
+        // Cancelled while running vs cancelled while pending.
+        assert!(tasks[&0].has_started());
+        assert!(!tasks[&6].has_started());
         let failed = &tasks[&2];
         assert_eq!(failed.state, "FAILED");
         assert_eq!(failed.exit, Some((1, 0)));

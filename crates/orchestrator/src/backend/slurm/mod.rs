@@ -1122,6 +1122,7 @@ mod tests {
             exit: Some(exit),
             restarts,
             run_seconds: Some(1.0),
+            batch_host: Some("localhost".into()),
         }
     }
 
