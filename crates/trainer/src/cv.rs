@@ -8,13 +8,17 @@
 //! All (fold, tree) fits run in one rayon pass; results are gathered in (fold, tree) order, so the
 //! score does not depend on the number of threads.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
 use rayon::prelude::*;
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::forest::{argmax, fit_tree, predict_proba_into, tree_config, tree_seeds};
+use crate::forest::{argmax, fit_tree, tree_config, tree_seeds};
 use crate::params::ForestValidParams;
-use crate::tree::{TrainSet, Tree};
+use crate::tree::TrainSet;
 
 /// The fold index (`0..n_folds`) of each row's test set, or the message sklearn raises.
 /// Also returns sklearn's warning when some (not all) classes have fewer than `n_folds` rows.
@@ -124,40 +128,36 @@ pub struct CvScore {
     pub warning: Option<String>,
 }
 
-/// One fold's training data and test rows.
-struct Fold {
-    columns: Vec<f32>,
-    n_train: usize,
+/// One fold: its rows and sklearn's per-fold label encoding. Features are not copied: the
+/// trees read the dataset's columns and give rows outside the fold weight 0.
+struct FoldPlan {
+    /// Training rows, ascending (`indices[test_folds != k]`).
+    train: Vec<u32>,
+    /// Test rows, ascending.
+    test: Vec<u32>,
+    /// Fold-local class index of every dataset row (`np.unique` over the training labels).
     y: Vec<u32>,
     /// Fold-local class index -> dataset class index.
     classes: Vec<u32>,
+    /// Per feature: does a training row miss it?
     has_missing: Vec<bool>,
-    /// Row-major test features and their dataset class indices.
-    test_rows: Vec<f32>,
-    test_labels: Vec<u32>,
 }
 
-fn make_fold(data: &Dataset, test_folds: &[usize], fold: usize) -> Fold {
-    let train: Vec<usize> = (0..data.n_rows)
-        .filter(|&i| test_folds[i] != fold)
+fn plan_fold(data: &Dataset, test_folds: &[usize], fold: usize) -> FoldPlan {
+    let train: Vec<u32> = (0..data.n_rows as u32)
+        .filter(|&i| test_folds[i as usize] != fold)
         .collect();
-    let test: Vec<usize> = (0..data.n_rows)
-        .filter(|&i| test_folds[i] == fold)
+    let test: Vec<u32> = (0..data.n_rows as u32)
+        .filter(|&i| test_folds[i as usize] == fold)
         .collect();
-    let n_train = train.len();
-    let p = data.n_features;
-    let mut columns = Vec::with_capacity(n_train * p);
-    let mut has_missing = Vec::with_capacity(p);
-    for f in 0..p {
-        let col = &data.columns[f * data.n_rows..(f + 1) * data.n_rows];
-        let start = columns.len();
-        columns.extend(train.iter().map(|&i| col[i]));
-        has_missing.push(columns[start..].iter().any(|x: &f32| x.is_nan()));
-    }
-    // np.unique over the training labels: sorted dataset classes present in this fold.
+    let has_missing = data
+        .columns
+        .iter()
+        .map(|col| train.iter().any(|&i| col[i as usize].is_nan()))
+        .collect();
     let mut present = vec![false; data.classes.len()];
     for &i in &train {
-        present[data.labels[i] as usize] = true;
+        present[data.labels[i as usize] as usize] = true;
     }
     let classes: Vec<u32> = (0..data.classes.len() as u32)
         .filter(|&c| present[c as usize])
@@ -166,26 +166,23 @@ fn make_fold(data: &Dataset, test_folds: &[usize], fold: usize) -> Fold {
     for (k, &c) in classes.iter().enumerate() {
         local[c as usize] = k as u32;
     }
-    let y = train
-        .iter()
-        .map(|&i| local[data.labels[i] as usize])
-        .collect();
-    let mut test_rows = Vec::with_capacity(test.len() * p);
-    for &i in &test {
-        for f in 0..p {
-            test_rows.push(data.columns[f * data.n_rows + i]);
-        }
-    }
-    let test_labels = test.iter().map(|&i| data.labels[i]).collect();
-    Fold {
-        columns,
-        n_train,
+    let y = data.labels.iter().map(|&l| local[l as usize]).collect();
+    FoldPlan {
+        train,
+        test,
         y,
         classes,
         has_missing,
-        test_rows,
-        test_labels,
     }
+}
+
+/// A fold's running `predict_proba` sum. Trees finish in any order; their contributions are
+/// added strictly in tree order (as sklearn's sequential `out += prediction` does), so the sum
+/// is bit-identical whatever the thread count. Trees are dropped as soon as they have predicted.
+struct FoldSum {
+    next_tree: usize,
+    pending: BTreeMap<usize, Vec<f64>>,
+    proba: Vec<f64>,
 }
 
 /// Runs the whole cross-validation on the current rayon pool. Errors are the ones sklearn
@@ -203,47 +200,80 @@ pub fn cross_validate(
             )
         })?;
     let cfg = tree_config(params, data.n_features);
-    let folds: Vec<Fold> = (0..params.n_folds)
+    let plans: Vec<FoldPlan> = (0..params.n_folds)
         .into_par_iter()
-        .map(|k| make_fold(data, &test_folds, k))
+        .map(|k| plan_fold(data, &test_folds, k))
         .collect();
+    let columns: Vec<&[f32]> = data.columns.iter().map(Vec::as_slice).collect();
     let seeds = tree_seeds(params.random_state, params.n_estimators);
     let n_trees = seeds.len();
-    let trees: Vec<Tree> = (0..params.n_folds * n_trees)
-        .into_par_iter()
-        .map(|job| {
-            let fold = &folds[job / n_trees];
-            let set = TrainSet {
-                columns: &fold.columns,
-                n_rows: fold.n_train,
-                n_features: data.n_features,
-                y: &fold.y,
-                n_classes: fold.classes.len(),
-                has_missing: &fold.has_missing,
-            };
-            fit_tree(set, seeds[job % n_trees], params.bootstrap, cfg)
+    let sums: Vec<Mutex<FoldSum>> = plans
+        .iter()
+        .map(|p| {
+            Mutex::new(FoldSum {
+                next_tree: 0,
+                pending: BTreeMap::new(),
+                proba: vec![0.0; p.test.len() * p.classes.len()],
+            })
         })
         .collect();
-    let fold_scores: Vec<f64> = folds
-        .par_iter()
-        .enumerate()
-        .map(|(k, fold)| {
-            let n_classes = fold.classes.len();
-            let n_test = fold.test_labels.len();
-            let mut proba = vec![0.0; n_test * n_classes];
-            predict_proba_into(
-                &trees[k * n_trees..(k + 1) * n_trees],
-                &fold.test_rows,
-                data.n_features,
-                n_classes,
-                &mut proba,
-            );
+    // Jobs are (fold, tree) pairs taken in order by every worker of the pool.
+    let next_job = AtomicUsize::new(0);
+    let n_jobs = params.n_folds * n_trees;
+    rayon::scope(|scope| {
+        for _ in 0..rayon::current_num_threads() {
+            scope.spawn(|_| {
+                loop {
+                    let job = next_job.fetch_add(1, Ordering::Relaxed);
+                    if job >= n_jobs {
+                        break;
+                    }
+                    let (fold, t) = (job / n_trees, job % n_trees);
+                    let plan = &plans[fold];
+                    let set = TrainSet {
+                        columns: &columns,
+                        n_rows: data.n_rows,
+                        n_features: data.n_features,
+                        y: &plan.y,
+                        n_classes: plan.classes.len(),
+                        has_missing: &plan.has_missing,
+                    };
+                    let tree = fit_tree(set, &plan.train, seeds[t], params.bootstrap, cfg);
+                    let mut contribution = Vec::with_capacity(plan.test.len() * plan.classes.len());
+                    for &i in &plan.test {
+                        contribution
+                            .extend_from_slice(tree.leaf_value_by(|f| columns[f][i as usize]));
+                    }
+                    drop(tree);
+                    let mut sum = sums[fold].lock().unwrap_or_else(PoisonError::into_inner);
+                    sum.pending.insert(t, contribution);
+                    loop {
+                        let next = sum.next_tree;
+                        let Some(c) = sum.pending.remove(&next) else {
+                            break;
+                        };
+                        sum.proba.iter_mut().zip(&c).for_each(|(o, v)| *o += v);
+                        sum.next_tree += 1;
+                    }
+                }
+            });
+        }
+    });
+    let fold_scores: Vec<f64> = plans
+        .iter()
+        .zip(sums)
+        .map(|(plan, sum)| {
+            let mut proba = sum
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner)
+                .proba;
+            proba.iter_mut().for_each(|p| *p /= n_trees as f64);
             let correct = proba
-                .chunks_exact(n_classes)
-                .zip(&fold.test_labels)
-                .filter(|(p, truth)| fold.classes[argmax(p)] == **truth)
+                .chunks_exact(plan.classes.len())
+                .zip(&plan.test)
+                .filter(|(p, i)| plan.classes[argmax(p)] == data.labels[**i as usize])
                 .count();
-            correct as f64 / n_test as f64
+            correct as f64 / plan.test.len() as f64
         })
         .collect();
     let mean = numpy_sum(&fold_scores) / fold_scores.len() as f64;

@@ -14,6 +14,7 @@
 //! Everything the reference rejects (or turns into a NaN score) is an [`Error::Input`] naming
 //! the line and column. This module does not know about folds or models.
 
+use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -48,8 +49,8 @@ pub struct Dataset {
     pub n_rows: usize,
     /// Number of feature columns (all columns but the index and the label).
     pub n_features: usize,
-    /// Column-major float32 features: `columns[f * n_rows + i]`; NaN marks a missing cell.
-    pub columns: Vec<f32>,
+    /// Float32 features by column: `columns[f][i]`; NaN marks a missing cell.
+    pub columns: Vec<Vec<f32>>,
     /// Class index of each row into `classes` (which is sorted as sklearn sorts labels).
     pub labels: Vec<u32>,
     /// The distinct labels in sklearn's order, rendered for reports.
@@ -63,19 +64,17 @@ pub struct Dataset {
 impl Dataset {
     /// Row `i` as a feature vector.
     pub fn row(&self, i: usize) -> Vec<f32> {
-        (0..self.n_features)
-            .map(|f| self.columns[f * self.n_rows + i])
-            .collect()
+        (0..self.n_features).map(|f| self.columns[f][i]).collect()
     }
 }
 
 /// Reads and parses `path` (see the module docs).
 pub fn read_csv(path: &Path) -> Result<Dataset> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+    let file = std::fs::File::open(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_csv(&bytes, path)
+    parse_reader(file, path)
 }
 
 /// How a cell parsed.
@@ -271,30 +270,134 @@ fn show(raw: &[u8]) -> String {
 
 /// Parses CSV bytes; `path` is only used in messages.
 pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    if let Err(e) = std::str::from_utf8(bytes) {
-        let at = e.valid_up_to();
-        let line = bytes[..at].iter().filter(|&&c| c == b'\n').count() + 1;
-        return Err(err(
-            path,
-            format!(
-                "line {line}: the file is not valid UTF-8 (byte offset {at}); save it as UTF-8"
-            ),
-        ));
-    }
-    if let Some(line) = unterminated_quote_line(bytes) {
-        return Err(err(
-            path,
-            format!(
-                "line {line}: a quoted field starts here and is never closed (pandas: 'EOF \
-                 inside string'); close the quote or escape inner quotes by doubling them"
-            ),
-        ));
-    }
+    parse_reader(bytes, path)
+}
+
+/// Streams a CSV from `input` (the file is never held in memory whole).
+fn parse_reader<R: Read>(input: R, path: &Path) -> Result<Dataset> {
+    let scan = QuoteScan::new(input).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(bytes);
+        .buffer_capacity(1 << 16)
+        .from_reader(scan);
+    let res = parse_records(&mut reader, path);
+    // pandas' first complaint about an unclosed quote is 'EOF inside string', whatever the
+    // rows before it look like: read to the end before reporting anything else.
+    let mut scan = reader.into_inner();
+    if res.is_ok() || matches!(res, Err(Error::Input { .. })) {
+        let drained = std::io::copy(&mut scan, &mut std::io::sink());
+        if let (Ok(_), Some(line)) = (drained, scan.unterminated_quote_line()) {
+            return Err(err(
+                path,
+                format!(
+                    "line {line}: a quoted field starts here and is never closed (pandas: 'EOF \
+                     inside string'); close the quote or escape inner quotes by doubling them"
+                ),
+            ));
+        }
+    }
+    res
+}
+
+/// Passes bytes through to the CSV reader while skipping a UTF-8 BOM and following quote
+/// state the way pandas' tokenizer does: a quote opens a field only at its start, `""` inside
+/// quotes is an escaped quote.
+struct QuoteScan<R> {
+    inner: R,
+    head: Vec<u8>,
+    line: u64,
+    prev: u8,
+    field_start: bool,
+    in_quotes: bool,
+    /// Saw `"` inside quotes: either a closing quote or the first half of `""`.
+    quote_pending: bool,
+    quote_line: u64,
+}
+
+impl<R: Read> QuoteScan<R> {
+    fn new(mut inner: R) -> std::io::Result<Self> {
+        let mut head = Vec::with_capacity(3);
+        while head.len() < 3 {
+            let mut b = [0u8; 3];
+            let n = inner.read(&mut b[..3 - head.len()])?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&b[..n]);
+        }
+        if head == b"\xef\xbb\xbf" {
+            head.clear();
+        }
+        Ok(QuoteScan {
+            inner,
+            head,
+            line: 1,
+            prev: 0,
+            field_start: true,
+            in_quotes: false,
+            quote_pending: false,
+            quote_line: 0,
+        })
+    }
+
+    fn observe(&mut self, c: u8) {
+        if self.quote_pending {
+            self.quote_pending = false;
+            if c == b'"' {
+                self.prev = c;
+                return;
+            }
+            self.in_quotes = false;
+            self.field_start = false;
+        }
+        if self.in_quotes {
+            if c == b'"' {
+                self.quote_pending = true;
+            }
+        } else {
+            match c {
+                b'"' if self.field_start => {
+                    self.in_quotes = true;
+                    self.quote_line = self.line;
+                }
+                b',' | b'\n' | b'\r' => self.field_start = true,
+                _ => self.field_start = false,
+            }
+        }
+        if c == b'\r' || (c == b'\n' && self.prev != b'\r') {
+            self.line += 1;
+        }
+        self.prev = c;
+    }
+
+    /// After the whole input went through: the line of a quote that never closed.
+    fn unterminated_quote_line(&self) -> Option<u64> {
+        (self.in_quotes && !self.quote_pending).then_some(self.quote_line)
+    }
+}
+
+impl<R: Read> Read for QuoteScan<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = if self.head.is_empty() {
+            self.inner.read(buf)?
+        } else {
+            let n = self.head.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.head[..n]);
+            self.head.drain(..n);
+            n
+        };
+        for &c in &buf[..n] {
+            self.observe(c);
+        }
+        Ok(n)
+    }
+}
+
+fn parse_records<R: Read>(reader: &mut csv::Reader<R>, path: &Path) -> Result<Dataset> {
     let mut record = csv::ByteRecord::new();
     let is_blank = |r: &csv::ByteRecord| {
         r.len() == 1
@@ -302,19 +405,28 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
                 .iter()
                 .all(|c| matches!(c, b' ' | b'\t' | b'\r' | 0x0b | 0x0c))
     };
-    let read = |reader: &mut csv::Reader<&[u8]>, record: &mut csv::ByteRecord| -> Result<bool> {
-        reader.read_byte_record(record).map_err(|e| {
+    let read = |reader: &mut csv::Reader<R>, record: &mut csv::ByteRecord| -> Result<bool> {
+        let more = reader.read_byte_record(record).map_err(|e| {
             let line = e.position().map_or(0, |p| p.line());
             err(
                 path,
                 format!("line {line}: malformed CSV ({e}); fix the quoting on that line"),
             )
-        })
+        })?;
+        // pandas decodes the file as UTF-8 and raises on the first invalid byte.
+        if more && std::str::from_utf8(record.as_slice()).is_err() {
+            let line = record.position().map_or(0, |p| p.line());
+            return Err(err(
+                path,
+                format!("line {line}: the text is not valid UTF-8; save the file as UTF-8"),
+            ));
+        }
+        Ok(more)
     };
 
     // Header.
     let header = loop {
-        if !read(&mut reader, &mut record)? {
+        if !read(reader, &mut record)? {
             return Err(err(
                 path,
                 "the file is empty (no header row); pandas raises EmptyDataError; provide a \
@@ -339,7 +451,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
     let mut first_row = true;
     let mut n_rows = 0usize;
 
-    while read(&mut reader, &mut record)? {
+    while read(reader, &mut record)? {
         if is_blank(&record) {
             continue;
         }
@@ -486,7 +598,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
     let kinds: Vec<ColumnKind> = states.iter().map(FeatureState::kind).collect();
     let direct_ints = kinds.iter().all(|&k| k == ColumnKind::Int64)
         || kinds.iter().all(|&k| k == ColumnKind::UInt64);
-    let mut columns = Vec::with_capacity(n_rows * n_features);
+    let mut columns = Vec::with_capacity(n_features);
     for (f, (st, mut col)) in states.into_iter().zip(columns_rows).enumerate() {
         let file_col = f + 2;
         match kinds[f] {
@@ -541,7 +653,8 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
                 ),
             ));
         }
-        columns.extend_from_slice(&col);
+        col.shrink_to_fit();
+        columns.push(col);
     }
 
     let label_col = n_cols;
@@ -562,44 +675,6 @@ pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
         feature_names: (0..n_features).map(name_of).collect(),
         label_name: name_of(n_features),
     })
-}
-
-/// The line where a quoted field opens and never closes, if any. Quotes open a field only at
-/// its start (as in pandas' tokenizer); `""` inside a quoted field is an escaped quote.
-fn unterminated_quote_line(bytes: &[u8]) -> Option<u64> {
-    let mut line = 1u64;
-    let mut field_start = true;
-    let mut in_quotes = false;
-    let mut quote_line = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        let newline = c == b'\n' || (c == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
-        if in_quotes {
-            if c == b'"' {
-                if bytes.get(i + 1) == Some(&b'"') {
-                    i += 2;
-                    continue;
-                }
-                in_quotes = false;
-                field_start = false;
-            }
-        } else {
-            match c {
-                b'"' if field_start => {
-                    in_quotes = true;
-                    quote_line = line;
-                }
-                b',' | b'\n' | b'\r' => field_start = true,
-                _ => field_start = false,
-            }
-        }
-        if newline {
-            line += 1;
-        }
-        i += 1;
-    }
-    in_quotes.then_some(quote_line)
 }
 
 /// Infers the label dtype as pandas does and encodes classes in sklearn's sorted order.
@@ -732,7 +807,7 @@ mod tests {
         let d = parse(",a,b,y\n0,1.5,2,x\n1,3,4,y\n").unwrap();
         assert_eq!(d.n_rows, 2);
         assert_eq!(d.n_features, 2);
-        assert_eq!(d.columns, [1.5, 3.0, 2.0, 4.0]);
+        assert_eq!(d.columns, [[1.5, 3.0], [2.0, 4.0]]);
         assert_eq!(d.classes, ["x", "y"]);
         assert_eq!(d.feature_names, ["a", "b"]);
     }
@@ -759,8 +834,8 @@ mod tests {
         let d = parse("i,a,b,y\n0,NA,\" 1e-3 \",\"x,\"\"q\"\"\"\n1,,2.5E2,y\n\n   \n2,n/a,-.5,y\n")
             .unwrap();
         assert_eq!(d.n_rows, 3);
-        assert!(d.columns[0].is_nan() && d.columns[1].is_nan() && d.columns[2].is_nan());
-        assert_eq!(&d.columns[3..], [0.001, 250.0, -0.5]);
+        assert!(d.columns[0].iter().all(|x| x.is_nan()));
+        assert_eq!(d.columns[1], [0.001, 250.0, -0.5]);
         assert_eq!(d.classes, ["x,\"q\"", "y"]);
     }
 
@@ -768,7 +843,7 @@ mod tests {
     fn implicit_index_when_first_row_is_one_longer() {
         let d = parse("a,b,y\n0,1,2,5\n1,3,4,6\n").unwrap();
         assert_eq!(d.n_features, 2);
-        assert_eq!(d.columns, [1.0, 3.0, 2.0, 4.0]);
+        assert_eq!(d.columns, [[1.0, 3.0], [2.0, 4.0]]);
         assert_eq!(d.classes, ["5", "6"]);
     }
 
@@ -826,19 +901,19 @@ mod tests {
         let d = parse("i,a,b,y\n0,1_000,1,1\n1, 2.5 ,2,2\n2,NAN,3,1\n3,-inf_x,3,1\n");
         assert!(d.unwrap_err().to_string().contains("line 5, column 2"));
         let d = parse("i,a,b,y\n0,1_000,1,1\n1, 2.5 ,2,2\n2,NAN,3,1\n").unwrap();
-        assert_eq!(d.columns[0], 1000.0);
-        assert_eq!(d.columns[1], 2.5);
-        assert!(d.columns[2].is_nan());
+        assert_eq!(d.columns[0][0], 1000.0);
+        assert_eq!(d.columns[0][1], 2.5);
+        assert!(d.columns[0][2].is_nan());
     }
 
     #[test]
     fn big_integers_convert_to_float32_from_the_integer() {
         // 2^53 + 1 + 2^29: via f64 it rounds twice; int64 -> float32 rounds once.
         let d = parse("i,a,y\n0,9007199791611905,1\n1,1,2\n").unwrap();
-        assert_eq!(d.columns[0], 9007199791611905i64 as f32);
+        assert_eq!(d.columns[0][0], 9007199791611905i64 as f32);
         // Beside a float column numpy goes through float64 and rounds twice.
         let d = parse("i,a,b,y\n0,9007199791611905,0.5,1\n1,1,0.5,2\n").unwrap();
-        assert_eq!(d.columns[0], 9007199791611905i64 as f64 as f32);
-        assert_ne!(d.columns[0], 9007199791611905i64 as f32);
+        assert_eq!(d.columns[0][0], 9007199791611905i64 as f64 as f32);
+        assert_ne!(d.columns[0][0], 9007199791611905i64 as f32);
     }
 }

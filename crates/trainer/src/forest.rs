@@ -41,15 +41,25 @@ pub(crate) fn tree_config(params: &ForestValidParams, n_features: usize) -> Tree
     }
 }
 
-/// Fits the tree seeded `seed` on `data`: bootstrap counts as weights (or all ones), then
-/// the splitter seeded from a fresh stream.
-pub(crate) fn fit_tree(data: TrainSet<'_>, seed: u32, bootstrap: bool, cfg: TreeConfig) -> Tree {
-    let n = data.n_rows;
-    let mut weights = vec![if bootstrap { 0.0 } else { 1.0 }; n];
+/// Fits the tree seeded `seed` on the fold rows `train` of `data` (ascending): bootstrap counts
+/// of `RandomState(seed).randint(0, n_train, n_train)` as weights (or all ones), then the
+/// splitter seeded from a fresh stream. Rows outside `train` get weight 0.
+pub(crate) fn fit_tree(
+    data: TrainSet<'_>,
+    train: &[u32],
+    seed: u32,
+    bootstrap: bool,
+    cfg: TreeConfig,
+) -> Tree {
+    let mut weights = vec![0.0; data.n_rows];
     if bootstrap {
         let mut rs = Mt19937::new(seed);
-        for _ in 0..n {
-            weights[rs.randint(0, n as u64) as usize] += 1.0;
+        for _ in 0..train.len() {
+            weights[train[rs.randint(0, train.len() as u64) as usize] as usize] += 1.0;
+        }
+    } else {
+        for &i in train {
+            weights[i as usize] = 1.0;
         }
     }
     let rand_r_seed = Mt19937::new(seed).randint(0, u64::from(RAND_R_MAX)) as u32;
@@ -150,31 +160,27 @@ pub fn fit_forest(
         .iter()
         .map(|l| classes.binary_search(l).unwrap_or(0) as u32)
         .collect();
-    let mut columns = vec![0f32; rows.len()];
-    for (i, row) in rows.chunks_exact(n_features).enumerate() {
-        for (f, &x) in row.iter().enumerate() {
-            columns[f * n_rows + i] = x;
-        }
-    }
-    let has_missing: Vec<bool> = (0..n_features)
-        .map(|f| {
-            columns[f * n_rows..(f + 1) * n_rows]
-                .iter()
-                .any(|x| x.is_nan())
-        })
+    let columns: Vec<Vec<f32>> = (0..n_features)
+        .map(|f| rows.iter().skip(f).step_by(n_features).copied().collect())
+        .collect();
+    let column_refs: Vec<&[f32]> = columns.iter().map(Vec::as_slice).collect();
+    let has_missing: Vec<bool> = columns
+        .iter()
+        .map(|c| c.iter().any(|x| x.is_nan()))
         .collect();
     let cfg = tree_config(params, n_features);
     let data = TrainSet {
-        columns: &columns,
+        columns: &column_refs,
         n_rows,
         n_features,
         y: &y,
         n_classes: classes.len(),
         has_missing: &has_missing,
     };
+    let train: Vec<u32> = (0..n_rows as u32).collect();
     let trees = tree_seeds(params.random_state, params.n_estimators)
         .into_par_iter()
-        .map(|seed| fit_tree(data, seed, params.bootstrap, cfg))
+        .map(|seed| fit_tree(data, &train, seed, params.bootstrap, cfg))
         .collect();
     Ok(RandomForest {
         trees,

@@ -19,14 +19,16 @@ const FEATURE_THRESHOLD: f32 = 1e-7;
 const EPSILON: f64 = f64::EPSILON;
 const LEAF: u32 = u32::MAX;
 
-/// Training data of one fold, column-major float32 as the splitter reads it.
+/// Training data of one fold, column-major float32 as the splitter reads it. Rows outside the
+/// fold are simply given weight 0, so folds share the dataset's columns instead of copying them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TrainSet<'a> {
-    /// `columns[f * n_rows + i]` is feature `f` of row `i`; NaN marks a missing value.
-    pub columns: &'a [f32],
+    /// `columns[f][i]` is feature `f` of row `i`; NaN marks a missing value.
+    pub columns: &'a [&'a [f32]],
     pub n_rows: usize,
     pub n_features: usize,
-    /// Class index of each row in `0..n_classes` (sklearn's `np.unique` encoding of the fold).
+    /// Class index of each row in `0..n_classes` (sklearn's `np.unique` encoding of the fold;
+    /// any value for rows outside the fold).
     pub y: &'a [u32],
     pub n_classes: usize,
     /// Per feature: does any training row miss it (`missing_values_in_feature_mask`)?
@@ -74,13 +76,18 @@ impl Tree {
     /// `Tree.apply_dense`: NaN goes to `missing_go_to_left`, otherwise left iff
     /// `(double)x <= threshold`.
     pub fn leaf_value(&self, row: &[f32]) -> &[f64] {
+        self.leaf_value_by(|f| row[f])
+    }
+
+    /// [`Tree::leaf_value`] for a row whose feature `f` is `x(f)` (e.g. read from columns).
+    pub fn leaf_value_by(&self, x: impl Fn(usize) -> f32) -> &[f64] {
         let mut id = 0usize;
         loop {
             let node = &self.nodes[id];
             if node.left == LEAF {
                 return &self.values[id * self.n_classes..(id + 1) * self.n_classes];
             }
-            let x = row[node.feature as usize];
+            let x = x(node.feature as usize);
             let go_left = if x.is_nan() {
                 node.missing_go_to_left
             } else {
@@ -269,7 +276,7 @@ impl Splitter<'_> {
     /// returns the number of missing rows, whose class sums go to `sum_missing`.
     /// Mirrors `sort_samples_and_feature_values`.
     fn sort_feature(&mut self, start: usize, end: usize, feature: usize) -> usize {
-        let col = &self.data.columns[feature * self.data.n_rows..(feature + 1) * self.data.n_rows];
+        let col = self.data.columns[feature];
         self.keys.clear();
         self.sum_missing.iter_mut().for_each(|s| *s = 0.0);
         let mut n_missing = 0;
@@ -411,8 +418,7 @@ impl Splitter<'_> {
 
         let result = best.map(|(feature, threshold, missing_go_to_left)| {
             // partition_samples_final, then reset/update/children_impurity/impurity_improvement.
-            let col =
-                &self.data.columns[feature * self.data.n_rows..(feature + 1) * self.data.n_rows];
+            let col = self.data.columns[feature];
             let node = &mut self.samples[start..end];
             let mut lo = 0;
             let mut hi = node.len();
@@ -547,10 +553,10 @@ mod tests {
 
     #[test]
     fn pure_node_is_a_single_leaf() {
-        let columns = [1.0f32, 2.0, 3.0, 4.0];
+        let columns: &[&[f32]] = &[&[1.0f32, 2.0, 3.0, 4.0]];
         let y = [0u32, 0, 0, 0];
         let data = TrainSet {
-            columns: &columns,
+            columns,
             n_rows: 4,
             n_features: 1,
             y: &y,
@@ -571,10 +577,10 @@ mod tests {
 
     #[test]
     fn separable_feature_splits_at_the_midpoint() {
-        let columns = [1.0f32, 2.0, 3.0, 4.0];
+        let columns: &[&[f32]] = &[&[1.0f32, 2.0, 3.0, 4.0]];
         let y = [0u32, 0, 1, 1];
         let data = TrainSet {
-            columns: &columns,
+            columns,
             n_rows: 4,
             n_features: 1,
             y: &y,
