@@ -38,8 +38,13 @@ impl Default for RetryPolicy {
 pub(crate) fn is_transient(e: &azure_core::Error) -> bool {
     match e.kind() {
         ErrorKind::Connection | ErrorKind::Io => true,
-        ErrorKind::HttpResponse { status, .. } => {
+        ErrorKind::HttpResponse {
+            status, error_code, ..
+        } => {
             matches!(u16::from(*status), 408 | 429 | 500 | 502 | 503 | 504)
+                // Azure keeps a deleted container's name reserved for about 30 s; re-creating
+                // it (a run deleted and started again) succeeds once that has passed.
+                || error_code.as_deref() == Some("ContainerBeingDeleted")
         }
         _ => false,
     }
@@ -152,6 +157,31 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((v, calls.load(Ordering::SeqCst)), (7, 4));
+    }
+
+    fn http_error(status: u16, code: &str) -> azure_core::Error {
+        azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status: status.into(),
+                error_code: Some(code.to_owned()),
+                raw_response: None,
+            },
+            "test",
+        )
+    }
+
+    #[test]
+    fn classifies_statuses_and_codes() {
+        assert!(is_transient(&http_error(503, "ServerBusy")));
+        assert!(is_transient(&http_error(429, "TooManyRequests")));
+        assert!(is_transient(&http_error(409, "ContainerBeingDeleted")));
+        assert!(!is_transient(&http_error(409, "ContainerAlreadyExists")));
+        assert!(!is_transient(&http_error(403, "AuthenticationFailed")));
+        assert!(!is_transient(&http_error(404, "BlobNotFound")));
+        assert_eq!(
+            error_code(&http_error(404, "BlobNotFound")),
+            Some("BlobNotFound")
+        );
     }
 
     #[tokio::test]
