@@ -33,6 +33,14 @@ pub(crate) fn dispatch(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
         "Nodes_ListNodes" => list_nodes(sh, c),
         "Nodes_GetNode" => get_node(sh, c),
         "Nodes_GetNodeFile" => get_node_file(sh, c, true),
+        "Nodes_ListNodeFiles" => list_node_files(sh, c),
+        "Pools_ListPoolNodeCounts" => node_counts(sh, c),
+        "Pools_EnablePoolAutoScale" => enable_autoscale(sh, c),
+        "Pools_DisablePoolAutoScale" => disable_autoscale(sh, c),
+        "Pools_EvaluatePoolAutoScale" => evaluate_autoscale(sh, c),
+        "Jobs_DisableJob" => disable_job(sh, c),
+        "Jobs_EnableJob" => enable_job(sh, c),
+        "Tasks_ReactivateTask" => reactivate_task(sh, c),
         "Nodes_GetNodeFileProperties" => get_node_file(sh, c, false),
         "Jobs_CreateJob" => create_job(sh, c),
         "Jobs_GetJob" => get_job(sh, c),
@@ -645,7 +653,7 @@ fn get_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
 
 fn job_state_conflict(j: &Job) -> Option<BatchError> {
     match j.state {
-        JobState::Active => None,
+        JobState::Active | JobState::Disabled => None,
         JobState::Completed => Some(BatchError::conflict(
             "JobCompleted",
             "The specified job is already in a completed state.",
@@ -1059,17 +1067,44 @@ fn file_missing() -> BatchError {
 
 fn list_task_files(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
     let dir = task_dir(sh, c)?;
+    let prefix = format!(
+        "{}/jobs/{}/tasks/{}/files/",
+        sh.base_url,
+        c.param("jobId"),
+        c.param("taskId")
+    );
+    list_files(sh, c, dir, &prefix)
+}
+
+fn list_node_files(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    {
+        let st = sh.lock();
+        let p = st.pools.get(c.param("poolId")).ok_or_else(pool_missing)?;
+        if !p.nodes.iter().any(|n| n.id == c.param("nodeId")) {
+            return Err(BatchError::not_found("NodeNotFound", "node"));
+        }
+    }
+    let root = sh
+        .config
+        .work_dir
+        .join("pools")
+        .join(c.param("poolId"))
+        .join("nodes")
+        .join(c.param("nodeId"));
+    let prefix = format!(
+        "{}/pools/{}/nodes/{}/files/",
+        sh.base_url,
+        c.param("poolId"),
+        c.param("nodeId")
+    );
+    list_files(sh, c, root, &prefix)
+}
+
+/// Lists a directory as `BatchNodeFile`s, recursively with `recursive=true`.
+fn list_files(sh: &Arc<Shared>, c: &Ctx, dir: std::path::PathBuf, url_prefix: &str) -> ApiResult {
     let recursive = c
         .query("recursive")
         .is_some_and(|r| r.eq_ignore_ascii_case("true"));
-    let url = |name: &str| {
-        format!(
-            "{}/jobs/{}/tasks/{}/files/{name}",
-            sh.base_url,
-            c.param("jobId"),
-            c.param("taskId")
-        )
-    };
     let mut items = Vec::new();
     let mut stack = vec![(dir, String::new())];
     while let Some((d, rel)) = stack.pop() {
@@ -1079,7 +1114,7 @@ fn list_task_files(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
         for e in rd.flatten() {
             let name = format!("{rel}{}", e.file_name().to_string_lossy());
             let Ok(md) = e.metadata() else { continue };
-            let mut v = json!({"name": name, "url": url(&name), "isDirectory": md.is_dir()});
+            let mut v = json!({"name": name, "url": format!("{url_prefix}{name}"), "isDirectory": md.is_dir()});
             if md.is_file() {
                 v["properties"] = file_props(&md);
             }
@@ -1199,4 +1234,209 @@ fn parse_range(s: &str, len: usize) -> Option<(usize, usize)> {
         b.trim().parse().ok()?
     };
     (a <= b && a < len).then_some((a, b.min(len - 1) + 1))
+}
+
+// ---------------------------------------------------------------- more pool and job operations
+
+fn node_counts(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let items = {
+        let st = sh.lock();
+        st.pools
+            .values()
+            .map(|p| {
+                let count = |dedicated: bool| {
+                    let mut m = serde_json::Map::new();
+                    for k in [
+                        "creating",
+                        "idle",
+                        "offline",
+                        "preempted",
+                        "rebooting",
+                        "reimaging",
+                        "running",
+                        "starting",
+                        "startTaskFailed",
+                        "leavingPool",
+                        "unknown",
+                        "unusable",
+                        "waitingForStartTask",
+                        "deallocated",
+                        "deallocating",
+                        "total",
+                        "upgradingOS",
+                    ] {
+                        m.insert(k.into(), json!(0));
+                    }
+                    for n in p.nodes.iter().filter(|n| n.dedicated == dedicated) {
+                        let k = match n.failed.as_deref() {
+                            Some("starttaskfailed") => "startTaskFailed",
+                            Some(_) => "unusable",
+                            None if n.running_tasks > 0 => "running",
+                            None => "idle",
+                        };
+                        m[k] = json!(m[k].as_u64().unwrap_or(0) + 1);
+                        m["total"] = json!(m["total"].as_u64().unwrap_or(0) + 1);
+                    }
+                    Value::Object(m)
+                };
+                (
+                    p.id.clone(),
+                    json!({"poolId": p.id, "dedicated": count(true), "lowPriority": count(false)}),
+                )
+            })
+            .collect()
+    };
+    list_reply(sh, c, items, "nodecounts")
+}
+
+fn autoscale_run(sh: &Shared) -> Value {
+    json!({"timestamp": rfc3339(now()),
+           "results": format!("$TargetDedicatedNodes={};$TargetLowPriorityNodes=0;$NodeDeallocationOption=requeue", sh.config.autoscale_nodes)})
+}
+
+fn enable_autoscale(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let id = c.param("poolId");
+    let mut st = sh.lock();
+    let etag = st.etag();
+    let p = st.pools.get_mut(id).ok_or_else(pool_missing)?;
+    if_match(c, &p.etag)?;
+    let formula = c.body["autoScaleFormula"]
+        .as_str()
+        .or(p.spec["autoScaleFormula"].as_str())
+        .map(str::to_owned);
+    let Some(formula) = formula else {
+        return Err(missing("autoScaleFormula"));
+    };
+    p.spec["enableAutoScale"] = json!(true);
+    p.spec["autoScaleFormula"] = json!(formula);
+    if let Some(i) = c.body["autoScaleEvaluationInterval"].as_str() {
+        p.spec["autoScaleEvaluationInterval"] = json!(i);
+    }
+    if let Some(o) = p.spec.as_object_mut() {
+        o.remove("targetDedicatedNodes");
+        o.remove("targetLowPriorityNodes");
+    }
+    (p.target_dedicated, p.target_low) = (sh.config.autoscale_nodes, 0);
+    p.allocation_state = "resizing";
+    p.allocation_time = now();
+    p.etag = etag;
+    p.last_modified = now();
+    let url = format!("{}/pools/{id}", sh.base_url);
+    let reply =
+        Reply::empty(StatusCode::OK).entity_headers(&p.etag, &rfc1123(p.last_modified), &url);
+    runner::allocate_later(sh.clone(), id.to_owned());
+    Ok(reply)
+}
+
+fn disable_autoscale(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let mut st = sh.lock();
+    let etag = st.etag();
+    let p = st
+        .pools
+        .get_mut(c.param("poolId"))
+        .ok_or_else(pool_missing)?;
+    p.spec["enableAutoScale"] = json!(false);
+    let (d, l) = p.current_nodes();
+    (p.target_dedicated, p.target_low) = (d as u32, l as u32);
+    p.etag = etag;
+    p.last_modified = now();
+    let url = format!("{}/pools/{}", sh.base_url, p.id);
+    Ok(Reply::empty(StatusCode::OK).entity_headers(&p.etag, &rfc1123(p.last_modified), &url))
+}
+
+fn evaluate_autoscale(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let st = sh.lock();
+    let p = st.pools.get(c.param("poolId")).ok_or_else(pool_missing)?;
+    if p.spec["enableAutoScale"].as_bool() != Some(true) {
+        return Err(BatchError::conflict(
+            "AutoScalingNotEnabled",
+            "The specified pool does not have automatic scaling enabled.",
+        ));
+    }
+    Ok(Reply::json(StatusCode::OK, &autoscale_run(sh)))
+}
+
+fn disable_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let id = c.param("jobId").to_owned();
+    let mut st = sh.lock();
+    let etag = st.etag();
+    let j = st.jobs.get_mut(&id).ok_or_else(job_missing)?;
+    if_match(c, &j.etag)?;
+    if j.state != JobState::Active {
+        return Err(BatchError::conflict(
+            "JobNotActive",
+            "The specified job is not in an active state.",
+        ));
+    }
+    j.set_state(JobState::Disabled);
+    j.etag = etag;
+    j.last_modified = now();
+    let how = match c.body["disableTasks"].as_str() {
+        Some("requeue") => Some(StopReason::Requeue),
+        Some("terminate") => Some(StopReason::Terminated),
+        _ => None,
+    };
+    if let Some(reason) = how {
+        let keys: Vec<String> = j.tasks.keys().cloned().collect();
+        for k in keys {
+            let running = st.jobs[&id]
+                .tasks
+                .get(&k)
+                .is_some_and(|t| matches!(t.state, TaskState::Preparing | TaskState::Running));
+            if running {
+                runner::stop_task(sh, &mut st, &id, &k, reason);
+            }
+        }
+    }
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+fn enable_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let mut st = sh.lock();
+    let etag = st.etag();
+    let j = st.jobs.get_mut(c.param("jobId")).ok_or_else(job_missing)?;
+    if_match(c, &j.etag)?;
+    if j.state != JobState::Disabled {
+        return Err(BatchError::conflict(
+            "JobNotDisabled",
+            "The specified job is not in a disabled state.",
+        ));
+    }
+    j.set_state(JobState::Active);
+    j.etag = etag;
+    j.last_modified = now();
+    drop(st);
+    sh.wake.notify_one();
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+/// Makes a failed completed task eligible to run again, with its retry
+/// count reset, as the service does.
+fn reactivate_task(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let job_id = c.param("jobId").to_owned();
+    let mut st = sh.lock();
+    let etag = st.etag();
+    let key = with_task(&mut st, c, |j, key| {
+        if let Some(e) = job_state_conflict(j) {
+            return Err(e);
+        }
+        let t = j.tasks.get_mut(key).expect("checked by with_task");
+        if_match(c, &t.etag)?;
+        if t.state != TaskState::Completed || t.exec.result != Some("failure") {
+            return Err(BatchError::conflict(
+                "OperationInvalidForCurrentState",
+                "Only tasks that completed with a failure can be reactivated.",
+            ));
+        }
+        t.exec = ExecInfo::default();
+        t.first_start = None;
+        t.node = None;
+        t.etag = etag;
+        t.set_state(TaskState::Active);
+        Ok(key.to_owned())
+    })?;
+    st.queue.push_back((job_id, key));
+    drop(st);
+    sh.wake.notify_one();
+    Ok(Reply::empty(StatusCode::NO_CONTENT))
 }

@@ -831,7 +831,7 @@ pub(crate) fn job_wall_clock(
             () = cancel.cancelled() => {}
             () = tokio::time::sleep(wall) => {
                 let mut st = sh.lock();
-                if st.jobs.get(&job_id).is_some_and(|j| j.state == JobState::Active) {
+                if st.jobs.get(&job_id).is_some_and(|j| matches!(j.state, JobState::Active | JobState::Disabled)) {
                     tracing::info!(job = %job_id, "job maxWallClockTime reached");
                     terminate_job(&sh, &mut st, &job_id, "MaxWallClockTimeExpiry");
                 }

@@ -173,6 +173,7 @@ impl Pool {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum JobState {
     Active,
+    Disabled,
     Terminating,
     Completed,
     Deleting,
@@ -182,6 +183,7 @@ impl JobState {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             JobState::Active => "active",
+            JobState::Disabled => "disabled",
             JobState::Terminating => "terminating",
             JobState::Completed => "completed",
             JobState::Deleting => "deleting",

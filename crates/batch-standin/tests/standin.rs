@@ -803,3 +803,121 @@ async fn the_binary_serves_with_a_key_from_the_environment() {
     assert_eq!(r.status, 200);
     child.kill().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactivate_disable_enable_autoscale_and_node_counts() {
+    // Outside any node directory: the rerun may land on another node.
+    let marker = tempfile::tempdir().unwrap();
+    let s = start().await;
+    let c = &s.client;
+    c.steady_pool("pa", 2, 1).await;
+    job(c, "ja", "pa").await;
+    add(
+        c,
+        "ja",
+        vec![task(
+            "flaky",
+            &format!(
+                "/bin/sh -c 'test -f {0} || {{ touch {0}; exit 4; }}'",
+                marker.path().join("m").display()
+            ),
+        )],
+    )
+    .await;
+    let t = wait_task(c, "ja", "flaky").await;
+    assert_eq!(t["executionInfo"]["exitCode"], 4);
+    assert_eq!(
+        c.call("POST", "/jobs/ja/tasks/flaky/reactivate", None)
+            .await
+            .status,
+        204
+    );
+    let t = wait_task(c, "ja", "flaky").await;
+    assert_eq!(t["executionInfo"]["result"], "success", "{t}");
+    let r = c
+        .call("POST", "/jobs/ja/tasks/flaky/reactivate", None)
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "OperationInvalidForCurrentState")
+    );
+
+    // A disabled job schedules nothing until enabled.
+    let r = c
+        .call(
+            "POST",
+            "/jobs/ja/disable",
+            Some(&json!({"disableTasks": "wait"})),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    add(c, "ja", vec![task("later", "true")]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = c.call("GET", "/jobs/ja/tasks/later", None).await.body;
+    assert_eq!(t["state"], "active");
+    assert_eq!(
+        c.call("GET", "/jobs/ja", None).await.body["state"],
+        "disabled"
+    );
+    assert_eq!(c.call("POST", "/jobs/ja/enable", None).await.status, 202);
+    wait_task(c, "ja", "later").await;
+
+    let counts = c.call("GET", "/nodecounts", None).await;
+    assert_eq!(counts.status, 200, "{}", counts.body);
+    assert_eq!(counts.body["value"][0]["dedicated"]["total"], 2);
+
+    let r = c.call("POST", "/pools/pa/enableautoscale", Some(&json!({"autoScaleFormula": "$TargetDedicatedNodes=3;", "autoScaleEvaluationInterval": "PT5M"}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let p = c
+        .wait_for("/pools/pa", 10, |p| p["allocationState"] == "steady")
+        .await;
+    assert_eq!(p["enableAutoScale"], true);
+    assert!(
+        p["autoScaleRun"]["results"]
+            .as_str()
+            .unwrap()
+            .contains("$TargetDedicatedNodes=")
+    );
+    let e = c
+        .call(
+            "POST",
+            "/pools/pa/evaluateautoscale",
+            Some(&json!({"autoScaleFormula": "$TargetDedicatedNodes=1;"})),
+        )
+        .await;
+    assert_eq!(e.status, 200, "{}", e.body);
+    let r = c
+        .call(
+            "POST",
+            "/pools/pa/resize",
+            Some(&json!({"targetDedicatedNodes": 1})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "AutoScalingEnabled"));
+    assert_eq!(
+        c.call("POST", "/pools/pa/disableautoscale", None)
+            .await
+            .status,
+        200
+    );
+
+    let node = c.call("GET", "/pools/pa/nodes", None).await.body["value"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let files = c
+        .call(
+            "GET",
+            &format!("/pools/pa/nodes/{node}/files?recursive=false"),
+            None,
+        )
+        .await;
+    assert_eq!(files.status, 200, "{}", files.body);
+    assert!(
+        files.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "workitems")
+    );
+}
