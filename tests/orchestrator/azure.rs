@@ -523,3 +523,77 @@ async fn a_pool_whose_nodes_all_fail_their_start_stops_with_their_stderr() {
     );
     handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_auto_pool_with_spot_nodes_runs_and_dies_with_the_job() {
+    azurite();
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    s.copy_input("wine.csv", "wine.csv");
+    let handle = standin(s.path(), vec![]).await;
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args(&s, &["--auto-pool", "--spot-nodes", "2"]));
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    let rows = rows(&s.run_dir());
+    for (name, line) in golden_default_outputs()
+        .iter()
+        .filter(|(n, _)| n == "iris.csv" || n == "wine.csv")
+    {
+        let r = row(&rows, name);
+        assert_eq!(
+            r["score"].as_str(),
+            Some(line.trim_start_matches("The model score: ")),
+            "{name}"
+        );
+    }
+    // The job was switched to terminatejob, so it completed, and its auto-pool goes with it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pools = standin_get(&handle.url(), "/pools", "id,state").await;
+        let live: Vec<_> = pools["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["state"] != "deleting")
+            .collect();
+        if live.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "auto-pool still alive: {pools}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bad_csv_fails_only_its_task_with_the_trainers_error_and_exit_code() {
+    azurite();
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    s.write_input("broken.csv", "a,b,label\n1,2,x\n3,oops\n");
+    let handle = standin(s.path(), vec![]).await;
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args(&s, &["--retries", "1"]));
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(
+        !out.status.success(),
+        "a failed task makes the run fail: {text}"
+    );
+    let rows = rows(&s.run_dir());
+    assert_eq!(row(&rows, "iris.csv")["status"], "succeeded", "{rows:#?}");
+    let bad = row(&rows, "broken.csv");
+    assert_eq!(bad["status"], "failed", "{bad:#}");
+    assert_eq!(bad["exit_code"], 1, "{bad:#}");
+    // Batch retries every non-zero exit: one retry means two attempts.
+    assert_eq!(bad["attempts"], 2, "{bad:#}");
+    assert!(
+        bad["stderr_tail"]
+            .as_str()
+            .is_some_and(|t| t.contains("broken.csv")),
+        "{bad:#}"
+    );
+    handle.shutdown().await;
+}
