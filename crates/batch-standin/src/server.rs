@@ -174,11 +174,30 @@ async fn handle(
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
 }
 
+/// Percent-decodes one path segment (`+` stays a plus: this is a path, not
+/// a form). Invalid escapes are kept as written.
 fn decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn batch_request(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply, BatchError> {
@@ -388,5 +407,15 @@ async fn control(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Batc
             "Endpoints",
             "GET|POST|DELETE /_standin/faults, GET /_standin/stats",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn path_segments_decode() {
+        assert_eq!(super::decode("wd%2Fout%20put.txt"), "wd/out put.txt");
+        assert_eq!(super::decode("a+b&c=d"), "a+b&c=d");
+        assert_eq!(super::decode("100%"), "100%");
     }
 }
