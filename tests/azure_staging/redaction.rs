@@ -115,6 +115,14 @@ async fn no_key_or_signature_in_any_log_line() {
         log.contains("transient storage failure"),
         "retry path not exercised"
     );
+    assert!(
+        log.contains("==> Request: url:"),
+        "SDK request logging not captured"
+    );
+    assert!(
+        log.contains("error sending request for url"),
+        "URL-quoting errors not captured"
+    );
     assert!(log.lines().count() > 20, "{log}");
 
     secrets.push(DEV_ACCOUNT_KEY.to_owned());

@@ -7,7 +7,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use azure_staging::{Error, LocalObject, Progress, ProgressEvent, ProgressFn};
+use azure_staging::config::{DEV_ACCOUNT, DEV_ACCOUNT_KEY};
+use azure_staging::{
+    Error, LocalObject, Progress, ProgressEvent, ProgressFn, StagingClient, StorageConfig,
+};
 use common::*;
 
 fn recorder() -> (Arc<Mutex<Vec<Progress>>>, ProgressFn) {
@@ -269,8 +272,18 @@ async fn interrupted_block_upload_resumes_with_staged_blocks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn empty_file_round_trips() {
-    let client = http_builder().build().unwrap();
+async fn empty_file_round_trips_with_a_connection_string_client() {
+    start_azurite();
+    let cs = format!(
+        "DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_ACCOUNT_KEY};\
+         BlobEndpoint=http://127.0.0.1:{}/{DEV_ACCOUNT};",
+        http_port()
+    );
+    let config = StorageConfig::from_connection_string(&cs, None).unwrap();
+    let client = StagingClient::builder(config)
+        .container_prefix("it")
+        .build()
+        .unwrap();
     let run_id = unique_run("empty");
     let run = client.ensure_containers(&run_id).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
