@@ -26,7 +26,8 @@ fn quota_code() -> String {
 #[serde(
     tag = "kind",
     rename_all = "camelCase",
-    rename_all_fields = "camelCase"
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
 )]
 pub enum Fault {
     /// Answer the next `count` matching requests with `status` (429, 503,
@@ -297,5 +298,29 @@ pub(crate) fn status_code_name(status: u16) -> &'static str {
         500 => "InternalError",
         408 => "OperationTimedOut",
         _ => "ServerBusy",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_json_is_strict_and_counts_down() {
+        let f: Fault =
+            serde_json::from_str(r#"{"kind":"status","status":429,"count":2,"retryAfter":1}"#)
+                .unwrap();
+        assert!(
+            serde_json::from_str::<Fault>(r#"{"kind":"status","status":429,"retry_after":1}"#)
+                .is_err(),
+            "typos are refused"
+        );
+        assert!(serde_json::from_str::<Fault>(r#"{"kind":"nope"}"#).is_err());
+        let faults = Faults::default();
+        faults.arm(f);
+        assert!(faults.take_http("GET", "/pools").is_some());
+        assert!(faults.take_http("GET", "/pools").is_some());
+        assert!(faults.take_http("GET", "/pools").is_none());
+        assert!(faults.list().is_empty());
     }
 }
