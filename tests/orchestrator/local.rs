@@ -146,10 +146,30 @@ fn inputs_with_equal_content_share_one_task_and_the_same_run_resumes() {
         .collect();
     assert_eq!(staged_at, staged_again, "nothing staged twice");
 
+    // A damaged object is detected by its digest and staged again, never trusted.
+    let object = s.out().join("objects").join(
+        util::manifest(&run_dir)["inputs"][0]["digest"]
+            .as_str()
+            .unwrap(),
+    );
+    let mut perms = std::fs::metadata(&object).unwrap().permissions();
+    #[expect(
+        clippy::permissions_set_readonly_false,
+        reason = "a test damaging its own file"
+    )]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&object, perms).unwrap();
+    std::fs::write(&object, "garbage").unwrap();
+
     // Other trainer flags make other tasks and another run.
     let third = s.run(&trainer_bin(), &["--", "--n-estimators", "3"]);
     assert!(third.status.success(), "{}", show(&third));
     assert_eq!(s.run_dirs().len(), 2);
+    assert_eq!(
+        std::fs::read(&object).unwrap(),
+        std::fs::read(s.inputs().join("a.csv")).unwrap(),
+        "the damaged object was restaged"
+    );
 }
 
 #[test]

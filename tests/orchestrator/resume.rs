@@ -214,3 +214,65 @@ fn resume_of_an_unknown_run_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no run `no-such-run`"));
 }
+
+#[test]
+fn a_second_orchestrator_on_the_same_run_is_refused() {
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    let started = s.path().join("started");
+    let slow = s.script(
+        "slow-trainer.sh",
+        &format!(
+            "touch '{}'\nsleep 2\nexec '{}' \"$@\"\n",
+            started.display(),
+            trainer_bin().display()
+        ),
+    );
+    let mut first = s
+        .command()
+        .arg("--out")
+        .arg(s.out())
+        .arg("run")
+        .arg(s.inputs())
+        .arg("--trainer")
+        .arg(&slow)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the first run never started its task"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = s.run(&slow, &[]);
+    assert_eq!(second.status.code(), Some(2), "{}", show(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("another orchestrator is working"),
+        "{}",
+        show(&second)
+    );
+    let run_id = s
+        .run_dir()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let status = s
+        .command()
+        .arg("--out")
+        .arg(s.out())
+        .args(["status", &run_id])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("in progress"),
+        "{}",
+        show(&status)
+    );
+    assert!(first.wait().unwrap().success());
+}

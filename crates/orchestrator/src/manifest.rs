@@ -240,6 +240,51 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     res
 }
 
+/// An exclusive lock on a run directory, held while one orchestrator works on the run, so
+/// that two cannot interleave their manifest writes. The OS releases it when the process
+/// ends, however it ends (kill -9 included), so a crashed run never stays locked.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+const LOCK_FILE: &str = "lock";
+
+/// Takes the run's lock, or says that another orchestrator holds it.
+pub fn lock_run(run_dir: &Path) -> Result<RunLock> {
+    let path = run_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open", &path, e))?;
+    #[cfg(unix)]
+    if let Err(e) = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        if e == rustix::io::Errno::WOULDBLOCK {
+            return Err(Error::Manifest {
+                path: Manifest::path(run_dir),
+                reason: "another orchestrator is working on this run right now; wait for it \
+                         or stop it, then resume"
+                    .into(),
+            });
+        }
+        return Err(Error::io("lock", &path, e.into()));
+    }
+    Ok(RunLock { _file: file })
+}
+
+/// Whether some orchestrator holds the run's lock right now.
+pub fn run_is_locked(run_dir: &Path) -> bool {
+    #[cfg(unix)]
+    if let Ok(file) = std::fs::File::open(run_dir.join(LOCK_FILE)) {
+        return rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared)
+            .is_err_and(|e| e == rustix::io::Errno::WOULDBLOCK);
+    }
+    let _ = run_dir;
+    false
+}
+
 /// Makes a directory's entries (a rename just done in it) durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     #[cfg(unix)]

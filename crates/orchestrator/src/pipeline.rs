@@ -530,6 +530,7 @@ async fn execute<B: Backend>(
 ) -> Result<Finished> {
     let session_start = Instant::now();
     std::fs::create_dir_all(run_dir.join("tasks")).map_err(|e| Error::io("create", run_dir, e))?;
+    let _lock = manifest::lock_run(run_dir)?;
     m.orchestrator_pid = Some(std::process::id());
     // Tasks that were running when a previous orchestrator died, or that may succeed on a
     // new try, go back to pending; their earlier attempts still count.
@@ -610,11 +611,85 @@ async fn execute<B: Backend>(
     })
 }
 
+/// Shortest time between two manifest writes while tasks run.
+///
+/// Each write serializes the whole manifest and fsyncs it; doing that for every event of a
+/// thousand-task run costs more CPU than the tasks it records on a small machine. A state the
+/// crash loses is at most this old, and losing it is safe: the task just runs again.
+const MANIFEST_WRITE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Applies backend events to the manifest and the progress bar.
+struct Tracker<'a> {
+    m: &'a mut Manifest,
+    index: BTreeMap<String, usize>,
+    /// Attempts made in earlier sessions, by task.
+    base: BTreeMap<String, u32>,
+    running: BTreeSet<String>,
+    progress: Progress,
+    finished: u64,
+    total: u64,
+    run: &'a RunContext,
+}
+
+impl Tracker<'_> {
+    fn apply(&mut self, ev: TaskEvent) {
+        match ev {
+            TaskEvent::Started { task_id, attempt } => {
+                let Some(&i) = self.index.get(&task_id) else {
+                    return;
+                };
+                let t = &mut self.m.tasks[i];
+                t.state = TaskState::Running;
+                t.attempts = self.base.get(&task_id).copied().unwrap_or(0) + attempt;
+                self.running.insert(task_id);
+                self.progress.started(self.running.len());
+            }
+            TaskEvent::Finished(outcome) => {
+                let Some(&i) = self.index.get(&outcome.task_id) else {
+                    return;
+                };
+                let t = &mut self.m.tasks[i];
+                t.finish(
+                    &outcome,
+                    self.base.get(&outcome.task_id).copied().unwrap_or(0),
+                );
+                self.running.remove(&outcome.task_id);
+                self.finished += 1;
+                let ok = t.state == TaskState::Succeeded;
+                let detail = if ok {
+                    std::fs::read_to_string(self.run.task_dir(&t.task_id).join(OUTPUT_FILE))
+                        .ok()
+                        .and_then(|o| report::parse_score(&o))
+                        .map(|s| format!("score {s}"))
+                        .unwrap_or_default()
+                } else {
+                    match (t.exit_code, &t.failure) {
+                        (Some(code), _) => format!("exit code {code}"),
+                        (None, Some(f)) => f.clone(),
+                        (None, None) => String::new(),
+                    }
+                };
+                let line = format!(
+                    "[{}/{}] {} {} {} ({:.2} s, attempt {})",
+                    self.finished,
+                    self.total,
+                    t.input_name,
+                    t.state.as_str(),
+                    detail,
+                    outcome.wall_seconds,
+                    t.attempts
+                );
+                self.progress.finished(&line, ok);
+            }
+        }
+    }
+}
+
 /// Runs `to_run` on the backend, applying its events to the manifest and the progress bar.
 ///
-/// The manifest is rewritten after each batch of events: events that arrive while a write is
-/// in flight are applied together and written once, which keeps a thousand-task run from
-/// spending its time in fsync while still never recording a state before it happened.
+/// The manifest is rewritten after each batch of events, at most every
+/// [`MANIFEST_WRITE_INTERVAL`]: events that arrive in between are applied together and written
+/// once. A state is never recorded before the backend reported it.
 async fn run_tasks<B: Backend>(
     backend: &B,
     m: &mut Manifest,
@@ -628,86 +703,61 @@ async fn run_tasks<B: Backend>(
         .iter()
         .map(|&i| m.tasks[i].spec(args.clone()))
         .collect();
-    let base: BTreeMap<String, u32> = to_run
-        .iter()
-        .map(|&i| (m.tasks[i].task_id.clone(), m.tasks[i].attempts))
-        .collect();
-    let index = m.task_index();
     let total = m.tasks.len() as u64;
-    let progress = Progress::new(total, total - to_run.len() as u64);
+    let already = total - to_run.len() as u64;
+    let mut tracker = Tracker {
+        base: to_run
+            .iter()
+            .map(|&i| (m.tasks[i].task_id.clone(), m.tasks[i].attempts))
+            .collect(),
+        index: m.task_index(),
+        m,
+        running: BTreeSet::new(),
+        progress: Progress::new(total, already),
+        finished: already,
+        total,
+        run: ctx,
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Cancelled by the user's shutdown, or by us when the manifest can no longer be saved.
     let stop = shutdown.child_token();
     let exec = backend.execute(ctx, staged, specs, tx, stop.clone());
-    let mut finished = total - to_run.len() as u64;
     let consume = async {
-        let mut running = BTreeSet::new();
         let mut write_error = None;
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while let Ok(ev) = rx.try_recv() {
-                batch.push(ev);
-            }
-            for ev in batch {
-                match ev {
-                    TaskEvent::Started { task_id, attempt } => {
-                        let Some(&i) = index.get(&task_id) else {
-                            continue;
-                        };
-                        let t = &mut m.tasks[i];
-                        t.state = TaskState::Running;
-                        t.attempts = base.get(&task_id).copied().unwrap_or(0) + attempt;
-                        running.insert(task_id);
-                        progress.started(running.len());
-                    }
-                    TaskEvent::Finished(outcome) => {
-                        let Some(&i) = index.get(&outcome.task_id) else {
-                            continue;
-                        };
-                        let t = &mut m.tasks[i];
-                        t.finish(&outcome, base.get(&outcome.task_id).copied().unwrap_or(0));
-                        running.remove(&outcome.task_id);
-                        finished += 1;
-                        let ok = t.state == TaskState::Succeeded;
-                        let detail = if ok {
-                            std::fs::read_to_string(ctx.task_dir(&t.task_id).join(OUTPUT_FILE))
-                                .ok()
-                                .and_then(|o| report::parse_score(&o))
-                                .map(|s| format!("score {s}"))
-                                .unwrap_or_default()
-                        } else {
-                            match (t.exit_code, &t.failure) {
-                                (Some(code), _) => format!("exit code {code}"),
-                                (None, Some(f)) => f.clone(),
-                                (None, None) => String::new(),
-                            }
-                        };
-                        progress.finished(
-                            &format!(
-                                "[{finished}/{total}] {} {} {} ({:.2} s, attempt {})",
-                                t.input_name,
-                                t.state.as_str(),
-                                detail,
-                                outcome.wall_seconds,
-                                t.attempts
-                            ),
-                            ok,
-                        );
-                    }
+        let mut last_write = tokio::time::Instant::now();
+        let mut open = true;
+        while open {
+            let Some(first) = rx.recv().await else { break };
+            tracker.apply(first);
+            let deadline = last_write + MANIFEST_WRITE_INTERVAL;
+            loop {
+                tokio::select! {
+                    biased;
+                    ev = rx.recv() => match ev {
+                        Some(ev) => tracker.apply(ev),
+                        None => {
+                            open = false;
+                            break;
+                        }
+                    },
+                    () = tokio::time::sleep_until(deadline) => break,
                 }
             }
             if write_error.is_none()
-                && let Err(e) = save(m, &ctx.run_dir).await
+                && let Err(e) = save(tracker.m, &ctx.run_dir).await
             {
-                progress.log(&format!("cannot save the manifest, stopping: {e}"), false);
+                tracker
+                    .progress
+                    .log(&format!("cannot save the manifest, stopping: {e}"), false);
                 write_error = Some(e);
                 stop.cancel();
             }
+            last_write = tokio::time::Instant::now();
         }
         write_error
     };
     let (exec_res, write_error) = tokio::join!(exec, consume);
-    progress.finish();
+    tracker.progress.finish();
     exec_res?;
     match write_error {
         Some(e) => Err(e),
@@ -735,13 +785,9 @@ pub fn status(out_dir: &Path, run_id: &str) -> Result<String> {
     );
     let states: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
     let _ = writeln!(out, "  states: {}", states.join(", "));
-    let active = m.orchestrator_pid.is_some_and(|pid| {
-        pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
-    });
-    let any_running = m.tasks.iter().any(|t| t.state == TaskState::Running);
     let where_ = if done == m.tasks.len() {
         "finished".to_owned()
-    } else if active && any_running {
+    } else if manifest::run_is_locked(&run_dir) {
         format!(
             "in progress (orchestrator pid {})",
             m.orchestrator_pid.unwrap_or(0)

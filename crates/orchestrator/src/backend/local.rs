@@ -62,12 +62,14 @@ impl Backend for Local {
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&objects_dir)
                 .map_err(|e| Error::io("create", &objects_dir, e))?;
-            let trainer_path = stage_object(&objects_dir, &trainer, true)?;
+            let mut pending = Vec::new();
+            let trainer_path = copy_object(&objects_dir, &trainer, true, &mut pending)?;
             let mut staged_inputs = BTreeMap::new();
             for object in &inputs {
-                let path = stage_object(&objects_dir, object, false)?;
+                let path = copy_object(&objects_dir, object, false, &mut pending)?;
                 staged_inputs.insert(object.digest.clone(), path_string(&path));
             }
+            publish(pending)?;
             Ok(Staged {
                 trainer: path_string(&trainer_path),
                 inputs: staged_inputs,
@@ -137,7 +139,7 @@ impl Backend for Local {
         Ok(())
     }
 
-    /// Removes objects that only this run uses; results under the run directory stay.
+    /// Removes the run's input links and the objects only this run uses; results stay.
     ///
     /// The object store is shared by every run under the same `--out`, so an object is deleted
     /// only when no other run's manifest names its digest.
@@ -198,16 +200,28 @@ fn named_input(run_dir: &Path, object: &Path, name: &str) -> PathBuf {
     }
 }
 
-/// Copies one object into the store unless it is already there.
+/// A copied, verified object waiting to be renamed into place: (temp path, final path).
+type PendingObject = (PathBuf, PathBuf);
+
+/// Copies one object next to its place in the store unless it is already there; returns
+/// where it will be. [`publish`] renames the copies into place.
 ///
 /// Copy, not hard link: a hard link would alias the user's file, and editing it in place would
-/// silently change a "content-addressed" object. The copy is hashed as it is written and only
-/// renamed into place if the digest matches, so a file that changed since discovery is caught.
-fn stage_object(objects_dir: &Path, object: &StageObject, executable: bool) -> Result<PathBuf> {
+/// silently change a "content-addressed" object. The copy is hashed as it is written and kept
+/// only if the digest matches, so a file that changed since discovery is caught.
+fn copy_object(
+    objects_dir: &Path,
+    object: &StageObject,
+    executable: bool,
+    pending: &mut Vec<PendingObject>,
+) -> Result<PathBuf> {
     let dest = objects_dir.join(&object.digest);
-    if let Ok(meta) = std::fs::metadata(&dest)
-        && meta.len() == object.size
-    {
+    // An object is trusted only if its bytes still match its name: this catches a copy that a
+    // power loss truncated (copies are not fsynced) and anything edited in the store.
+    if crate::input::hash_file(&dest).is_ok_and(|o| o.digest == object.digest) {
+        return Ok(dest);
+    }
+    if pending.iter().any(|(_, d)| *d == dest) {
         return Ok(dest);
     }
     let tmp = objects_dir.join(format!(".{}.{}.tmp", object.digest, std::process::id()));
@@ -235,17 +249,40 @@ fn stage_object(objects_dir: &Path, object: &StageObject, executable: bool) -> R
                 reason: "the file changed while the run was being prepared; run again".into(),
             });
         }
-        out.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
-        set_read_only(&out, executable).map_err(|e| Error::io("chmod", &tmp, e))?;
-        // Closed before the rename: an executable still open for writing cannot be run
-        // (ETXTBSY).
-        drop(out);
-        std::fs::rename(&tmp, &dest).map_err(|e| Error::io("rename", &tmp, e))
+        set_read_only(&out, executable).map_err(|e| Error::io("chmod", &tmp, e))
+        // `out` is closed here, before any rename: an executable still open for writing
+        // cannot be run (ETXTBSY).
     })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    match res {
+        Ok(()) => {
+            pending.push((tmp, dest.clone()));
+            Ok(dest)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            for (tmp, _) in pending.drain(..) {
+                let _ = std::fs::remove_file(tmp);
+            }
+            Err(e)
+        }
     }
-    res.map(|()| dest)
+}
+
+/// Renames every verified copy into place.
+///
+/// Copies are not fsynced one by one: a thousand small inputs took seconds that way. Instead
+/// an object is re-hashed whenever a later run wants to reuse it (see [`copy_object`]), so a
+/// copy lost or torn by a power failure is detected and made again, never trusted.
+fn publish(pending: Vec<PendingObject>) -> Result<()> {
+    for (tmp, dest) in &pending {
+        if let Err(e) = std::fs::rename(tmp, dest) {
+            for (tmp, _) in &pending {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(Error::io("rename", tmp, e));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -268,6 +305,14 @@ fn path_string(path: &Path) -> String {
 
 /// Deletes objects referenced by `run_dir`'s manifest and by no other run's manifest.
 fn collect_garbage(objects_dir: &Path, run_dir: &Path) -> Result<()> {
+    // The run's named links to its inputs are scratch, not results.
+    let inputs = run_dir.join("inputs");
+    match std::fs::remove_dir_all(&inputs) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::io("remove", &inputs, e));
+        }
+        _ => {}
+    }
     let this = referenced_digests(&run_dir.join("manifest.json"));
     let Some(out_dir) = run_dir.parent() else {
         return Ok(());
