@@ -111,13 +111,19 @@ fn assert_no_secrets(text: &str) {
 
 /// Runs every input of `input_files/` with `faults` armed; checks the report against the
 /// goldens and returns the orchestrator's log and the total requeue count.
-async fn run_all_with_faults(faults: Vec<Fault>) -> (String, u64) {
+async fn run_all_with_faults(faults: Vec<Fault>, slow_start: bool) -> (String, u64) {
     azurite();
     let s = Scratch::new();
     let golden = copy_all_inputs(&s);
     let handle = standin(s.path(), faults).await;
     let mut cmd = orchestrator(&s, &handle.url());
-    cmd.args(run_args(&s, &[]));
+    if slow_start {
+        // Each task idles a second first, so a preemption lands while it runs.
+        let trainer = slow_trainer(&s, 1);
+        cmd.args(run_args_with(&s, &trainer, &["--nodes", "3"]));
+    } else {
+        cmd.args(run_args(&s, &[]));
+    }
     let t0 = Instant::now();
     let out = output(cmd).await;
     let text = show(&out);
@@ -165,8 +171,8 @@ async fn scores_equal_goldens_through_throttling_dropped_connections_and_preempt
         fault(serde_json::json!({"kind": "drop", "count": 1, "after": true, "pathContains": "addtaskcollection"})),
         // One per-task server error, and one preempted node (the task is requeued).
         fault(serde_json::json!({"kind": "taskServerError", "count": 1})),
-        fault(serde_json::json!({"kind": "preempt", "count": 1, "delayMs": 1})),
-    ])
+        fault(serde_json::json!({"kind": "preempt", "count": 1, "delayMs": 300})),
+    ], true)
     .await;
     assert_eq!(requeued, 1, "the preempted task was requeued once");
     assert!(
@@ -179,9 +185,12 @@ async fn scores_equal_goldens_through_throttling_dropped_connections_and_preempt
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scores_equal_goldens_when_requests_must_be_halved() {
     // Six tasks do not fit one request under this limit: RequestBodyTooLarge, then halving.
-    let (log, _) = run_all_with_faults(vec![fault(
-        serde_json::json!({"kind": "bodyLimit", "bytes": 4000}),
-    )])
+    let (log, _) = run_all_with_faults(
+        vec![fault(
+            serde_json::json!({"kind": "bodyLimit", "bytes": 4000}),
+        )],
+        false,
+    )
     .await;
     assert!(log.contains("halving"), "{log}");
 }
@@ -341,7 +350,7 @@ async fn ctrl_c_terminates_the_job_and_deletes_the_pool() {
     cmd.args(run_args_with(&s, &trainer, &[]))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    let child = cmd.spawn().unwrap();
     let job = wait_for_tasks(&handle.url(), 2).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let pid = child.id().to_string();
@@ -595,5 +604,117 @@ async fn a_bad_csv_fails_only_its_task_with_the_trainers_error_and_exit_code() {
             .is_some_and(|t| t.contains("broken.csv")),
         "{bad:#}"
     );
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_killed_after_its_job_finished_collects_instead_of_rerunning() {
+    azurite();
+    let s = Scratch::new();
+    let golden = copy_all_inputs(&s);
+    let handle = standin(s.path(), vec![]).await;
+    let mut cmd = orchestrator(&s, &handle.url());
+    // A long poll interval: the tasks finish and the job terminates while the orchestrator sleeps.
+    let mut args = run_args(&s, &["--nodes", "3", "--task-slots", "2"]);
+    let i = args.iter().position(|a| a == "300ms").unwrap();
+    args[i] = "60s".into();
+    cmd.args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let job = wait_for_tasks(&handle.url(), golden.len()).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let j = standin_get(&handle.url(), &format!("/jobs/{job}"), "id,state").await;
+        if j["state"] == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "job never completed: {j}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run_id = s
+        .run_dir()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+
+    let mut resume = orchestrator(&s, &handle.url());
+    resume
+        .arg("--out")
+        .arg(s.out())
+        .args(["resume", &run_id, "--batch-poll-interval", "300ms"]);
+    let out = output(resume).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        standin_ids(&handle.url(), "/jobs").await,
+        vec![job],
+        "no second job was needed"
+    );
+    let rows = rows(&s.run_dir());
+    for (name, line) in &golden {
+        let r = row(&rows, name);
+        assert_eq!(r["status"], "succeeded", "{name}: {r:#}\n{text}");
+        assert_eq!(
+            r["score"].as_str(),
+            Some(line.trim_start_matches("The model score: ")),
+            "{name}"
+        );
+    }
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_run_resumes_on_a_new_job_and_finishes() {
+    azurite();
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    let handle = standin(s.path(), vec![]).await;
+    let trainer = slow_trainer(&s, 8);
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args_with(&s, &trainer, &[]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let job = wait_for_tasks(&handle.url(), 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    child.wait().unwrap();
+    let run_id = s
+        .run_dir()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    // The terminated task must run again (the manifest still has the trainer wrapper; swap
+    // its behaviour by making the wrapper fast now).
+    std::fs::write(
+        &trainer,
+        format!("#!/bin/sh\nexec '{}' \"$@\"\n", trainer_bin().display()),
+    )
+    .unwrap();
+    let mut resume = orchestrator(&s, &handle.url());
+    resume
+        .arg("--out")
+        .arg(s.out())
+        .args(["resume", &run_id, "--batch-poll-interval", "300ms"]);
+    let out = output(resume).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    let jobs = standin_ids(&handle.url(), "/jobs").await;
+    assert!(
+        jobs.contains(&job) && jobs.contains(&format!("{job}-r1")),
+        "{jobs:?}"
+    );
+    assert_eq!(row(&rows(&s.run_dir()), "iris.csv")["status"], "succeeded");
     handle.shutdown().await;
 }

@@ -29,15 +29,65 @@ pub(crate) fn batch_id(prefix: &str, run_id: &str) -> String {
     format!("{}-{digest}", &id[..64 - 13])
 }
 
+const MAX_JOBS_PER_RUN: u32 = 100;
+
+/// The run's `n`th job id: the base id, then `<base>-r1`, `<base>-r2`, ...
+pub(crate) fn nth_job_id(base: &str, n: u32) -> String {
+    if n == 0 {
+        base.to_owned()
+    } else {
+        format!("{}-r{n}", &base[..base.len().min(58)])
+    }
+}
+
+/// The ids of the run's jobs before `current` (finished ones, when `current` is a successor).
+pub(crate) fn earlier_job_ids(base: &str, current: &str) -> Vec<String> {
+    (0..MAX_JOBS_PER_RUN)
+        .map(|n| nth_job_id(base, n))
+        .take_while(|id| id != current)
+        .collect()
+}
+
+/// Ids of the tasks of a job that completed successfully (empty when the job is gone).
+/// Failed ones are left out on purpose: a task ended by a cancelled run looks failed too, and
+/// must run again.
+pub(crate) async fn succeeded_task_ids(
+    client: &BatchClient,
+    job_id: &str,
+) -> Result<Vec<String>, String> {
+    let mut call = Call::get(format!("/jobs/{job_id}/tasks"))
+        .query("$filter", "state eq 'completed'")
+        .query("$select", "id,state,executionInfo");
+    let mut out = Vec::new();
+    loop {
+        let page: Page<super::model::TaskView> = match client.send_json(&call).await {
+            Ok(p) => p,
+            Err(e) if e.status == Some(404) => return Ok(out),
+            Err(e) => return Err(e.to_string()),
+        };
+        out.extend(
+            page.value
+                .into_iter()
+                .filter(|t| {
+                    t.state == "completed"
+                        && t.execution_info
+                            .as_ref()
+                            .is_some_and(|e| e.result.as_deref() == Some("success"))
+                })
+                .map(|t| t.id),
+        );
+        match page.next_link {
+            Some(n) => call = next_call(&n)?,
+            None => return Ok(out),
+        }
+    }
+}
+
 /// Picks the job id for this `execute`: the run's base id while that job is absent or still
 /// active, else the first `-rN` successor (a finished job cannot take new tasks; resume needs one).
 pub(crate) async fn choose_job_id(client: &BatchClient, base: &str) -> Result<String, String> {
-    for n in 0..100 {
-        let id = if n == 0 {
-            base.to_owned()
-        } else {
-            format!("{}-r{n}", &base[..base.len().min(58)])
-        };
+    for n in 0..MAX_JOBS_PER_RUN {
+        let id = nth_job_id(base, n);
         match client
             .send_json::<JobView>(&Call::get(format!("/jobs/{id}")).query("$select", "id,state"))
             .await

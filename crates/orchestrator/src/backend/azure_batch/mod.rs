@@ -305,6 +305,16 @@ impl AzureBatch {
         shutdown: &CancellationToken,
     ) -> std::result::Result<(), String> {
         let client = &self.client;
+        let base = Self::base_job_id(run);
+        let job_id = job::choose_job_id(client, &base).await?;
+        // A resumed run whose job already finished: collect what completed there instead of
+        // running it again, and only submit the rest to the successor job.
+        let specs = self
+            .adopt_finished(run, &base, &job_id, specs, events, shutdown)
+            .await?;
+        if specs.is_empty() || shutdown.is_cancelled() {
+            return Ok(());
+        }
         // SAS tokens must outlive queueing + the job's wall-clock cap + the final uploads.
         let expiry = SystemTime::now() + self.cfg.job_timeout + SAS_MARGIN;
         let trainer_url = self.storage.read_url(&staged.trainer, expiry).await?;
@@ -324,9 +334,9 @@ impl AzureBatch {
         let (pool_info, pool_body) = self.pool_info(run, vm);
         let mut origin = None;
         if let Some(body) = &pool_body {
-            origin = Some(pool::ensure_pool(client, body, &run.run_id).await?);
+            origin =
+                Some(pool::ensure_pool(client, body, &run.run_id, self.cfg.poll_interval).await?);
         }
-        let job_id = job::choose_job_id(client, &Self::base_job_id(run)).await?;
         job::create_job(client, &self.job_body(run, &job_id, pool_info)).await?;
 
         let lookup = |d: &str| input_urls.get(d).cloned();
@@ -406,6 +416,50 @@ impl AzureBatch {
                 Err(e)
             }
         }
+    }
+
+    /// Collects tasks of `specs` that already succeeded in the run's earlier (finished) jobs,
+    /// and returns the ones still to run.
+    async fn adopt_finished(
+        &self,
+        run: &RunContext,
+        base: &str,
+        current: &str,
+        mut specs: Vec<TaskSpec>,
+        events: &mpsc::UnboundedSender<TaskEvent>,
+        shutdown: &CancellationToken,
+    ) -> std::result::Result<Vec<TaskSpec>, String> {
+        for old in job::earlier_job_ids(base, current) {
+            let done: HashSet<String> = job::succeeded_task_ids(&self.client, &old)
+                .await?
+                .into_iter()
+                .collect();
+            let ours: HashSet<String> = specs
+                .iter()
+                .filter(|s| done.contains(&s.task_id))
+                .map(|s| s.task_id.clone())
+                .collect();
+            if ours.is_empty() {
+                continue;
+            }
+            tracing::info!(job = %old, tasks = ours.len(), "collecting tasks that finished before the orchestrator stopped");
+            let watch = Watch {
+                client: &self.client,
+                storage: &self.storage,
+                run,
+                job_id: &old,
+                pool_id: None,
+                poll: self.cfg.poll_interval,
+                stall_warning: self.cfg.pool_stall_warning,
+                timeout: run.timeout,
+            };
+            match monitor::watch(watch, ours.clone(), events, shutdown).await? {
+                WatchEnd::AllDone => specs.retain(|s| !ours.contains(&s.task_id)),
+                WatchEnd::Cancelled => return Ok(Vec::new()),
+                WatchEnd::PoolFatal(m) => return Err(m),
+            }
+        }
+        Ok(specs)
     }
 
     /// Cost safety on the way out: terminate the job, then release the pool.

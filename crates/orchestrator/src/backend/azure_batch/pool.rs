@@ -1,6 +1,8 @@
 //! Pools: the Ubuntu 24.04 image from `GET /supportedimages`, create-or-reuse by id, delete,
 //! and the watchdog that turns resize errors and broken nodes into actionable messages.
 
+use std::time::{Duration, Instant};
+
 use reqwest::Method;
 
 use super::client::{ApiError, BatchClient, Call};
@@ -139,36 +141,51 @@ pub(crate) async fn ensure_pool(
     client: &BatchClient,
     body: &PoolCreate,
     run_id: &str,
+    poll: Duration,
 ) -> Result<PoolOrigin, String> {
     let call = Call::new(Method::POST, "/pools").json(model::to_body(body));
-    match client.send(&call).await {
-        Ok(_) => {
-            tracing::info!(pool = %body.id, vm_size = %body.spec.vm_size, "created pool");
-            Ok(PoolOrigin::Created)
-        }
-        Err(e) if e.is_code("PoolExists") => {
-            let pool = get_pool(client, &body.id)
-                .await
-                .map_err(|e| e.to_string())?;
-            if pool.state == "deleting" {
-                return Err(format!(
-                    "pool `{}` is being deleted; wait for it to disappear or choose another --pool-id",
-                    body.id
-                ));
+    let waited_since = Instant::now();
+    loop {
+        let deleting = match client.send(&call).await {
+            Ok(_) => {
+                tracing::info!(pool = %body.id, vm_size = %body.spec.vm_size, "created pool");
+                return Ok(PoolOrigin::Created);
             }
-            if !pool.vm_size.eq_ignore_ascii_case(&body.spec.vm_size) {
-                tracing::warn!(pool = %body.id, "reusing pool with VM size {} (asked for {})", pool.vm_size, body.spec.vm_size);
+            Err(e) if e.is_code("PoolBeingDeleted") => true,
+            Err(e) if e.is_code("PoolExists") => {
+                let pool = get_pool(client, &body.id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if pool.state == "deleting" {
+                    true
+                } else {
+                    if !pool.vm_size.eq_ignore_ascii_case(&body.spec.vm_size) {
+                        tracing::warn!(pool = %body.id, "reusing pool with VM size {} (asked for {})", pool.vm_size, body.spec.vm_size);
+                    }
+                    let ours = pool
+                        .metadata
+                        .iter()
+                        .any(|m| m.name == model::RUN_METADATA_KEY && m.value == run_id);
+                    tracing::info!(pool = %body.id, ours, "reusing existing pool");
+                    return Ok(PoolOrigin::Reused { ours });
+                }
             }
-            let ours = pool
-                .metadata
-                .iter()
-                .any(|m| m.name == model::RUN_METADATA_KEY && m.value == run_id);
-            tracing::info!(pool = %body.id, ours, "reusing existing pool");
-            Ok(PoolOrigin::Reused { ours })
+            Err(e) => return Err(e.to_string()),
+        };
+        // A pool of the same id is still going away (e.g. a resume right after Ctrl-C).
+        if deleting && waited_since.elapsed() >= MAX_WAIT_FOR_DELETION {
+            return Err(format!(
+                "pool `{}` has been deleting for {:?}; wait for it to disappear or choose another --pool-id",
+                body.id, MAX_WAIT_FOR_DELETION
+            ));
         }
-        Err(e) => Err(e.to_string()),
+        tracing::info!(pool = %body.id, "waiting for the previous pool with this id to finish deleting");
+        tokio::time::sleep(poll.max(Duration::from_millis(200))).await;
     }
 }
+
+/// How long to wait for an old pool with our id to disappear before giving up.
+const MAX_WAIT_FOR_DELETION: Duration = Duration::from_secs(15 * 60);
 
 pub(crate) async fn get_pool(client: &BatchClient, id: &str) -> Result<PoolView, ApiError> {
     client.send_json(&Call::get(format!("/pools/{id}"))).await
