@@ -2,10 +2,15 @@
 //! is in, capped by a job wall clock, tagged with the run id; terminated, deleted and found
 //! again by that tag.
 
+use std::time::Duration;
+
 use reqwest::Method;
 
 use super::client::{BatchClient, Call};
-use super::model::{self, JobCreate, JobPatch, JobTerminate, JobView, Page};
+
+use super::model::{
+    self, JobConstraints, JobCreate, JobPatch, JobTerminate, JobView, NameValue, Page, PoolInfo,
+};
 use super::pool::next_call;
 
 /// A Batch id derived from a run id: only `[A-Za-z0-9_-]`, at most 64 characters.
@@ -80,6 +85,29 @@ pub(crate) async fn succeeded_task_ids(
             Some(n) => call = next_call(&n)?,
             None => return Ok(out),
         }
+    }
+}
+
+/// The job: `noaction` until every task is in (then patched to `terminatejob`: a job with no
+/// tasks yet would end at once), a wall-clock cap, tagged with the run id for `cleanup`.
+pub(crate) fn job_body(
+    run_id: &str,
+    job_id: &str,
+    pool_info: PoolInfo,
+    cap: Duration,
+) -> JobCreate {
+    JobCreate {
+        id: job_id.to_owned(),
+        pool_info,
+        on_all_tasks_complete: "noaction".into(),
+        on_task_failure: "noaction".into(),
+        constraints: JobConstraints {
+            max_wall_clock_time: Some(model::iso_duration(cap)),
+        },
+        metadata: vec![
+            NameValue::new("created-by", "orchestrator"),
+            NameValue::new(model::RUN_METADATA_KEY, run_id),
+        ],
     }
 }
 
@@ -208,6 +236,19 @@ pub(crate) async fn jobs_of_run(client: &BatchClient, run_id: &str) -> Result<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_body_snapshot() {
+        let info = PoolInfo {
+            pool_id: Some("orch-run-1".into()),
+            auto_pool_specification: None,
+        };
+        let body = job_body("run-1", "orch-run-1", info, Duration::from_secs(6 * 3600));
+        let got: serde_json::Value = serde_json::from_slice(&model::to_body(&body)).unwrap();
+        let want: serde_json::Value =
+            serde_json::from_str(include_str!("snapshots/job.json")).unwrap();
+        assert_eq!(got, want, "{}", serde_json::to_string_pretty(&got).unwrap());
+    }
 
     #[test]
     fn ids_are_clean_bounded_and_distinct() {

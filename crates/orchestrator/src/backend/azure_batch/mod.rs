@@ -26,10 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{AzureBatchConfig, AzureBatchOptions, BatchAuth, PoolMode};
 
 use self::client::{Auth, BatchClient, RetryPolicy};
-use self::model::{
-    AutoPoolSpec, JobConstraints, JobCreate, NameValue, PoolCreate, PoolInfo,
-    VirtualMachineConfiguration,
-};
+use self::model::{AutoPoolSpec, JobCreate, PoolCreate, PoolInfo, VirtualMachineConfiguration};
 use self::monitor::{Watch, WatchEnd};
 use self::pool::PoolOrigin;
 use self::storage::Storage;
@@ -102,25 +99,8 @@ impl AzureBatch {
         job::batch_id("orch-", &run.run_id)
     }
 
-    fn run_metadata(run: &RunContext) -> Vec<NameValue> {
-        vec![
-            NameValue::new("created-by", "orchestrator"),
-            NameValue::new(model::RUN_METADATA_KEY, &run.run_id),
-        ]
-    }
-
     fn job_body(&self, run: &RunContext, job_id: &str, pool_info: PoolInfo) -> JobCreate {
-        JobCreate {
-            id: job_id.to_owned(),
-            pool_info,
-            // Tasks are added after the job exists; `terminatejob` now would end it while empty.
-            on_all_tasks_complete: "noaction".into(),
-            on_task_failure: "noaction".into(),
-            constraints: JobConstraints {
-                max_wall_clock_time: Some(model::iso_duration(self.cfg.job_timeout)),
-            },
-            metadata: Self::run_metadata(run),
-        }
+        job::job_body(&run.run_id, job_id, pool_info, self.cfg.job_timeout)
     }
 
     fn pool_info(

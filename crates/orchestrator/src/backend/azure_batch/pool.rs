@@ -368,6 +368,65 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
+    fn cfg() -> AzureBatchConfig {
+        AzureBatchConfig::from_lookup(|k| {
+            (k == "AZURE_BATCH_ACCOUNT_URL")
+                .then(|| "https://a.westeurope.batch.azure.com".to_owned())
+        })
+        .unwrap()
+    }
+
+    fn ubuntu(sku: &str) -> VirtualMachineConfiguration {
+        VirtualMachineConfiguration {
+            image_reference: ImageReference {
+                publisher: PUBLISHER.into(),
+                offer: OFFER.into(),
+                sku: sku.into(),
+                version: "latest".into(),
+            },
+            node_agent_sku_id: NODE_AGENT.into(),
+        }
+    }
+
+    fn snapshot(got: &impl serde::Serialize, want: &str) {
+        let got: serde_json::Value = serde_json::from_slice(&model::to_body(got)).unwrap();
+        let want: serde_json::Value = serde_json::from_str(want).unwrap();
+        assert_eq!(got, want, "{}", serde_json::to_string_pretty(&got).unwrap());
+    }
+
+    #[test]
+    fn pool_body_snapshot_with_spot_nodes() {
+        let mut c = cfg();
+        c.dedicated_nodes = 0;
+        c.spot_nodes = 4;
+        let body = PoolCreate {
+            id: "orch-run-1".into(),
+            spec: pool_spec(&c, ubuntu("server"), "run-1"),
+        };
+        snapshot(&body, include_str!("snapshots/pool.json"));
+    }
+
+    #[test]
+    fn auto_pool_job_snapshot_with_autoscale_and_gen1_image() {
+        let mut c = cfg();
+        c.vm_size = "Standard_D1_v2".into();
+        c.task_slots = 1;
+        c.autoscale_formula =
+            Some("$TargetLowPriorityNodes = min(4, $PendingTasks.GetSample(1));".into());
+        assert!(needs_gen1_image(&c.vm_size));
+        let info = model::PoolInfo {
+            pool_id: None,
+            auto_pool_specification: Some(model::AutoPoolSpec {
+                auto_pool_id_prefix: "orch".into(),
+                pool_lifetime_option: "job".into(),
+                keep_alive: false,
+                pool: pool_spec(&c, ubuntu("server-gen1"), "run-1"),
+            }),
+        };
+        let job = super::super::job::job_body("run-1", "orch-run-1", info, c.job_timeout);
+        snapshot(&job, include_str!("snapshots/autopool-job.json"));
+    }
+
     #[test]
     fn quota_errors_with_no_nodes_are_fatal_and_name_the_family() {
         let p = pool(
