@@ -75,13 +75,32 @@ pub fn discover(dir: &Path) -> Result<Vec<Input>> {
             reason: "no *.csv files in this directory".into(),
         });
     }
-    found
-        .into_iter()
-        .map(|(name, path)| {
-            let object = hash_file(&path)?;
-            Ok(Input { name, object })
-        })
-        .collect()
+    // Hash on every core: a thousand small files are mostly open/read system calls.
+    let n_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = found.len().div_ceil(n_threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = found
+            .chunks(chunk)
+            .map(|files| {
+                scope.spawn(move || {
+                    files
+                        .iter()
+                        .map(|(name, path)| {
+                            Ok(Input {
+                                name: name.clone(),
+                                object: hash_file(path)?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        let mut inputs = Vec::with_capacity(found.len());
+        for h in handles {
+            inputs.extend(h.join().expect("hashing thread does not panic")?);
+        }
+        Ok(inputs)
+    })
 }
 
 fn has_csv_extension(name: &[u8]) -> bool {
