@@ -130,8 +130,13 @@ struct Splitter<'a> {
     constant_features: Vec<usize>,
     /// Total weight of the fold (`weighted_n_samples`).
     weighted_n_samples: f64,
+    /// Per row: `weight << CLASS_BITS | class` when `packed`, else the row index.
+    payload: Vec<u32>,
+    packed: bool,
     // Scratch buffers reused across nodes.
     keys: Vec<u64>,
+    key_buf: Vec<u64>,
+    right_buf: Vec<u32>,
     values: Vec<f32>,
     classes: Vec<u32>,
     sample_w: Vec<f64>,
@@ -149,6 +154,20 @@ pub(crate) fn fit(data: TrainSet<'_>, weights: &[f64], rand_r_seed: u32, cfg: Tr
         .collect();
     let weighted_n_samples = weights.iter().sum();
     let n_classes = data.n_classes;
+    // Pack (weight, class) into 32 bits when they fit (always, in practice: bootstrap counts are
+    // small integers); otherwise fall back to carrying the row index.
+    let packed = n_classes <= CLASS_MASK as usize + 1
+        && samples.iter().all(|&i| {
+            let w = weights[i as usize];
+            w.fract() == 0.0 && w < f64::from(1u32 << (32 - CLASS_BITS))
+        });
+    let payload: Vec<u32> = if packed {
+        (0..data.n_rows)
+            .map(|i| ((weights[i] as u32) << CLASS_BITS) | data.y[i])
+            .collect()
+    } else {
+        (0..data.n_rows as u32).collect()
+    };
     let mut sp = Splitter {
         data,
         weights,
@@ -158,6 +177,10 @@ pub(crate) fn fit(data: TrainSet<'_>, weights: &[f64], rand_r_seed: u32, cfg: Tr
         constant_features: vec![0; data.n_features],
         weighted_n_samples,
         keys: Vec::with_capacity(samples.len()),
+        key_buf: Vec::new(),
+        right_buf: Vec::new(),
+        payload,
+        packed,
         values: Vec::with_capacity(samples.len()),
         classes: Vec::with_capacity(samples.len()),
         sample_w: Vec::with_capacity(samples.len()),
@@ -288,18 +311,25 @@ impl Splitter<'_> {
                 self.sum_missing[self.data.y[i as usize] as usize] += self.weights[i as usize];
                 continue;
             }
+            // The low half carries what the scan needs (class and weight, or the row), so the
+            // sorted keys are read sequentially instead of gathering rows again.
             self.keys
-                .push((u64::from(sortable(x)) << 32) | u64::from(i));
+                .push((u64::from(sortable(x)) << 32) | u64::from(self.payload[i as usize]));
         }
-        self.keys.sort_unstable();
+        radix_sort_high_half(&mut self.keys, &mut self.key_buf);
         self.values.clear();
         self.classes.clear();
         self.sample_w.clear();
         for &k in &self.keys {
-            let i = (k & 0xffff_ffff) as usize;
-            self.values.push(col[i]);
-            self.classes.push(self.data.y[i]);
-            self.sample_w.push(self.weights[i]);
+            let payload = (k & 0xffff_ffff) as u32;
+            self.values.push(unsortable((k >> 32) as u32));
+            if self.packed {
+                self.classes.push(payload & CLASS_MASK);
+                self.sample_w.push(f64::from(payload >> CLASS_BITS));
+            } else {
+                self.classes.push(self.data.y[payload as usize]);
+                self.sample_w.push(self.weights[payload as usize]);
+            }
         }
         n_missing
     }
@@ -419,23 +449,29 @@ impl Splitter<'_> {
         let result = best.map(|(feature, threshold, missing_go_to_left)| {
             // partition_samples_final, then reset/update/children_impurity/impurity_improvement.
             let col = self.data.columns[feature];
+            // A stable partition (unlike sklearn's swapping one) keeps every node's rows in
+            // ascending order, so the per-feature gathers walk memory forwards. The order of
+            // rows never changes a result (exact integer class sums).
             let node = &mut self.samples[start..end];
+            let right = &mut self.right_buf;
+            right.clear();
             let mut lo = 0;
-            let mut hi = node.len();
-            while lo < hi {
-                let x = col[node[lo] as usize];
+            for k in 0..node.len() {
+                let i = node[k];
+                let x = col[i as usize];
                 let go_left = if x.is_nan() {
                     missing_go_to_left
                 } else {
                     f64::from(x) <= threshold
                 };
                 if go_left {
+                    node[lo] = i;
                     lo += 1;
                 } else {
-                    hi -= 1;
-                    node.swap(lo, hi);
+                    right.push(i);
                 }
             }
+            node[lo..].copy_from_slice(right);
             self.sum_left.iter_mut().for_each(|s| *s = 0.0);
             let mut w_left = 0.0;
             for &i in &node[..lo] {
@@ -472,6 +508,57 @@ impl Splitter<'_> {
             .copy_from_slice(&self.features[known..known + found]);
         (result, n_total_constants)
     }
+}
+
+/// Bits of a packed payload that hold the class.
+const CLASS_BITS: u32 = 20;
+const CLASS_MASK: u32 = (1 << CLASS_BITS) - 1;
+
+/// Sorts keys by their high 32 bits (the order of equal high halves is irrelevant here):
+/// LSD radix sort with 8-bit digits for large nodes, skipping digits all keys share.
+fn radix_sort_high_half(keys: &mut Vec<u64>, buf: &mut Vec<u64>) {
+    let n = keys.len();
+    if n < 1024 {
+        // Ties on the value may end up in any payload order, which is irrelevant.
+        keys.sort_unstable();
+        return;
+    }
+    let mut hist = [[0usize; 256]; 4];
+    for &k in keys.iter() {
+        let h = (k >> 32) as u32;
+        for (d, row) in hist.iter_mut().enumerate() {
+            row[((h >> (8 * d)) & 0xff) as usize] += 1;
+        }
+    }
+    buf.clear();
+    buf.resize(n, 0);
+    for (d, row) in hist.iter().enumerate() {
+        if row.iter().any(|&c| c == n) {
+            continue;
+        }
+        let mut offsets = [0usize; 256];
+        let mut total = 0;
+        for (o, &c) in offsets.iter_mut().zip(row) {
+            *o = total;
+            total += c;
+        }
+        let shift = 32 + 8 * d;
+        for &k in keys.iter() {
+            let b = ((k >> shift) & 0xff) as usize;
+            buf[offsets[b]] = k;
+            offsets[b] += 1;
+        }
+        std::mem::swap(keys, buf);
+    }
+}
+
+/// Inverse of [`sortable`].
+fn unsortable(k: u32) -> f32 {
+    f32::from_bits(if k & 0x8000_0000 != 0 {
+        k & 0x7fff_ffff
+    } else {
+        !k
+    })
 }
 
 /// `sum_right = sum_total - sum_left`, class by class (`ClassificationCriterion.update`).
@@ -544,6 +631,25 @@ mod tests {
         for w in xs.windows(2) {
             assert!(sortable(w[0]) <= sortable(w[1]), "{} vs {}", w[0], w[1]);
         }
+    }
+
+    #[test]
+    fn radix_sort_orders_by_the_float_key() {
+        let xs: Vec<f32> = (0..5000)
+            .map(|i| ((i * 7919) % 5003) as f32 * if i % 3 == 0 { -0.37 } else { 1.13 })
+            .collect();
+        let mut keys: Vec<u64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| (u64::from(sortable(x)) << 32) | i as u64)
+            .collect();
+        radix_sort_high_half(&mut keys, &mut Vec::new());
+        let sorted: Vec<f32> = keys.iter().map(|k| unsortable((k >> 32) as u32)).collect();
+        assert!(sorted.windows(2).all(|w| w[0] <= w[1]));
+        let mut want = xs.clone();
+        want.sort_by(f32::total_cmp);
+        assert_eq!(sorted, want);
+        assert_eq!(unsortable(sortable(-0.0)).to_bits(), (-0.0f32).to_bits());
     }
 
     #[test]
