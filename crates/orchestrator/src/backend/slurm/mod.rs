@@ -371,8 +371,8 @@ struct ExecCtx<'a> {
 ///
 /// The core adds the attempts a backend reports in one `execute` call to those it recorded in
 /// earlier sessions. This backend numbers attempts across sessions (an adopted job keeps its
-/// number), so it reports each number minus what earlier sessions already reported
-/// ([`RunState::reported`], as it was when this session began).
+/// number), so it reports each number minus what the core had recorded when this session
+/// began (see [`core_attempts`]).
 ///
 /// Events are held until [`Reporter::flush`] has saved the state that records them, so that
 /// after a crash this backend never believes the core knows less than it does.
@@ -393,6 +393,7 @@ impl Reporter<'_> {
             Reported {
                 attempt,
                 finished: false,
+                settled: false,
             },
         );
         self.hold(TaskEvent::Started {
@@ -407,6 +408,7 @@ impl Reporter<'_> {
             Reported {
                 attempt: outcome.attempts,
                 finished: true,
+                settled: outcome.status == TaskStatus::Succeeded || outcome.exit_code == Some(1),
             },
         );
         outcome.attempts = self.relative(&outcome.task_id, outcome.attempts);
@@ -632,7 +634,7 @@ impl Backend for Slurm {
                     if state
                         .reported
                         .get(&spec.task_id)
-                        .is_some_and(|r| r.finished && r.attempt >= attempt)
+                        .is_some_and(|r| r.finished && !r.settled && r.attempt >= attempt)
                     {
                         fresh.push((spec, attempt + 1));
                         continue;
@@ -653,11 +655,13 @@ impl Backend for Slurm {
         }
         let reporter = Reporter {
             events: &events,
-            base: state
-                .reported
-                .iter()
-                .map(|(id, r)| (id.clone(), r.attempt))
-                .collect(),
+            base: core_attempts(&run.run_dir).unwrap_or_else(|| {
+                state
+                    .reported
+                    .iter()
+                    .map(|(id, r)| (id.clone(), r.attempt))
+                    .collect()
+            }),
             held: std::sync::Mutex::new(Vec::new()),
         };
         self.adopt(&ctx, &mut state, &mut tracked, &mut fresh)
@@ -992,6 +996,23 @@ impl Slurm {
         );
         Ok(())
     }
+}
+
+/// The attempts the core has recorded per task, read from the run manifest it saved just
+/// before calling `execute`; `None` when the backend runs outside the pipeline.
+///
+/// The core adds the attempts reported in this session to these. This backend numbers
+/// attempts across sessions, so it must subtract exactly what the core has; its own record
+/// ([`RunState::reported`]) can be one event ahead of the core's after a `kill -9`.
+fn core_attempts(run_dir: &Path) -> Option<BTreeMap<String, u32>> {
+    let manifest = crate::manifest::Manifest::load(run_dir).ok()?;
+    Some(
+        manifest
+            .tasks
+            .into_iter()
+            .map(|t| (t.task_id, t.attempts))
+            .collect(),
+    )
 }
 
 /// Copies an attempt's output, stdout and stderr into `run.task_dir(task_id)`.

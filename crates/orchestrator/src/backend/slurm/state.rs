@@ -37,6 +37,11 @@ pub(super) struct Reported {
     pub attempt: u32,
     /// It was the final outcome (`Finished`), not just `Started`.
     pub finished: bool,
+    /// That outcome was one the core never runs again (success, or exit 1 = bad input). If
+    /// the core asks for such a task anyway, it crashed before recording the outcome: the
+    /// task is adopted and reported again, never re-run.
+    #[serde(default)]
+    pub settled: bool,
 }
 
 /// One `sbatch --array` call.
