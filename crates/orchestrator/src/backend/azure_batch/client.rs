@@ -446,7 +446,8 @@ impl BatchClient {
             return u;
         }
         let mut u = self.base.clone();
-        let path = format!("{}{}", self.base.path(), call.path);
+        // An account URL has no path ("/"); one with a path prefix keeps it. Never "//jobs".
+        let path = format!("{}{}", self.base.path().trim_end_matches('/'), call.path);
         u.set_path(&path);
         {
             let mut q = u.query_pairs_mut();
@@ -928,6 +929,7 @@ mod tests {
         );
         for s in &seen {
             verify_shared_key(s);
+            assert!(s.target.starts_with("/jobs/j/tasks?"), "{}", s.target);
             assert!(s.target.contains("api-version=2025-06-01"));
             assert!(s.header("ocp-date").is_some());
         }

@@ -374,3 +374,84 @@ pub(crate) async fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), String
         .await
         .map_err(|e| format!("rename to {}: {e}", dest.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::client::{Auth, RetryPolicy};
+    use super::super::testserver::{self, Answer};
+    use super::*;
+
+    #[tokio::test]
+    async fn logs_come_from_the_task_files_api_when_their_upload_is_missing() {
+        let server = testserver::start(|_, req| {
+            let t = req.target.as_str();
+            if t.starts_with("/jobs/j/tasks/t1/files/stdout.txt") {
+                Answer::Reply(200, vec![], "from the node: stdout".into())
+            } else if t.starts_with("/jobs/j/tasks/t1/files/stderr.txt") {
+                Answer::Reply(200, vec![], "from the node: stderr".into())
+            } else {
+                // Neither the output nor the logs reached the container.
+                Answer::Reply(
+                    404,
+                    vec![("x-ms-error-code", "BlobNotFound".into())],
+                    "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>BlobNotFound</Code><Message>no</Message></Error>".into(),
+                )
+            }
+        })
+        .await;
+        let auth = Auth::SharedKey {
+            account: "a".into(),
+            key: b"k".to_vec(),
+        };
+        let client =
+            BatchClient::new(&server.url, "2025-06-01", auth, RetryPolicy::default()).unwrap();
+        let storage = Storage::for_tests(&format!("{}/devstoreaccount1", server.url));
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunContext {
+            run_id: "run-1".into(),
+            run_dir: dir.path().to_path_buf(),
+            retries: 0,
+            timeout: None,
+            concurrency: 1,
+        };
+        let w = Watch {
+            client: &client,
+            storage: &storage,
+            run: &run,
+            job_id: "j",
+            pool_id: None,
+            poll: Duration::from_millis(10),
+            stall_warning: Duration::from_secs(60),
+            timeout: None,
+        };
+        let task: TaskView = serde_json::from_str(
+            r#"{"id":"t1","state":"completed","executionInfo":{"retryCount":0,"requeueCount":0,"exitCode":0,
+                "result":"failure","failureInfo":{"category":"usererror","code":"FileUploadMiscError",
+                "message":"upload failed"},"startTime":"2026-11-28T10:00:00Z","endTime":"2026-11-28T10:00:02.5Z"}}"#,
+        )
+        .unwrap();
+        let outcome = collect_one(&w, &task).await;
+        assert_eq!(outcome.status, TaskStatus::Failed);
+        assert_eq!(outcome.exit_code, Some(0));
+        assert!((outcome.wall_seconds - 2.5).abs() < 1e-9);
+        assert!(
+            outcome
+                .failure
+                .as_deref()
+                .unwrap()
+                .contains("FileUploadMiscError"),
+            "{outcome:?}"
+        );
+        let task_dir = run.task_dir("t1");
+        assert_eq!(
+            std::fs::read_to_string(task_dir.join(STDOUT_FILE)).unwrap(),
+            "from the node: stdout"
+        );
+        assert_eq!(
+            std::fs::read_to_string(task_dir.join(STDERR_FILE)).unwrap(),
+            "from the node: stderr"
+        );
+        assert!(!task_dir.join(OUTPUT_FILE).exists());
+        assert!(task_dir.join("batch-task.json").is_file());
+    }
+}

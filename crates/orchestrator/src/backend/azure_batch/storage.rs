@@ -28,6 +28,24 @@ impl Storage {
         })
     }
 
+    /// A storage client for `endpoint` with Azurite's public development key (tests).
+    #[cfg(test)]
+    pub(crate) fn for_tests(endpoint: &str) -> Self {
+        use azure_staging::{AccountKey, Auth, StorageConfig, config::DEV_ACCOUNT_KEY};
+        let key = AccountKey::new("devstoreaccount1", DEV_ACCOUNT_KEY).unwrap();
+        let config =
+            StorageConfig::new(endpoint, "devstoreaccount1", Auth::AccountKey(key)).unwrap();
+        let retry = azure_staging::RetryPolicy {
+            max_elapsed: Duration::from_secs(2),
+            ..Default::default()
+        };
+        Self {
+            client: std::sync::Arc::new(
+                StagingClient::builder(config).retry(retry).build().unwrap(),
+            ),
+        }
+    }
+
     fn endpoint(&self) -> String {
         self.client
             .config()
