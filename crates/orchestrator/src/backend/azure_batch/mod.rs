@@ -202,11 +202,14 @@ impl AzureBatch {
         let (pool_info, pool_body) = self.pool_info(run, vm);
         let job_id = Self::base_job_id(run);
         let mut out = String::new();
-        let pretty = |v: &dyn erased::Json| v.pretty();
         out.push_str(&format!(
             "Azure Batch requests (api-version {}, account {}):\n",
             self.cfg.api_version, self.cfg.account_url
         ));
+        out.push_str(
+            "GET /supportedimages?$filter=verificationType eq 'verified' \
+             (must list the image below, else the run stops before creating anything)\n",
+        );
         if let Some(p) = &pool_body {
             out.push_str(&format!("POST /pools\n{}\n", pretty(p)));
         }
@@ -234,10 +237,9 @@ impl AzureBatch {
         }
         out.push_str(&format!(
             "PATCH /jobs/{job_id}\n{}\n",
-            serde_json::to_string_pretty(&model::JobPatch {
+            pretty(&model::JobPatch {
                 on_all_tasks_complete: "terminatejob".into()
             })
-            .expect("json")
         ));
         out
     }
@@ -521,16 +523,9 @@ fn entra_credential()
         .map_err(|e| fail("Azure CLI login", e))
 }
 
-/// Pretty JSON for `--dry-run` without naming every body type.
-mod erased {
-    pub(super) trait Json {
-        fn pretty(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn pretty(&self) -> String {
-            serde_json::to_string_pretty(self).expect("request bodies serialise")
-        }
-    }
+/// Pretty JSON of a request body for `--dry-run`.
+fn pretty<T: serde::Serialize>(body: &T) -> String {
+    serde_json::to_string_pretty(body).expect("request bodies serialise")
 }
 
 impl Backend for AzureBatch {
