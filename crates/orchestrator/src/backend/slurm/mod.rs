@@ -19,7 +19,13 @@
 //! file the wrapper writes (Slurm's `ExitCode` as fallback), resubmits retryable failures as a
 //! new array job, copies results into the run directory, and `scancel`s on shutdown;
 //! `cleanup` cancels leftovers and deletes the run's staging directory.
-//! Node failures are Slurm's to handle: `--requeue` puts the task back in the queue.
+//! Node failures are Slurm's to handle: `--requeue` puts the task back in the queue, and the
+//! requeued run is the same attempt.
+//!
+//! Resume: `OUT/<run-id>/slurm.json` (see `state.rs`) records every submission before and
+//! after `sbatch`. A new `execute` for the same run adopts jobs that are still queued, running
+//! or finished (their status files outlive Slurm's `MinJobAge`), so a task is never run again
+//! after a success; only tasks whose failure or cancel was already reported get a new attempt.
 
 mod commands;
 mod state;
