@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Services used by integration tests. Each script is idempotent and fails loudly.
-# (Azurite and Slurm are started here once their tests exist.)
+# A single-node Slurm cluster (Debian packages, no systemd) for tests/orchestrator/slurm.rs.
 bash scripts/slurm-start.sh
 # Azurite 3.37.0 (blob, HTTP :10000 and HTTPS --oauth basic :10001) for tests/azure_staging.
 bash scripts/azurite.sh start all
