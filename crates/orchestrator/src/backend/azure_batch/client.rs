@@ -428,7 +428,20 @@ impl BatchClient {
             ApiError {
                 status: Some(status.as_u16()),
                 code,
-                message: redact(message.trim()),
+                message: {
+                    let mut m = redact(message.trim());
+                    if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED {
+                        m.push_str(match &self.auth {
+                            Auth::SharedKey { .. } => {
+                                " (check AZURE_BATCH_ACCOUNT_NAME and AZURE_BATCH_ACCOUNT_KEY, and the machine's clock)"
+                            }
+                            Auth::Entra(_) => {
+                                " (the identity needs the Azure Batch Data Contributor role on the Batch account)"
+                            }
+                        });
+                    }
+                    m
+                },
                 call: call.describe(),
                 request_id,
             },
@@ -955,6 +968,20 @@ mod tests {
         assert_eq!(err.request_id.as_deref(), Some("rid-9"));
         assert_eq!(server.seen.lock().unwrap().len(), 1);
         verify_shared_key(&server.seen.lock().unwrap()[0]);
+    }
+
+    #[tokio::test]
+    async fn auth_failures_say_what_to_check() {
+        let server = testserver::start(|_, _| {
+            Answer::Reply(403, vec![], error_body("AuthenticationFailed"))
+        })
+        .await;
+        let err = client(&server.url)
+            .send(&Call::get("/pools"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("AZURE_BATCH_ACCOUNT_KEY"), "{err}");
+        assert_eq!(server.seen.lock().unwrap().len(), 1, "403 is not retried");
     }
 
     #[tokio::test]
