@@ -23,7 +23,7 @@ pub struct Cli {
     /// TOML configuration file [default: ./orchestrator.toml if it exists].
     #[arg(long, global = true, env = "ORCHESTRATOR_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Output directory: runs go to OUT/<run-id>/, staged objects to OUT/objects/ [default: runs].
+    /// Output directory: runs go to OUT/RUN_ID/, staged objects to OUT/objects/ [default: runs].
     #[arg(long, global = true, env = "ORCHESTRATOR_OUT", value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// What to do.
@@ -41,7 +41,7 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Show where a run stands.
     Status(StatusArgs),
-    /// Delete what a run created on its backend (results in OUT/<run-id>/ are kept).
+    /// Delete what a run created on its backend (results in OUT/RUN_ID/ are kept).
     Cleanup(CleanupArgs),
 }
 
