@@ -50,7 +50,7 @@ pub enum Command {
 pub struct RunArgs {
     /// Directory with the input CSV files (not searched recursively).
     pub input_dir: PathBuf,
-    /// Where tasks run [default: local].
+    /// Where tasks run: local, azure-batch or slurm [default: local].
     #[arg(long, env = "ORCHESTRATOR_BACKEND", value_parser = parse_backend)]
     pub backend: Option<BackendKind>,
     /// Trainer executable [default: next to this executable, else target/{release,debug}/trainer].

@@ -281,7 +281,10 @@ fn copy_object(
         if digest != object.digest {
             return Err(Error::Input {
                 path: object.path.clone(),
-                reason: "the file changed while the run was being prepared; run again".into(),
+                reason: "its content no longer matches the digest this run recorded for it \
+                         (it changed since it was hashed); run `orchestrator run` again to \
+                         start a run with the new content"
+                    .into(),
             });
         }
         set_read_only(&out, executable).map_err(|e| Error::io("chmod", &tmp, e))
