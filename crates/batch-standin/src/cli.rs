@@ -63,6 +63,13 @@ pub struct Cli {
     pub print_url: bool,
 }
 
+impl Cli {
+    /// Parses `std::env::args` (exits with usage on bad flags).
+    pub fn from_args() -> Cli {
+        <Cli as Parser>::parse()
+    }
+}
+
 impl TryFrom<Cli> for Config {
     type Error = Error;
 

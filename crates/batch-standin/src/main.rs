@@ -3,19 +3,18 @@
 use std::process::ExitCode;
 
 use batch_standin::cli::Cli;
-use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::from_args();
     let print_url = cli.print_url;
-    let result = async {
+    let run = async {
         let handle = batch_standin::serve(cli.try_into()?).await?;
         if print_url {
             println!("{}", handle.url());
@@ -24,16 +23,10 @@ async fn main() -> ExitCode {
         handle.shutdown().await;
         Ok::<_, batch_standin::Error>(())
     };
-    match result.await {
+    match run.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let mut msg = format!("batch-standin: {e}");
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(&format!(": {s}"));
-                src = s.source();
-            }
-            eprintln!("{msg}");
+            eprintln!("batch-standin: {}", e.chain());
             ExitCode::from(2)
         }
     }
