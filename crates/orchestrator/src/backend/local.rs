@@ -66,10 +66,16 @@ impl Backend for Local {
             let trainer_path = copy_object(&objects_dir, &trainer, true, &mut pending)?;
             // Small inputs cost a file creation each, which is kernel time: spread them over
             // the cores (nothing else runs yet).
+            // One copy per digest, even if the plan lists a content twice.
+            let mut seen = BTreeSet::new();
+            let distinct: Vec<&StageObject> = inputs
+                .iter()
+                .filter(|o| seen.insert(o.digest.as_str()))
+                .collect();
             let n_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let chunk = inputs.len().div_ceil(n_threads).max(1);
+            let chunk = distinct.len().div_ceil(n_threads).max(1);
             let results: Vec<(Vec<PendingObject>, Result<()>)> = std::thread::scope(|scope| {
-                let handles: Vec<_> = inputs
+                let handles: Vec<_> = distinct
                     .chunks(chunk)
                     .map(|objects| {
                         let objects_dir = &objects_dir;
@@ -259,7 +265,10 @@ fn copy_object(
     if pending.iter().any(|(_, d)| *d == dest) {
         return Ok(dest);
     }
-    let tmp = objects_dir.join(format!(".{}.{}.tmp", object.digest, std::process::id()));
+    // Unique per process and per call: two runs staging the same content never share a temp.
+    static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = objects_dir.join(format!(".{}.{}.{n}.tmp", object.digest, std::process::id()));
     let res = (|| {
         let mut src =
             std::fs::File::open(&object.path).map_err(|e| Error::io("open", &object.path, e))?;
