@@ -642,7 +642,7 @@ impl Tracker<'_> {
                 t.state = TaskState::Running;
                 t.attempts = self.base.get(&task_id).copied().unwrap_or(0) + attempt;
                 self.running.insert(task_id);
-                self.progress.started(self.running.len());
+                self.progress.set_running(self.running.len());
             }
             TaskEvent::Finished(outcome) => {
                 let Some(&i) = self.index.get(&outcome.task_id) else {
@@ -654,6 +654,7 @@ impl Tracker<'_> {
                     self.base.get(&outcome.task_id).copied().unwrap_or(0),
                 );
                 self.running.remove(&outcome.task_id);
+                self.progress.set_running(self.running.len());
                 self.finished += 1;
                 let ok = t.state == TaskState::Succeeded;
                 let detail = if ok {

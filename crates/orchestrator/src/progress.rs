@@ -35,8 +35,8 @@ impl Progress {
         Self { bar }
     }
 
-    /// A task started an attempt (shown as the bar's message).
-    pub fn started(&self, running: usize) {
+    /// How many tasks are running now (shown as the bar's message).
+    pub fn set_running(&self, running: usize) {
         self.bar.set_message(format!("({running} running)"));
     }
 

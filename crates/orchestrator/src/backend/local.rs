@@ -150,31 +150,37 @@ impl Backend for Local {
                     ),
                 });
             };
+            // Slots are handed out here, in task order, so tasks start in the order of the
+            // inputs. A task that never got a slot before shutdown gets no event at all: the
+            // core keeps it pending for the next resume.
+            let permit = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                permit = Arc::clone(&limit).acquire_owned() => {
+                    permit.expect("semaphore never closed")
+                }
+            };
             let input = named_input(&run.run_dir, Path::new(input), &task.input_name);
             let task_dir = run.task_dir(&task.task_id);
-            let limit = Arc::clone(&limit);
             let policy = Arc::clone(&policy);
             let events = events.clone();
             let shutdown = shutdown.clone();
             set.spawn(async move {
-                // Tasks queue here; one that never got a slot before shutdown is left
-                // untouched (no event), so the core keeps it pending for the next resume.
-                let _permit = tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => return,
-                    permit = limit.acquire_owned() => permit.expect("semaphore never closed"),
-                };
+                let _permit = permit;
                 let outcome = run_task(&policy, &task, &input, &task_dir, &events, &shutdown).await;
                 let _ = events.send(TaskEvent::Finished(outcome));
             });
+            // Reap finished runners as we go, so a panic surfaces early.
+            while let Some(res) = set.try_join_next() {
+                if let Err(e) = res {
+                    return Err(panicked(&e));
+                }
+            }
         }
         drop(events);
         while let Some(res) = set.join_next().await {
             if let Err(e) = res {
-                return Err(Error::Backend {
-                    backend: "local",
-                    message: format!("task runner panicked: {e}"),
-                });
+                return Err(panicked(&e));
             }
         }
         Ok(())
@@ -214,6 +220,13 @@ impl Backend for Local {
                 .map(|o| (o.digest.clone(), path_string(&self.object_path(&o.digest))))
                 .collect(),
         }
+    }
+}
+
+fn panicked(e: &tokio::task::JoinError) -> Error {
+    Error::Backend {
+        backend: "local",
+        message: format!("task runner panicked: {e}"),
     }
 }
 
