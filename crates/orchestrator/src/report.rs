@@ -474,6 +474,53 @@ mod tests {
         assert_eq!(parse_score("The model score: nanx"), None);
     }
 
+    fn row(input: &str, status: &str, score: Option<&str>) -> Row {
+        Row {
+            input: input.into(),
+            task_id: format!("t-{input}"),
+            status: status.into(),
+            score: score.map(Into::into),
+            exit_code: None,
+            attempts: 1,
+            wall_seconds: Some(0.5),
+            stderr_tail: String::new(),
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn summary_counts_and_picks_the_first_of_tied_best_and_worst() {
+        let manifest: Manifest = serde_json::from_value(serde_json::json!({
+            "format": 1, "run_id": "r", "backend": "local", "input_dir": "in",
+            "trainer": {"path": "t", "digest": "d", "size": 1},
+            "trainer_args": [], "threads": 1, "concurrency": 1, "retries": 0,
+            "timeout_seconds": null, "inputs": [], "staged": null, "orchestrator_pid": null,
+            "tasks": [
+                {"task_id": "a", "input_name": "a", "input_digest": "a", "state": "succeeded",
+                 "attempts": 1, "exit_code": 0, "wall_seconds": 1.5, "failure": null},
+                {"task_id": "b", "input_name": "b", "input_digest": "b", "state": "failed",
+                 "attempts": 3, "exit_code": 2, "wall_seconds": 0.5, "failure": null}
+            ]
+        }))
+        .unwrap();
+        let rows = vec![
+            row("a.csv", "succeeded", Some("0.9")),
+            row("b.csv", "succeeded", Some("0.5")),
+            row("c.csv", "succeeded", Some("0.9")),
+            row("d.csv", "succeeded", Some("0.5")),
+            row("e.csv", "failed", None),
+            row("f.csv", "pending", None),
+        ];
+        let s = summarize(&rows, &manifest);
+        assert_eq!(
+            (s.inputs, s.tasks, s.succeeded, s.failed, s.unfinished),
+            (6, 2, 4, 1, 1)
+        );
+        assert_eq!(s.best, Some(("a.csv".into(), "0.9".into())));
+        assert_eq!(s.worst, Some(("b.csv".into(), "0.5".into())));
+        assert_eq!((s.attempts, s.task_seconds), (4, 2.0));
+    }
+
     #[test]
     fn html_escapes_names() {
         assert_eq!(esc("<a&b>\""), "&lt;a&amp;b&gt;&quot;");
