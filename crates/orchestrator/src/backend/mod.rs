@@ -1,6 +1,6 @@
 //! The one trait every execution engine implements, and nothing else.
 //!
-//! The core (`crate::run`) owns discovery, task ids, the manifest, progress and the report.
+//! The core (`crate::pipeline`) owns discovery, task ids, the manifest, progress and the report.
 //! A backend owns only its engine: where staged bytes live, how a task is started, watched,
 //! retried, cancelled and cleaned up. Only a backend's own module knows its engine exists.
 //!
