@@ -269,6 +269,37 @@ fn check_pool_spec(spec: &Value, prefix: &str) -> Result<(u32, u32, u32), BatchE
             ));
         }
     }
+    for unsupported in ["mountConfiguration", "applicationPackageReferences"] {
+        if spec[unsupported].as_array().is_some_and(|a| !a.is_empty()) {
+            return Err(BatchError::bad_value(
+                &p(unsupported),
+                "set",
+                format!("batch-standin does not implement {unsupported}."),
+            ));
+        }
+    }
+    if spec["startTask"]["containerSettings"].is_object() {
+        return Err(BatchError::bad_value(
+            &p("startTask.containerSettings"),
+            "set",
+            "batch-standin does not run containers.",
+        ));
+    }
+    for (i, rf) in spec["startTask"]["resourceFiles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let fp = rf["filePath"].as_str().unwrap_or_default();
+        if !rf["httpUrl"].is_string() || !is_contained(fp) {
+            return Err(BatchError::bad_value(
+                &p(&format!("startTask.resourceFiles[{i}]")),
+                &rf.to_string(),
+                "batch-standin needs httpUrl and a relative filePath inside the working directory.",
+            ));
+        }
+    }
     let slots = spec["taskSlotsPerNode"].as_i64().unwrap_or(1);
     if !(1..=256).contains(&slots) {
         return Err(BatchError::bad_value(

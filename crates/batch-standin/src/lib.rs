@@ -28,6 +28,7 @@ mod response;
 mod runner;
 mod server;
 mod spec;
+mod starttask;
 mod state;
 mod timefmt;
 

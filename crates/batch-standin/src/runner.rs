@@ -101,7 +101,7 @@ fn schedule(sh: &Shared) -> Vec<Launch> {
         let candidates = pool
             .nodes
             .iter_mut()
-            .filter(|n| n.failed.is_none() && n.used_slots + slots <= per_node);
+            .filter(|n| n.failed.is_none() && !n.starting && n.used_slots + slots <= per_node);
         let node: Option<&mut Node> = if pack {
             candidates.max_by_key(|n| n.used_slots)
         } else {
@@ -244,24 +244,7 @@ async fn execute(sh: &Arc<Shared>, l: &Launch) -> Outcome {
             ));
         }
     };
-    let mut program = PathBuf::from(&argv[0]);
-    if argv[0].contains('/') && program.is_relative() {
-        program = wd.join(program);
-    }
-    let mut cmd = tokio::process::Command::new(&program);
-    cmd.args(&argv[1..])
-        .current_dir(&wd)
-        .env_clear()
-        .env(
-            "PATH",
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-        )
-        .envs(batch_env(sh, l))
-        .stdin(std::process::Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .process_group(0)
-        .kill_on_drop(true);
+    let mut cmd = node_command(&argv, &wd, batch_env(sh, l), stdout, stderr);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
@@ -314,15 +297,46 @@ async fn execute(sh: &Arc<Shared>, l: &Launch) -> Outcome {
     outcome
 }
 
-fn exit_code(s: std::process::ExitStatus) -> i32 {
+pub(crate) fn exit_code(s: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
 }
 
-fn kill_group(pgid: Option<u32>) {
+pub(crate) fn kill_group(pgid: Option<u32>) {
     if let Some(pid) = pgid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
+}
+
+/// A process as the node agent starts it: argv without a shell (a relative
+/// program path resolves against the working directory), a clean
+/// environment with `PATH` plus `env`, its own process group.
+pub(crate) fn node_command(
+    argv: &[String],
+    wd: &std::path::Path,
+    env: Vec<(String, String)>,
+    stdout: std::fs::File,
+    stderr: std::fs::File,
+) -> tokio::process::Command {
+    let mut program = PathBuf::from(&argv[0]);
+    if argv[0].contains('/') && program.is_relative() {
+        program = wd.join(program);
+    }
+    let mut cmd = tokio::process::Command::new(&program);
+    cmd.args(&argv[1..])
+        .current_dir(wd)
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+        )
+        .envs(env)
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .process_group(0)
+        .kill_on_drop(true);
+    cmd
 }
 
 /// The node's environment: `AZ_BATCH_*`, then the job's common settings,
@@ -765,6 +779,8 @@ pub(crate) fn allocate_later(sh: Arc<Shared>, pool_id: String) {
                     p.nodes.push(Node {
                         id,
                         failed: None,
+                        starting: false,
+                        start_info: None,
                         dedicated,
                         used_slots: 0,
                         running_tasks: 0,
@@ -782,6 +798,16 @@ pub(crate) fn allocate_later(sh: Arc<Shared>, pool_id: String) {
                         .expect("counted above");
                     removed.push(p.nodes.remove(idx).id);
                 }
+            }
+        }
+        let mut started = Vec::new();
+        if p.spec["startTask"].is_object() {
+            let wait = p.spec["startTask"]["waitForSuccess"]
+                .as_bool()
+                .unwrap_or(true);
+            for n in p.nodes.iter_mut().filter(|n| n.created == now) {
+                n.starting = wait;
+                started.push(n.id.clone());
             }
         }
         if let Some((state, n, stderr)) = sh.faults.take_node_failure(&pool_id) {
@@ -814,9 +840,24 @@ pub(crate) fn allocate_later(sh: Arc<Shared>, pool_id: String) {
         if !removed.is_empty() {
             requeue_tasks_on(&sh, st, &pool_id, Some(&removed));
         }
+        let start_task = p_start_task(st, &pool_id);
+        for node in started {
+            tokio::spawn(crate::starttask::run(
+                sh.clone(),
+                pool_id.clone(),
+                node,
+                start_task.clone(),
+            ));
+        }
         drop(guard);
         sh.wake.notify_one();
     });
+}
+
+fn p_start_task(st: &State, pool_id: &str) -> Value {
+    st.pools
+        .get(pool_id)
+        .map_or(Value::Null, |p| p.spec["startTask"].clone())
 }
 
 /// Terminates the job with `MaxWallClockTimeExpiry` when its cap passes.

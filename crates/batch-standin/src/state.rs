@@ -63,8 +63,13 @@ pub(crate) struct Pool {
 
 pub(crate) struct Node {
     pub id: String,
-    /// `unusable` or `starttaskfailed` from a fault; such nodes get no tasks.
+    /// `unusable` or `starttaskfailed` (a fault or a failed start task);
+    /// such nodes get no tasks.
     pub failed: Option<String>,
+    /// Running a start task with `waitForSuccess`: no tasks yet.
+    pub starting: bool,
+    /// `startTaskInfo` once the pool's start task ran here.
+    pub start_info: Option<Value>,
     pub dedicated: bool,
     pub used_slots: u32,
     pub running_tasks: u32,
@@ -129,6 +134,7 @@ impl Pool {
     pub(crate) fn render_node(&self, node: &Node, base: &str) -> Value {
         let state = match &node.failed {
             Some(s) => s.as_str(),
+            None if node.starting => "waitingforstarttask",
             None if node.running_tasks > 0 => "running",
             None => "idle",
         };
@@ -152,7 +158,11 @@ impl Pool {
             "nodeAgentInfo": {"version": "1.0.0-standin", "lastUpdateTime": rfc3339(node.created)},
             "virtualMachineInfo": {"imageReference": self.spec["virtualMachineConfiguration"]["imageReference"]},
         });
+        if let Some(info) = &node.start_info {
+            v["startTaskInfo"] = info.clone();
+        }
         match node.failed.as_deref() {
+            Some("starttaskfailed") if node.start_info.is_some() => {}
             Some("starttaskfailed") => {
                 v["startTaskInfo"] = json!({
                     "state": "completed", "startTime": rfc3339(node.created), "endTime": rfc3339(node.created),

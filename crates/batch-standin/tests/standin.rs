@@ -921,3 +921,62 @@ async fn reactivate_disable_enable_autoscale_and_node_counts() {
             .any(|f| f["name"] == "workitems")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_tasks_gate_nodes_and_failures_leave_startup_logs() {
+    let s = start().await;
+    let c = &s.client;
+    let vm = json!({"imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"},
+                    "nodeAgentSKUId": "batch.node.ubuntu 24.04"});
+    let pool = |id: &str, cmd: &str| {
+        json!({"id": id, "vmSize": "Standard_D2s_v3", "virtualMachineConfiguration": vm, "targetDedicatedNodes": 1,
+               "startTask": {"commandLine": cmd, "waitForSuccess": true, "maxTaskRetryCount": 1,
+                             "environmentSettings": [{"name": "GREETING", "value": "hi"}]}})
+    };
+    let ok = pool(
+        "pgood",
+        "/bin/sh -c 'sleep 0.3; echo $GREETING > $AZ_BATCH_NODE_SHARED_DIR/ready'",
+    );
+    assert_eq!(c.call("POST", "/pools", Some(&ok)).await.status, 201);
+    job(c, "js", "pgood").await;
+    add(
+        c,
+        "js",
+        vec![task(
+            "after",
+            "/bin/sh -c 'cat $AZ_BATCH_NODE_SHARED_DIR/ready'",
+        )],
+    )
+    .await;
+    let t = wait_task(c, "js", "after").await;
+    assert_eq!(
+        t["executionInfo"]["result"], "success",
+        "the task ran after the start task: {t}"
+    );
+    let out = c
+        .call("GET", "/jobs/js/tasks/after/files/stdout.txt", None)
+        .await;
+    assert_eq!(&out.raw[..], b"hi\n");
+    let node = &c.call("GET", "/pools/pgood/nodes", None).await.body["value"][0];
+    assert_eq!(node["startTaskInfo"]["result"], "success", "{node}");
+
+    let bad = pool("pbad", "/bin/sh -c 'echo cannot install >&2; exit 7'");
+    assert_eq!(c.call("POST", "/pools", Some(&bad)).await.status, 201);
+    let nodes = c
+        .wait_for("/pools/pbad/nodes", 10, |l| {
+            l["value"][0]["state"] == "starttaskfailed"
+        })
+        .await;
+    let n = &nodes["value"][0];
+    assert_eq!(n["startTaskInfo"]["exitCode"], 7);
+    assert_eq!(n["startTaskInfo"]["retryCount"], 1);
+    let id = n["id"].as_str().unwrap();
+    let err = c
+        .call(
+            "GET",
+            &format!("/pools/pbad/nodes/{id}/files/startup/stderr.txt"),
+            None,
+        )
+        .await;
+    assert_eq!(&err.raw[..], b"cannot install\n");
+}
