@@ -1,5 +1,6 @@
 //! Criterion benches for the trainer: CSV parsing, one forest fit, and the full 5-fold
-//! cross-validation at 1k and 20k rows.
+//! cross-validation at 1k and 20k rows, plus a peer group that fits linfa-ensemble's and
+//! smartcore's random forests (10 trees) beside ours on the same data.
 //!
 //! Data is generated here deterministically (a fixed-seed MT19937 drawing Gaussian-ish class
 //! clusters), so `cargo bench -p trainer` needs no files. Parameters are encoded in the

@@ -533,7 +533,7 @@ fn radix_sort_high_half(keys: &mut Vec<u64>, buf: &mut Vec<u64>) {
     buf.clear();
     buf.resize(n, 0);
     for (d, row) in hist.iter().enumerate() {
-        if row.iter().any(|&c| c == n) {
+        if row.contains(&n) {
             continue;
         }
         let mut offsets = [0usize; 256];
