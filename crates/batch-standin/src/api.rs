@@ -888,6 +888,18 @@ fn check_task_spec(t: &Value) -> Result<(), BatchError> {
     Ok(())
 }
 
+/// Whether any `exitOptions` in the conditions sets `jobAction`.
+fn sets_job_action(ec: &Value) -> bool {
+    let lists = ["exitCodes", "exitCodeRanges"]
+        .iter()
+        .flat_map(|k| ec[*k].as_array().into_iter().flatten())
+        .map(|m| &m["exitOptions"]);
+    let singles = ["preProcessingError", "fileUploadError", "default"]
+        .iter()
+        .map(|k| &ec[*k]);
+    lists.chain(singles).any(|o| !o["jobAction"].is_null())
+}
+
 /// Adds one task; returns (eTag, lastModified, url).
 fn add_task(
     sh: &Arc<Shared>,
@@ -902,6 +914,15 @@ fn add_task(
     let j = st.jobs.get_mut(job_id).ok_or_else(job_missing)?;
     if let Some(e) = job_state_conflict(j) {
         return Err(e);
+    }
+    if j.spec["onTaskFailure"] != "performexitoptionsjobaction"
+        && sets_job_action(&spec["exitConditions"])
+    {
+        return Err(BatchError::bad_value(
+            "exitConditions",
+            &spec["exitConditions"].to_string(),
+            "exitOptions.jobAction may only be set when the job's onTaskFailure is performexitoptionsjobaction.",
+        ));
     }
     // Task ids are case-insensitive: keys are lowercased, `id` keeps the case.
     let key = id.to_ascii_lowercase();

@@ -489,12 +489,20 @@ async fn finish(sh: &Arc<Shared>, l: &Launch, outcome: Outcome) {
         ),
         Outcome::Preprocessing(f) => (None, Some(f.clone())),
     };
+    let mut condition = match &outcome {
+        Outcome::Preprocessing(_) => ExitCondition::PreProcessing,
+        _ => ExitCondition::Code(exit),
+    };
     if matches!(outcome, Outcome::Exited(_) | Outcome::WallClock(_))
         && let Some(f) = upload_outputs(sh, l, exit == Some(0)).await
     {
         // An upload failure fails the task even when the process succeeded.
+        if fail.is_none() {
+            condition = ExitCondition::FileUpload;
+        }
         fail.get_or_insert(f);
     }
+    let stopped = matches!(outcome, Outcome::Stopped(..));
     let mut guard = sh.lock();
     let st = &mut *guard;
     let success = fail.is_none();
@@ -510,9 +518,82 @@ async fn finish(sh: &Arc<Shared>, l: &Launch, outcome: Outcome) {
         t.cancel = None;
         t.etag = etag;
     }
+    if !stopped {
+        apply_job_action(sh, st, l, condition);
+    }
     maybe_complete_job(sh, st, &l.job_id);
     drop(guard);
     sh.wake.notify_one();
+}
+
+/// How a task ended, for matching its `exitConditions`.
+#[derive(Clone, Copy)]
+enum ExitCondition {
+    Code(Option<i32>),
+    PreProcessing,
+    FileUpload,
+}
+
+/// With the job's `onTaskFailure: performexitoptionsjobaction`, applies
+/// the task's matching `exitOptions.jobAction` (default: none for exit code
+/// 0, terminate otherwise): terminate (reason `TaskFailed`) or disable.
+fn apply_job_action(sh: &Arc<Shared>, st: &mut State, l: &Launch, condition: ExitCondition) {
+    let Some(j) = st.jobs.get(&l.job_id) else {
+        return;
+    };
+    if j.spec["onTaskFailure"] != "performexitoptionsjobaction" || j.state != JobState::Active {
+        return;
+    }
+    let ec = &l.spec["exitConditions"];
+    let by_code = |c: i32| {
+        let exact = ec["exitCodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| m["code"].as_i64() == Some(i64::from(c)));
+        let ranged = || {
+            ec["exitCodeRanges"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| {
+                    let (a, b) = (
+                        m["start"].as_i64().unwrap_or(0),
+                        m["end"].as_i64().unwrap_or(-1),
+                    );
+                    (a..=b).contains(&i64::from(c))
+                })
+        };
+        exact.or_else(ranged).map(|m| m["exitOptions"].clone())
+    };
+    let (options, success) = match condition {
+        ExitCondition::Code(Some(c)) => (by_code(c), c == 0),
+        ExitCondition::Code(None) => (None, false),
+        ExitCondition::PreProcessing => (
+            Some(ec["preProcessingError"].clone()).filter(|v| v.is_object()),
+            false,
+        ),
+        ExitCondition::FileUpload => (
+            Some(ec["fileUploadError"].clone()).filter(|v| v.is_object()),
+            false,
+        ),
+    };
+    let options = options.or_else(|| (!success).then(|| ec["default"].clone()));
+    let default = if success { "none" } else { "terminate" };
+    let action = options
+        .as_ref()
+        .and_then(|o| o["jobAction"].as_str())
+        .unwrap_or(default)
+        .to_owned();
+    match action.as_str() {
+        "terminate" => terminate_job(sh, st, &l.job_id, "TaskFailed"),
+        "disable" => {
+            if let Some(j) = st.jobs.get_mut(&l.job_id) {
+                j.set_state(JobState::Disabled);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Uploads the output files whose condition matches; returns the first

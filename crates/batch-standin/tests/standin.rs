@@ -980,3 +980,40 @@ async fn start_tasks_gate_nodes_and_failures_leave_startup_logs() {
         .await;
     assert_eq!(&err.raw[..], b"cannot install\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_conditions_drive_the_job_action() {
+    let s = start().await;
+    let c = &s.client;
+    c.steady_pool("pe", 1, 2).await;
+    job(c, "jnoaction", "pe").await;
+    let with_action = json!({"id": "x", "commandLine": "true",
+        "exitConditions": {"exitCodes": [{"code": 3, "exitOptions": {"jobAction": "none"}}]}});
+    let r = c
+        .call("POST", "/jobs/jnoaction/tasks", Some(&with_action))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "InvalidPropertyValue"),
+        "jobAction needs performexitoptionsjobaction"
+    );
+
+    let r = c
+        .call("POST", "/jobs", Some(&json!({"id": "je", "poolInfo": {"poolId": "pe"}, "onTaskFailure": "performexitoptionsjobaction"})))
+        .await;
+    assert_eq!(r.status, 201);
+    let tolerated = json!({"id": "tolerated", "commandLine": "/bin/sh -c 'exit 3'",
+        "exitConditions": {"exitCodes": [{"code": 3, "exitOptions": {"jobAction": "none"}}]}});
+    add(c, "je", vec![tolerated]).await;
+    let t = wait_task(c, "je", "tolerated").await;
+    assert_eq!(t["executionInfo"]["result"], "failure");
+    assert_eq!(
+        c.call("GET", "/jobs/je", None).await.body["state"],
+        "active"
+    );
+    add(c, "je", vec![task("fatal", "/bin/sh -c 'exit 5'")]).await;
+    let j = c
+        .wait_for("/jobs/je", 10, |j| j["state"] == "completed")
+        .await;
+    assert_eq!(j["executionInfo"]["terminateReason"], "TaskFailed");
+}
