@@ -573,12 +573,6 @@ fn job_missing() -> BatchError {
 fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
     let id = c.body["id"].as_str().unwrap_or_default().to_owned();
     check_id("id", &id)?;
-    if sh.faults.take_job_quota() {
-        return Err(BatchError::conflict(
-            "ActiveJobAndScheduleQuotaReached",
-            "The specified account has reached the maximum number of active jobs and job schedules.",
-        ));
-    }
     for unsupported in [
         "jobManagerTask",
         "jobPreparationTask",
@@ -605,6 +599,17 @@ fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
         return Err(BatchError::conflict(
             "JobExists",
             "The specified job already exists.",
+        ));
+    }
+    let active = st
+        .jobs
+        .values()
+        .filter(|j| j.state != JobState::Completed)
+        .count();
+    if sh.faults.take_job_quota() || active >= sh.config.max_active_jobs {
+        return Err(BatchError::conflict(
+            "ActiveJobAndScheduleQuotaReached",
+            "The specified account has reached the maximum number of active jobs and job schedules.",
         ));
     }
     let info = &c.body["poolInfo"];

@@ -58,6 +58,9 @@ pub struct Cli {
     /// the service's limit).
     #[arg(long)]
     pub max_body_bytes: Option<usize>,
+    /// The account's active job quota.
+    #[arg(long, default_value_t = 300)]
+    pub max_active_jobs: usize,
     /// Print the bound account URL on stdout once listening (for scripts).
     #[arg(long)]
     pub print_url: bool,
@@ -91,6 +94,7 @@ impl TryFrom<Cli> for Config {
         }
         c.allocation_delay = Duration::from_millis(cli.allocation_delay_ms);
         c.autoscale_nodes = cli.autoscale_nodes;
+        c.max_active_jobs = cli.max_active_jobs;
         if let Some(b) = cli.max_body_bytes {
             c.max_body_bytes = b;
         }

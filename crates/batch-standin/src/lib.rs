@@ -77,6 +77,10 @@ pub struct Config {
     /// operation's response schema; a mismatch (a stand-in bug) becomes a
     /// 500 `StandInResponseInvalid` instead of silently misleading a client.
     pub check_responses: bool,
+    /// The account's active job quota (active, disabled and terminating
+    /// jobs count); job creation beyond it gets 409
+    /// `ActiveJobAndScheduleQuotaReached`, as on the service.
+    pub max_active_jobs: usize,
 }
 
 impl Config {
@@ -96,6 +100,7 @@ impl Config {
             faults: Vec::new(),
             max_body_bytes: 1024 * 1024,
             check_responses: true,
+            max_active_jobs: 300,
         }
     }
 }

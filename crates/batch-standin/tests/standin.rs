@@ -1017,3 +1017,37 @@ async fn exit_conditions_drive_the_job_action() {
         .await;
     assert_eq!(j["executionInfo"]["terminateReason"], "TaskFailed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_active_job_quota_frees_up_when_jobs_complete() {
+    let s = start_with(|c| c.max_active_jobs = 2).await;
+    let c = &s.client;
+    job(c, "q1", "none").await;
+    job(c, "q2", "none").await;
+    let r = c
+        .call(
+            "POST",
+            "/jobs",
+            Some(&json!({"id": "q3", "poolInfo": {"poolId": "none"}})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "ActiveJobAndScheduleQuotaReached")
+    );
+    assert_eq!(
+        c.call(
+            "POST",
+            "/jobs/q1/terminate",
+            Some(&json!({"terminateReason": "done"}))
+        )
+        .await
+        .status,
+        202
+    );
+    let j = c
+        .wait_for("/jobs/q1", 10, |j| j["state"] == "completed")
+        .await;
+    assert_eq!(j["executionInfo"]["terminateReason"], "done");
+    job(c, "q3", "none").await;
+}
