@@ -1085,7 +1085,7 @@ fn terminate_task(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
         }
         Ok(key.to_owned())
     })?;
-    runner::stop_task(sh, &mut st, &job_id, &key, StopReason::Terminated);
+    runner::stop_task(&mut st, &job_id, &key, StopReason::Terminated);
     Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 
@@ -1096,7 +1096,7 @@ fn delete_task(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
         if_match(c, &j.tasks[key].etag)?;
         Ok(key.to_owned())
     })?;
-    runner::stop_task(sh, &mut st, &job_id, &key, StopReason::Terminated);
+    runner::stop_task(&mut st, &job_id, &key, StopReason::Terminated);
     if let Some(j) = st.jobs.get_mut(&job_id) {
         j.tasks.remove(&key);
     }
@@ -1441,7 +1441,7 @@ fn disable_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
                 .get(&k)
                 .is_some_and(|t| matches!(t.state, TaskState::Preparing | TaskState::Running));
             if running {
-                runner::stop_task(sh, &mut st, &id, &k, reason);
+                runner::stop_task(&mut st, &id, &k, reason);
             }
         }
     }

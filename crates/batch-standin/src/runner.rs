@@ -658,7 +658,7 @@ async fn upload_outputs(sh: &Shared, l: &Launch, success: bool) -> Option<Value>
 
 /// Stops a task: an active one completes as ended at once; a preparing or
 /// running one is signalled and its runner records the outcome.
-pub(crate) fn stop_task(sh: &Shared, st: &mut State, job_id: &str, key: &str, reason: StopReason) {
+pub(crate) fn stop_task(st: &mut State, job_id: &str, key: &str, reason: StopReason) {
     let etag = st.etag();
     let Some(t) = st.jobs.get_mut(job_id).and_then(|j| j.tasks.get_mut(key)) else {
         return;
@@ -687,7 +687,6 @@ pub(crate) fn stop_task(sh: &Shared, st: &mut State, job_id: &str, key: &str, re
             }
         }
     }
-    let _ = sh;
 }
 
 /// Completes the job when its tasks allow: `onAllTasksComplete:
@@ -748,7 +747,7 @@ pub(crate) fn terminate_job(sh: &Arc<Shared>, st: &mut State, job_id: &str, reas
     j.terminate_reason = Some(reason.to_owned());
     let keys: Vec<String> = j.tasks.keys().cloned().collect();
     for k in keys {
-        stop_task(sh, st, job_id, &k, StopReason::Terminated);
+        stop_task(st, job_id, &k, StopReason::Terminated);
     }
     maybe_complete_job(sh, st, job_id);
 }
@@ -766,7 +765,7 @@ pub(crate) fn delete_job(sh: &Arc<Shared>, st: &mut State, job_id: &str) {
         .filter_map(|t| t.task_dir.clone())
         .collect();
     for k in keys {
-        stop_task(sh, st, job_id, &k, StopReason::Terminated);
+        stop_task(st, job_id, &k, StopReason::Terminated);
     }
     st.jobs.remove(job_id);
     delete_auto_pools(sh, st, job_id);
@@ -792,7 +791,7 @@ pub(crate) fn delete_pool(sh: &Arc<Shared>, st: &mut State, pool_id: &str) {
     }
     p.state = "deleting";
     p.state_time = OffsetDateTime::now_utc();
-    requeue_tasks_on(sh, st, pool_id, None);
+    requeue_tasks_on(st, pool_id, None);
     let (sh2, id) = (sh.clone(), pool_id.to_owned());
     tokio::spawn(async move {
         tokio::time::sleep(sh2.config.allocation_delay).await;
@@ -800,7 +799,7 @@ pub(crate) fn delete_pool(sh: &Arc<Shared>, st: &mut State, pool_id: &str) {
     });
 }
 
-fn requeue_tasks_on(sh: &Shared, st: &mut State, pool_id: &str, nodes: Option<&[String]>) {
+fn requeue_tasks_on(st: &mut State, pool_id: &str, nodes: Option<&[String]>) {
     let mut hits = Vec::new();
     for j in st.jobs.values() {
         for (k, t) in &j.tasks {
@@ -813,7 +812,7 @@ fn requeue_tasks_on(sh: &Shared, st: &mut State, pool_id: &str, nodes: Option<&[
         }
     }
     for (j, k) in hits {
-        stop_task(sh, st, &j, &k, StopReason::Requeue);
+        stop_task(st, &j, &k, StopReason::Requeue);
     }
 }
 
@@ -919,7 +918,7 @@ pub(crate) fn allocate_later(sh: Arc<Shared>, pool_id: String) {
         p.etag = etag;
         p.last_modified = now;
         if !removed.is_empty() {
-            requeue_tasks_on(&sh, st, &pool_id, Some(&removed));
+            requeue_tasks_on(st, &pool_id, Some(&removed));
         }
         let start_task = p_start_task(st, &pool_id);
         for node in started {
