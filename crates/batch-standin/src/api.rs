@@ -403,7 +403,12 @@ fn create_pool(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
     let id = c.body["id"].as_str().unwrap_or_default().to_owned();
     check_id("id", &id)?;
     let mut st = sh.lock();
-    if let Some(p) = st.pools.get(&id) {
+    let existing = st
+        .pools
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(&id))
+        .cloned();
+    if let Some(p) = existing.and_then(|k| st.pools.get(&k)) {
         if p.state == "deleting" {
             return Err(BatchError::conflict(
                 "PoolBeingDeleted",
@@ -595,7 +600,7 @@ fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
         ));
     }
     let mut st = sh.lock();
-    if st.jobs.contains_key(&id) {
+    if st.jobs.keys().any(|k| k.eq_ignore_ascii_case(&id)) {
         return Err(BatchError::conflict(
             "JobExists",
             "The specified job already exists.",
@@ -614,7 +619,12 @@ fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
     }
     let info = &c.body["poolInfo"];
     let pool_id = if let Some(p) = info["poolId"].as_str() {
-        p.to_owned()
+        // The pool's stored spelling, when it exists (ids are case-insensitive).
+        st.pools
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(p))
+            .cloned()
+            .unwrap_or_else(|| p.to_owned())
     } else if info["autoPoolSpecification"].is_object() {
         let auto = &info["autoPoolSpecification"];
         let prefix = auto["autoPoolIdPrefix"].as_str().unwrap_or("");

@@ -174,6 +174,27 @@ async fn handle(
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
 }
 
+/// Pool and job ids are case-insensitive on the service: a path naming one
+/// in another case reaches the entity under its stored spelling.
+fn canonical_ids(sh: &Shared, params: Vec<(String, String)>) -> Vec<(String, String)> {
+    let st = sh.lock();
+    params
+        .into_iter()
+        .map(|(k, v)| {
+            let found = match k.as_str() {
+                "poolId" => st
+                    .pools
+                    .keys()
+                    .find(|p| p.eq_ignore_ascii_case(&v))
+                    .cloned(),
+                "jobId" => st.jobs.keys().find(|j| j.eq_ignore_ascii_case(&v)).cloned(),
+                _ => None,
+            };
+            (k, found.unwrap_or(v))
+        })
+        .collect()
+}
+
 /// Percent-decodes one path segment (`+` stays a plus: this is a path, not
 /// a form). Invalid escapes are kept as written.
 fn decode(s: &str) -> String {
@@ -237,6 +258,7 @@ async fn batch_request(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply
             .value("RequestUri", path));
         }
     };
+    let params = canonical_ids(sh, params);
     let query: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
