@@ -114,25 +114,40 @@ fn trim_ascii(s: &[u8]) -> &[u8] {
 }
 
 fn parse_int(t: &[u8]) -> Option<i128> {
-    let digits = match t.first()? {
-        b'+' | b'-' => &t[1..],
-        _ => t,
+    let (negative, digits) = match t.first()? {
+        b'+' => (false, &t[1..]),
+        b'-' => (true, &t[1..]),
+        _ => (false, t),
     };
-    if digits.is_empty() || digits.len() > 30 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || digits.len() > 30 {
         return None;
     }
-    std::str::from_utf8(t).ok()?.parse::<i128>().ok()
+    let mut v: i128 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + i128::from(c - b'0');
+    }
+    Some(if negative { -v } else { v })
 }
 
 /// pandas' `xstrtod` grammar (`[+-]? (d+ [.d*] | .d+) ([eE][+-]?d+)?`) plus its inf spellings,
 /// converted with Rust's correctly rounded parser.
 fn parse_float(t: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(t).ok()?;
-    let lower = s.to_ascii_lowercase();
-    match lower.as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => return Some(f64::INFINITY),
-        "-inf" | "-infinity" => return Some(f64::NEG_INFINITY),
-        _ => {}
+    let unsigned = t
+        .strip_prefix(b"+")
+        .or_else(|| t.strip_prefix(b"-"))
+        .unwrap_or(t);
+    if matches!(unsigned.first(), Some(b'i' | b'I')) {
+        if !(unsigned.eq_ignore_ascii_case(b"inf") || unsigned.eq_ignore_ascii_case(b"infinity")) {
+            return None;
+        }
+        return Some(if t[0] == b'-' {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
     }
     let b = t;
     let mut i = 0;
@@ -171,7 +186,7 @@ fn parse_float(t: &[u8]) -> Option<f64> {
     if i != b.len() {
         return None;
     }
-    s.parse::<f64>().ok()
+    std::str::from_utf8(t).ok()?.parse::<f64>().ok()
 }
 
 /// Per feature column: what its cells looked like, to infer the pandas dtype afterwards.
