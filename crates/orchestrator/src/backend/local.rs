@@ -150,6 +150,11 @@ impl Backend for Local {
                     ),
                 });
             };
+            // The task's files are made while earlier tasks run, so that a finished task's
+            // slot goes to the next one without file-system work in between.
+            let input = named_input(&run.run_dir, Path::new(input), &task.input_name);
+            let task_dir = run.task_dir(&task.task_id);
+            let prepared = Some(prepare_attempt(&task_dir));
             // Slots are handed out here, in task order, so tasks start in the order of the
             // inputs. A task that never got a slot before shutdown gets no event at all: the
             // core keeps it pending for the next resume.
@@ -160,14 +165,15 @@ impl Backend for Local {
                     permit.expect("semaphore never closed")
                 }
             };
-            let input = named_input(&run.run_dir, Path::new(input), &task.input_name);
-            let task_dir = run.task_dir(&task.task_id);
             let policy = Arc::clone(&policy);
             let events = events.clone();
             let shutdown = shutdown.clone();
             set.spawn(async move {
                 let _permit = permit;
-                let outcome = run_task(&policy, &task, &input, &task_dir, &events, &shutdown).await;
+                let outcome = run_task(
+                    &policy, &task, &input, &task_dir, prepared, &events, &shutdown,
+                )
+                .await;
                 let _ = events.send(TaskEvent::Finished(outcome));
             });
             // Reap finished runners as we go, so a panic surfaces early.
@@ -444,18 +450,24 @@ async fn run_task(
     task: &TaskSpec,
     input: &Path,
     task_dir: &Path,
+    mut prepared: Option<std::io::Result<AttemptFiles>>,
     events: &mpsc::UnboundedSender<TaskEvent>,
     shutdown: &CancellationToken,
 ) -> TaskOutcome {
     let mut attempt = 0;
     loop {
         attempt += 1;
+        let files = match prepared.take() {
+            Some(Ok(files)) => Some(files),
+            // Preparing ahead failed: try again now, and report it if it fails again.
+            Some(Err(_)) | None => None,
+        };
         let _ = events.send(TaskEvent::Started {
             task_id: task.task_id.clone(),
             attempt,
         });
         let started = Instant::now();
-        let end = run_attempt(policy, task, input, task_dir, shutdown).await;
+        let end = run_attempt(policy, task, input, task_dir, files, shutdown).await;
         let wall_seconds = started.elapsed().as_secs_f64();
         let (status, exit_code, failure, retryable) = classify(&end, task_dir);
         let outcome = TaskOutcome {
@@ -550,27 +562,34 @@ fn describe_signal(_status: &ExitStatus) -> String {
 
 /// One attempt: spawn the trainer with stdout/stderr going to files, wait for it, the
 /// timeout or shutdown, whichever comes first.
+/// The stdout and stderr files of an attempt, created before it starts.
+type AttemptFiles = (std::fs::File, std::fs::File);
+
+/// Readies the task directory for an attempt: no previous output, fresh stdout and stderr.
+fn prepare_attempt(task_dir: &Path) -> std::io::Result<AttemptFiles> {
+    std::fs::create_dir_all(task_dir)?;
+    // A previous attempt's output must not pass for this one's.
+    match std::fs::remove_file(task_dir.join(OUTPUT_FILE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    Ok((
+        std::fs::File::create(task_dir.join(STDOUT_FILE))?,
+        std::fs::File::create(task_dir.join(STDERR_FILE))?,
+    ))
+}
+
+/// One attempt; `prepared` are its files if [`prepare_attempt`] already ran for it.
 async fn run_attempt(
     policy: &AttemptPolicy,
     task: &TaskSpec,
     input: &Path,
     task_dir: &Path,
+    prepared: Option<AttemptFiles>,
     shutdown: &CancellationToken,
 ) -> AttemptEnd {
     let output = task_dir.join(OUTPUT_FILE);
-    let prepared = (|| -> std::io::Result<(std::fs::File, std::fs::File)> {
-        std::fs::create_dir_all(task_dir)?;
-        // A previous attempt's output must not pass for this one's.
-        match std::fs::remove_file(&output) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        Ok((
-            std::fs::File::create(task_dir.join(STDOUT_FILE))?,
-            std::fs::File::create(task_dir.join(STDERR_FILE))?,
-        ))
-    })();
-    let (stdout, stderr) = match prepared {
+    let (stdout, stderr) = match prepared.map_or_else(|| prepare_attempt(task_dir), Ok) {
         Ok(files) => files,
         Err(e) => {
             return AttemptEnd::SpawnFailed(format!(
