@@ -80,7 +80,7 @@ export AZURE_BATCH_ACCOUNT_URL=$url AZURE_BATCH_ACCOUNT_NAME=bench AZURE_BATCH_A
 export AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
 export RUST_LOG=info
 
-submits=(); walls=(); rss=()
+submits=(); walls=(); cpus=(); rss=()
 for rep in $(seq 1 "$reps"); do
     rm -rf "$work/out"
     start=$(date +%s.%N)
@@ -108,9 +108,9 @@ for rep in $(seq 1 "$reps"); do
     printf 'rep %d: %s/%d succeeded; submit %.2f s (%s requests); wall %.1f s; orchestrator CPU %.1f s; peak RSS %.1f MiB\n' \
         "$rep" "$ok" "$n_inputs" "$submit" "$requests" "$wall" "$cpu" "$mib"
     [ "$ok" -eq "$n_inputs" ] || { echo "bench-batch: not every task succeeded" >&2; exit 1; }
-    submits+=("$submit"); walls+=("$wall"); rss+=("$mib")
+    submits+=("$submit"); walls+=("$wall"); cpus+=("$cpu"); rss+=("$mib")
 done
 
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-printf 'median of %d: submit %.2f s (target < 30 s); wall %.1f s; orchestrator peak RSS %.1f MiB\n' \
-    "$reps" "$(median "${submits[@]}")" "$(median "${walls[@]}")" "$(median "${rss[@]}")"
+printf 'median of %d: submit %.2f s (target < 30 s); wall %.1f s; orchestrator CPU %.1f s; orchestrator peak RSS %.1f MiB\n' \
+    "$reps" "$(median "${submits[@]}")" "$(median "${walls[@]}")" "$(median "${cpus[@]}")" "$(median "${rss[@]}")"
