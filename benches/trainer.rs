@@ -93,10 +93,83 @@ fn bench_cross_validation(c: &mut Criterion) {
     group.finish();
 }
 
+/// Our forest against linfa-ensemble 0.8.1 and smartcore 0.7.0 on the same rows. The peers are
+/// far slower (they scan every training row at every node), so the group stays at 1k and 4k rows.
+fn bench_peers(c: &mut Criterion) {
+    use linfa::prelude::{Dataset, Fit};
+    use ndarray::{Array1, Array2};
+    use rand::SeedableRng;
+    use smartcore::ensemble::random_forest_classifier::{
+        RandomForestClassifier, RandomForestClassifierParameters,
+    };
+    use smartcore::linalg::basic::matrix::DenseMatrix;
+
+    let mut group = c.benchmark_group("peer_forest_fit");
+    group.sample_size(10);
+    for &(rows, features) in &[(1_000usize, 20usize), (4_000, 20)] {
+        let data = trainer::parse_csv(synthetic_csv(rows, features, 5).as_bytes(), Path::new("b"))
+            .unwrap();
+        let x32: Vec<f32> = (0..data.n_rows).flat_map(|i| data.row(i)).collect();
+        let labels: Vec<usize> = data.labels.iter().map(|&l| l as usize).collect();
+        let id =
+            |who: &str| BenchmarkId::new(who, format!("10trees-{rows}rows-{features}features"));
+
+        let params = ForestParams::new().check().unwrap();
+        group.bench_function(id("trainer"), |b| {
+            b.iter(|| trainer::fit_forest(&x32, features, &labels, &params).unwrap())
+        });
+
+        let records = Array2::from_shape_vec(
+            (rows, features),
+            x32.iter().map(|&v| f64::from(v)).collect(),
+        )
+        .unwrap();
+        let dataset = Dataset::new(records, Array1::from(labels.clone()));
+        group.bench_function(id("linfa-ensemble"), |b| {
+            b.iter(|| {
+                linfa_ensemble::RandomForestParams::new_fixed_rng(
+                    linfa_trees::DecisionTree::params(),
+                    rand::rngs::SmallRng::seed_from_u64(0),
+                )
+                .ensemble_size(10)
+                .bootstrap_proportion(1.0)
+                .feature_proportion(1.0)
+                .fit(&dataset)
+                .unwrap()
+            })
+        });
+
+        let rows_f64: Vec<Vec<f64>> = (0..rows)
+            .map(|i| {
+                x32[i * features..(i + 1) * features]
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect()
+            })
+            .collect();
+        let matrix = DenseMatrix::from_2d_vec(&rows_f64).unwrap();
+        let y: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+        group.bench_function(id("smartcore"), |b| {
+            b.iter(|| {
+                RandomForestClassifier::fit(
+                    &matrix,
+                    &y,
+                    RandomForestClassifierParameters::default()
+                        .with_n_trees(10)
+                        .with_seed(0),
+                )
+                .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_parse,
     bench_forest_fit,
-    bench_cross_validation
+    bench_cross_validation,
+    bench_peers
 );
 criterion_main!(benches);
