@@ -718,3 +718,30 @@ async fn a_cancelled_run_resumes_on_a_new_job_and_finishes() {
     assert_eq!(row(&rows(&s.run_dir()), "iris.csv")["status"], "succeeded");
     handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_over_its_time_limit_is_reported_timed_out() {
+    azurite();
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    let handle = standin(s.path(), vec![]).await;
+    let trainer = slow_trainer(&s, 60);
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args_with(
+        &s,
+        &trainer,
+        &["--timeout", "2s", "--retries", "0"],
+    ));
+    let t0 = Instant::now();
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(40),
+        "took {:?}",
+        t0.elapsed()
+    );
+    let r = row(&rows(&s.run_dir()), "iris.csv").clone();
+    assert_eq!(r["status"], "timed_out", "{r:#}");
+    handle.shutdown().await;
+}
