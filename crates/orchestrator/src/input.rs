@@ -151,7 +151,8 @@ pub fn hash_file(path: &Path) -> Result<StageObject> {
 ///
 /// 1. Next to the orchestrator executable (an installed pair, or `target/<profile>/`).
 /// 2. `target/release/trainer`, then `target/debug/trainer`, under the current directory and
-///    under the workspace this orchestrator was built from.
+///    in the target directory of the workspace this orchestrator was built from
+///    (`$CARGO_TARGET_DIR` if set).
 pub fn trainer_candidates() -> Vec<PathBuf> {
     let exe_name = format!("trainer{}", std::env::consts::EXE_SUFFIX);
     let mut candidates = Vec::new();
@@ -160,14 +161,14 @@ pub fn trainer_candidates() -> Vec<PathBuf> {
     {
         candidates.push(dir.join(&exe_name));
     }
-    let mut roots = Vec::new();
+    let mut target_dirs = Vec::new();
     if let Ok(cwd) = std::env::current_dir() {
-        roots.push(cwd);
+        target_dirs.push(cwd.join("target"));
     }
-    roots.push(workspace_root());
-    for root in roots {
+    target_dirs.push(workspace_target_dir());
+    for target in target_dirs {
         for profile in ["release", "debug"] {
-            let path = root.join("target").join(profile).join(&exe_name);
+            let path = target.join(profile).join(&exe_name);
             if !candidates.contains(&path) {
                 candidates.push(path);
             }
@@ -183,6 +184,13 @@ pub fn workspace_root() -> PathBuf {
         .nth(2)
         .unwrap_or(Path::new("."))
         .to_path_buf()
+}
+
+/// Where cargo puts this workspace's binaries: `$CARGO_TARGET_DIR`, else `<workspace>/target`.
+fn workspace_target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 /// Resolves the trainer: `explicit` if given (it must exist), else the first existing
@@ -247,10 +255,7 @@ fn build_trainer() -> Result<Option<PathBuf>> {
             reason: status.to_string(),
         });
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let built = target
+    let built = workspace_target_dir()
         .join(if release { "release" } else { "debug" })
         .join(format!("trainer{}", std::env::consts::EXE_SUFFIX));
     Ok(built.is_file().then_some(built))
