@@ -142,7 +142,7 @@ impl AzureBatch {
         trainer_url: &str,
         input_url: &dyn Fn(&str) -> Option<String>,
         output_container_url: &str,
-    ) -> (Vec<tasks::Pending>, Vec<(String, String)>) {
+    ) -> (Vec<model::TaskCreate>, Vec<(String, String)>) {
         let mut ok = Vec::with_capacity(tasks.len());
         let mut bad = Vec::new();
         for spec in tasks {
@@ -165,7 +165,7 @@ impl AzureBatch {
                 retention: self.cfg.task_retention,
             };
             match tasks::build_task(spec, &x) {
-                Ok(t) => ok.push(tasks::Pending::new(&t)),
+                Ok(t) => ok.push(t),
                 Err(e) => bad.push((spec.task_id.clone(), e)),
             }
         }
@@ -222,14 +222,9 @@ impl AzureBatch {
         let input_url = |d: &str| staged.inputs.get(d).map(|u| placeholder(u, "r"));
         let (pending, bad) = self.task_bodies(run, tasks, &trainer, &input_url, &out_container);
         for chunk in pending.chunks(tasks::MAX_TASKS_PER_REQUEST) {
-            let bodies: Vec<serde_json::Value> = chunk
-                .iter()
-                .map(|p| serde_json::from_slice(&p.json).expect("our own JSON"))
-                .collect();
             out.push_str(&format!(
                 "POST /jobs/{job_id}/addtaskcollection\n{}\n",
-                serde_json::to_string_pretty(&serde_json::json!({ "value": bodies }))
-                    .expect("json")
+                pretty(&model::TaskGroup { value: chunk })
             ));
         }
         for (id, why) in bad {
@@ -322,7 +317,9 @@ impl AzureBatch {
         job::create_job(client, &self.job_body(run, &job_id, pool_info)).await?;
 
         let lookup = |d: &str| input_urls.get(d).cloned();
-        let (pending, bad) = self.task_bodies(run, &specs, &trainer_url, &lookup, &out_container);
+        let (creates, bad) = self.task_bodies(run, &specs, &trainer_url, &lookup, &out_container);
+        let pending: Vec<tasks::Pending> = creates.iter().map(tasks::Pending::new).collect();
+        drop(creates);
         for (id, why) in &bad {
             let _ = events.send(TaskEvent::Finished(refused(id, why)));
         }

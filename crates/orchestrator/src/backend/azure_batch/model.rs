@@ -150,6 +150,13 @@ pub(crate) struct TaskCreate {
     pub(crate) constraints: TaskConstraints,
 }
 
+/// `BatchTaskGroup`: the body of `addtaskcollection` (the submitter writes the same shape from
+/// pre-serialised tasks; this is for `--dry-run`).
+#[derive(Debug, Serialize)]
+pub(crate) struct TaskGroup<'a> {
+    pub(crate) value: &'a [TaskCreate],
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ResourceFile {
