@@ -131,15 +131,8 @@ impl Backend for Local {
         events: mpsc::UnboundedSender<TaskEvent>,
         shutdown: CancellationToken,
     ) -> Result<()> {
-        let limit = Arc::new(Semaphore::new(run.concurrency.max(1)));
-        let policy = Arc::new(AttemptPolicy {
-            trainer: PathBuf::from(&staged.trainer),
-            retries: run.retries,
-            timeout: run.timeout,
-            backoff: self.backoff,
-            max_backoff: self.max_backoff,
-        });
-        let mut set = JoinSet::new();
+        // Every input must be staged before any task starts.
+        let mut jobs = Vec::with_capacity(tasks.len());
         for task in tasks {
             let Some(input) = staged.inputs.get(&task.input_digest) else {
                 return Err(Error::Backend {
@@ -150,46 +143,23 @@ impl Backend for Local {
                     ),
                 });
             };
-            // The task's files are made while earlier tasks run, so that a finished task's
-            // slot goes to the next one without file-system work in between.
-            let input = named_input(&run.run_dir, Path::new(input), &task.input_name);
-            let task_dir = run.task_dir(&task.task_id);
-            let prepared = Some(prepare_attempt(&task_dir));
-            // Slots are handed out here, in task order, so tasks start in the order of the
-            // inputs. A task that never got a slot before shutdown gets no event at all: the
-            // core keeps it pending for the next resume.
-            let permit = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                permit = Arc::clone(&limit).acquire_owned() => {
-                    permit.expect("semaphore never closed")
-                }
-            };
-            let policy = Arc::clone(&policy);
-            let events = events.clone();
-            let shutdown = shutdown.clone();
-            set.spawn(async move {
-                let _permit = permit;
-                let outcome = run_task(
-                    &policy, &task, &input, &task_dir, prepared, &events, &shutdown,
-                )
-                .await;
-                let _ = events.send(TaskEvent::Finished(outcome));
-            });
-            // Reap finished runners as we go, so a panic surfaces early.
-            while let Some(res) = set.try_join_next() {
-                if let Err(e) = res {
-                    return Err(panicked(&e));
-                }
-            }
+            let input = PathBuf::from(input);
+            jobs.push((task, input));
         }
-        drop(events);
-        while let Some(res) = set.join_next().await {
-            if let Err(e) = res {
-                return Err(panicked(&e));
-            }
-        }
-        Ok(())
+        let policy = Arc::new(AttemptPolicy {
+            trainer: PathBuf::from(&staged.trainer),
+            retries: run.retries,
+            timeout: run.timeout,
+            backoff: self.backoff,
+            max_backoff: self.max_backoff,
+        });
+        // The dispatcher is a task of its own: the core polls `execute` together with its
+        // event consumer, and a free slot must not wait while the consumer writes the manifest.
+        let dispatcher = tokio::spawn(dispatch(jobs, run.clone(), policy, events, shutdown));
+        let guard = AbortOnDrop(dispatcher.abort_handle());
+        let res = dispatcher.await.map_err(|e| panicked(&e))?;
+        drop(guard);
+        res
     }
 
     /// Removes the run's input links and the objects only this run uses; results stay.
@@ -226,6 +196,67 @@ impl Backend for Local {
                 .map(|o| (o.digest.clone(), path_string(&self.object_path(&o.digest))))
                 .collect(),
         }
+    }
+}
+
+/// Hands out slots in task order and runs each task in its own tokio task.
+async fn dispatch(
+    jobs: Vec<(TaskSpec, PathBuf)>,
+    run: RunContext,
+    policy: Arc<AttemptPolicy>,
+    events: mpsc::UnboundedSender<TaskEvent>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let limit = Arc::new(Semaphore::new(run.concurrency.max(1)));
+    let mut set = JoinSet::new();
+    for (task, object) in jobs {
+        // The task's files are made while earlier tasks run, so that a finished task's slot
+        // goes to the next one without file-system work in between.
+        let input = named_input(&run.run_dir, &object, &task.input_name);
+        let task_dir = run.task_dir(&task.task_id);
+        let prepared = Some(prepare_attempt(&task_dir));
+        // Slots are handed out here, in task order, so tasks start in the order of the inputs.
+        // A task that never got a slot before shutdown gets no event at all: the core keeps it
+        // pending for the next resume.
+        let permit = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            permit = Arc::clone(&limit).acquire_owned() => permit.expect("semaphore never closed"),
+        };
+        let policy = Arc::clone(&policy);
+        let events = events.clone();
+        let shutdown = shutdown.clone();
+        set.spawn(async move {
+            let _permit = permit;
+            let outcome = run_task(
+                &policy, &task, &input, &task_dir, prepared, &events, &shutdown,
+            )
+            .await;
+            let _ = events.send(TaskEvent::Finished(outcome));
+        });
+        // Reap finished runners as we go, so a panic surfaces early.
+        while let Some(res) = set.try_join_next() {
+            if let Err(e) = res {
+                return Err(panicked(&e));
+            }
+        }
+    }
+    drop(events);
+    while let Some(res) = set.join_next().await {
+        if let Err(e) = res {
+            return Err(panicked(&e));
+        }
+    }
+    Ok(())
+}
+
+/// Aborts the dispatcher if `execute` is dropped before it finishes: its runner tasks are
+/// dropped with it, and `kill_on_drop` ends their children.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
