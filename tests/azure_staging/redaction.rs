@@ -5,26 +5,11 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use azure_staging::config::DEV_ACCOUNT_KEY;
 use azure_staging::{LocalObject, RetryPolicy, StagingClient};
 use common::*;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn sig_of(url: &str) -> String {
     let at = url.find("sig=").unwrap() + 4;
@@ -105,7 +90,7 @@ async fn no_key_or_signature_in_any_log_line() {
     tracing::error!(%err, ?err, "expected failure");
     client.delete_run(&run_id).await.unwrap();
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     // The capture really saw our events and the SDK's request logging.
     assert!(
         log.contains("staged") && log.contains("SAS minted"),

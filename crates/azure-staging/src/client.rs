@@ -149,7 +149,8 @@ impl StagingClientBuilder {
         self
     }
 
-    /// HTTP transport (default: the SDK's reqwest client). Tests use it to trust a test CA.
+    /// HTTP transport (default: one SDK reqwest client, built in [`Self::build`] and shared by
+    /// every call). Tests use it to trust a test CA.
     pub fn transport(mut self, client: Arc<dyn HttpClient>) -> Self {
         self.transport = Some(client);
         self
@@ -161,7 +162,10 @@ impl StagingClientBuilder {
         self
     }
 
-    /// Validates the settings and builds the client (no network access yet).
+    /// Validates the settings and builds the client (no network access yet). Without a
+    /// [`Self::transport`] it builds the one HTTP client every call shares: left to the SDK,
+    /// each call would build its own and load the root certificates again (~40% of the
+    /// orchestrator's CPU in a Batch run, measured before this was shared).
     pub fn build(self) -> Result<StagingClient> {
         validate_prefix(&self.prefix)?;
         if !(64 * 1024..=100 * 1024 * 1024).contains(&self.block_size) {
@@ -176,7 +180,9 @@ impl StagingClientBuilder {
             concurrency: self.concurrency,
             block_size: self.block_size,
             retry: self.retry,
-            transport: self.transport,
+            transport: self
+                .transport
+                .unwrap_or_else(|| azure_core::http::new_http_client(None)),
             sas_margin: self.sas_margin,
             delegation_key: Mutex::new(None),
         })
@@ -191,7 +197,8 @@ pub struct StagingClient {
     concurrency: usize,
     block_size: usize,
     retry: RetryPolicy,
-    transport: Option<Arc<dyn HttpClient>>,
+    /// Shared by every service client this builds (connection pool, root certificates).
+    transport: Arc<dyn HttpClient>,
     sas_margin: Duration,
     /// Cached user delegation key (Entra only) and its expiry.
     delegation_key: Mutex<Option<(UserDelegationKey, SystemTime)>>,
@@ -255,7 +262,7 @@ impl StagingClient {
 
     fn client_options(&self) -> ClientOptions {
         ClientOptions {
-            transport: self.transport.clone().map(Transport::new),
+            transport: Some(Transport::new(self.transport.clone())),
             // Retries are ours (crate::retry), with a budget that outlasts a short outage.
             retry: RetryOptions::none(),
             ..Default::default()
@@ -374,11 +381,21 @@ impl StagingClient {
             permits: &permits,
             tracker: &tracker,
         };
-        let refs: Vec<BlobRef> = futures::stream::iter(unique)
-            .map(|o| ctx.upload_one(o))
+        // Indices, not `&LocalObject` items: a closure taking a reference makes rustc unable
+        // to prove this future `Send` ("FnOnce is not general enough", rust-lang/rust#89976).
+        let refs: Vec<BlobRef> = futures::stream::iter(0..unique.len())
+            .map(|i| ctx.upload_one(unique[i]))
             .buffered(self.concurrency)
             .try_collect()
             .await?;
+        // One INFO line per call; each object is logged at DEBUG.
+        tracing::info!(
+            container = %run.inputs,
+            objects = refs.len(),
+            uploaded = refs.iter().filter(|r| r.uploaded).count(),
+            bytes = refs.iter().filter(|r| r.uploaded).map(|r| r.size).sum::<u64>(),
+            "staged objects"
+        );
         let by_digest: HashMap<&str, &BlobRef> =
             refs.iter().map(|r| (r.digest.as_str(), r)).collect();
         Ok(objects
@@ -869,7 +886,7 @@ impl UploadCtx<'_> {
         }
         self.tracker
             .report(&obj.digest, ProgressEvent::Done, 0, true);
-        tracing::info!(digest = short, size = obj.size, "staged");
+        tracing::debug!(digest = short, size = obj.size, "staged");
         Ok(blob_ref(true))
     }
 
@@ -1086,6 +1103,26 @@ fn safe_relative(container: &str, blob: &str, rel: &str) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Callers hold these futures across `tokio::spawn` and `async_trait` boundaries; this
+    /// fails to compile if one stops being `Send`.
+    #[test]
+    fn futures_are_send() {
+        fn is_send<T: Send>(_: &T) {}
+        let config = StorageConfig::new(
+            "http://127.0.0.1:10000/devstoreaccount1",
+            "devstoreaccount1",
+            Auth::AccountKey(
+                crate::sas::AccountKey::new("devstoreaccount1", crate::config::DEV_ACCOUNT_KEY)
+                    .unwrap(),
+            ),
+        )
+        .unwrap();
+        let client = StagingClient::builder(config).build().unwrap();
+        let run = client.containers("send-check").unwrap();
+        is_send(&client.upload_objects(&run, &[], None));
+        is_send(&client.download_prefix(&run.outputs, "", Path::new("unused")));
+    }
 
     #[test]
     fn download_paths_cannot_escape() {

@@ -2,9 +2,10 @@
 //! script (started on demand, so `cargo test` alone works), clients, and test data.
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use azure_staging::config::{DEV_ACCOUNT, DEV_ACCOUNT_KEY};
@@ -135,4 +136,24 @@ pub fn tamper(url: &str) -> String {
     let replacement = if last == "A" { "B" } else { "A" };
     s.replace_range(end - 1..end, replacement);
     s
+}
+
+/// A tracing writer that keeps every formatted line, for tests that read the log.
+#[derive(Clone, Default)]
+pub struct Capture(pub Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
