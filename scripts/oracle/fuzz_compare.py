@@ -18,6 +18,7 @@ import tempfile
 
 import numpy as np
 
+sys.dont_write_bytecode = True  # importing golden.py must not leave __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import golden  # noqa: E402  (run_reference: the same in-process reference as the goldens)
 
