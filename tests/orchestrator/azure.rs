@@ -151,7 +151,10 @@ async fn run_all_with_faults(faults: Vec<Fault>, slow_start: bool) -> (String, u
         let batch: serde_json::Value =
             serde_json::from_slice(&std::fs::read(task_dir.join("batch-task.json")).unwrap())
                 .unwrap();
-        requeued += batch["executionInfo"]["requeueCount"].as_u64().unwrap_or(0);
+        let batch_requeues = batch["executionInfo"]["requeueCount"].as_u64().unwrap_or(0);
+        // The run report carries Batch's requeue count for every task, succeeded ones too.
+        assert_eq!(r["requeues"].as_u64(), Some(batch_requeues), "{name}: {r:#}");
+        requeued += batch_requeues;
     }
     let report = std::fs::read_to_string(run_dir.join("report.json")).unwrap();
     assert_no_secrets(&text);

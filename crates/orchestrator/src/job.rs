@@ -127,6 +127,10 @@ pub struct TaskOutcome {
     pub wall_seconds: f64,
     /// Engine-side reason when there is no exit code to explain a failure.
     pub failure: Option<String>,
+    /// Times the engine moved the task off a lost or preempted node and ran it again. These
+    /// reruns are not the task's fault; they are counted in `attempts` too.
+    #[serde(default)]
+    pub requeues: u32,
 }
 
 /// Whether `name` is a plain file name that cannot escape a directory.

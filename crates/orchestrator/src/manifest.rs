@@ -131,6 +131,9 @@ pub struct TaskRecord {
     pub wall_seconds: Option<f64>,
     /// Engine-side reason for a failure without an exit code.
     pub failure: Option<String>,
+    /// Engine requeues (lost or preempted nodes) over every session of the run.
+    #[serde(default)]
+    pub requeues: u32,
 }
 
 impl TaskRecord {
@@ -154,6 +157,8 @@ impl TaskRecord {
         self.exit_code = outcome.exit_code;
         self.wall_seconds = Some(outcome.wall_seconds);
         self.failure = outcome.failure.clone();
+        // One `Finished` per task and session, so requeues add up like attempts do.
+        self.requeues += outcome.requeues;
     }
 
     /// The spec handed to a backend.
@@ -311,7 +316,27 @@ mod tests {
             exit_code,
             wall_seconds: None,
             failure: None,
+            requeues: 0,
         }
+    }
+
+    #[test]
+    fn requeues_add_up_across_sessions_like_attempts() {
+        let mut t = record(TaskState::Pending, None);
+        let outcome = |status, requeues| TaskOutcome {
+            task_id: "t".into(),
+            status,
+            exit_code: None,
+            attempts: 1 + requeues,
+            wall_seconds: 1.0,
+            failure: None,
+            requeues,
+        };
+        t.finish(&outcome(TaskStatus::Cancelled, 2), 0);
+        assert_eq!((t.attempts, t.requeues), (3, 2));
+        t.finish(&outcome(TaskStatus::Succeeded, 1), t.attempts);
+        assert_eq!((t.attempts, t.requeues), (5, 3));
+        assert!(t.is_done());
     }
 
     #[test]

@@ -214,6 +214,7 @@ pub async fn plan(config: &RunConfig, worker_cores: usize) -> Result<Planned> {
                 exit_code: None,
                 wall_seconds: None,
                 failure: None,
+                requeues: 0,
             });
         }
         records.push(InputRecord {

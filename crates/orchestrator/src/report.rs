@@ -41,6 +41,8 @@ pub struct Row {
     pub stderr_tail: String,
     /// Engine-side failure reason, when there is one.
     pub failure: Option<String>,
+    /// Engine requeues (lost or preempted nodes), also counted in `attempts`.
+    pub requeues: u32,
 }
 
 impl Row {
@@ -137,6 +139,7 @@ pub fn build(manifest: &Manifest, run_dir: &Path) -> Report {
                 wall_seconds: task.wall_seconds,
                 stderr_tail: stderr_tail(&task_dir),
                 failure: task.failure.clone(),
+                requeues: task.requeues,
             }
         })
         .collect();
@@ -221,6 +224,7 @@ fn to_csv(report: &Report, path: &Path) -> Result<Vec<u8>> {
         "wall_seconds",
         "stderr_tail",
         "failure",
+        "requeues",
     ])
     .map_err(io_err)?;
     for r in &report.rows {
@@ -236,6 +240,7 @@ fn to_csv(report: &Report, path: &Path) -> Result<Vec<u8>> {
                 .unwrap_or_default(),
             &r.stderr_tail,
             r.failure.as_deref().unwrap_or(""),
+            &r.requeues.to_string(),
         ])
         .map_err(io_err)?;
     }
@@ -485,6 +490,7 @@ mod tests {
             wall_seconds: Some(0.5),
             stderr_tail: String::new(),
             failure: None,
+            requeues: 0,
         }
     }
 

@@ -508,6 +508,8 @@ async fn run_task(
             attempts: attempt,
             wall_seconds,
             failure,
+            // This machine's processes are never moved elsewhere.
+            requeues: 0,
         };
         if status == TaskStatus::Succeeded || !retryable || attempt > policy.retries {
             return outcome;

@@ -483,6 +483,7 @@ fn refused(task_id: &str, why: &str) -> TaskOutcome {
         attempts: 0,
         wall_seconds: 0.0,
         failure: Some(why.to_owned()),
+        requeues: 0,
     }
 }
 

@@ -346,6 +346,7 @@ async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
         attempts: 1 + info.retry_count + info.requeue_count,
         wall_seconds,
         failure: failure.map(|f| f.trim().to_owned()),
+        requeues: info.requeue_count,
     }
 }
 

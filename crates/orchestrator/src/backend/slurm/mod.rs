@@ -283,6 +283,7 @@ impl Slurm {
                         idx: idx as u32,
                         attempt: *attempt,
                         started: false,
+                        requeues: 0,
                     },
                 );
             }
@@ -450,6 +451,8 @@ struct Tracked {
     attempt: u32,
     /// A `Started` event was sent for this attempt.
     started: bool,
+    /// Slurm's `Restarts` for this attempt as last seen (node-failure requeues).
+    requeues: u32,
 }
 
 /// How Slurm saw an attempt end, when it has.
@@ -653,6 +656,7 @@ impl Backend for Slurm {
                             idx,
                             attempt,
                             started: false,
+                            requeues: 0,
                         },
                     );
                 }
@@ -706,6 +710,9 @@ impl Backend for Slurm {
                 for id in ids {
                     let t = tracked.get_mut(&id).expect("tracked id");
                     let record = records.as_ref().and_then(|r| r.get(&t.idx));
+                    if let Some(r) = record {
+                        t.requeues = t.requeues.max(r.restarts);
+                    }
                     let end = match (&records, record) {
                         (Some(_), Some(r)) if r.is_terminal() => SlurmEnd::Record(r),
                         (Some(_), Some(r)) => {
@@ -998,6 +1005,7 @@ impl Slurm {
                 attempts: t.attempt,
                 wall_seconds,
                 failure: verdict.failure,
+                requeues: t.requeues,
             },
         );
         Ok(())
