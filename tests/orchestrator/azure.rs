@@ -69,6 +69,21 @@ async fn output(mut cmd: Command) -> Output {
         .unwrap()
 }
 
+/// Runs `cmd`, which must fail within a minute (a watchdog verdict, not a time-out), and
+/// returns what it printed.
+async fn fails_fast(cmd: Command) -> String {
+    let t0 = Instant::now();
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(60),
+        "must fail fast, took {:?}",
+        t0.elapsed()
+    );
+    text
+}
+
 fn run_args(s: &Scratch, extra: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = vec![
         "--out".into(),
@@ -209,15 +224,7 @@ async fn a_fatal_pool_resize_error_fails_fast_with_the_quota_named() {
     let handle = standin(s.path(), faults).await;
     let mut cmd = orchestrator(&s, &handle.url());
     cmd.args(run_args(&s, &[]));
-    let t0 = Instant::now();
-    let out = output(cmd).await;
-    let text = show(&out);
-    assert!(!out.status.success(), "{text}");
-    assert!(
-        t0.elapsed() < Duration::from_secs(60),
-        "must fail fast, took {:?}",
-        t0.elapsed()
-    );
+    let text = fails_fast(cmd).await;
     assert!(
         text.contains("AccountCoreQuotaReached") && text.contains("Quotas"),
         "{text}"
@@ -520,15 +527,7 @@ async fn a_pool_whose_nodes_all_fail_their_start_stops_with_their_stderr() {
     let handle = standin(s.path(), faults).await;
     let mut cmd = orchestrator(&s, &handle.url());
     cmd.args(run_args(&s, &["--nodes", "1"]));
-    let t0 = Instant::now();
-    let out = output(cmd).await;
-    let text = show(&out);
-    assert!(!out.status.success(), "{text}");
-    assert!(
-        t0.elapsed() < Duration::from_secs(60),
-        "must fail fast, took {:?}",
-        t0.elapsed()
-    );
+    let text = fails_fast(cmd).await;
     assert!(
         text.contains("starttaskfailed") && text.contains("permission denied"),
         "{text}"
