@@ -400,29 +400,16 @@ fn slurm_interrupt_cancels_the_array_job_and_resume_finishes() {
 fn slurm_requeued_task_reruns_within_the_same_attempt() {
     cluster();
     let tmp = tempfile::tempdir().unwrap();
-    let inputs = inputs(tmp.path(), &["iris.csv"]);
     // Slow enough to be requeued while running.
-    let trainer = tmp.path().join("slow-trainer");
-    write_script(
-        &trainer,
+    let RunningTask {
+        mut child,
+        run,
+        job,
+        sub_dir,
+    } = start_one_running_task(
+        tmp.path(),
         "#!/bin/bash\nsleep 3\nprintf 'The model score: 0.25' >\"$2\"\n",
     );
-    let out_dir = tmp.path().join("out");
-    let mut child = run_cmd(&out_dir, &inputs, &trainer, &[])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (run, state) = wait_for_job(&out_dir, &mut child);
-    let job = state["submissions"][0]["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let sub_dir = PathBuf::from(state["submissions"][0]["dir"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !sub_dir.join("results/0/stdout.txt").exists() {
-        assert!(Instant::now() < deadline, "task never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     // What Slurm does to a `--requeue` job whose node fails: kill it and queue it again.
     let status = Command::new("scontrol")
         .args(["requeue", &format!("{job}_0")])

@@ -11,7 +11,7 @@
 mod util;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use util::*;
@@ -58,28 +58,15 @@ fn slurm_node_failure_requeues_the_task_and_the_run_finishes() {
     cluster();
     let _restore = RestoreCluster;
     let tmp = tempfile::tempdir().unwrap();
-    let inputs = inputs(tmp.path(), &["iris.csv"]);
-    let trainer = tmp.path().join("slow-trainer");
-    write_script(
-        &trainer,
+    let RunningTask {
+        mut child,
+        run,
+        job: array_job,
+        sub_dir,
+    } = start_one_running_task(
+        tmp.path(),
         "#!/bin/bash\nsleep 5\nprintf 'The model score: 0.5' >\"$2\"\n",
     );
-    let out_dir = tmp.path().join("out");
-    let mut child = run_cmd(&out_dir, &inputs, &trainer, &[])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (run, state) = wait_for_job(&out_dir, &mut child);
-    let array_job = state["submissions"][0]["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let sub_dir = PathBuf::from(state["submissions"][0]["dir"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !sub_dir.join("results/0/stdout.txt").exists() {
-        assert!(Instant::now() < deadline, "task never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 
     // The node dies: slurmd, the task's slurmstepd and the task's processes.
     let task = format!("{array_job}_0");

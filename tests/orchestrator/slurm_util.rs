@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -199,4 +199,46 @@ pub(crate) fn write_script(path: &Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A one-input run (`iris.csv`) started in the background, caught while its task runs.
+pub(crate) struct RunningTask {
+    /// The orchestrator process.
+    pub child: Child,
+    /// `OUT/<run-id>`.
+    pub run: PathBuf,
+    /// The array job's id.
+    pub job: String,
+    /// The submission's directory in the staging area.
+    pub sub_dir: PathBuf,
+}
+
+/// Runs `trainer_script` (a slow stand-in trainer) on one input and returns once Slurm has
+/// started its task, so a test can do something to the task while it runs.
+pub(crate) fn start_one_running_task(tmp: &Path, trainer_script: &str) -> RunningTask {
+    let inputs = inputs(tmp, &["iris.csv"]);
+    let trainer = tmp.join("slow-trainer");
+    write_script(&trainer, trainer_script);
+    let out_dir = tmp.join("out");
+    let mut child = run_cmd(&out_dir, &inputs, &trainer, &[])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (run, state) = wait_for_job(&out_dir, &mut child);
+    let job = state["submissions"][0]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sub_dir = PathBuf::from(state["submissions"][0]["dir"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sub_dir.join("results/0/stdout.txt").exists() {
+        assert!(Instant::now() < deadline, "task never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    RunningTask {
+        child,
+        run,
+        job,
+        sub_dir,
+    }
 }
