@@ -168,7 +168,11 @@ async fn run_all_with_faults(faults: Vec<Fault>, slow_start: bool) -> (String, u
                 .unwrap();
         let batch_requeues = batch["executionInfo"]["requeueCount"].as_u64().unwrap_or(0);
         // The run report carries Batch's requeue count for every task, succeeded ones too.
-        assert_eq!(r["requeues"].as_u64(), Some(batch_requeues), "{name}: {r:#}");
+        assert_eq!(
+            r["requeues"].as_u64(),
+            Some(batch_requeues),
+            "{name}: {r:#}"
+        );
         requeued += batch_requeues;
     }
     let report = std::fs::read_to_string(run_dir.join("report.json")).unwrap();

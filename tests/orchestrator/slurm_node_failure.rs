@@ -142,7 +142,10 @@ fn slurm_node_failure_requeues_the_task_and_the_run_finishes() {
         row["attempts"], 1,
         "Slurm's requeue is not a new attempt: {row}"
     );
-    assert_eq!(row["requeues"], 1, "the report counts Slurm's requeue: {row}");
+    assert_eq!(
+        row["requeues"], 1,
+        "the report counts Slurm's requeue: {row}"
+    );
     let starts = std::fs::read_to_string(sub_dir.parent().unwrap().join("starts.log")).unwrap();
     let restarts: Vec<&str> = starts
         .lines()
