@@ -1,6 +1,7 @@
-//! Criterion benches for the trainer: CSV parsing, one forest fit, and the full 5-fold
-//! cross-validation at 1k and 20k rows, plus a peer group that fits linfa-ensemble's and
-//! smartcore's random forests (10 trees) beside ours on the same data.
+//! Criterion benches for the trainer: CSV parsing, the split search at a root and one tree
+//! (1k, 20k and 100k rows), one forest fit, and the full 5-fold cross-validation at 1k and 20k
+//! rows, plus a peer group that fits linfa-ensemble's and smartcore's random forests (10 trees)
+//! beside ours on the same data.
 //!
 //! Data is generated here deterministically (a fixed-seed MT19937 drawing Gaussian-ish class
 //! clusters), so `cargo bench -p trainer` needs no files. Parameters are encoded in the
@@ -54,6 +55,40 @@ fn bench_parse(c: &mut Criterion) {
                     trainer::parse_csv(black_box(csv.as_bytes()), Path::new("bench.csv")).unwrap()
                 })
             },
+        );
+    }
+    group.finish();
+}
+
+/// The split search at a root (sort + threshold scan of the drawn features) and one whole tree,
+/// with main.py's parameters: the two innermost hot paths.
+fn bench_split_and_tree(c: &mut Criterion) {
+    let params = ForestParams::new().check().unwrap();
+    let sizes = [(1_000usize, 20usize), (20_000, 40), (100_000, 50)];
+    let datasets: Vec<_> = sizes
+        .iter()
+        .map(|&(rows, features)| {
+            let csv = synthetic_csv(rows, features, 3);
+            let data = trainer::parse_csv(csv.as_bytes(), Path::new("b")).unwrap();
+            (format!("{rows}rows-{features}features"), data)
+        })
+        .collect();
+    let mut group = c.benchmark_group("split_search");
+    for (id, data) in &datasets {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("root-{id}")),
+            data,
+            |b, data| b.iter(|| trainer::hot::root_split(data, &params)),
+        );
+    }
+    group.finish();
+    let mut group = c.benchmark_group("tree_fit");
+    group.sample_size(10);
+    for (id, data) in &datasets {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("1tree-{id}")),
+            data,
+            |b, data| b.iter(|| trainer::hot::fit_tree(data, &params).n_nodes()),
         );
     }
     group.finish();
@@ -168,6 +203,7 @@ fn bench_peers(c: &mut Criterion) {
 criterion_group!(
     benches,
     bench_parse,
+    bench_split_and_tree,
     bench_forest_fit,
     bench_cross_validation,
     bench_peers

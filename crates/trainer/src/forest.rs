@@ -17,6 +17,7 @@ use linfa::traits::{Fit, PredictInplace};
 use ndarray::{Array1, ArrayBase, Data, Ix2};
 use rayon::prelude::*;
 
+use crate::dataset::Dataset;
 use crate::error::Error;
 use crate::params::ForestValidParams;
 use crate::rng::{Mt19937, RAND_R_MAX};
@@ -51,7 +52,13 @@ pub(crate) fn fit_tree(
     bootstrap: bool,
     cfg: TreeConfig,
 ) -> Tree {
-    let mut weights = vec![0.0; data.n_rows];
+    let (weights, rand_r_seed) = tree_inputs(data.n_rows, train, seed, bootstrap);
+    tree::fit(data, &weights, rand_r_seed, cfg)
+}
+
+/// Tree `seed`'s row weights over the `train` rows and its splitter seed.
+fn tree_inputs(n_rows: usize, train: &[u32], seed: u32, bootstrap: bool) -> (Vec<f64>, u32) {
+    let mut weights = vec![0.0; n_rows];
     if bootstrap {
         let mut rs = Mt19937::new(seed);
         for _ in 0..train.len() {
@@ -63,7 +70,39 @@ pub(crate) fn fit_tree(
         }
     }
     let rand_r_seed = Mt19937::new(seed).randint(0, u64::from(RAND_R_MAX)) as u32;
-    tree::fit(data, &weights, rand_r_seed, cfg)
+    (weights, rand_r_seed)
+}
+
+/// The first tree of the forest `params` fits on every row of `data`, or only its root's split
+/// search: single hot paths for the criterion benches (`trainer::hot`).
+pub(crate) fn first_tree(
+    data: &Dataset,
+    params: &ForestValidParams,
+    root_only: bool,
+) -> (Option<Tree>, Option<(usize, f64)>) {
+    let columns: Vec<&[f32]> = data.columns.iter().map(Vec::as_slice).collect();
+    let has_missing: Vec<bool> = data
+        .columns
+        .iter()
+        .map(|c| c.iter().any(|x| x.is_nan()))
+        .collect();
+    let set = TrainSet {
+        columns: &columns,
+        n_rows: data.n_rows,
+        n_features: data.n_features,
+        y: &data.labels,
+        n_classes: data.classes.len(),
+        has_missing: &has_missing,
+    };
+    let cfg = tree_config(params, data.n_features);
+    let train: Vec<u32> = (0..data.n_rows as u32).collect();
+    let seed = tree_seeds(params.random_state, 1)[0];
+    let (weights, rand_r_seed) = tree_inputs(data.n_rows, &train, seed, params.bootstrap);
+    if root_only {
+        (None, tree::root_split(set, &weights, rand_r_seed, cfg))
+    } else {
+        (Some(tree::fit(set, &weights, rand_r_seed, cfg)), None)
+    }
 }
 
 /// Adds each tree's leaf fractions into `proba` (row-major `n_rows * n_classes`) in tree order,

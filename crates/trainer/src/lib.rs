@@ -56,6 +56,25 @@ pub use report::Report;
 pub use rng::{Mt19937, RandR};
 pub use tree::Tree;
 
+/// Single hot paths of the model, for the criterion benches (`benches/trainer.rs`). Not a
+/// stable API.
+#[doc(hidden)]
+pub mod hot {
+    use crate::{Dataset, ForestValidParams, Tree};
+
+    /// Grows the first tree of the forest `params` describes on every row of `data`.
+    pub fn fit_tree(data: &Dataset, params: &ForestValidParams) -> Tree {
+        crate::forest::first_tree(data, params, false)
+            .0
+            .expect("a tree")
+    }
+
+    /// The split search at that tree's root: its feature and threshold, if it splits.
+    pub fn root_split(data: &Dataset, params: &ForestValidParams) -> Option<(usize, f64)> {
+        crate::forest::first_tree(data, params, true).1
+    }
+}
+
 /// A checked run configuration (made from the command line by `cli`).
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -284,6 +284,38 @@ pub(crate) fn fit_tuned(
     cfg: TreeConfig,
     tuning: Tuning,
 ) -> Tree {
+    with_splitter(data, weights, rand_r_seed, cfg, tuning, |sp, fold| {
+        sp.build(fold)
+    })
+}
+
+/// The split search at the root alone (what [`fit`] does first): the chosen feature and
+/// threshold, if the root splits. For the benches.
+pub(crate) fn root_split(
+    data: TrainSet<'_>,
+    weights: &[f64],
+    rand_r_seed: u32,
+    cfg: TreeConfig,
+) -> Option<(usize, f64)> {
+    let tuning = Tuning::auto(data.n_features);
+    with_splitter(data, weights, rand_r_seed, cfg, tuning, |sp, fold| {
+        let n = sp.samples.len();
+        let weighted_n_node = sp.node_totals(&fold, 0, n);
+        let impurity = impurity_of(cfg.criterion, &sp.sum_total, weighted_n_node);
+        let (found, _) = sp.node_split(&fold, 0, n, impurity, 0, weighted_n_node);
+        found.map(|(s, _)| (s.feature, s.threshold))
+    })
+}
+
+/// Sets up the splitter for `data` (`Splitter.init`) and hands it to `f` with the fold's view.
+fn with_splitter<T>(
+    data: TrainSet<'_>,
+    weights: &[f64],
+    rand_r_seed: u32,
+    cfg: TreeConfig,
+    tuning: Tuning,
+    f: impl FnOnce(&mut Splitter<'_>, View<'_>) -> T,
+) -> T {
     // Splitter.init: only positively weighted rows enter `samples`; the total weight counts all.
     let samples: Vec<u32> = (0..data.n_rows as u32)
         .filter(|&i| weights[i as usize] != 0.0)
@@ -330,7 +362,7 @@ pub(crate) fn fit_tuned(
         sum_missing: vec![0.0; n_classes],
         samples,
     };
-    sp.build(view)
+    f(&mut sp, view)
 }
 
 impl Splitter<'_> {
@@ -391,14 +423,7 @@ impl Splitter<'_> {
         out: &mut Out,
     ) {
         let n_node_samples = rec.end - rec.start;
-        // node_reset -> criterion.init: class sums of the node.
-        self.sum_total.iter_mut().for_each(|s| *s = 0.0);
-        let mut weighted_n_node = 0.0;
-        for &i in &self.samples[rec.start..rec.end] {
-            let w = view.weights[i as usize];
-            self.sum_total[view.y[i as usize] as usize] += w;
-            weighted_n_node += w;
-        }
+        let weighted_n_node = self.node_totals(view, rec.start, rec.end);
         let mut is_leaf = rec.depth >= self.cfg.max_depth
             || n_node_samples < self.cfg.min_samples_split
             || n_node_samples < 2 * self.cfg.min_samples_leaf;
@@ -468,6 +493,19 @@ impl Splitter<'_> {
                 n_constant_features: n_constant,
             });
         }
+    }
+
+    /// `node_reset` -> `criterion.init`: the node's class sums into `sum_total`; returns its
+    /// weight.
+    fn node_totals(&mut self, view: &View<'_>, start: usize, end: usize) -> f64 {
+        self.sum_total.iter_mut().for_each(|s| *s = 0.0);
+        let mut weighted_n_node = 0.0;
+        for &i in &self.samples[start..end] {
+            let w = view.weights[i as usize];
+            self.sum_total[view.y[i as usize] as usize] += w;
+            weighted_n_node += w;
+        }
+        weighted_n_node
     }
 
     /// Fills `keys` with the node's non-missing values of `feature`, sorted, each carrying its
