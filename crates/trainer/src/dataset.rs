@@ -75,7 +75,7 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
         source,
     })?;
     // A second thread reads ahead, so the kernel's copying overlaps the parsing.
-    std::thread::scope(|scope| parse_reader(ReadAhead::spawn(scope, file), path))
+    std::thread::scope(|scope| parse_reader(ReadAhead::spawn(scope, file), path, BATCH_BYTES))
 }
 
 /// Bytes per read-ahead chunk: large reads, because a read(2) can cost a fixed ~0.2 ms on VMs
@@ -368,11 +368,12 @@ fn show(raw: &[u8]) -> String {
 
 /// Parses CSV bytes; `path` is only used in messages.
 pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
-    parse_reader(bytes, path)
+    parse_reader(bytes, path, BATCH_BYTES)
 }
 
-/// Streams a CSV from `input` (the file is never held in memory whole).
-fn parse_reader<R: Read>(input: R, path: &Path) -> Result<Dataset> {
+/// Streams a CSV from `input` (the file is never held in memory whole). Rows are converted in
+/// batches of about `batch_bytes` bytes (see [`Pipeline`]); the result does not depend on it.
+fn parse_reader<R: Read>(input: R, path: &Path, batch_bytes: usize) -> Result<Dataset> {
     let scan = QuoteScan::new(input).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -382,13 +383,17 @@ fn parse_reader<R: Read>(input: R, path: &Path) -> Result<Dataset> {
         .flexible(true)
         .buffer_capacity(CHUNK)
         .from_reader(scan);
-    let res = parse_records(&mut reader, path);
+    let mut io_error_read_past = false;
+    let res = parse_records(&mut reader, path, batch_bytes, &mut io_error_read_past);
     // pandas' first complaint about an unclosed quote is 'EOF inside string', whatever the
     // rows before it look like: read to the end before reporting anything else.
     let mut scan = reader.into_inner();
     if res.is_ok() || matches!(res, Err(Error::Input { .. })) {
         let drained = std::io::copy(&mut scan, &mut std::io::sink());
-        if let (Ok(_), Some(line)) = (drained, scan.unterminated_quote_line()) {
+        // Reading stopped at a bad row, but the tokenizer had already met a read error past
+        // it: the serial reader would have met that error here instead.
+        let drained_ok = drained.is_ok() && !io_error_read_past;
+        if let (true, Some(line)) = (drained_ok, scan.unterminated_quote_line()) {
             return Err(err(
                 path,
                 format!(
@@ -512,112 +517,130 @@ impl<R: Read> Read for QuoteScan<R> {
     }
 }
 
-fn parse_records<R: Read>(reader: &mut csv::Reader<R>, path: &Path) -> Result<Dataset> {
-    let mut record = csv::ByteRecord::new();
-    let is_blank = |r: &csv::ByteRecord| {
-        r.len() == 1
-            && r[0]
-                .iter()
-                .all(|c| matches!(c, b' ' | b'\t' | b'\r' | 0x0b | 0x0c))
-    };
-    let read = |reader: &mut csv::Reader<R>, record: &mut csv::ByteRecord| -> Result<bool> {
-        let more = reader.read_byte_record(record).map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            err(
-                path,
-                format!("line {line}: malformed CSV ({e}); fix the quoting on that line"),
-            )
-        })?;
-        // pandas decodes the file as UTF-8 and raises on the first invalid byte.
-        if more && !record.as_slice().is_ascii() && std::str::from_utf8(record.as_slice()).is_err()
-        {
-            let line = record.position().map_or(0, |p| p.line());
-            return Err(err(
-                path,
-                format!("line {line}: the text is not valid UTF-8; save the file as UTF-8"),
-            ));
-        }
-        Ok(more)
-    };
+/// Roughly how many CSV bytes go into one batch of rows for conversion: big enough that the
+/// hand-over costs nothing, small enough that the batches in flight take a few MiB at most.
+const BATCH_BYTES: usize = 256 << 10;
 
-    // Header.
-    let header = loop {
-        if !read(reader, &mut record)? {
-            return Err(err(
-                path,
-                "the file is empty (no header row); pandas raises EmptyDataError; provide a \
-                 header row, an index column, feature columns and a label column"
-                    .into(),
-            ));
-        }
-        if !is_blank(&record) {
-            break record.clone();
-        }
-    };
-    let header_line = header.position().map_or(1, |p| p.line());
-    let mut n_cols = header.len();
+/// Raw batches the converter thread may hold (one converting, the others queued).
+const WORKER_DEPTH: usize = 3;
 
-    let mut columns_rows: Vec<Vec<f32>> = Vec::new();
-    let mut states: Vec<FeatureState> = Vec::new();
-    let mut label_cells: Vec<(LabelCell, u64)> = Vec::new();
-    let mut label_strings: Vec<String> = Vec::new();
-    let mut label_kind_other = false;
-    let mut first_label_float_nonint: Option<(u64, String)> = None;
-    let mut implicit_index = false;
-    let mut first_row = true;
-    let mut n_rows = 0usize;
+/// Converted batches that may wait for an earlier batch still in the converter thread.
+const MAX_PENDING: usize = 2;
 
-    while read(reader, &mut record)? {
-        if is_blank(&record) {
-            continue;
+/// Data rows as the tokenizer saw them, all with the same number of fields.
+#[derive(Default)]
+struct RawRows {
+    bytes: Vec<u8>,
+    /// Per row `n_cols + 1` offsets into `bytes`: where the row starts and where each field ends.
+    bounds: Vec<usize>,
+    /// Line of each row (where its record starts).
+    lines: Vec<u64>,
+}
+
+impl RawRows {
+    fn push(&mut self, record: &csv::ByteRecord, line: u64) {
+        let mut end = self.bytes.len();
+        self.bytes.extend_from_slice(record.as_slice());
+        self.bounds.push(end);
+        for field in record {
+            end += field.len();
+            self.bounds.push(end);
         }
-        let line = record.position().map_or(0, |p| p.line());
-        if first_row {
-            first_row = false;
-            // pandas: a first data row with one extra field means an implicit index column.
-            if record.len() == n_cols + 1 {
-                implicit_index = true;
-                n_cols += 1;
-            }
-            let n_data_cols = n_cols.saturating_sub(1);
-            if n_data_cols < 2 {
-                return Err(err(
-                    path,
-                    format!(
-                        "line {header_line}: the header has {} column(s) but the trainer needs \
-                         an index column, at least one feature column and a label column",
-                        header.len()
-                    ),
-                ));
-            }
-            let n_features = n_data_cols - 1;
-            columns_rows = vec![Vec::new(); n_features];
-            states = (0..n_features).map(|_| FeatureState::default()).collect();
+        self.lines.push(line);
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.bounds.clear();
+        self.lines.clear();
+    }
+}
+
+/// Converted data rows: feature cells as float32 with their columns' dtype bookkeeping, and
+/// the label cells. Row numbers inside are counted from the first row of this value.
+struct Rows {
+    n_rows: usize,
+    columns: Vec<Vec<f32>>,
+    states: Vec<FeatureState>,
+    label_cells: Vec<(LabelCell, u64)>,
+    label_strings: Vec<String>,
+    label_kind_other: bool,
+    first_label_float_nonint: Option<(u64, String)>,
+}
+
+impl Rows {
+    fn new(n_features: usize, capacity: usize) -> Self {
+        Rows {
+            n_rows: 0,
+            columns: (0..n_features)
+                .map(|_| Vec::with_capacity(capacity))
+                .collect(),
+            states: (0..n_features).map(|_| FeatureState::default()).collect(),
+            label_cells: Vec::with_capacity(capacity),
+            label_strings: Vec::with_capacity(capacity),
+            label_kind_other: false,
+            first_label_float_nonint: None,
         }
-        if record.len() != n_cols {
-            let what = if record.len() < n_cols {
-                "the label and possibly features are missing"
-            } else {
-                "pandas raises 'Error tokenizing data'"
-            };
-            return Err(err(
-                path,
-                format!(
-                    "line {line}: expected {n_cols} fields (as in the {}), saw {} ({what}); \
-                     make every row have the same number of fields",
-                    if implicit_index {
-                        "first data row"
-                    } else {
-                        "header"
-                    },
-                    record.len()
-                ),
-            ));
+    }
+
+    /// Appends the rows that follow these in the file.
+    fn append(&mut self, next: Rows) {
+        if self.n_rows == 0 {
+            *self = next;
+            return;
         }
-        let n_features = states.len();
-        for f in 0..n_features {
-            let raw = &record[f + 1];
-            let st = &mut states[f];
+        let base = self.n_rows;
+        for (col, more) in self.columns.iter_mut().zip(&next.columns) {
+            col.extend_from_slice(more);
+        }
+        for (st, more) in self.states.iter_mut().zip(next.states) {
+            st.append(more, base);
+        }
+        self.label_cells.extend(next.label_cells);
+        self.label_strings.extend(next.label_strings);
+        self.label_kind_other |= next.label_kind_other;
+        if self.first_label_float_nonint.is_none() {
+            self.first_label_float_nonint = next.first_label_float_nonint;
+        }
+        self.n_rows += next.n_rows;
+    }
+}
+
+impl FeatureState {
+    /// Adds the bookkeeping of the rows that follow, whose first row is row `base`.
+    fn append(&mut self, next: FeatureState, base: usize) {
+        self.n_bool += next.n_bool;
+        self.n_number += next.n_number;
+        self.n_float += next.n_float;
+        self.n_negative += next.n_negative;
+        self.n_above_i64 += next.n_above_i64;
+        if self.first_bool_line == 0 {
+            self.first_bool_line = next.first_bool_line;
+        }
+        if self.first_number_line == 0 {
+            self.first_number_line = next.first_number_line;
+        }
+        self.others.extend(
+            next.others
+                .into_iter()
+                .map(|(row, line, text)| (base + row, line, text)),
+        );
+        self.int_patches
+            .extend(next.int_patches.into_iter().map(|(row, v)| (base + row, v)));
+    }
+}
+
+/// Converts tokenized rows of `n_cols` fields (index, features, label). The only error is a
+/// missing label, and it is the first one in the batch.
+fn convert(batch: &RawRows, n_cols: usize, path: &Path) -> Result<Rows> {
+    let n_features = n_cols - 2;
+    let mut rows = Rows::new(n_features, batch.lines.len());
+    for (bounds, &line) in batch.bounds.chunks_exact(n_cols + 1).zip(&batch.lines) {
+        // Field `j` of the row (0 = the index column).
+        let field = |j: usize| &batch.bytes[bounds[j]..bounds[j + 1]];
+        let row = rows.n_rows;
+        for (f, (st, col)) in rows.states.iter_mut().zip(&mut rows.columns).enumerate() {
+            let raw = field(f + 1);
             let v = match classify(raw) {
                 Cell::Missing => f32::NAN,
                 Cell::Int(i) => {
@@ -630,7 +653,7 @@ fn parse_records<R: Read>(reader: &mut csv::Reader<R>, path: &Path) -> Result<Da
                     let via_double = i as f64 as f32;
                     let direct = i as f32;
                     if via_double != direct {
-                        st.int_patches.push((n_rows, direct));
+                        st.int_patches.push((row, direct));
                     }
                     via_double
                 }
@@ -651,15 +674,16 @@ fn parse_records<R: Read>(reader: &mut csv::Reader<R>, path: &Path) -> Result<Da
                 }
                 Cell::Other => {
                     st.others
-                        .push((n_rows, line, String::from_utf8_lossy(raw).into_owned()));
+                        .push((row, line, String::from_utf8_lossy(raw).into_owned()));
                     f32::NAN
                 }
             };
-            columns_rows[f].push(v);
+            col.push(v);
         }
         // Label.
-        let raw = &record[n_cols - 1];
-        label_strings.push(String::from_utf8_lossy(raw).into_owned());
+        let raw = field(n_cols - 1);
+        rows.label_strings
+            .push(String::from_utf8_lossy(raw).into_owned());
         let cell = match classify(raw) {
             Cell::Missing => {
                 return Err(err(
@@ -673,30 +697,347 @@ fn parse_records<R: Read>(reader: &mut csv::Reader<R>, path: &Path) -> Result<Da
             }
             Cell::Int(i) => LabelCell::Int(i),
             Cell::Float(x) => {
-                if x.fract() != 0.0 && first_label_float_nonint.is_none() {
-                    first_label_float_nonint = Some((line, show(raw)));
+                if x.fract() != 0.0 && rows.first_label_float_nonint.is_none() {
+                    rows.first_label_float_nonint = Some((line, show(raw)));
                 }
                 LabelCell::Float(x)
             }
             Cell::Bool(b) => LabelCell::Bool(b),
             Cell::Other => {
-                label_kind_other = true;
+                rows.label_kind_other = true;
                 LabelCell::Bool(false)
             }
         };
-        label_cells.push((cell, line));
-        n_rows += 1;
+        rows.label_cells.push((cell, line));
+        rows.n_rows += 1;
+    }
+    Ok(rows)
+}
+
+type Converted = (usize, Result<Rows>, RawRows);
+
+/// Converts batches of raw rows, on a second thread while the tokenizer runs, and merges the
+/// results in file order. The tokenizer hands each batch over with [`Pipeline::dispatch`]: it
+/// goes to the converter thread when that one has room, otherwise the tokenizer's thread
+/// converts it itself (so both cores share the conversion whichever side is slower). At most
+/// `WORKER_DEPTH` raw and `MAX_PENDING` converted batches are in flight.
+///
+/// The first error in file order wins: batches are merged by sequence number and merging stops
+/// at the first batch that failed, so an error in an early batch beats one in a later batch,
+/// and every row the tokenizer rejected comes after all rows it dispatched.
+struct Pipeline<'scope, 'env> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    path: &'env Path,
+    n_cols: usize,
+    to_worker: Option<std::sync::mpsc::SyncSender<(usize, RawRows)>>,
+    from_worker: Option<std::sync::mpsc::Receiver<Converted>>,
+    in_worker: usize,
+    /// Next sequence number to hand out, and the next one to merge.
+    sent: usize,
+    merged: usize,
+    pending: std::collections::BTreeMap<usize, Result<Rows>>,
+    spare: Vec<RawRows>,
+    rows: Rows,
+    error: Option<Error>,
+}
+
+impl<'scope, 'env> Pipeline<'scope, 'env> {
+    fn new(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        path: &'env Path,
+        n_cols: usize,
+    ) -> Self {
+        Pipeline {
+            scope,
+            path,
+            n_cols,
+            to_worker: None,
+            from_worker: None,
+            in_worker: 0,
+            sent: 0,
+            merged: 0,
+            pending: std::collections::BTreeMap::new(),
+            spare: Vec::new(),
+            rows: Rows::new(n_cols - 2, 0),
+            error: None,
+        }
     }
 
-    if first_row {
+    /// A conversion failed: the tokenizer can stop.
+    fn failed(&self) -> bool {
+        self.error.is_some()
+    }
+
+    fn start_worker(&mut self) {
+        let (to_worker, jobs) = std::sync::mpsc::sync_channel::<(usize, RawRows)>(WORKER_DEPTH);
+        let (done, from_worker) = std::sync::mpsc::channel::<Converted>();
+        let (path, n_cols) = (self.path, self.n_cols);
+        self.scope.spawn(move || {
+            for (seq, raw) in jobs {
+                let res = convert(&raw, n_cols, path);
+                // The receiver is gone once a batch failed: stop then.
+                if done.send((seq, res, raw)).is_err() {
+                    return;
+                }
+            }
+        });
+        self.to_worker = Some(to_worker);
+        self.from_worker = Some(from_worker);
+    }
+
+    fn merge(&mut self, seq: usize, res: Result<Rows>) {
+        self.pending.insert(seq, res);
+        while self.error.is_none() {
+            let Some(res) = self.pending.remove(&self.merged) else {
+                break;
+            };
+            self.merged += 1;
+            match res {
+                Ok(rows) => self.rows.append(rows),
+                Err(e) => self.error = Some(e),
+            }
+        }
+    }
+
+    fn take_result(&mut self, (seq, res, mut raw): Converted) {
+        self.in_worker -= 1;
+        self.merge(seq, res);
+        raw.clear();
+        self.spare.push(raw);
+    }
+
+    /// Merges what the converter thread finished; with `block`, waits for one batch first.
+    fn collect(&mut self, block: bool) {
+        let Some(rx) = &self.from_worker else {
+            return;
+        };
+        let mut got = Vec::new();
+        if block && self.in_worker > 0 {
+            match rx.recv() {
+                Ok(c) => got.push(c),
+                Err(_) => panic!("the CSV converter thread ended early"),
+            }
+        }
+        got.extend(rx.try_iter());
+        for c in got {
+            self.take_result(c);
+        }
+    }
+
+    /// Hands over a full batch (`last`: the final one) and returns an empty one to fill.
+    fn dispatch(&mut self, batch: RawRows, last: bool) -> RawRows {
+        let mut empty = None;
+        if batch.lines.is_empty() || self.error.is_some() {
+            empty = Some(batch);
+        } else {
+            let seq = self.sent;
+            self.sent += 1;
+            if self.to_worker.is_none() && !last {
+                self.start_worker();
+            }
+            self.collect(false);
+            loop {
+                if let Some(tx) = &self.to_worker
+                    && self.in_worker < WORKER_DEPTH
+                {
+                    if tx.send((seq, batch)).is_err() {
+                        panic!("the CSV converter thread ended early");
+                    }
+                    self.in_worker += 1;
+                    break;
+                }
+                if self.pending.len() < MAX_PENDING || self.in_worker == 0 {
+                    let res = convert(&batch, self.n_cols, self.path);
+                    self.merge(seq, res);
+                    empty = Some(batch);
+                    break;
+                }
+                // Enough converted batches wait for the converter thread: wait for it.
+                self.collect(true);
+            }
+        }
+        let mut raw = empty.or_else(|| self.spare.pop()).unwrap_or_default();
+        raw.clear();
+        raw
+    }
+
+    /// Converts the final batch, waits for the converter thread and returns the rows in file
+    /// order, or the first conversion error.
+    fn finish(mut self, raw: RawRows) -> Result<Rows> {
+        self.dispatch(raw, true);
+        self.to_worker = None;
+        while self.error.is_none() && self.merged < self.sent {
+            self.collect(true);
+        }
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.rows),
+        }
+    }
+}
+
+fn parse_records<R: Read>(
+    reader: &mut csv::Reader<R>,
+    path: &Path,
+    batch_bytes: usize,
+    io_error_read_past: &mut bool,
+) -> Result<Dataset> {
+    let mut record = csv::ByteRecord::new();
+    let is_blank = |r: &csv::ByteRecord| {
+        r.len() == 1
+            && r[0]
+                .iter()
+                .all(|c| matches!(c, b' ' | b'\t' | b'\r' | 0x0b | 0x0c))
+    };
+    // Errors say whether the reader itself failed (an I/O error).
+    let read = |reader: &mut csv::Reader<R>,
+                record: &mut csv::ByteRecord|
+     -> std::result::Result<bool, (Error, bool)> {
+        let more = reader.read_byte_record(record).map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            let io = e.is_io_error();
+            let e = err(
+                path,
+                format!("line {line}: malformed CSV ({e}); fix the quoting on that line"),
+            );
+            (e, io)
+        })?;
+        // pandas decodes the file as UTF-8 and raises on the first invalid byte.
+        if more && !record.as_slice().is_ascii() && std::str::from_utf8(record.as_slice()).is_err()
+        {
+            let line = record.position().map_or(0, |p| p.line());
+            return Err((
+                err(
+                    path,
+                    format!("line {line}: the text is not valid UTF-8; save the file as UTF-8"),
+                ),
+                false,
+            ));
+        }
+        Ok(more)
+    };
+
+    // Header.
+    let header = loop {
+        if !read(reader, &mut record).map_err(|(e, _)| e)? {
+            return Err(err(
+                path,
+                "the file is empty (no header row); pandas raises EmptyDataError; provide a \
+                 header row, an index column, feature columns and a label column"
+                    .into(),
+            ));
+        }
+        if !is_blank(&record) {
+            break record.clone();
+        }
+    };
+    let header_line = header.position().map_or(1, |p| p.line());
+    let mut n_cols = header.len();
+
+    // The first data row.
+    loop {
+        if !read(reader, &mut record).map_err(|(e, _)| e)? {
+            return Err(err(
+                path,
+                format!(
+                    "line {header_line}: the file has a header but no data rows; sklearn cannot \
+                     split 0 samples into folds; add data rows"
+                ),
+            ));
+        }
+        if !is_blank(&record) {
+            break;
+        }
+    }
+    // pandas: a first data row with one extra field means an implicit index column.
+    let implicit_index = record.len() == n_cols + 1;
+    if implicit_index {
+        n_cols += 1;
+    }
+    let n_data_cols = n_cols.saturating_sub(1);
+    if n_data_cols < 2 {
         return Err(err(
             path,
             format!(
-                "line {header_line}: the file has a header but no data rows; sklearn cannot \
-                 split 0 samples into folds; add data rows"
+                "line {header_line}: the header has {} column(s) but the trainer needs an index \
+                 column, at least one feature column and a label column",
+                header.len()
             ),
         ));
     }
+    let wrong_length = |record: &csv::ByteRecord, line: u64| {
+        let what = if record.len() < n_cols {
+            "the label and possibly features are missing"
+        } else {
+            "pandas raises 'Error tokenizing data'"
+        };
+        err(
+            path,
+            format!(
+                "line {line}: expected {n_cols} fields (as in the {}), saw {} ({what}); make \
+                 every row have the same number of fields",
+                if implicit_index {
+                    "first data row"
+                } else {
+                    "header"
+                },
+                record.len()
+            ),
+        )
+    };
+
+    // Tokenize here; convert in batches, partly on a second thread (see `Pipeline`).
+    let (tokenized, converted) = std::thread::scope(|scope| {
+        let mut pipeline = Pipeline::new(scope, path, n_cols);
+        let mut batch = RawRows::default();
+        let mut tokenized = Ok(());
+        // `record` holds the first data row.
+        let mut have_row = true;
+        while have_row {
+            let line = record.position().map_or(0, |p| p.line());
+            if record.len() != n_cols {
+                tokenized = Err((wrong_length(&record, line), false));
+                break;
+            }
+            batch.push(&record, line);
+            if batch.bytes.len() >= batch_bytes {
+                batch = pipeline.dispatch(batch, false);
+                if pipeline.failed() {
+                    break;
+                }
+            }
+            have_row = loop {
+                match read(reader, &mut record) {
+                    Ok(true) if is_blank(&record) => {}
+                    Ok(more) => break more,
+                    Err(e) => {
+                        tokenized = Err(e);
+                        break false;
+                    }
+                }
+            };
+        }
+        (tokenized, pipeline.finish(batch))
+    });
+    // Every row the tokenizer dispatched comes before the one it stopped at.
+    let rows = match (converted, tokenized) {
+        (Err(e), tokenized) => {
+            *io_error_read_past = matches!(tokenized, Err((_, true)));
+            return Err(e);
+        }
+        (Ok(_), Err((e, _))) => return Err(e),
+        (Ok(rows), Ok(())) => rows,
+    };
+    let Rows {
+        n_rows,
+        columns: columns_rows,
+        states,
+        label_cells,
+        label_strings,
+        label_kind_other,
+        first_label_float_nonint,
+    } = rows;
+
     let index_offset = usize::from(implicit_index);
     let name_of = |col: usize| -> String {
         // Column `col` of the data (0 = first feature); names come from the header.
