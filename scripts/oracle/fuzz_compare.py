@@ -7,6 +7,7 @@ inspection. Deterministic for a given --seed.
 
 Usage (from the repo root, in the oracle venv):
   .venv-oracle/bin/python scripts/oracle/fuzz_compare.py --trainer PATH [--trials 200] [--seed 0]
+      [--mutate] [--large ROWS]   (--large: CSVs of ROWS/4..ROWS rows and 8..40 features)
 Exit status: 0 if every trial matched, 1 otherwise.
 """
 
@@ -23,9 +24,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import golden  # noqa: E402  (run_reference: the same in-process reference as the goldens)
 
 
-def random_csv(rs):
-    n = int(rs.randint(6, 20)) if rs.uniform() < 0.15 else int(rs.randint(12, 300))
-    p = int(rs.randint(1, 12))
+def random_csv(rs, large=0):
+    if large:
+        # Big enough that the trainer's upper nodes are not grown from a subtree copy
+        # (tree::Block holds 1 MiB / (4 * p) rows): both paths meet the reference.
+        n = int(rs.randint(max(12, large // 4), large + 1))
+        p = int(rs.randint(8, 41))
+    else:
+        n = int(rs.randint(6, 20)) if rs.uniform() < 0.15 else int(rs.randint(12, 300))
+        p = int(rs.randint(1, 12))
     k = int(rs.randint(2, 6))
     y = rs.randint(0, k, n)
     cols = []
@@ -136,6 +143,8 @@ def main():
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mutate", action="store_true", help="also apply random parsing corner cases")
+    ap.add_argument("--large", type=int, default=0, metavar="ROWS",
+                    help="large CSVs (ROWS/4..ROWS rows, 8..40 features) instead of small ones")
     ap.add_argument("--keep", default="target/fuzz-compare", help="where mismatching CSVs are kept")
     a = ap.parse_args()
     rs = np.random.RandomState(a.seed)
@@ -145,7 +154,7 @@ def main():
     for t in range(a.trials):
         csv = os.path.join(tmp, "in.csv")
         with open(csv, "w", newline="") as fh:
-            text = random_csv(rs)
+            text = random_csv(rs, a.large)
             fh.write(mutate(text.replace("\r\n", "\n"), rs) if a.mutate else text)
         args = random_args(rs) if not a.mutate or rs.uniform() < 0.3 else []
         # Folds beyond the smallest class make sklearn raise; keep those as error trials.
