@@ -170,16 +170,29 @@ enum Cell {
     Other,
 }
 
-fn classify(raw: &[u8]) -> Cell {
+/// `text`: `raw` as a str when the caller has it (saves checking the UTF-8 again).
+#[inline]
+fn classify(raw: &[u8], text: Option<&str>) -> Cell {
     if NA_TOKENS.contains(&raw) {
         return Cell::Missing;
     }
-    let t = trim_ascii(raw);
+    let (start, end) = trim_ascii(raw);
+    let t = &raw[start..end];
     if let Some(i) = parse_int(t) {
         return Cell::Int(i);
     }
-    if let Some(x) = parse_float(t) {
-        return Cell::Float(x);
+    match float_syntax(t) {
+        FloatSyntax::Inf(x) => return Cell::Float(x),
+        FloatSyntax::Decimal => {
+            let t = match text.and_then(|s| s.get(start..end)) {
+                Some(t) => Some(t),
+                None => std::str::from_utf8(t).ok(),
+            };
+            if let Some(x) = t.and_then(|t| t.parse::<f64>().ok()) {
+                return Cell::Float(x);
+            }
+        }
+        FloatSyntax::No => {}
     }
     match raw {
         b"True" | b"TRUE" | b"true" => Cell::Bool(true),
@@ -188,12 +201,13 @@ fn classify(raw: &[u8]) -> Cell {
     }
 }
 
-fn trim_ascii(s: &[u8]) -> &[u8] {
+/// Where `s` starts and ends without surrounding whitespace.
+fn trim_ascii(s: &[u8]) -> (usize, usize) {
     // pandas' isspace_ascii: space, \t, \n, \v, \f, \r.
     let ws = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
     let start = s.iter().position(|c| !ws(c)).unwrap_or(s.len());
     let end = s.iter().rposition(|c| !ws(c)).map_or(start, |e| e + 1);
-    &s[start..end]
+    (start, end)
 }
 
 fn parse_int(t: &[u8]) -> Option<i128> {
@@ -218,15 +232,32 @@ fn parse_int(t: &[u8]) -> Option<i128> {
 /// pandas' `xstrtod` grammar (`[+-]? (d+ [.d*] | .d+) ([eE][+-]?d+)?`) plus its inf spellings,
 /// converted with Rust's correctly rounded parser.
 fn parse_float(t: &[u8]) -> Option<f64> {
+    match float_syntax(t) {
+        FloatSyntax::No => None,
+        FloatSyntax::Inf(x) => Some(x),
+        FloatSyntax::Decimal => std::str::from_utf8(t).ok()?.parse::<f64>().ok(),
+    }
+}
+
+/// Whether `t` is in [`parse_float`]'s grammar.
+enum FloatSyntax {
+    No,
+    /// One of the inf spellings, with its sign.
+    Inf(f64),
+    /// Decimal digits, for Rust's parser.
+    Decimal,
+}
+
+fn float_syntax(t: &[u8]) -> FloatSyntax {
     let unsigned = t
         .strip_prefix(b"+")
         .or_else(|| t.strip_prefix(b"-"))
         .unwrap_or(t);
     if matches!(unsigned.first(), Some(b'i' | b'I')) {
         if !(unsigned.eq_ignore_ascii_case(b"inf") || unsigned.eq_ignore_ascii_case(b"infinity")) {
-            return None;
+            return FloatSyntax::No;
         }
-        return Some(if t[0] == b'-' {
+        return FloatSyntax::Inf(if t[0] == b'-' {
             f64::NEG_INFINITY
         } else {
             f64::INFINITY
@@ -251,7 +282,7 @@ fn parse_float(t: &[u8]) -> Option<f64> {
         n_digits += i - frac_start;
     }
     if n_digits == 0 {
-        return None;
+        return FloatSyntax::No;
     }
     if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
         i += 1;
@@ -263,13 +294,13 @@ fn parse_float(t: &[u8]) -> Option<f64> {
             i += 1;
         }
         if i == exp_start {
-            return None;
+            return FloatSyntax::No;
         }
     }
     if i != b.len() {
-        return None;
+        return FloatSyntax::No;
     }
-    std::str::from_utf8(t).ok()?.parse::<f64>().ok()
+    FloatSyntax::Decimal
 }
 
 /// Per feature column: what its cells looked like, to infer the pandas dtype afterwards.
@@ -498,12 +529,22 @@ impl<R: Read> Read for QuoteScan<R> {
             // No quote can open here: only lines and the field-start state move, and those
             // in bulk (the same result as observing byte by byte).
             if let Some(&last) = bytes.last() {
-                let mut prev = self.prev;
-                let mut lines = 0;
-                for &c in bytes {
-                    lines += u64::from(c == b'\r' || (c == b'\n' && prev != b'\r'));
-                    prev = c;
-                }
+                let lines = if bytes.contains(&b'\r') {
+                    let mut prev = self.prev;
+                    let mut lines = 0;
+                    for &c in bytes {
+                        lines += u64::from(c == b'\r' || (c == b'\n' && prev != b'\r'));
+                        prev = c;
+                    }
+                    lines
+                } else {
+                    // Only `\n` ends lines here, unless it completes a `\r\n` begun before.
+                    let newlines: u64 = bytes
+                        .chunks(255)
+                        .map(|c| u64::from(c.iter().fold(0u8, |n, &c| n + u8::from(c == b'\n'))))
+                        .sum();
+                    newlines - u64::from(bytes[0] == b'\n' && self.prev == b'\r')
+                };
                 self.line += lines;
                 self.prev = last;
                 self.field_start = matches!(last, b',' | b'\n' | b'\r');
@@ -635,13 +676,16 @@ impl FeatureState {
 fn convert(batch: &RawRows, n_cols: usize, path: &Path) -> Result<Rows> {
     let n_features = n_cols - 2;
     let mut rows = Rows::new(n_features, batch.lines.len());
+    // The tokenizer checked every row's UTF-8, so this holds; fields then need no check.
+    let text = std::str::from_utf8(&batch.bytes).ok();
     for (bounds, &line) in batch.bounds.chunks_exact(n_cols + 1).zip(&batch.lines) {
         // Field `j` of the row (0 = the index column).
         let field = |j: usize| &batch.bytes[bounds[j]..bounds[j + 1]];
+        let field_text = |j: usize| text.and_then(|t| t.get(bounds[j]..bounds[j + 1]));
         let row = rows.n_rows;
         for (f, (st, col)) in rows.states.iter_mut().zip(&mut rows.columns).enumerate() {
             let raw = field(f + 1);
-            let v = match classify(raw) {
+            let v = match classify(raw, field_text(f + 1)) {
                 Cell::Missing => f32::NAN,
                 Cell::Int(i) => {
                     st.n_number += 1;
@@ -682,9 +726,11 @@ fn convert(batch: &RawRows, n_cols: usize, path: &Path) -> Result<Rows> {
         }
         // Label.
         let raw = field(n_cols - 1);
-        rows.label_strings
-            .push(String::from_utf8_lossy(raw).into_owned());
-        let cell = match classify(raw) {
+        rows.label_strings.push(match field_text(n_cols - 1) {
+            Some(t) => t.to_owned(),
+            None => String::from_utf8_lossy(raw).into_owned(),
+        });
+        let cell = match classify(raw, field_text(n_cols - 1)) {
             Cell::Missing => {
                 return Err(err(
                     path,
