@@ -1484,4 +1484,219 @@ mod tests {
         assert_eq!(d.columns[0][0], 9007199791611905i64 as f64 as f32);
         assert_ne!(d.columns[0][0], 9007199791611905i64 as f32);
     }
+
+    /// `parse_reader` with batches of about `batch_bytes`, as a comparable value.
+    fn parse_batched(bytes: &[u8], batch_bytes: usize) -> std::result::Result<String, String> {
+        parse_reader(bytes, Path::new("in.csv"), batch_bytes)
+            .map(|d| format!("{d:?}"))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Parses `bytes` with one row per batch, a few rows per batch and the default batches;
+    /// every way must give the same dataset or the same error.
+    fn parse_every_batching(bytes: &[u8]) -> std::result::Result<String, String> {
+        let want = parse_batched(bytes, BATCH_BYTES);
+        for batch_bytes in [1, 100, 3000] {
+            assert_eq!(
+                parse_batched(bytes, batch_bytes),
+                want,
+                "batch_bytes {batch_bytes}"
+            );
+        }
+        want
+    }
+
+    /// A CSV of `n` rows (row `i` is on line `i + 2`) with int, float, NA, big-int and text
+    /// cells; `edit` may rewrite any row's fields.
+    fn synthetic(n: usize, edit: impl Fn(usize, &mut Vec<String>)) -> Vec<u8> {
+        let mut out = String::from(",a,b,c,d,y\n");
+        for i in 0..n {
+            let mut fields = vec![
+                i.to_string(),
+                (i % 17).to_string(),
+                format!("{}.25", i as i64 - 300),
+                if i % 5 == 0 {
+                    "NA".into()
+                } else {
+                    format!("{}e-1", i % 9)
+                },
+                (9007199791611905u64 + i as u64).to_string(),
+                ["x", "y", "z"][i % 3].to_owned(),
+            ];
+            edit(i, &mut fields);
+            out.push_str(&fields.join(","));
+            out.push('\n');
+            if i % 97 == 0 {
+                out.push_str("  \n");
+            }
+        }
+        out.into_bytes()
+    }
+
+    #[test]
+    fn batching_does_not_change_the_dataset() {
+        let ok = |bytes: &[u8]| parse_every_batching(bytes).unwrap();
+        ok(&synthetic(1000, |_, _| {}));
+        // Text cells (converted by Python's float later) and integral labels, across batches.
+        let d = ok(&synthetic(1000, |i, f| {
+            if i % 250 == 3 {
+                f[1] = "1_000".into();
+            }
+            f[5] = (i % 4).to_string();
+        }));
+        assert!(d.contains("1000.0"), "{d}");
+        let text = synthetic(1000, |i, f| {
+            if i % 250 == 3 {
+                f[1] = "1_000".into();
+            }
+        });
+        let d = parse_reader(&text[..], Path::new("in.csv"), 1).unwrap();
+        for i in 0..1000 {
+            let want = if i % 250 == 3 {
+                1000.0
+            } else {
+                (i % 17) as f32
+            };
+            assert_eq!(d.columns[0][i], want, "row {i}");
+        }
+        for csv in [
+            &b"\xef\xbb\xbfi,a,y\r\n0,\"1\",\"x\"\"y\"\r\n\r\n1,2.5,z\r\n2,,z\r\n"[..],
+            b"a,y\n0,1,2\n1,3,4\n\n2,True,4\n",
+            b"i,a,y\n0,1,True\n1,2,false\n",
+        ] {
+            // Some of these fail; either way, every batching agrees.
+            let _ = parse_every_batching(csv);
+        }
+        let whole = parse_csv(&synthetic(700, |_, _| {}), Path::new("in.csv")).unwrap();
+        assert_eq!(whole.n_rows, 700);
+        // Integers past 2^24 convert to float32 from the integer, in every batch.
+        assert_eq!(whole.columns[3][650], (9007199791611905i64 + 650) as f32);
+        assert_eq!(whole.columns[1][601], 301.25);
+        assert_eq!(whole.labels[..3], [0, 1, 2]);
+    }
+
+    #[test]
+    fn batching_keeps_the_first_error_in_file_order() {
+        // Row `row` of `synthetic` (blank lines follow rows 0, 97, 194, ...).
+        let fails = |bytes: &[u8], row: usize, what: &str| {
+            let line = row + 2 + row.div_ceil(97);
+            let e = parse_every_batching(bytes).unwrap_err();
+            assert!(
+                e.contains(&format!("line {line}")) && e.contains(what),
+                "want line {line} ({what}), got {e}"
+            );
+        };
+        let missing_label = |at: usize| {
+            move |i: usize, f: &mut Vec<String>| {
+                if i == at {
+                    f[5] = "NA".into();
+                }
+            }
+        };
+        // A missing label (found while converting) before a short row (found while tokenizing),
+        // and the other way round.
+        fails(
+            &synthetic(1000, |i, f| {
+                missing_label(5)(i, f);
+                if i == 900 {
+                    f.pop();
+                }
+            }),
+            5,
+            "label is missing",
+        );
+        fails(
+            &synthetic(1000, |i, f| {
+                missing_label(900)(i, f);
+                if i == 5 {
+                    f.pop();
+                }
+            }),
+            5,
+            "expected 6 fields",
+        );
+        // Both problems in one row: the row's length comes first.
+        fails(
+            &synthetic(1000, |i, f| {
+                if i == 400 {
+                    f[5] = String::new();
+                    f.push("extra".into());
+                }
+            }),
+            400,
+            "expected 6 fields",
+        );
+        // Two missing labels in different batches; the first wins.
+        fails(
+            &synthetic(1000, |i, f| {
+                missing_label(300)(i, f);
+                missing_label(900)(i, f);
+            }),
+            300,
+            "label is missing",
+        );
+        // A missing label in the last row, after many batches.
+        fails(
+            &synthetic(1000, missing_label(999)),
+            999,
+            "label is missing",
+        );
+        // Bad UTF-8 after a missing label, and before one.
+        let mut bytes = synthetic(1000, missing_label(300));
+        let at = bytes.len() - 5;
+        bytes[at] = 0xff;
+        fails(&bytes, 300, "label is missing");
+        let mut bytes = synthetic(1000, missing_label(999));
+        bytes[40] = 0xff;
+        fails(&bytes, 0, "not valid UTF-8");
+        // An unclosed quote beats every earlier problem.
+        fails(
+            &synthetic(1000, |i, f| {
+                missing_label(300)(i, f);
+                if i == 900 {
+                    f[2] = "\"3".into();
+                }
+            }),
+            900,
+            "never closed",
+        );
+        // Errors found after all rows are merged still name the first row in file order.
+        fails(
+            &synthetic(1000, |i, f| {
+                if i == 100 || i == 800 {
+                    f[1] = format!("abc{i}");
+                }
+            }),
+            100,
+            "\"abc100\" is not a number",
+        );
+        fails(
+            &synthetic(1000, |i, f| {
+                if i == 650 || i == 660 {
+                    f[1] = "True".into();
+                }
+            }),
+            650,
+            "True/False beside numbers",
+        );
+        fails(
+            &synthetic(1000, |i, f| {
+                if i == 600 || i == 610 {
+                    f[2] = "-inf".into();
+                }
+            }),
+            600,
+            "infinite",
+        );
+        fails(
+            &synthetic(1000, |i, f| {
+                f[5] = (i % 3).to_string();
+                if i == 400 || i == 800 {
+                    f[5] = "2.5".into();
+                }
+            }),
+            400,
+            "not a whole number",
+        );
+    }
 }
