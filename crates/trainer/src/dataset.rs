@@ -173,7 +173,8 @@ enum Cell {
 /// `text`: `raw` as a str when the caller has it (saves checking the UTF-8 again).
 #[inline]
 fn classify(raw: &[u8], text: Option<&str>) -> Cell {
-    if NA_TOKENS.contains(&raw) {
+    // The NA tokens have at most 8 bytes.
+    if raw.len() <= 8 && NA_TOKENS.contains(&raw) {
         return Cell::Missing;
     }
     let (start, end) = trim_ascii(raw);
@@ -181,18 +182,22 @@ fn classify(raw: &[u8], text: Option<&str>) -> Cell {
     if let Some(i) = parse_int(t) {
         return Cell::Int(i);
     }
-    match float_syntax(t) {
-        FloatSyntax::Inf(x) => return Cell::Float(x),
-        FloatSyntax::Decimal => {
-            let t = match text.and_then(|s| s.get(start..end)) {
-                Some(t) => Some(t),
-                None => std::str::from_utf8(t).ok(),
-            };
-            if let Some(x) = t.and_then(|t| t.parse::<f64>().ok()) {
-                return Cell::Float(x);
-            }
-        }
-        FloatSyntax::No => {}
+    // Rust's float grammar is `parse_float`'s plus the NaN spellings, so its parser can check
+    // the syntax too (in one pass instead of two).
+    let parsed = match text.and_then(|s| s.get(start..end)) {
+        Some(s) => s.parse::<f64>().ok(),
+        None => std::str::from_utf8(t)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok()),
+    }
+    .filter(|x| !x.is_nan());
+    debug_assert_eq!(
+        parsed.map(f64::to_bits),
+        parse_float(t).map(f64::to_bits),
+        "{t:?}"
+    );
+    if let Some(x) = parsed {
+        return Cell::Float(x);
     }
     match raw {
         b"True" | b"TRUE" | b"true" => Cell::Bool(true),
@@ -1698,5 +1703,64 @@ mod tests {
             400,
             "not a whole number",
         );
+    }
+
+    #[test]
+    fn rust_float_parser_agrees_with_the_pandas_grammar() {
+        for s in [
+            "1.",
+            ".5",
+            ".",
+            "+",
+            "-",
+            "1e5",
+            "1E+05",
+            "1e-5",
+            "1e",
+            "e5",
+            "1.e5",
+            ".e5",
+            "+.5e1",
+            "inf",
+            "-Infinity",
+            "+INF",
+            "infinit",
+            "infs",
+            "nan",
+            "NAN",
+            "-nan",
+            "+NaN",
+            "nan(1)",
+            "1_0",
+            "0x10",
+            "1.5.2",
+            "1d5",
+            "+-1",
+            "--1",
+            "1e+-5",
+            "1e5.0",
+            "١",
+            "1,5",
+            "∞",
+            "0.1e400",
+            "1e400",
+            "-1e-400",
+            "123456789012345678901234567890123",
+        ] {
+            // classify's debug assertion compares the two.
+            let want = parse_float(s.as_bytes()).map(f64::to_bits);
+            let got = match classify(s.as_bytes(), Some(s)) {
+                Cell::Float(x) => Some(x.to_bits()),
+                Cell::Int(i) => Some((i as f64).to_bits()),
+                _ => None,
+            };
+            assert_eq!(got, want, "{s:?}");
+            let got = match classify(s.as_bytes(), None) {
+                Cell::Float(x) => Some(x.to_bits()),
+                Cell::Int(i) => Some((i as f64).to_bits()),
+                _ => None,
+            };
+            assert_eq!(got, want, "{s:?}");
+        }
     }
 }
