@@ -1763,4 +1763,62 @@ mod tests {
             assert_eq!(got, want, "{s:?}");
         }
     }
+
+    /// A source that fails once after its bytes instead of ending, then ends.
+    struct FailsAtEnd<'a> {
+        bytes: &'a [u8],
+        failed: bool,
+    }
+
+    impl Read for FailsAtEnd<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.bytes.is_empty() {
+                if self.failed {
+                    return Ok(0);
+                }
+                self.failed = true;
+                return Err(std::io::Error::other("device gone"));
+            }
+            let n = out.len().min(self.bytes.len()).min(4096);
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_after_a_bad_row_hides_a_later_unclosed_quote() {
+        // The serial reader stopped at the missing label and met the read error while looking
+        // for an unclosed quote, so it reported the label, whoever meets the read error now.
+        let bytes = synthetic(1000, |i, f| {
+            if i == 5 {
+                f[5] = "NA".into();
+            }
+            if i == 900 {
+                f[2] = "\"3".into();
+            }
+        });
+        for batch_bytes in [1, 100, 3000, BATCH_BYTES] {
+            let source = FailsAtEnd {
+                bytes: &bytes,
+                failed: false,
+            };
+            let e = parse_reader(source, Path::new("in.csv"), batch_bytes)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("line 8, column 6: the label is missing"), "{e}");
+        }
+        // Without the missing label, the read error itself is reported and the quote is not.
+        let bytes = synthetic(1000, |_, _| {});
+        for batch_bytes in [1, 3000, BATCH_BYTES] {
+            let source = FailsAtEnd {
+                bytes: &bytes,
+                failed: false,
+            };
+            let e = parse_reader(source, Path::new("in.csv"), batch_bytes)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("device gone"), "{e}");
+        }
+    }
 }
