@@ -75,7 +75,8 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
         source,
     })?;
     // A second thread reads ahead, so the kernel's copying overlaps the parsing.
-    std::thread::scope(|scope| parse_reader(ReadAhead::spawn(scope, file), path, BATCH_BYTES))
+    let len = file.metadata().map_or(0, |m| m.len());
+    std::thread::scope(|scope| parse_reader(ReadAhead::spawn(scope, file), path, BATCH_BYTES, len))
 }
 
 /// Bytes per read-ahead chunk: large reads, because a read(2) can cost a fixed ~0.2 ms on VMs
@@ -404,12 +405,18 @@ fn show(raw: &[u8]) -> String {
 
 /// Parses CSV bytes; `path` is only used in messages.
 pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
-    parse_reader(bytes, path, BATCH_BYTES)
+    parse_reader(bytes, path, BATCH_BYTES, bytes.len() as u64)
 }
 
 /// Streams a CSV from `input` (the file is never held in memory whole). Rows are converted in
 /// batches of about `batch_bytes` bytes (see [`Pipeline`]); the result does not depend on it.
-fn parse_reader<R: Read>(input: R, path: &Path, batch_bytes: usize) -> Result<Dataset> {
+/// `input_len`, the input's size if known (else 0), only sizes buffers.
+fn parse_reader<R: Read>(
+    input: R,
+    path: &Path,
+    batch_bytes: usize,
+    input_len: u64,
+) -> Result<Dataset> {
     let scan = QuoteScan::new(input).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -420,7 +427,13 @@ fn parse_reader<R: Read>(input: R, path: &Path, batch_bytes: usize) -> Result<Da
         .buffer_capacity(CHUNK)
         .from_reader(scan);
     let mut io_error_read_past = false;
-    let res = parse_records(&mut reader, path, batch_bytes, &mut io_error_read_past);
+    let res = parse_records(
+        &mut reader,
+        path,
+        batch_bytes,
+        input_len,
+        &mut io_error_read_past,
+    );
     // pandas' first complaint about an unclosed quote is 'EOF inside string', whatever the
     // rows before it look like: read to the end before reporting anything else.
     let mut scan = reader.into_inner();
@@ -629,6 +642,16 @@ impl Rows {
         }
     }
 
+    /// Makes room for `n` rows in all.
+    fn reserve(&mut self, n: usize) {
+        let more = n.saturating_sub(self.n_rows);
+        for col in &mut self.columns {
+            col.reserve(more);
+        }
+        self.label_cells.reserve(more);
+        self.label_strings.reserve(more);
+    }
+
     /// Appends the rows that follow these in the file.
     fn append(&mut self, next: Rows) {
         if self.n_rows == 0 {
@@ -790,6 +813,10 @@ struct Pipeline<'scope, 'env> {
     spare: Vec<RawRows>,
     rows: Rows,
     error: Option<Error>,
+    input_len: u64,
+    /// Rows the input probably holds (from the first batch's row length), to reserve for once
+    /// the first batch is merged: growing by doubling would copy and zero the columns again.
+    expected_rows: Option<usize>,
 }
 
 impl<'scope, 'env> Pipeline<'scope, 'env> {
@@ -797,6 +824,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
         scope: &'scope std::thread::Scope<'scope, 'env>,
         path: &'env Path,
         n_cols: usize,
+        input_len: u64,
     ) -> Self {
         Pipeline {
             scope,
@@ -811,6 +839,8 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
             spare: Vec::new(),
             rows: Rows::new(n_cols - 2, 0),
             error: None,
+            input_len,
+            expected_rows: None,
         }
     }
 
@@ -846,6 +876,9 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
             match res {
                 Ok(rows) => self.rows.append(rows),
                 Err(e) => self.error = Some(e),
+            }
+            if let Some(n) = self.expected_rows.take() {
+                self.rows.reserve(n);
             }
         }
     }
@@ -883,6 +916,12 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
         } else {
             let seq = self.sent;
             self.sent += 1;
+            if seq == 0 && !last {
+                // Each row also had its delimiters and line end in the input.
+                let row_len = batch.bytes.len() / batch.lines.len() + self.n_cols;
+                let rows = self.input_len / row_len as u64;
+                self.expected_rows = usize::try_from(rows + rows / 32 + 16).ok();
+            }
             if self.to_worker.is_none() && !last {
                 self.start_worker();
             }
@@ -931,6 +970,7 @@ fn parse_records<R: Read>(
     reader: &mut csv::Reader<R>,
     path: &Path,
     batch_bytes: usize,
+    input_len: u64,
     io_error_read_past: &mut bool,
 ) -> Result<Dataset> {
     let mut record = csv::ByteRecord::new();
@@ -1039,7 +1079,7 @@ fn parse_records<R: Read>(
 
     // Tokenize here; convert in batches, partly on a second thread (see `Pipeline`).
     let (tokenized, converted) = std::thread::scope(|scope| {
-        let mut pipeline = Pipeline::new(scope, path, n_cols);
+        let mut pipeline = Pipeline::new(scope, path, n_cols, input_len);
         let mut batch = RawRows::default();
         let mut tokenized = Ok(());
         // `record` holds the first data row.
@@ -1492,7 +1532,7 @@ mod tests {
 
     /// `parse_reader` with batches of about `batch_bytes`, as a comparable value.
     fn parse_batched(bytes: &[u8], batch_bytes: usize) -> std::result::Result<String, String> {
-        parse_reader(bytes, Path::new("in.csv"), batch_bytes)
+        parse_reader(bytes, Path::new("in.csv"), batch_bytes, bytes.len() as u64)
             .map(|d| format!("{d:?}"))
             .map_err(|e| e.to_string())
     }
@@ -1555,7 +1595,7 @@ mod tests {
                 f[1] = "1_000".into();
             }
         });
-        let d = parse_reader(&text[..], Path::new("in.csv"), 1).unwrap();
+        let d = parse_reader(&text[..], Path::new("in.csv"), 1, text.len() as u64).unwrap();
         for i in 0..1000 {
             let want = if i % 250 == 3 {
                 1000.0
@@ -1803,7 +1843,7 @@ mod tests {
                 bytes: &bytes,
                 failed: false,
             };
-            let e = parse_reader(source, Path::new("in.csv"), batch_bytes)
+            let e = parse_reader(source, Path::new("in.csv"), batch_bytes, 0)
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("line 8, column 6: the label is missing"), "{e}");
@@ -1815,7 +1855,7 @@ mod tests {
                 bytes: &bytes,
                 failed: false,
             };
-            let e = parse_reader(source, Path::new("in.csv"), batch_bytes)
+            let e = parse_reader(source, Path::new("in.csv"), batch_bytes, 0)
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("device gone"), "{e}");
