@@ -74,7 +74,8 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
         path: path.to_path_buf(),
         source,
     })?;
-    // A second thread reads ahead, so the kernel's copying overlaps the parsing.
+    // A second thread reads ahead, so the kernel's copying overlaps the parsing (and a third
+    // converts cells while the rows are tokenized; see `Pipeline`).
     let len = file.metadata().map_or(0, |m| m.len());
     std::thread::scope(|scope| parse_reader(ReadAhead::spawn(scope, file), path, BATCH_BYTES, len))
 }
@@ -580,6 +581,9 @@ impl<R: Read> Read for QuoteScan<R> {
 /// hand-over costs nothing, small enough that the batches in flight take a few MiB at most.
 const BATCH_BYTES: usize = 256 << 10;
 
+/// At most this many rows go into one batch (for files of very short rows).
+const MAX_BATCH_ROWS: usize = 4096;
+
 /// Raw batches the converter thread may hold (one converting, the others queued).
 const WORKER_DEPTH: usize = 3;
 
@@ -956,9 +960,11 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
     fn finish(mut self, raw: RawRows) -> Result<Rows> {
         self.dispatch(raw, true);
         self.to_worker = None;
-        while self.error.is_none() && self.merged < self.sent {
+        // Every batch not merged yet waits, directly or behind another, for the converter thread.
+        while self.error.is_none() && self.merged < self.sent && self.in_worker > 0 {
             self.collect(true);
         }
+        debug_assert!(self.error.is_some() || self.merged == self.sent);
         match self.error {
             Some(e) => Err(e),
             None => Ok(self.rows),
@@ -1091,7 +1097,7 @@ fn parse_records<R: Read>(
                 break;
             }
             batch.push(&record, line);
-            if batch.bytes.len() >= batch_bytes {
+            if batch.bytes.len() >= batch_bytes || batch.lines.len() >= MAX_BATCH_ROWS {
                 batch = pipeline.dispatch(batch, false);
                 if pipeline.failed() {
                     break;
@@ -1612,6 +1618,12 @@ mod tests {
             // Some of these fail; either way, every batching agrees.
             let _ = parse_every_batching(csv);
         }
+        // Short rows: batches end at `MAX_BATCH_ROWS` rows.
+        let short: String = (0..10_000)
+            .map(|i| format!("{i},{},{}\n", i % 7, i % 3))
+            .collect();
+        let d = ok(format!("i,a,y\n{short}").as_bytes());
+        assert!(d.starts_with("Dataset { n_rows: 10000,"), "{}", &d[..40]);
         let whole = parse_csv(&synthetic(700, |_, _| {}), Path::new("in.csv")).unwrap();
         assert_eq!(whole.n_rows, 700);
         // Integers past 2^24 convert to float32 from the integer, in every batch.
