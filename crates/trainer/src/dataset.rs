@@ -807,6 +807,7 @@ struct Pipeline<'scope, 'env> {
     scope: &'scope std::thread::Scope<'scope, 'env>,
     path: &'env Path,
     n_cols: usize,
+    worker_tried: bool,
     to_worker: Option<std::sync::mpsc::SyncSender<(usize, RawRows)>>,
     from_worker: Option<std::sync::mpsc::Receiver<Converted>>,
     in_worker: usize,
@@ -834,6 +835,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
             scope,
             path,
             n_cols,
+            worker_tried: false,
             to_worker: None,
             from_worker: None,
             in_worker: 0,
@@ -853,21 +855,28 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
         self.error.is_some()
     }
 
+    /// Starts the converter thread; if the system has no thread to give, this thread converts
+    /// everything (the result is the same).
     fn start_worker(&mut self) {
+        self.worker_tried = true;
         let (to_worker, jobs) = std::sync::mpsc::sync_channel::<(usize, RawRows)>(WORKER_DEPTH);
         let (done, from_worker) = std::sync::mpsc::channel::<Converted>();
         let (path, n_cols) = (self.path, self.n_cols);
-        self.scope.spawn(move || {
-            for (seq, raw) in jobs {
-                let res = convert(&raw, n_cols, path);
-                // The receiver is gone once a batch failed: stop then.
-                if done.send((seq, res, raw)).is_err() {
-                    return;
+        let spawned = std::thread::Builder::new()
+            .name("csv-convert".into())
+            .spawn_scoped(self.scope, move || {
+                for (seq, raw) in jobs {
+                    let res = convert(&raw, n_cols, path);
+                    // The receiver is gone once a batch failed: stop then.
+                    if done.send((seq, res, raw)).is_err() {
+                        return;
+                    }
                 }
-            }
-        });
-        self.to_worker = Some(to_worker);
-        self.from_worker = Some(from_worker);
+            });
+        if spawned.is_ok() {
+            self.to_worker = Some(to_worker);
+            self.from_worker = Some(from_worker);
+        }
     }
 
     fn merge(&mut self, seq: usize, res: Result<Rows>) {
@@ -926,7 +935,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
                 let rows = self.input_len / row_len as u64;
                 self.expected_rows = usize::try_from(rows + rows / 32 + 16).ok();
             }
-            if self.to_worker.is_none() && !last {
+            if !self.worker_tried && !last {
                 self.start_worker();
             }
             self.collect(false);
