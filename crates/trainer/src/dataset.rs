@@ -1008,8 +1008,11 @@ fn parse_records<R: Read>(
             );
             (e, io)
         })?;
-        // pandas decodes the file as UTF-8 and raises on the first invalid byte.
-        if more && !record.as_slice().is_ascii() && std::str::from_utf8(record.as_slice()).is_err()
+        // pandas decodes each field as UTF-8 and raises on an invalid one. Field by field: the
+        // bytes of a record's fields joined can be valid where a field is not (`\xC3,\xA9`).
+        if more
+            && !record.as_slice().is_ascii()
+            && record.iter().any(|f| std::str::from_utf8(f).is_err())
         {
             let line = record.position().map_or(0, |p| p.line());
             return Err((
@@ -1522,6 +1525,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("UTF-8") && e.contains("line 2"), "{e}");
+        // A two-byte character split by a delimiter: each field is invalid on its own.
+        let e = parse_csv(b"i,a,b,y\n0,1,2,1\n1,\xc3,\xa9,1\n", Path::new("in.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("UTF-8") && e.contains("line 3"), "{e}");
     }
 
     #[test]
