@@ -602,8 +602,15 @@ async fn a_bad_csv_fails_only_its_task_with_the_trainers_error_and_exit_code() {
     let bad = row(&rows, "broken.csv");
     assert_eq!(bad["status"], "failed", "{bad:#}");
     assert_eq!(bad["exit_code"], 1, "{bad:#}");
-    // Batch retries every non-zero exit: one retry means two attempts.
-    assert_eq!(bad["attempts"], 2, "{bad:#}");
+    // Bad input is never retried, although Batch retries every non-zero exit (--retries 1):
+    // the command line reports exit 1 to Batch as success plus a marker.
+    assert_eq!(bad["attempts"], 1, "{bad:#}");
+    assert!(
+        bad["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("rejected the input")),
+        "{bad:#}"
+    );
     assert!(
         bad["stderr_tail"]
             .as_str()

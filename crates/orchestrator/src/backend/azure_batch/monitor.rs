@@ -13,6 +13,7 @@ use super::client::{BatchClient, Call, parse_rfc3339};
 use super::model::{Page, TASK_SELECT, TaskCounts, TaskCountsResult, TaskView};
 use super::pool::{self, PoolHealth, next_call};
 use super::storage::Storage;
+use super::tasks::BAD_INPUT_FILE;
 use crate::backend::{OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
 use crate::job::{RunContext, TaskEvent, TaskOutcome, TaskStatus};
 
@@ -257,15 +258,19 @@ async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
         notes.push(format!("cannot create {}: {e}", dir.display()));
     }
     let mut have_output = false;
-    for name in [OUTPUT_FILE, STDOUT_FILE, STDERR_FILE] {
+    let mut bad_input = false;
+    for name in [OUTPUT_FILE, BAD_INPUT_FILE, STDOUT_FILE, STDERR_FILE] {
         let dest = dir.join(name);
         match w
             .storage
             .download(&w.run.run_id, &format!("{prefix}/{name}"), &dest)
             .await
         {
-            Ok(true) => have_output |= name == OUTPUT_FILE,
-            Ok(false) if name != OUTPUT_FILE => {
+            Ok(true) => {
+                have_output |= name == OUTPUT_FILE;
+                bad_input |= name == BAD_INPUT_FILE;
+            }
+            Ok(false) if name != OUTPUT_FILE && name != BAD_INPUT_FILE => {
                 // The upload may have failed (its error is in failureInfo); the node may still
                 // have the file while the task's retention lasts.
                 if let Err(e) = task_file_fallback(w.client, w.job_id, &t.id, name, &dest).await {
@@ -314,7 +319,12 @@ async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
             .is_some_and(|limit| wall_seconds >= limit.as_secs_f64() && limit.as_secs_f64() > 0.0));
     let succeeded = info.result.as_deref() == Some("success")
         || (info.result.is_none() && info.exit_code == Some(0) && info.failure_info.is_none());
-    let status = if succeeded && have_output {
+    // The command line's marker: the trainer exited 1 (bad input), reported to Batch as 0.
+    let bad_input = succeeded && bad_input && !have_output;
+    let exit_code = if bad_input { Some(1) } else { info.exit_code };
+    let status = if bad_input {
+        TaskStatus::Failed
+    } else if succeeded && have_output {
         TaskStatus::Succeeded
     } else if timed_out {
         TaskStatus::TimedOut
@@ -323,6 +333,9 @@ async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
     };
     let mut failure = match status {
         TaskStatus::Succeeded => None,
+        _ if bad_input => {
+            Some("the trainer rejected the input (exit 1, not retried); see stderr_tail".to_owned())
+        }
         _ if succeeded && !have_output => Some(
             "the task succeeded but its output.txt never reached the output container".to_owned(),
         ),
@@ -342,7 +355,7 @@ async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
     TaskOutcome {
         task_id: t.id.clone(),
         status,
-        exit_code: info.exit_code,
+        exit_code,
         attempts: 1 + info.retry_count + info.requeue_count,
         wall_seconds,
         failure: failure.map(|f| f.trim().to_owned()),

@@ -27,6 +27,8 @@ const MAX_TASK_ATTEMPTS: u32 = 8;
 /// File names the task sees in its working directory.
 pub(crate) const TRAINER_FILE: &str = "trainer";
 pub(crate) const OUTPUT_FILE: &str = "output.txt";
+/// Left by the command line when the trainer exits 1 (bad input); see [`build_task`].
+pub(crate) const BAD_INPUT_FILE: &str = "bad-input.txt";
 
 /// Characters a word of the command line may hold without quoting.
 fn is_plain_word(s: &str) -> bool {
@@ -53,6 +55,11 @@ pub(crate) struct TaskInputs<'a> {
 /// The task body: resource files (trainer 0755, input), `/bin/sh -c` command line running the
 /// static trainer (no Python, no start task), result uploaded on success and `../std*.txt`
 /// on completion.
+///
+/// Batch retries every non-zero exit (`maxTaskRetryCount`), but the trainer's exit 1 means bad
+/// input, which no retry can fix. So the command line turns exit 1 into exit 0 plus a
+/// [`BAD_INPUT_FILE`] marker (uploaded like the output), and the monitor reports such a task as
+/// failed with exit code 1 after one attempt, as the local backend does.
 pub(crate) fn build_task(spec: &TaskSpec, x: &TaskInputs<'_>) -> Result<TaskCreate, String> {
     // The input keeps its own name when it needs no quoting, so trainer errors name it.
     let input_file = if is_plain_word(&spec.input_name) && !spec.input_name.starts_with('-') {
@@ -66,11 +73,14 @@ pub(crate) fn build_task(spec: &TaskSpec, x: &TaskInputs<'_>) -> Result<TaskCrea
              use only letters, digits and ._+=,:@%/-"
         ));
     }
-    let mut script = format!("exec ./{TRAINER_FILE} ./{input_file} ./{OUTPUT_FILE}");
+    let mut script = format!("./{TRAINER_FILE} ./{input_file} ./{OUTPUT_FILE}");
     for a in &spec.trainer_args {
         script.push(' ');
         script.push_str(a);
     }
+    script.push_str(&format!(
+        "; rc=$?; if [ $rc -eq 1 ]; then echo 1 >./{BAD_INPUT_FILE}; exit 0; fi; exit $rc"
+    ));
     let container = |path: String, pattern: &str, condition: &str| OutputFile {
         file_pattern: pattern.into(),
         destination: OutputFileDestination {
@@ -100,11 +110,10 @@ pub(crate) fn build_task(spec: &TaskSpec, x: &TaskInputs<'_>) -> Result<TaskCrea
             },
         ],
         output_files: vec![
-            container(
-                format!("{}/{OUTPUT_FILE}", x.output_prefix),
-                OUTPUT_FILE,
-                "tasksuccess",
-            ),
+            // One wildcard for the output and the bad-input marker: on success exactly one of
+            // them exists, and a wildcard that matches one file of two is never an upload
+            // error. Dot files (the trainer's temporary output) are not matched.
+            container(x.output_prefix.to_owned(), "*.txt", "tasksuccess"),
             container(x.output_prefix.to_owned(), "../std*.txt", "taskcompletion"),
         ],
         constraints: TaskConstraints {
