@@ -144,6 +144,8 @@ fn slurm_bad_csv_fails_alone_with_its_stderr() {
     assert_eq!(bad["attempts"], 1, "bad input is never retried");
     let tail = bad["stderr_tail"].as_str().unwrap();
     assert!(tail.contains("error"), "stderr in the report: {tail:?}");
+    // The trainer names the user's file, not the staged object's digest.
+    assert!(tail.contains("bad.csv"), "the input's name: {tail:?}");
     let stderr = std::fs::read_to_string(
         run.join("tasks")
             .join(bad["task_id"].as_str().unwrap())

@@ -212,7 +212,7 @@ async fn dispatch(
     for (task, object) in jobs {
         // The task's files are made while earlier tasks run, so that a finished task's slot
         // goes to the next one without file-system work in between.
-        let input = named_input(&run.run_dir, &object, &task.input_name);
+        let input = super::named_input(&run.run_dir, &object, &task.input_name);
         let task_dir = run.task_dir(&task.task_id);
         let prepared = Some(prepare_attempt(&task_dir));
         // Slots are handed out here, in task order, so tasks start in the order of the inputs.
@@ -264,30 +264,6 @@ fn panicked(e: &tokio::task::JoinError) -> Error {
     Error::Backend {
         backend: "local",
         message: format!("task runner panicked: {e}"),
-    }
-}
-
-/// `RUN_DIR/inputs/<input name>`, a hard link to the staged object, so that the trainer's
-/// error messages (which name the file they were given) name the user's input rather than a
-/// digest. Linking our own read-only object is safe, unlike linking the user's file. Falls back
-/// to the object itself if the link cannot be made (another file system, say).
-fn named_input(run_dir: &Path, object: &Path, name: &str) -> PathBuf {
-    let dir = run_dir.join("inputs");
-    let link = dir.join(name);
-    if link.is_file() {
-        return link;
-    }
-    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::hard_link(object, &link)) {
-        Ok(()) => link,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => link,
-        Err(e) => {
-            tracing::debug!(
-                "cannot link {} to {}: {e}",
-                object.display(),
-                link.display()
-            );
-            object.to_path_buf()
-        }
     }
 }
 

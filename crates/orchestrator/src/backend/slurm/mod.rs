@@ -7,6 +7,8 @@
 //! STAGING/objects/<digest>                 trainer and inputs, content-addressed, shared by runs
 //! STAGING/runs/<run-id>/task.sh            the wrapper every array task runs
 //! STAGING/runs/<run-id>/starts.log         one line per task start (audit: nothing ran twice)
+//! STAGING/runs/<run-id>/inputs/<name>      hard links to the input objects under their own
+//!                                          names, so the trainer's messages name the input
 //! STAGING/runs/<run-id>/sub-<n>/           one `sbatch --array` submission:
 //!     manifest.tsv, flags/<index>, timeout   what each index runs
 //!     results/<index>/{output.txt,stdout.txt,stderr.txt,status}
@@ -219,7 +221,7 @@ impl Slurm {
             let seq = state.submissions.len() as u32;
             let dir = ctx.stage_dir.join(format!("sub-{seq}"));
             let job_name = format!("orch-{}-{seq}", job_name_part(&ctx.run.run_id));
-            let mut files = Vec::with_capacity(chunk.len());
+            let mut named = Vec::with_capacity(chunk.len());
             for (spec, _) in chunk {
                 let input = ctx.staged.inputs.get(&spec.input_digest).ok_or_else(|| {
                     fail(format!(
@@ -227,8 +229,16 @@ impl Slurm {
                         spec.input_digest, spec.task_id
                     ))
                 })?;
-                files.push((spec, input.as_str()));
+                // The trainer's messages name the file it is given: give it the input's name
+                // (a hard link in the run's staging directory, beside the objects).
+                let link = super::named_input(&ctx.stage_dir, Path::new(input), &spec.input_name);
+                named.push(path_string(&link));
             }
+            let files: Vec<(&TaskSpec, &str)> = chunk
+                .iter()
+                .zip(&named)
+                .map(|((spec, _), path)| (spec, path.as_str()))
+                .collect();
             let timeout_secs = ctx.run.timeout.map_or(0, |t| t.as_secs().max(1));
             state::write_submission_files(&dir, &ctx.staged.trainer, &files, timeout_secs)?;
 
@@ -754,11 +764,13 @@ impl Backend for Slurm {
     /// output in the submission's results directory (submission and index are chosen when
     /// the array job is submitted, hence the placeholders).
     fn task_command(&self, run: &RunContext, staged: &Staged, task: &TaskSpec) -> Vec<String> {
-        let input = staged
-            .inputs
-            .get(&task.input_digest)
-            .cloned()
-            .unwrap_or_else(|| path_string(&self.object_path(&task.input_digest)));
+        // `submit` links the staged object here, under the input's own name.
+        let input = path_string(
+            &self
+                .run_stage_dir(run)
+                .join("inputs")
+                .join(&task.input_name),
+        );
         let output = self
             .run_stage_dir(run)
             .join("sub-N/results/INDEX")
