@@ -149,7 +149,20 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let res = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    // Synced before the rename, and the directory after it, so that a file a scheduler has
+    // seen appear survives a crash of the machine (~1 ms).
+    let res = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, path)?;
+        // Some file systems cannot sync a directory; the rename has happened either way.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
     res.map_err(|source| {
         let _ = std::fs::remove_file(&tmp);
         Error::Write {
