@@ -272,6 +272,8 @@ async fn dry_run_prints_the_request_bodies_and_sends_nothing() {
         "\"fileMode\": \"0755\"",
         "\"uploadCondition\": \"taskcompletion\"",
         "\"onAllTasksComplete\": \"terminatejob\"",
+        // --concurrency does not apply to Batch, and the plan does not pretend it does.
+        "concurrency: as many at once as the pool has task slots",
     ] {
         assert!(stdout.contains(needle), "missing {needle} in\n{stdout}");
     }

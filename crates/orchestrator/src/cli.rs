@@ -18,7 +18,14 @@ use crate::{Error, Result};
 
 /// Fan one trainer task per input CSV out to a backend and collect a run report.
 #[derive(Debug, Parser)]
-#[command(name = "orchestrator", version, about)]
+#[command(
+    name = "orchestrator",
+    version,
+    about,
+    after_help = "Logging: ORCHESTRATOR_LOG sets the log filter on stderr (default `info`; \
+                  e.g. `debug`, or `orchestrator=debug,reqwest=warn`). Flags marked [env: NAME] \
+                  can also be set through that variable."
+)]
 pub struct Cli {
     /// TOML configuration file [default: ./orchestrator.toml if it exists].
     #[arg(long, global = true, env = "ORCHESTRATOR_CONFIG", value_name = "PATH")]

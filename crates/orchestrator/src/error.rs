@@ -28,12 +28,6 @@ pub enum Error {
         /// What went wrong, without secrets.
         message: String,
     },
-    /// The selected backend is not compiled into this build yet.
-    #[error("the {backend} backend is not available in this build; use `--backend local`")]
-    BackendUnavailable {
-        /// Engine name.
-        backend: &'static str,
-    },
     /// A flag, environment variable or configuration file value is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),

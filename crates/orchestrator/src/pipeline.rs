@@ -375,8 +375,8 @@ pub fn describe_plan<B: Backend>(backend: &B, planned: &Planned) -> String {
     );
     let _ = writeln!(
         out,
-        "  concurrency: {} task(s) at once{}",
-        m.concurrency,
+        "  concurrency: {}{}",
+        backend.describe_concurrency(m.concurrency),
         m.threads
             .map(|t| format!(", trainer --threads {t}"))
             .unwrap_or_default()
@@ -552,12 +552,12 @@ async fn execute<B: Backend>(
         .collect();
     if !to_run.is_empty() {
         tracing::info!(
-            "run {}: {} of {} tasks to run on {} ({} at once), staging {} objects",
+            "run {}: {} of {} tasks to run on {} ({}), staging {} objects",
             m.run_id,
             to_run.len(),
             m.tasks.len(),
             backend.name(),
-            m.concurrency,
+            backend.describe_concurrency(m.concurrency),
             plan.inputs.len() + 1
         );
         let staged = backend.stage(&ctx, &plan).await?;

@@ -143,6 +143,13 @@ pub trait Backend: Send + Sync {
         argv
     }
 
+    /// How many tasks this backend runs at once when the core allows `concurrency`: a
+    /// description for the plan and the log. Backends whose capacity is decided elsewhere (a
+    /// Batch pool) say so instead of repeating a limit they do not apply.
+    fn describe_concurrency(&self, concurrency: usize) -> String {
+        format!("{concurrency} task(s) at once")
+    }
+
     /// CPU cores one worker offers to a task; sizes the trainer's `--threads` and the default
     /// concurrency (tasks x threads <= cores). The default is this machine's core count.
     fn worker_cores(&self) -> usize {

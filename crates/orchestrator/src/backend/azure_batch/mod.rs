@@ -625,6 +625,11 @@ impl Backend for AzureBatch {
         }
     }
 
+    /// Batch runs as many tasks as the pool has slots; `--concurrency` does not apply.
+    fn describe_concurrency(&self, _concurrency: usize) -> String {
+        "as many at once as the pool has task slots (nodes x --task-slots)".to_owned()
+    }
+
     /// vCPUs of one node shared by its task slots (`Standard_D4s_v5` with 2 slots: 2 each).
     fn worker_cores(&self) -> usize {
         (config::vcpus(&self.cfg.vm_size) / self.cfg.task_slots.max(1) as usize).max(1)
