@@ -311,6 +311,26 @@ async fn standin_get(url: &str, path: &str, select: &str) -> serde_json::Value {
     r.json().await.unwrap()
 }
 
+/// `orchestrator resume` of the scratch's run (polling every 300 ms), which must succeed; the
+/// text `show` makes of its output.
+async fn resume_run(s: &Scratch, url: &str) -> String {
+    let run_id = s
+        .run_dir()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut resume = orchestrator(s, url);
+    resume
+        .arg("--out")
+        .arg(s.out())
+        .args(["resume", &run_id, "--batch-poll-interval", "300ms"]);
+    let out = output(resume).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    text
+}
+
 async fn standin_ids(url: &str, path: &str) -> Vec<String> {
     let v = standin_get(url, path, "id").await;
     v["value"]
@@ -422,21 +442,8 @@ async fn a_crashed_run_resumes_on_the_same_job_without_rerunning_tasks() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     child.kill().unwrap(); // SIGKILL: no cleanup at all, the job keeps running on Batch.
     child.wait().unwrap();
-    let run_id = s
-        .run_dir()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
 
-    let mut resume = orchestrator(&s, &handle.url());
-    resume
-        .arg("--out")
-        .arg(s.out())
-        .args(["resume", &run_id, "--batch-poll-interval", "300ms"]);
-    let out = output(resume).await;
-    let text = show(&out);
-    assert!(out.status.success(), "{text}");
+    let text = resume_run(&s, &handle.url()).await;
     assert_eq!(
         standin_ids(&handle.url(), "/jobs").await,
         vec![job.clone()],
@@ -649,21 +656,8 @@ async fn a_run_killed_after_its_job_finished_collects_instead_of_rerunning() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let run_id = s
-        .run_dir()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
 
-    let mut resume = orchestrator(&s, &handle.url());
-    resume
-        .arg("--out")
-        .arg(s.out())
-        .args(["resume", &run_id, "--batch-poll-interval", "300ms"]);
-    let out = output(resume).await;
-    let text = show(&out);
-    assert!(out.status.success(), "{text}");
+    let text = resume_run(&s, &handle.url()).await;
     assert_eq!(
         standin_ids(&handle.url(), "/jobs").await,
         vec![job],
@@ -704,12 +698,6 @@ async fn a_cancelled_run_resumes_on_a_new_job_and_finishes() {
             .success()
     );
     child.wait().unwrap();
-    let run_id = s
-        .run_dir()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
     // The terminated task must run again (the manifest still has the trainer wrapper; swap
     // its behaviour by making the wrapper fast now).
     std::fs::write(
@@ -717,14 +705,7 @@ async fn a_cancelled_run_resumes_on_a_new_job_and_finishes() {
         format!("#!/bin/sh\nexec '{}' \"$@\"\n", trainer_bin().display()),
     )
     .unwrap();
-    let mut resume = orchestrator(&s, &handle.url());
-    resume
-        .arg("--out")
-        .arg(s.out())
-        .args(["resume", &run_id, "--batch-poll-interval", "300ms"]);
-    let out = output(resume).await;
-    let text = show(&out);
-    assert!(out.status.success(), "{text}");
+    resume_run(&s, &handle.url()).await;
     let jobs = standin_ids(&handle.url(), "/jobs").await;
     assert!(
         jobs.contains(&job) && jobs.contains(&format!("{job}-r1")),
