@@ -360,7 +360,8 @@ enum ColumnKind {
 /// Python's `float(str)`: strips whitespace, allows `_` between digits and
 /// `inf`/`infinity`/`nan` in any case. `None` where Python raises ValueError.
 fn python_float(s: &str) -> Option<f64> {
-    let t = s.trim();
+    let ascii = python_ascii_number(s)?;
+    let t = ascii.trim();
     let (sign, body) = match t.as_bytes().first() {
         Some(b'+') => (1.0, &t[1..]),
         Some(b'-') => (-1.0, &t[1..]),
@@ -382,6 +383,42 @@ fn python_float(s: &str) -> Option<f64> {
     }
     let cleaned: String = t.chars().filter(|&c| c != '_').collect();
     parse_float(cleaned.as_bytes())
+}
+
+/// The first step of Python's `float(str)` (`_PyUnicode_TransformDecimalAndSpaceToASCII`):
+/// non-ASCII whitespace becomes a space and a Unicode decimal digit (category Nd, e.g. `１` or
+/// `٣`) its ASCII digit; any other non-ASCII character makes the string invalid. Rust's
+/// `char::is_whitespace` is Python's `isspace` outside ASCII (both are Unicode's White_Space).
+fn python_ascii_number(s: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if s.is_ascii() {
+        return Some(std::borrow::Cow::Borrowed(s));
+    }
+    s.chars()
+        .map(|c| match c {
+            c if c.is_ascii() => Some(c),
+            c if c.is_whitespace() => Some(' '),
+            c => unicode_decimal(c).map(|d| char::from(b'0' + d)),
+        })
+        .collect::<Option<String>>()
+        .map(std::borrow::Cow::Owned)
+}
+
+/// The value of a Unicode decimal digit (category Nd). Unicode encodes them in runs of ten,
+/// 0 to 9; these are the zeros of Unicode 14.0, the version of the reference's Python 3.11
+/// (`[c for c in range(0x110000) if unicodedata.category(chr(c)) == 'Nd' and
+/// unicodedata.decimal(chr(c)) == 0]`; every `zero + i`, i < 10, has value i).
+fn unicode_decimal(c: char) -> Option<u8> {
+    const ZEROS: [u32; 66] = [
+        0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
+        0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+        0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
+        0xFF10, 0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0,
+        0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0,
+        0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+    ];
+    let c = u32::from(c);
+    let i = ZEROS.partition_point(|&z| z <= c).checked_sub(1)?;
+    u8::try_from(c - ZEROS[i]).ok().filter(|&d| d < 10)
 }
 
 /// The label column's cells, kept until its dtype is known.
@@ -1540,6 +1577,19 @@ mod tests {
         assert_eq!(d.columns[0][0], 1000.0);
         assert_eq!(d.columns[0][1], 2.5);
         assert!(d.columns[0][2].is_nan());
+        // Python's float() reads Unicode decimal digits and strips Unicode spaces; other
+        // non-ASCII digits (superscripts, fractions) and spaces inside a number are errors.
+        let d = parse("i,a,b,y\n0,\u{ff11},1,1\n1,\u{3000}\u{ff12}.\u{ff15}\u{a0},2,2\n2,\u{661}\u{662}e\u{663},3,1\n3,\u{ff11}_\u{ff10},3,1\n")
+            .unwrap();
+        assert_eq!(d.columns[0], [1.0, 2.5, 12000.0, 10.0]);
+        for bad in ["\u{b2}", "\u{2155}", "1\u{a0}2", "\u{ff4e}\u{ff41}\u{ff4e}"] {
+            let e = parse(&format!("i,a,y\n0,1,1\n1,{bad},2\n")).unwrap_err();
+            assert!(e.to_string().contains("line 3, column 2"), "{bad:?}: {e}");
+        }
+        assert_eq!(unicode_decimal('0'), Some(0));
+        assert_eq!(unicode_decimal('\u{1fbf9}'), Some(9));
+        assert_eq!(unicode_decimal('\u{1fbfa}'), None);
+        assert_eq!(unicode_decimal('/'), None);
     }
 
     #[test]
