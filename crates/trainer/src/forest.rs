@@ -73,13 +73,14 @@ fn tree_inputs(n_rows: usize, train: &[u32], seed: u32, bootstrap: bool) -> (Vec
     (weights, rand_r_seed)
 }
 
-/// The first tree of the forest `params` fits on every row of `data`, or only its root's split
-/// search: single hot paths for the criterion benches (`trainer::hot`).
-pub(crate) fn first_tree(
+/// Calls `f` with what the first tree of the forest `params` fits on every row of `data` is
+/// grown from (data, weights, splitter seed, limits): the single hot paths the criterion
+/// benches time (`trainer::hot`).
+pub(crate) fn with_first_tree<T>(
     data: &Dataset,
     params: &ForestValidParams,
-    root_only: bool,
-) -> (Option<Tree>, Option<(usize, f64)>) {
+    f: impl FnOnce(TrainSet<'_>, &[f64], u32, TreeConfig) -> T,
+) -> T {
     let columns: Vec<&[f32]> = data.columns.iter().map(Vec::as_slice).collect();
     let has_missing: Vec<bool> = data
         .columns
@@ -94,15 +95,15 @@ pub(crate) fn first_tree(
         n_classes: data.classes.len(),
         has_missing: &has_missing,
     };
-    let cfg = tree_config(params, data.n_features);
     let train: Vec<u32> = (0..data.n_rows as u32).collect();
     let seed = tree_seeds(params.random_state, 1)[0];
     let (weights, rand_r_seed) = tree_inputs(data.n_rows, &train, seed, params.bootstrap);
-    if root_only {
-        (None, tree::root_split(set, &weights, rand_r_seed, cfg))
-    } else {
-        (Some(tree::fit(set, &weights, rand_r_seed, cfg)), None)
-    }
+    f(
+        set,
+        &weights,
+        rand_r_seed,
+        tree_config(params, data.n_features),
+    )
 }
 
 /// Adds each tree's leaf fractions into `proba` (row-major `n_rows * n_classes`) in tree order,

@@ -64,14 +64,12 @@ pub mod hot {
 
     /// Grows the first tree of the forest `params` describes on every row of `data`.
     pub fn fit_tree(data: &Dataset, params: &ForestValidParams) -> Tree {
-        crate::forest::first_tree(data, params, false)
-            .0
-            .expect("a tree")
+        crate::forest::with_first_tree(data, params, crate::tree::fit)
     }
 
     /// The split search at that tree's root: its feature and threshold, if it splits.
     pub fn root_split(data: &Dataset, params: &ForestValidParams) -> Option<(usize, f64)> {
-        crate::forest::first_tree(data, params, true).1
+        crate::forest::with_first_tree(data, params, crate::tree::root_split)
     }
 }
 
