@@ -359,11 +359,7 @@ fn slurm_interrupt_cancels_the_array_job_and_resume_finishes() {
         .to_owned();
     let sub_dir = PathBuf::from(state["submissions"][0]["dir"].as_str().unwrap());
     // Wait until the first task runs, then Ctrl-C.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !sub_dir.join("results/0/stdout.txt").exists() {
-        assert!(Instant::now() < deadline, "first task never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_first_task_started(&sub_dir);
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -230,15 +230,21 @@ pub(crate) fn start_one_running_task(tmp: &Path, trainer_script: &str) -> Runnin
         .unwrap()
         .to_owned();
     let sub_dir = PathBuf::from(state["submissions"][0]["dir"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !sub_dir.join("results/0/stdout.txt").exists() {
-        assert!(Instant::now() < deadline, "task never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_first_task_started(&sub_dir);
     RunningTask {
         child,
         run,
         job,
         sub_dir,
+    }
+}
+
+/// Waits (at most a minute) until index 0 of the submission in `sub_dir` has started: its
+/// wrapper has created the task's stdout file.
+pub(crate) fn wait_until_first_task_started(sub_dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sub_dir.join("results/0/stdout.txt").exists() {
+        assert!(Instant::now() < deadline, "the first task never started");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
