@@ -15,10 +15,22 @@ use util::{Scratch, golden_default_outputs, repo_root, row, rows, show, trainer_
 
 const ACCOUNT: &str = "standin";
 const KEY: &[u8] = b"batch-standin-test-key-not-a-secret";
-/// Azurite's published development account (public, documented, not a secret).
-const AZURITE: &str = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;\
+/// Azurite's published development account (public, documented, not a secret), at the port
+/// `scripts/azurite.sh` uses (`AZURITE_HTTP_PORT`, default 10000).
+fn azurite_connection(port: u16) -> String {
+    format!(
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;\
 AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;\
-BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;";
+BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
+}
+
+fn azurite_port() -> u16 {
+    std::env::var("AZURITE_HTTP_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(10000)
+}
 
 /// Starts Azurite (idempotent) or fails loudly.
 fn azurite() {
@@ -56,7 +68,10 @@ fn orchestrator(s: &Scratch, url: &str) -> Command {
             "AZURE_BATCH_ACCOUNT_KEY",
             base64::engine::general_purpose::STANDARD.encode(KEY),
         )
-        .env("AZURE_STORAGE_CONNECTION_STRING", AZURITE)
+        .env(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            azurite_connection(azurite_port()),
+        )
         .env_remove("AZURE_STORAGE_ACCOUNT")
         .env_remove("AZURE_STORAGE_KEY")
         .env("RUST_LOG", "info");
@@ -243,10 +258,7 @@ async fn dry_run_prints_the_request_bodies_and_sends_nothing() {
     s.copy_input("wine.csv", "wine.csv");
     // Nothing listens on port 9: any request would fail the run.
     let mut cmd = orchestrator(&s, "http://127.0.0.1:9");
-    cmd.env(
-        "AZURE_STORAGE_CONNECTION_STRING",
-        AZURITE.replace("127.0.0.1:10000", "127.0.0.1:9"),
-    );
+    cmd.env("AZURE_STORAGE_CONNECTION_STRING", azurite_connection(9));
     cmd.args(run_args(
         &s,
         &[
