@@ -39,8 +39,9 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
+    /// Whether Batch answered with error code `code` (compared ignoring ASCII case).
     pub(crate) fn is_code(&self, code: &str) -> bool {
-        self.code.as_deref() == Some(code)
+        super::model::is_code(self.code.as_deref(), code)
     }
 }
 
@@ -462,13 +463,11 @@ impl BatchClient {
         // An account URL has no path ("/"); one with a path prefix keeps it. Never "//jobs".
         let path = format!("{}{}", self.base.path().trim_end_matches('/'), call.path);
         u.set_path(&path);
-        {
-            let mut q = u.query_pairs_mut();
-            q.append_pair("api-version", &self.api_version);
-            for (k, v) in &call.query {
-                q.append_pair(k, v);
-            }
+        let mut query = format!("api-version={}", encode_query(&self.api_version));
+        for (k, v) in &call.query {
+            query.push_str(&format!("&{}={}", encode_query(k), encode_query(v)));
         }
+        u.set_query(Some(&query));
         u
     }
 }
@@ -487,6 +486,22 @@ impl RetryPolicy {
         let jitter = 0.75 + 0.5 * unit_random();
         capped.mul_f64(jitter)
     }
+}
+
+/// A query name or value as the Azure SDKs send it: RFC 3986 percent-encoding of everything
+/// but the unreserved characters and `$` (so `$filter=state%20eq%20%27completed%27`). Form
+/// encoding would send a space as `+`, which an OData parser may keep as a plus sign, and
+/// Shared Key signs the value the service decodes.
+fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~$".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// `Retry-After` is either delta-seconds or an HTTP date.
@@ -646,7 +661,7 @@ pub(crate) fn rfc1123(t: SystemTime) -> String {
     )
 }
 
-fn parse_rfc1123(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse_rfc1123(s: &str) -> Option<SystemTime> {
     // "Sat, 28 Nov 2026 10:00:00 GMT"
     let mut it = s.split_whitespace().skip(1);
     let d: u32 = it.next()?.parse().ok()?;

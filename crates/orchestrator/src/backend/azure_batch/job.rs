@@ -9,7 +9,8 @@ use reqwest::Method;
 use super::client::{BatchClient, Call};
 
 use super::model::{
-    self, JobConstraints, JobCreate, JobPatch, JobTerminate, JobView, NameValue, Page, PoolInfo,
+    self, JobConstraints, JobCreate, JobPatch, JobState, JobTerminate, JobView, NameValue, Page,
+    PoolInfo, TaskExecutionResult, TaskState,
 };
 use super::pool::next_call;
 
@@ -74,10 +75,10 @@ pub(crate) async fn succeeded_task_ids(
             page.value
                 .into_iter()
                 .filter(|t| {
-                    t.state == "completed"
+                    t.state == TaskState::Completed
                         && t.execution_info
                             .as_ref()
-                            .is_some_and(|e| e.result.as_deref() == Some("success"))
+                            .is_some_and(|e| e.result == Some(TaskExecutionResult::Success))
                 })
                 .map(|t| t.id),
         );
@@ -120,7 +121,7 @@ pub(crate) async fn choose_job_id(client: &BatchClient, base: &str) -> Result<St
             .send_json::<JobView>(&Call::get(format!("/jobs/{id}")).query("$select", "id,state"))
             .await
         {
-            Ok(job) if job.state == "active" => return Ok(id),
+            Ok(job) if job.state == JobState::Active => return Ok(id),
             Ok(job) => {
                 tracing::info!(job = %id, state = %job.state, "job is finished; a resumed run uses a new job")
             }

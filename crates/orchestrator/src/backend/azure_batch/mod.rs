@@ -11,6 +11,8 @@ mod job;
 mod model;
 mod monitor;
 mod pool;
+#[cfg(test)]
+mod recorded;
 mod storage;
 mod tasks;
 #[cfg(test)]

@@ -1,10 +1,209 @@
 //! Batch's JSON, and nothing else: the request bodies we send and the parts of responses we
 //! read. Wire names follow `BatchService.json` (api-version 2025-06-01); optional fields are
 //! skipped when unset so that nothing a newer api-version removed is ever sent.
+//!
+//! Every enum and code the service answers with is read case-insensitively: the real service
+//! answers `"status": "Success"` where the spec says `success`, echoes `TaskCompletion` and
+//! `Spread` for what was sent as `taskcompletion` and `spread`, and nothing promises states
+//! stay lowercase. Recorded exchanges in `tests/fixtures/azure-recordings/` hold this file to it
+//! (`recorded.rs`).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+/// Declares an enum the service answers with: the known values under the spec's spelling, read
+/// whatever their case, and anything else kept as received in `Other` (empty when absent), so an
+/// unknown value is never a parse error and never mistaken for a known one.
+macro_rules! batch_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $wire:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub(crate) enum $name {
+            $($variant,)+
+            /// A value this code does not know, as received (empty when the field was absent).
+            Other(String),
+        }
+
+        impl $name {
+            /// The spec's spelling; for `Other`, the value as received.
+            pub(crate) fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $wire,)+
+                    Self::Other(s) => s,
+                }
+            }
+
+            /// Reads a wire value, ignoring ASCII case.
+            pub(crate) fn parse(s: &str) -> Self {
+                $(if s.eq_ignore_ascii_case($wire) {
+                    return Self::$variant;
+                })+
+                Self::Other(s.to_owned())
+            }
+        }
+
+        #[cfg(test)]
+        impl Known for $name {
+            fn is_known(&self) -> bool {
+                !matches!(self, Self::Other(_))
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::Other(String::new())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = Option::<String>::deserialize(d)?;
+                Ok(s.map_or_else(Self::default, |s| Self::parse(&s)))
+            }
+        }
+    };
+}
+
+/// Tests ask whether an answer's enum value was recognised at all.
+#[cfg(test)]
+pub(crate) trait Known {
+    fn is_known(&self) -> bool;
+}
+
+batch_enum! {
+    /// `BatchTaskAddStatus`: the service writes `Success` / `ClientError` / `ServerError`.
+    TaskAddStatus {
+        Success = "success",
+        ClientError = "clienterror",
+        ServerError = "servererror",
+    }
+}
+
+batch_enum! {
+    /// `BatchTaskState`.
+    TaskState {
+        Active = "active",
+        Preparing = "preparing",
+        Running = "running",
+        Completed = "completed",
+    }
+}
+
+batch_enum! {
+    /// `BatchTaskExecutionResult`.
+    TaskExecutionResult {
+        Success = "success",
+        Failure = "failure",
+    }
+}
+
+batch_enum! {
+    /// `BatchErrorSourceCategory` (a task's `failureInfo.category`).
+    ErrorCategory {
+        UserError = "usererror",
+        ServerError = "servererror",
+    }
+}
+
+batch_enum! {
+    /// `BatchJobState`.
+    JobState {
+        Active = "active",
+        Disabling = "disabling",
+        Disabled = "disabled",
+        Enabling = "enabling",
+        Terminating = "terminating",
+        Completed = "completed",
+        Deleting = "deleting",
+    }
+}
+
+batch_enum! {
+    /// `BatchPoolState`.
+    PoolState {
+        Active = "active",
+        Deleting = "deleting",
+    }
+}
+
+batch_enum! {
+    /// `AllocationState`.
+    AllocationState {
+        Steady = "steady",
+        Resizing = "resizing",
+        Stopping = "stopping",
+    }
+}
+
+batch_enum! {
+    /// `BatchNodeState`.
+    NodeState {
+        Idle = "idle",
+        Rebooting = "rebooting",
+        Reimaging = "reimaging",
+        Running = "running",
+        Unusable = "unusable",
+        Creating = "creating",
+        Starting = "starting",
+        WaitingForStartTask = "waitingforstarttask",
+        StartTaskFailed = "starttaskfailed",
+        Unknown = "unknown",
+        LeavingPool = "leavingpool",
+        Offline = "offline",
+        Preempted = "preempted",
+        UpgradingOs = "upgradingos",
+        Deallocated = "deallocated",
+        Deallocating = "deallocating",
+    }
+}
+
+batch_enum! {
+    /// `OSType` of a supported image.
+    OsType {
+        Linux = "linux",
+        Windows = "windows",
+    }
+}
+
+batch_enum! {
+    /// `ImageVerificationType`.
+    VerificationType {
+        Verified = "verified",
+        Unverified = "unverified",
+    }
+}
+
+batch_enum! {
+    /// The `resizeErrors[].code` values the watchdog acts on (the spec leaves codes open).
+    ResizeErrorCode {
+        AccountCoreQuotaReached = "AccountCoreQuotaReached",
+        AccountVmSeriesCoreQuotaReached = "AccountVMSeriesCoreQuotaReached",
+        AccountLowPriorityCoreQuotaReached = "AccountLowPriorityCoreQuotaReached",
+        AccountSpotCoreQuotaReached = "AccountSpotCoreQuotaReached",
+        AllocationTimedout = "AllocationTimedout",
+        AllocationFailed = "AllocationFailed",
+        ResizeStopped = "ResizeStopped",
+    }
+}
+
+/// Whether an error code the service sent is `want`. Codes are compared without regard to
+/// ASCII case, like every other value the service answers with.
+pub(crate) fn is_code(got: Option<&str>, want: &str) -> bool {
+    got.is_some_and(|c| c.eq_ignore_ascii_case(want))
+}
 
 /// `{"name": .., "value": ..}` metadata and environment entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +414,12 @@ pub(crate) struct BatchErrorBody {
     pub(crate) values: Vec<BatchErrorDetail>,
 }
 
+impl BatchErrorBody {
+    pub(crate) fn is_code(&self, want: &str) -> bool {
+        is_code(self.code.as_deref(), want)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct BatchErrorMessage {
     #[serde(default)]
@@ -236,11 +441,11 @@ pub(crate) struct TaskAddCollectionResult {
     pub(crate) value: Vec<TaskAddResult>,
 }
 
-/// `BatchTaskCreateResult`: `status` is `success`, `clienterror` or `servererror`.
+/// `BatchTaskCreateResult`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TaskAddResult {
-    pub(crate) status: String,
+    pub(crate) status: TaskAddStatus,
     pub(crate) task_id: String,
     #[serde(default)]
     pub(crate) error: Option<BatchErrorBody>,
@@ -277,7 +482,7 @@ pub(crate) struct Page<T> {
 pub(crate) struct TaskView {
     pub(crate) id: String,
     #[serde(default)]
-    pub(crate) state: String,
+    pub(crate) state: TaskState,
     #[serde(default)]
     pub(crate) execution_info: Option<TaskExecutionInfo>,
     #[serde(default)]
@@ -303,14 +508,14 @@ pub(crate) struct TaskExecutionInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) failure_info: Option<FailureInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) result: Option<String>,
+    pub(crate) result: Option<TaskExecutionResult>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FailureInfo {
     #[serde(default)]
-    pub(crate) category: String,
+    pub(crate) category: ErrorCategory,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -332,13 +537,13 @@ pub(crate) struct NodeInfo {
 pub(crate) struct PoolView {
     pub(crate) id: String,
     #[serde(default)]
-    pub(crate) state: String,
+    pub(crate) state: PoolState,
     #[serde(default)]
-    pub(crate) allocation_state: String,
+    pub(crate) allocation_state: AllocationState,
     #[serde(default)]
     pub(crate) vm_size: String,
     #[serde(default)]
-    pub(crate) resize_errors: Vec<BatchErrorBodyLike>,
+    pub(crate) resize_errors: Vec<ResizeError>,
     #[serde(default)]
     pub(crate) current_dedicated_nodes: u32,
     #[serde(default)]
@@ -351,9 +556,18 @@ pub(crate) struct PoolView {
     pub(crate) metadata: Vec<NameValue>,
 }
 
-/// `ResizeError` / `BatchNodeError`: a code and a plain-string message.
+/// `ResizeError`: a code and a plain-string message.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct BatchErrorBodyLike {
+pub(crate) struct ResizeError {
+    #[serde(default)]
+    pub(crate) code: ResizeErrorCode,
+    #[serde(default)]
+    pub(crate) message: Option<String>,
+}
+
+/// `BatchNodeError`: a code and a plain-string message.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct NodeError {
     #[serde(default)]
     pub(crate) code: Option<String>,
     #[serde(default)]
@@ -366,7 +580,7 @@ pub(crate) struct BatchErrorBodyLike {
 pub(crate) struct JobView {
     pub(crate) id: String,
     #[serde(default)]
-    pub(crate) state: String,
+    pub(crate) state: JobState,
     #[serde(default)]
     pub(crate) metadata: Vec<NameValue>,
     #[serde(default)]
@@ -388,9 +602,9 @@ pub(crate) struct SupportedImage {
     pub(crate) node_agent_sku_id: String,
     pub(crate) image_reference: ImageReference,
     #[serde(default)]
-    pub(crate) os_type: String,
+    pub(crate) os_type: OsType,
     #[serde(default)]
-    pub(crate) verification_type: String,
+    pub(crate) verification_type: VerificationType,
     #[serde(default)]
     pub(crate) batch_support_end_of_life: Option<String>,
 }
@@ -401,9 +615,9 @@ pub(crate) struct SupportedImage {
 pub(crate) struct NodeView {
     pub(crate) id: String,
     #[serde(default)]
-    pub(crate) state: String,
+    pub(crate) state: NodeState,
     #[serde(default)]
-    pub(crate) errors: Vec<BatchErrorBodyLike>,
+    pub(crate) errors: Vec<NodeError>,
 }
 
 /// ISO 8601 duration for Batch time spans (`PT1800S`).

@@ -10,7 +10,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{BatchClient, Call, parse_rfc3339};
-use super::model::{Page, TASK_SELECT, TaskCounts, TaskCountsResult, TaskView};
+use super::model::{
+    AllocationState, Page, TASK_SELECT, TaskCounts, TaskCountsResult, TaskExecutionResult,
+    TaskState, TaskView,
+};
 use super::pool::{self, PoolHealth, next_call};
 use super::storage::Storage;
 use super::tasks::BAD_INPUT_FILE;
@@ -108,7 +111,7 @@ pub(crate) async fn watch(
                         if n > 0 {
                             last_node_seen = Instant::now();
                         }
-                        if p.allocation_state == "steady" {
+                        if p.allocation_state == AllocationState::Steady {
                             nodes = Some(n as usize);
                         }
                         match pool::classify(&p) {
@@ -190,7 +193,10 @@ async fn scan(
             // Batch counts retries (non-zero exits) and requeues (preemption) separately;
             // both are another attempt of the same task.
             let attempt = 1 + info.retry_count + info.requeue_count;
-            let running = matches!(t.state.as_str(), "preparing" | "running" | "completed");
+            let running = matches!(
+                t.state,
+                TaskState::Preparing | TaskState::Running | TaskState::Completed
+            );
             if running && s.started < attempt {
                 let from = s.started + 1;
                 for a in from..=attempt {
@@ -201,7 +207,7 @@ async fn scan(
                 }
                 s.started = attempt;
             }
-            if t.state == "completed" {
+            if t.state == TaskState::Completed {
                 s.done = true;
                 completed.push(t);
             }
@@ -317,7 +323,7 @@ async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
     }) || (info.exit_code != Some(0)
         && w.timeout
             .is_some_and(|limit| wall_seconds >= limit.as_secs_f64() && limit.as_secs_f64() > 0.0));
-    let succeeded = info.result.as_deref() == Some("success")
+    let succeeded = info.result == Some(TaskExecutionResult::Success)
         || (info.result.is_none() && info.exit_code == Some(0) && info.failure_info.is_none());
     // The command line's marker: the trainer exited 1 (bad input), reported to Batch as 0.
     let bad_input = succeeded && bad_input && !have_output;

@@ -8,8 +8,9 @@ use reqwest::Method;
 use super::client::{ApiError, BatchClient, Call};
 use super::config::{AzureBatchConfig, needs_gen1_image, quota_family};
 use super::model::{
-    self, ImageReference, NameValue, Page, PoolCreate, PoolSpec, PoolView, SupportedImage,
-    TaskSchedulingPolicy, VirtualMachineConfiguration,
+    self, AllocationState, ImageReference, NameValue, NodeState, OsType, Page, PoolCreate,
+    PoolSpec, PoolState, PoolView, ResizeErrorCode, SupportedImage, TaskSchedulingPolicy,
+    VerificationType, VirtualMachineConfiguration,
 };
 
 /// Ubuntu 24.04 LTS, as Batch verifies it.
@@ -40,10 +41,10 @@ pub(crate) async fn resolve_image(
             let matches = r.publisher.eq_ignore_ascii_case(PUBLISHER)
                 && r.offer.eq_ignore_ascii_case(OFFER)
                 && img.node_agent_sku_id == NODE_AGENT
-                && img.os_type.eq_ignore_ascii_case("linux");
+                && img.os_type == OsType::Linux;
             if matches
                 && r.sku.eq_ignore_ascii_case(&want_sku)
-                && img.verification_type == "verified"
+                && img.verification_type == VerificationType::Verified
             {
                 if let Some(eol) = &img.batch_support_end_of_life {
                     tracing::warn!("Batch support for image {OFFER}/{want_sku} ends {eol}");
@@ -156,7 +157,7 @@ pub(crate) async fn ensure_pool(
                 let pool = get_pool(client, &body.id)
                     .await
                     .map_err(|e| e.to_string())?;
-                if pool.state == "deleting" {
+                if pool.state == PoolState::Deleting {
                     true
                 } else {
                     if !pool.vm_size.eq_ignore_ascii_case(&body.spec.vm_size) {
@@ -259,31 +260,39 @@ pub(crate) fn classify(pool: &PoolView) -> PoolHealth {
     let mut warn = Vec::new();
     let nodes = pool.current_dedicated_nodes + pool.current_low_priority_nodes;
     for e in &pool.resize_errors {
-        let code = e.code.as_deref().unwrap_or("Unknown");
+        let code = match e.code.as_str() {
+            "" => "Unknown",
+            c => c,
+        };
         let msg = e.message.as_deref().unwrap_or("");
-        let text = match code {
-            "AccountCoreQuotaReached" => format!(
+        let text = match e.code {
+            ResizeErrorCode::AccountCoreQuotaReached => format!(
                 "{code}: the Batch account's dedicated core quota is used up. Request more dedicated cores \
                  (Azure portal > Batch account > Quotas) or lower --nodes / use --spot-nodes. ({msg})"
             ),
-            "AccountVMSeriesCoreQuotaReached" => format!(
+            ResizeErrorCode::AccountVmSeriesCoreQuotaReached => format!(
                 "{code}: the Batch account's per-family quota for {family} ({}) is used up. Request cores \
                  for that VM family (Batch account > Quotas) or pick a --vm-size from a family with quota. ({msg})",
                 pool.vm_size
             ),
-            "AccountLowPriorityCoreQuotaReached" | "AccountSpotCoreQuotaReached" => format!(
+            ResizeErrorCode::AccountLowPriorityCoreQuotaReached
+            | ResizeErrorCode::AccountSpotCoreQuotaReached => format!(
                 "{code}: the Batch account's spot/low-priority core quota is used up. Request more spot cores \
                  or use dedicated --nodes. ({msg})"
             ),
             _ => format!("{code}: {msg}"),
         };
-        let is_fatal = match code {
-            "AccountCoreQuotaReached" | "AccountVMSeriesCoreQuotaReached" => nodes == 0,
-            "AccountLowPriorityCoreQuotaReached" | "AccountSpotCoreQuotaReached" => {
+        let is_fatal = match e.code {
+            ResizeErrorCode::AccountCoreQuotaReached
+            | ResizeErrorCode::AccountVmSeriesCoreQuotaReached => nodes == 0,
+            ResizeErrorCode::AccountLowPriorityCoreQuotaReached
+            | ResizeErrorCode::AccountSpotCoreQuotaReached => {
                 pool.target_dedicated_nodes == 0 && nodes == 0
             }
-            "AllocationTimedout" | "AllocationFailed" => {
-                !pool.enable_auto_scale && pool.allocation_state == "steady" && nodes == 0
+            ResizeErrorCode::AllocationTimedout | ResizeErrorCode::AllocationFailed => {
+                !pool.enable_auto_scale
+                    && pool.allocation_state == AllocationState::Steady
+                    && nodes == 0
             }
             _ => false,
         };
@@ -324,7 +333,7 @@ pub(crate) async fn node_problems(
     for n in page
         .value
         .into_iter()
-        .filter(|n| n.state == "unusable" || n.state == "starttaskfailed")
+        .filter(|n| matches!(n.state, NodeState::Unusable | NodeState::StartTaskFailed))
     {
         let errs: Vec<String> = n
             .errors
@@ -341,7 +350,7 @@ pub(crate) async fn node_problems(
         if !errs.is_empty() {
             line.push_str(&format!(" ({})", errs.join("; ")));
         }
-        if n.state == "starttaskfailed" {
+        if n.state == NodeState::StartTaskFailed {
             let f = Call::get(format!(
                 "/pools/{pool_id}/nodes/{}/files/startup/stderr.txt",
                 n.id
