@@ -77,3 +77,24 @@ fn missing_input_is_an_io_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nope.csv"));
 }
+
+/// OUTPUT that is not a regular file (here a FIFO, standing for `/dev/null`) is refused with
+/// one line and exit 2; it used to be replaced by a regular file through the rename.
+#[cfg(unix)]
+#[test]
+fn output_that_is_not_a_regular_file_is_refused_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let (dir, input) = csv_file("in.csv", small_csv().as_bytes());
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let o = run(&input, &fifo, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "the FIFO is still a FIFO");
+}

@@ -1,8 +1,10 @@
 //! Removing secrets from text before it is logged, stored in an error or printed.
 //!
-//! Three kinds of secret can end up in a message: a SAS signature (`sig=` in a URL), an account
-//! key (`AccountKey=` in a connection string) and a bearer token. [`redact`] masks all three so
-//! that an error from the SDK (which may quote the request URL) is safe to show.
+//! Four kinds of secret can end up in a message: a SAS signature (`sig=` in a URL), an account
+//! key (`AccountKey=` in a connection string), a bearer token and a Shared Key signature
+//! (`SharedKey account:signature`, Batch's request signing). [`redact`] masks all of them, every
+//! occurrence, so that an error from the SDK or a service (which may quote the request) is safe
+//! to show. It is the workspace's only redactor: the orchestrator's backends use it too.
 
 /// Replacement for a removed secret.
 pub const REDACTED: &str = "REDACTED";
@@ -20,9 +22,11 @@ pub fn redact(text: &str) -> String {
         &["AccountKey=", "accountkey=", "SharedAccessSignature="],
         |c| matches!(c, ';' | ' ' | '"' | '\'' | '\n' | '\t'),
     );
-    out = mask_after(&out, &["Bearer ", "bearer "], |c| {
-        matches!(c, ' ' | '"' | '\'' | '\n' | '\t' | ',')
-    });
+    out = mask_after(
+        &out,
+        &["Bearer ", "bearer ", "SharedKey ", "sharedkey "],
+        |c| matches!(c, ' ' | '"' | '\'' | '\n' | '\t' | ','),
+    );
     out
 }
 
@@ -88,6 +92,19 @@ mod tests {
         assert_eq!(
             redact("Authorization: Bearer eyJ0.eyJ1.sig"),
             "Authorization: Bearer REDACTED"
+        );
+    }
+
+    #[test]
+    fn masks_every_shared_key_and_bearer_not_only_the_first() {
+        let text = "SharedKey acct:SIG1== then SharedKey acct:SIG2== and Bearer T1, Bearer T2";
+        let r = redact(text);
+        for secret in ["SIG1", "SIG2", "T1", "T2"] {
+            assert!(!r.contains(secret), "{r}");
+        }
+        assert_eq!(
+            r,
+            "SharedKey REDACTED then SharedKey REDACTED and Bearer REDACTED, Bearer REDACTED"
         );
     }
 

@@ -20,13 +20,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// An engine-specific failure, converted from the backend's own error.
-    #[error("{backend} backend: {message}")]
+    /// An engine-specific failure, keeping the backend's own error as the cause (a plain
+    /// message becomes one too), so callers can match on it and `{:#}` shows the chain.
+    #[error("{backend} backend: {source}")]
     Backend {
         /// Engine name.
         backend: &'static str,
         /// What went wrong, without secrets.
-        message: String,
+        #[source]
+        source: BoxError,
     },
     /// A flag, environment variable or configuration file value is invalid.
     #[error("invalid configuration: {0}")]
@@ -75,6 +77,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Shorthand for [`Error::Backend`]: `source` is the backend's error or a message.
+    pub fn backend(backend: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Backend {
+            backend,
+            source: source.into(),
+        }
+    }
+
     /// Shorthand for [`Error::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
@@ -84,6 +94,9 @@ impl Error {
         }
     }
 }
+
+/// A backend's own error, boxed (any `std::error::Error`, or a `String` message).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

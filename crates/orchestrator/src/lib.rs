@@ -49,4 +49,6 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 
-pub use error::{EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_TASKS_FAILED, Error, Result};
+pub use error::{
+    BoxError, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_TASKS_FAILED, Error, Result,
+};

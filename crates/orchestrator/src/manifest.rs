@@ -7,7 +7,6 @@
 //! a crash loses is a task that is simply run again; a recorded success is never re-run.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -198,7 +197,7 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// The serialized form written by [`write_atomic`].
+    /// The serialized form written to [`MANIFEST_FILE`].
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(self).expect("manifest serializes")
     }
@@ -224,27 +223,6 @@ impl Manifest {
     }
 }
 
-/// Replaces `path` with `bytes` so that readers see the old or the new content, never a mix:
-/// write a temp file in the same directory, fsync it, rename it over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    let res = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-        file.write_all(bytes)
-            .map_err(|e| Error::io("write", &tmp, e))?;
-        file.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", &tmp, e))
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
-}
-
 /// An exclusive lock on a run directory, held while one orchestrator works on the run, so
 /// that two cannot interleave their manifest writes. The OS releases it when the process
 /// ends, however it ends (kill -9 included), so a crashed run never stays locked.
@@ -253,7 +231,8 @@ pub struct RunLock {
     _file: std::fs::File,
 }
 
-const LOCK_FILE: &str = "lock";
+/// File name of the run lock inside the run directory.
+pub const LOCK_FILE: &str = "lock";
 
 /// Takes the run's lock, or says that another orchestrator holds it.
 pub fn lock_run(run_dir: &Path) -> Result<RunLock> {
@@ -288,18 +267,6 @@ pub fn run_is_locked(run_dir: &Path) -> bool {
     }
     let _ = run_dir;
     false
-}
-
-/// Makes a directory's entries (a rename just done in it) durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        let d = std::fs::File::open(dir).map_err(|e| Error::io("open", dir, e))?;
-        d.sync_all().map_err(|e| Error::io("sync", dir, e))?;
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -349,16 +316,5 @@ mod tests {
         assert!(!record(TaskState::TimedOut, None).is_done());
         assert!(!record(TaskState::Cancelled, None).is_done());
         assert!(!record(TaskState::Pending, None).is_done());
-    }
-
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.json");
-        write_atomic(&path, b"one").unwrap();
-        write_atomic(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(names.len(), 1);
     }
 }

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::{Backend, BackendKind, OUTPUT_FILE};
+use crate::backend::{Backend, BackendKind, OUTPUT_FILE, kit};
 use crate::config::{ResumeOverrides, RunConfig};
 use crate::input::{self, Input};
 use crate::job::{RunContext, StageObject, StagePlan, Staged, TaskEvent};
@@ -517,7 +517,7 @@ fn existing_run_dir(out_dir: &Path, run_id: &str) -> Result<PathBuf> {
 async fn save(manifest: &Manifest, run_dir: &Path) -> Result<()> {
     let bytes = manifest.to_bytes();
     let path = Manifest::path(run_dir);
-    tokio::task::spawn_blocking(move || manifest::write_atomic(&path, &bytes))
+    tokio::task::spawn_blocking(move || kit::write_atomic(&path, &bytes))
         .await
         .expect("manifest write does not panic")
 }
@@ -542,7 +542,7 @@ async fn execute<B: Backend>(
     }
     save(&m, run_dir).await?;
     if let Some(parent) = run_dir.parent() {
-        manifest::sync_dir(parent)?;
+        kit::sync_dir(parent)?;
     }
 
     let ctx = run_context(&m, run_dir);

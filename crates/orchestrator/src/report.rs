@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::backend::kit::write_atomic;
 use crate::backend::{OUTPUT_FILE, STDERR_FILE};
-use crate::manifest::{Manifest, TaskState, write_atomic};
+use crate::manifest::{Manifest, TaskState};
 use crate::{Error, Result};
 
 /// The prefix of the trainer's output line (`The model score: 0.95`).

@@ -136,36 +136,12 @@ pub fn run(config: &Config) -> Result<Report> {
     Ok(report)
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+/// Writes OUTPUT (or the JSON report) through the workspace's one atomic write: a random temp
+/// name opened with `create_new`, synced, renamed, directory synced; a target that is not a
+/// regular file (`/dev/null`) is refused rather than replaced.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    // Synced before the rename, and the directory after it, so that a file a scheduler has
-    // seen appear survives a crash of the machine (~1 ms).
-    let res = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut file, bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        // Some file systems cannot sync a directory; the rename has happened either way.
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    res.map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::Write {
-            path: path.to_path_buf(),
-            source,
-        }
+    fsutil::write_atomic(path, bytes).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
     })
 }

@@ -4,22 +4,18 @@
 //! the same `--out`), bounded concurrency, per-attempt timeout, retries with exponential
 //! backoff, and killing children on shutdown. It knows nothing about manifests or reports.
 
-use std::collections::BTreeSet;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::kit::store::{ObjectStore, named_input};
 use super::{Backend, OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
-use crate::job::{
-    RunContext, StageObject, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus,
-};
+use crate::job::{RunContext, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus};
 use crate::{Error, Result};
 
 /// Runs tasks as child processes; see the module docs.
@@ -44,8 +40,8 @@ impl Local {
         }
     }
 
-    fn object_path(&self, digest: &str) -> PathBuf {
-        self.objects_dir.join(digest)
+    fn store(&self) -> ObjectStore {
+        ObjectStore::new(self.objects_dir.clone())
     }
 }
 
@@ -55,72 +51,12 @@ impl Backend for Local {
     }
 
     async fn stage(&self, _run: &RunContext, plan: &StagePlan) -> Result<Staged> {
-        let objects_dir = self.objects_dir.clone();
-        let trainer = plan.trainer.clone();
-        let inputs = plan.inputs.clone();
+        let store = self.store();
+        let plan = plan.clone();
         // Copying and hashing are blocking file work.
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&objects_dir)
-                .map_err(|e| Error::io("create", &objects_dir, e))?;
-            let mut pending = Vec::new();
-            let trainer_path = copy_object(&objects_dir, &trainer, true, &mut pending)?;
-            // Small inputs cost a file creation each, which is kernel time: spread them over
-            // the cores (nothing else runs yet).
-            // One copy per digest, even if the plan lists a content twice.
-            let mut seen = BTreeSet::new();
-            let distinct: Vec<&StageObject> = inputs
-                .iter()
-                .filter(|o| seen.insert(o.digest.as_str()))
-                .collect();
-            let n_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let chunk = distinct.len().div_ceil(n_threads).max(1);
-            let results: Vec<(Vec<PendingObject>, Result<()>)> = std::thread::scope(|scope| {
-                let handles: Vec<_> = distinct
-                    .chunks(chunk)
-                    .map(|objects| {
-                        let objects_dir = &objects_dir;
-                        scope.spawn(move || {
-                            let mut pending = Vec::new();
-                            let res = objects.iter().try_for_each(|object| {
-                                copy_object(objects_dir, object, false, &mut pending).map(drop)
-                            });
-                            (pending, res)
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("staging thread does not panic"))
-                    .collect()
-            });
-            let mut first_error = None;
-            for (p, res) in results {
-                pending.extend(p);
-                if let Err(e) = res {
-                    first_error.get_or_insert(e);
-                }
-            }
-            if let Some(e) = first_error {
-                for (tmp, _) in &pending {
-                    let _ = std::fs::remove_file(tmp);
-                }
-                return Err(e);
-            }
-            publish(pending)?;
-            let staged_inputs = inputs
-                .iter()
-                .map(|o| (o.digest.clone(), path_string(&objects_dir.join(&o.digest))))
-                .collect();
-            Ok(Staged {
-                trainer: path_string(&trainer_path),
-                inputs: staged_inputs,
-            })
-        })
-        .await
-        .map_err(|e| Error::Backend {
-            backend: "local",
-            message: format!("staging task panicked: {e}"),
-        })?
+        tokio::task::spawn_blocking(move || store.stage(&plan))
+            .await
+            .map_err(|e| panicked("staging", e))?
     }
 
     async fn execute(
@@ -135,13 +71,13 @@ impl Backend for Local {
         let mut jobs = Vec::with_capacity(tasks.len());
         for task in tasks {
             let Some(input) = staged.inputs.get(&task.input_digest) else {
-                return Err(Error::Backend {
-                    backend: "local",
-                    message: format!(
+                return Err(Error::backend(
+                    "local",
+                    format!(
                         "input {} of task {} was not staged",
                         task.input_digest, task.task_id
                     ),
-                });
+                ));
             };
             let input = PathBuf::from(input);
             jobs.push((task, input));
@@ -157,7 +93,7 @@ impl Backend for Local {
         // event consumer, and a free slot must not wait while the consumer writes the manifest.
         let dispatcher = tokio::spawn(dispatch(jobs, run.clone(), policy, events, shutdown));
         let guard = AbortOnDrop(dispatcher.abort_handle());
-        let res = dispatcher.await.map_err(|e| panicked(&e))?;
+        let res = dispatcher.await.map_err(|e| panicked("task runner", e))?;
         drop(guard);
         res
     }
@@ -167,14 +103,11 @@ impl Backend for Local {
     /// The object store is shared by every run under the same `--out`, so an object is deleted
     /// only when no other run's manifest names its digest.
     async fn cleanup(&self, run: &RunContext) -> Result<()> {
-        let objects_dir = self.objects_dir.clone();
+        let store = self.store();
         let run_dir = run.run_dir.clone();
-        tokio::task::spawn_blocking(move || collect_garbage(&objects_dir, &run_dir))
+        tokio::task::spawn_blocking(move || store.remove_unused(&run_dir))
             .await
-            .map_err(|e| Error::Backend {
-                backend: "local",
-                message: format!("cleanup task panicked: {e}"),
-            })?
+            .map_err(|e| panicked("cleanup", e))?
     }
 
     fn task_command(&self, run: &RunContext, staged: &Staged, task: &TaskSpec) -> Vec<String> {
@@ -188,14 +121,7 @@ impl Backend for Local {
     }
 
     fn staged_locations(&self, _run: &RunContext, plan: &StagePlan) -> Staged {
-        Staged {
-            trainer: path_string(&self.object_path(&plan.trainer.digest)),
-            inputs: plan
-                .inputs
-                .iter()
-                .map(|o| (o.digest.clone(), path_string(&self.object_path(&o.digest))))
-                .collect(),
-        }
+        self.store().locations(plan)
     }
 }
 
@@ -212,7 +138,7 @@ async fn dispatch(
     for (task, object) in jobs {
         // The task's files are made while earlier tasks run, so that a finished task's slot
         // goes to the next one without file-system work in between.
-        let input = super::named_input(&run.run_dir, &object, &task.input_name);
+        let input = named_input(&run.run_dir, &object, &task.input_name);
         let task_dir = run.task_dir(&task.task_id);
         let prepared = Some(prepare_attempt(&task_dir));
         // Slots are handed out here, in task order, so tasks start in the order of the inputs.
@@ -237,14 +163,14 @@ async fn dispatch(
         // Reap finished runners as we go, so a panic surfaces early.
         while let Some(res) = set.try_join_next() {
             if let Err(e) = res {
-                return Err(panicked(&e));
+                return Err(panicked("task runner", e));
             }
         }
     }
     drop(events);
     while let Some(res) = set.join_next().await {
         if let Err(e) = res {
-            return Err(panicked(&e));
+            return Err(panicked("task runner", e));
         }
     }
     Ok(())
@@ -260,176 +186,14 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn panicked(e: &tokio::task::JoinError) -> Error {
-    Error::Backend {
-        backend: "local",
-        message: format!("task runner panicked: {e}"),
-    }
-}
-
-/// A copied, verified object waiting to be renamed into place: (temp path, final path).
-type PendingObject = (PathBuf, PathBuf);
-
-/// Copies one object next to its place in the store unless it is already there; returns
-/// where it will be. [`publish`] renames the copies into place.
-///
-/// Copy, not hard link: a hard link would alias the user's file, and editing it in place would
-/// silently change a "content-addressed" object. The copy is hashed as it is written and kept
-/// only if the digest matches, so a file that changed since discovery is caught.
-fn copy_object(
-    objects_dir: &Path,
-    object: &StageObject,
-    executable: bool,
-    pending: &mut Vec<PendingObject>,
-) -> Result<PathBuf> {
-    let dest = objects_dir.join(&object.digest);
-    // An object is trusted only if its bytes still match its name: this catches a copy that a
-    // power loss truncated (copies are not fsynced) and anything edited in the store.
-    if crate::input::hash_file(&dest).is_ok_and(|o| o.digest == object.digest) {
-        return Ok(dest);
-    }
-    if pending.iter().any(|(_, d)| *d == dest) {
-        return Ok(dest);
-    }
-    // Unique per process and per call: two runs staging the same content never share a temp.
-    static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = objects_dir.join(format!(".{}.{}.{n}.tmp", object.digest, std::process::id()));
-    let res = (|| {
-        let mut src =
-            std::fs::File::open(&object.path).map_err(|e| Error::io("open", &object.path, e))?;
-        let mut out = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = src
-                .read(&mut buf)
-                .map_err(|e| Error::io("read", &object.path, e))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .map_err(|e| Error::io("write", &tmp, e))?;
-        }
-        let digest = hex::encode(hasher.finalize());
-        if digest != object.digest {
-            return Err(Error::Input {
-                path: object.path.clone(),
-                reason: "its content no longer matches the digest this run recorded for it \
-                         (it changed since it was hashed); run `orchestrator run` again to \
-                         start a run with the new content"
-                    .into(),
-            });
-        }
-        set_read_only(&out, executable).map_err(|e| Error::io("chmod", &tmp, e))
-        // `out` is closed here, before any rename: an executable still open for writing
-        // cannot be run (ETXTBSY).
-    })();
-    match res {
-        Ok(()) => {
-            pending.push((tmp, dest.clone()));
-            Ok(dest)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            for (tmp, _) in pending.drain(..) {
-                let _ = std::fs::remove_file(tmp);
-            }
-            Err(e)
-        }
-    }
-}
-
-/// Renames every verified copy into place.
-///
-/// Copies are not fsynced one by one: a thousand small inputs took seconds that way. Instead
-/// an object is re-hashed whenever a later run wants to reuse it (see [`copy_object`]), so a
-/// copy lost or torn by a power failure is detected and made again, never trusted.
-fn publish(pending: Vec<PendingObject>) -> Result<()> {
-    for (tmp, dest) in &pending {
-        if let Err(e) = std::fs::rename(tmp, dest) {
-            for (tmp, _) in &pending {
-                let _ = std::fs::remove_file(tmp);
-            }
-            return Err(Error::io("rename", tmp, e));
-        }
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_read_only(file: &std::fs::File, executable: bool) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = if executable { 0o555 } else { 0o444 };
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-fn set_read_only(file: &std::fs::File, _executable: bool) -> std::io::Result<()> {
-    let mut perms = file.metadata()?.permissions();
-    perms.set_readonly(true);
-    file.set_permissions(perms)
-}
-
+/// A blocking or async helper of this backend (`what`) panicked; the join error is the cause.
 fn path_string(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Deletes objects referenced by `run_dir`'s manifest and by no other run's manifest.
-fn collect_garbage(objects_dir: &Path, run_dir: &Path) -> Result<()> {
-    // The run's named links to its inputs are scratch, not results.
-    let inputs = run_dir.join("inputs");
-    match std::fs::remove_dir_all(&inputs) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Error::io("remove", &inputs, e));
-        }
-        _ => {}
-    }
-    let this = referenced_digests(&run_dir.join("manifest.json"));
-    let Some(out_dir) = run_dir.parent() else {
-        return Ok(());
-    };
-    let mut others = BTreeSet::new();
-    let entries = std::fs::read_dir(out_dir).map_err(|e| Error::io("list", out_dir, e))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path != run_dir && path != objects_dir {
-            others.extend(referenced_digests(&path.join("manifest.json")));
-        }
-    }
-    for digest in this.difference(&others) {
-        let path = objects_dir.join(digest);
-        match std::fs::remove_file(&path) {
-            Ok(()) => tracing::info!("removed staged object {}", path.display()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("remove", &path, e)),
-        }
-    }
-    Ok(())
-}
-
-/// The digests a manifest stages, read loosely so that a newer or foreign manifest format
-/// never makes cleanup delete something it should keep (unreadable means "keep everything").
-fn referenced_digests(manifest: &Path) -> BTreeSet<String> {
-    let Ok(bytes) = std::fs::read(manifest) else {
-        return BTreeSet::new();
-    };
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-        return BTreeSet::new();
-    };
-    let mut digests = BTreeSet::new();
-    if let Some(d) = value.pointer("/trainer/digest").and_then(|d| d.as_str()) {
-        digests.insert(d.to_owned());
-    }
-    if let Some(inputs) = value.get("inputs").and_then(|i| i.as_array()) {
-        for input in inputs {
-            if let Some(d) = input.get("digest").and_then(|d| d.as_str()) {
-                digests.insert(d.to_owned());
-            }
-        }
-    }
-    digests
+fn panicked(what: &str, e: tokio::task::JoinError) -> Error {
+    tracing::debug!("local: the {what} task did not finish");
+    Error::backend("local", e)
 }
 
 /// What every attempt of every task shares.

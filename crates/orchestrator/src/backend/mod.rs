@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use tokio::sync::mpsc;
@@ -20,6 +20,7 @@ use crate::Result;
 use crate::job::{RunContext, StagePlan, Staged, TaskEvent, TaskSpec};
 
 pub mod azure_batch;
+pub mod kit;
 pub mod local;
 pub mod slurm;
 
@@ -163,30 +164,6 @@ pub const OUTPUT_FILE: &str = "output.txt";
 pub const STDOUT_FILE: &str = "stdout.txt";
 /// Name of the captured standard error inside a task directory.
 pub const STDERR_FILE: &str = "stderr.txt";
-
-/// `DIR/inputs/<input name>`, a hard link to the staged object, so that the trainer's
-/// error messages (which name the file they were given) name the user's input rather than a
-/// digest. Linking our own read-only object is safe, unlike linking the user's file. Falls back
-/// to the object itself if the link cannot be made (another file system, say).
-pub(crate) fn named_input(dir: &Path, object: &Path, name: &str) -> PathBuf {
-    let dir = dir.join("inputs");
-    let link = dir.join(name);
-    if link.is_file() {
-        return link;
-    }
-    match std::fs::create_dir_all(&dir).and_then(|()| std::fs::hard_link(object, &link)) {
-        Ok(()) => link,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => link,
-        Err(e) => {
-            tracing::debug!(
-                "cannot link {} to {}: {e}",
-                object.display(),
-                link.display()
-            );
-            object.to_path_buf()
-        }
-    }
-}
 
 /// A path as a command-line string (lossy only for non-UTF-8 paths, which inputs never are).
 fn path_arg(path: &Path) -> String {

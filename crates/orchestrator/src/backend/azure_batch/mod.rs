@@ -43,10 +43,7 @@ const NAME: &str = "azure-batch";
 const SAS_MARGIN: Duration = Duration::from_secs(2 * 3600);
 
 fn err(message: impl Into<String>) -> Error {
-    Error::Backend {
-        backend: NAME,
-        message: message.into(),
-    }
+    Error::backend(NAME, message.into())
 }
 
 /// Runs tasks on an Azure Batch pool; see the module docs.

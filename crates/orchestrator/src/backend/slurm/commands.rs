@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::process::Stdio;
 
 use super::fail;
-use crate::Result;
+use crate::{Error, Result};
 
 /// Runs a Slurm tool and returns its stdout, or an error quoting its stderr.
 pub(super) async fn run(program: &str, args: &[OsString]) -> Result<String> {
@@ -28,11 +28,32 @@ pub(super) async fn run(program: &str, args: &[OsString]) -> Result<String> {
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
-        Err(fail(format!(
-            "`{program}` failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        )))
+        Err(Error::backend(
+            "slurm",
+            CommandFailed {
+                program: program.to_owned(),
+                status: output.status,
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            },
+        ))
+    }
+}
+
+/// A Slurm tool ran and exited non-zero: the cause inside [`Error::Backend`], so callers can
+/// tell an unknown job from a controller that is down without parsing the message.
+#[derive(Debug, thiserror::Error)]
+#[error("`{program}` failed ({status}): {stderr}")]
+pub(super) struct CommandFailed {
+    program: String,
+    status: std::process::ExitStatus,
+    stderr: String,
+}
+
+impl CommandFailed {
+    /// Whether `scontrol`/`squeue` failed because the controller no longer knows the job
+    /// (it ended more than `MinJobAge` seconds ago, or the controller lost its state).
+    pub(super) fn is_unknown_job(&self) -> bool {
+        is_unknown_job(&self.stderr)
     }
 }
 
@@ -166,9 +187,8 @@ pub(super) fn parse_index_list(value: &str) -> Vec<u32> {
     out
 }
 
-/// Whether `scontrol`/`squeue` failed because the controller no longer knows the job
-/// (it ended more than `MinJobAge` seconds ago, or the controller lost its state).
-pub(super) fn is_unknown_job(message: &str) -> bool {
+/// See [`CommandFailed::is_unknown_job`].
+fn is_unknown_job(message: &str) -> bool {
     message.contains("Invalid job id")
 }
 

@@ -41,11 +41,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use self::commands::TaskRecord;
-use self::state::{Entry, Reported, RunState, Status, Submission, io_error, write_atomic};
+use self::state::{Entry, Reported, RunState, Status, Submission, io_error};
+use super::kit::store::{ObjectStore, named_input};
+use super::kit::write_atomic;
 use super::{Backend, OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
-use crate::job::{
-    RunContext, StageObject, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus,
-};
+use crate::job::{RunContext, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus};
 use crate::{Error, Result};
 
 /// The wrapper script each array task runs (see its header).
@@ -183,12 +183,9 @@ impl Slurm {
         &self.config
     }
 
-    fn objects_dir(&self) -> PathBuf {
-        self.config.staging_dir.join("objects")
-    }
-
-    fn object_path(&self, digest: &str) -> PathBuf {
-        self.objects_dir().join(digest)
+    /// `STAGING/objects`, shared by every run staged there.
+    fn store(&self) -> ObjectStore {
+        ObjectStore::new(self.config.staging_dir.join("objects"))
     }
 
     /// `STAGING/runs/<run-id>`: everything of one run on the cluster side.
@@ -231,7 +228,7 @@ impl Slurm {
                 })?;
                 // The trainer's messages name the file it is given: give it the input's name
                 // (a hard link in the run's staging directory, beside the objects).
-                let link = super::named_input(&ctx.stage_dir, Path::new(input), &spec.input_name);
+                let link = named_input(&ctx.stage_dir, Path::new(input), &spec.input_name);
                 named.push(path_string(&link));
             }
             let files: Vec<(&TaskSpec, &str)> = chunk
@@ -587,26 +584,12 @@ impl Backend for Slurm {
     }
 
     async fn stage(&self, _run: &RunContext, plan: &StagePlan) -> Result<Staged> {
-        let objects_dir = self.objects_dir();
-        let trainer = plan.trainer.clone();
-        let inputs = plan.inputs.clone();
-        // Copying is blocking file work.
-        tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&objects_dir)
-                .map_err(|e| io_error("create", &objects_dir, e))?;
-            let trainer_path = stage_object(&objects_dir, &trainer, true)?;
-            let mut staged_inputs = BTreeMap::new();
-            for object in &inputs {
-                let path = stage_object(&objects_dir, object, false)?;
-                staged_inputs.insert(object.digest.clone(), path_string(&path));
-            }
-            Ok(Staged {
-                trainer: path_string(&trainer_path),
-                inputs: staged_inputs,
-            })
-        })
-        .await
-        .map_err(|e| fail(format!("staging task panicked: {e}")))?
+        let store = self.store();
+        let plan = plan.clone();
+        // Copying and hashing are blocking file work.
+        tokio::task::spawn_blocking(move || store.stage(&plan))
+            .await
+            .map_err(|e| Error::backend("slurm", e))?
     }
 
     async fn execute(
@@ -750,14 +733,7 @@ impl Backend for Slurm {
     }
 
     fn staged_locations(&self, _run: &RunContext, plan: &StagePlan) -> Staged {
-        Staged {
-            trainer: path_string(&self.object_path(&plan.trainer.digest)),
-            inputs: plan
-                .inputs
-                .iter()
-                .map(|o| (o.digest.clone(), path_string(&self.object_path(&o.digest))))
-                .collect(),
-        }
+        self.store().locations(plan)
     }
 
     /// What an array task runs (through `task.sh`): `TRAINER INPUT OUTPUT FLAGS...`, with the
@@ -872,7 +848,13 @@ impl Slurm {
         .await
         {
             Ok(out) => Ok(Some(commands::parse_show_job(&out))),
-            Err(Error::Backend { message, .. }) if commands::is_unknown_job(&message) => Ok(None),
+            Err(Error::Backend { source, .. })
+                if source
+                    .downcast_ref::<commands::CommandFailed>()
+                    .is_some_and(commands::CommandFailed::is_unknown_job) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -1078,25 +1060,6 @@ fn collect(
     Ok(())
 }
 
-/// Copies one object into the staging area unless it is already there (same name = same
-/// content; the size check catches a truncated leftover from outside this code).
-fn stage_object(objects_dir: &Path, object: &StageObject, executable: bool) -> Result<PathBuf> {
-    let dest = objects_dir.join(&object.digest);
-    if std::fs::metadata(&dest).is_ok_and(|m| m.len() == object.size) {
-        return Ok(dest);
-    }
-    let tmp = objects_dir.join(format!(".{}.{}.tmp", object.digest, std::process::id()));
-    let res = (|| {
-        std::fs::copy(&object.path, &tmp).map_err(|e| io_error("copy", &object.path, e))?;
-        set_mode(&tmp, if executable { 0o555 } else { 0o444 })?;
-        std::fs::rename(&tmp, &dest).map_err(|e| io_error("rename", &tmp, e))
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map(|()| dest)
-}
-
 #[cfg(unix)]
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -1152,10 +1115,7 @@ fn is_slurm_mem(m: &str) -> bool {
 }
 
 fn fail(message: String) -> Error {
-    Error::Backend {
-        backend: "slurm",
-        message,
-    }
+    Error::backend("slurm", message)
 }
 
 #[cfg(test)]
@@ -1370,24 +1330,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("in.csv");
         std::fs::write(&src, "a,b\n1,2\n").unwrap();
-        let object = StageObject {
-            path: src.clone(),
-            digest: "abc123".into(),
-            size: 8,
-        };
+        let object = crate::input::hash_file(&src).unwrap();
+        let digest = object.digest.clone();
         let slurm = Slurm::new(config(&dir.path().join("staging"))).unwrap();
         let plan = StagePlan {
-            trainer: StageObject {
-                path: src.clone(),
-                digest: "trainer1".into(),
-                size: 8,
-            },
+            trainer: object.clone(),
             inputs: vec![object],
         };
         let run = run_ctx(dir.path(), None, 1);
         let staged = slurm.stage(&run, &plan).await.unwrap();
-        let staged_input = PathBuf::from(&staged.inputs["abc123"]);
-        assert_eq!(staged_input, dir.path().join("staging/objects/abc123"));
+        let staged_input = PathBuf::from(&staged.inputs[&digest]);
+        assert_eq!(
+            staged_input,
+            dir.path().join("staging/objects").join(&digest)
+        );
         assert_eq!(std::fs::read(&staged_input).unwrap(), b"a,b\n1,2\n");
         let before = std::fs::metadata(&staged_input)
             .unwrap()
@@ -1402,6 +1358,38 @@ mod tests {
         assert_eq!(
             before, after,
             "an object already staged is not copied again"
+        );
+    }
+
+    /// An input rewritten (same size) between planning and staging used to be copied without
+    /// hashing and trained under the old digest; a same-size object with other bytes was
+    /// reused forever. Both now go through the store's verification.
+    #[tokio::test]
+    async fn staging_verifies_digests_and_never_reuses_a_same_size_impostor() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("in.csv");
+        std::fs::write(&src, "a,b\n1,2\n").unwrap();
+        let object = crate::input::hash_file(&src).unwrap();
+        let slurm = Slurm::new(config(&dir.path().join("staging"))).unwrap();
+        let plan = StagePlan {
+            trainer: object.clone(),
+            inputs: vec![object.clone()],
+        };
+        let run = run_ctx(dir.path(), None, 1);
+
+        std::fs::write(&src, "a,b\n6,6\n").unwrap();
+        let err = slurm.stage(&run, &plan).await.unwrap_err();
+        assert!(matches!(err, Error::Input { .. }), "{err}");
+
+        // A poisoned object of the right size sits in the store; the true file is back.
+        let objects = dir.path().join("staging/objects");
+        std::fs::create_dir_all(&objects).unwrap();
+        std::fs::write(objects.join(&object.digest), "a,b\n6,6\n").unwrap();
+        std::fs::write(&src, "a,b\n1,2\n").unwrap();
+        let staged = slurm.stage(&run, &plan).await.unwrap();
+        assert_eq!(
+            std::fs::read(&staged.inputs[&object.digest]).unwrap(),
+            b"a,b\n1,2\n"
         );
     }
 

@@ -8,12 +8,12 @@
 //! and adopts them instead of running their tasks a second time.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::fail;
+use crate::backend::kit::write_atomic;
 use crate::job::TaskSpec;
 use crate::{Error, Result};
 
@@ -197,26 +197,6 @@ impl Status {
             wall,
         })
     }
-}
-
-/// Writes `bytes` to `path` through a temp file in the same directory, so readers see the
-/// old content or the new, never a part.
-pub(super) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let file_name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
-        f.write_all(bytes).map_err(|e| io_error("write", &tmp, e))?;
-        f.sync_all().map_err(|e| io_error("sync", &tmp, e))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(|e| io_error("rename", &tmp, e))
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
 }
 
 pub(super) fn io_error(action: &'static str, path: &Path, source: std::io::Error) -> Error {
