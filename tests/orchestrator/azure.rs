@@ -753,3 +753,75 @@ async fn a_task_over_its_time_limit_is_reported_timed_out() {
     assert_eq!(r["status"], "timed_out", "{r:#}");
     handle.shutdown().await;
 }
+
+/// The stand-in answers as the real service does (`"status": "Success"`, PascalCase echoes,
+/// `odata.metadata`, lower-case vmSize, lasting `terminating`/`deleting` states; see
+/// tests/fixtures/azure-recordings/) and here its task counts also lag by more than a poll:
+/// every input gets the same status, score, exit code and attempts as on the local backend,
+/// and the bad CSV fails only its own task, once, with the trainer's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answered_like_azure_every_input_matches_the_local_backend() {
+    azurite();
+    let fill = |s: &Scratch| {
+        copy_all_inputs(s);
+        s.write_input("broken.csv", "a,b,label\n1,2,x\n3,oops\n");
+    };
+    let local = Scratch::new();
+    fill(&local);
+    let out = local.run(&trainer_bin(), &["--retries", "1"]);
+    assert!(
+        !out.status.success(),
+        "the bad CSV fails the run: {}",
+        show(&out)
+    );
+    let local_rows = rows(&local.run_dir());
+
+    let s = Scratch::new();
+    fill(&s);
+    let mut c = batch_standin::Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        ACCOUNT,
+        s.path().join("standin"),
+    );
+    c.credentials.account_key = Some(KEY.to_vec());
+    c.task_counts_lag = Duration::from_secs(1);
+    let handle = batch_standin::serve(c)
+        .await
+        .expect("start the Batch stand-in");
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args(&s, &["--retries", "1"]));
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(!out.status.success(), "{text}");
+    let azure_rows = rows(&s.run_dir());
+    assert_eq!(azure_rows.len(), local_rows.len(), "{text}");
+    for want in &local_rows {
+        let name = want["input"].as_str().unwrap();
+        let got = row(&azure_rows, name);
+        for field in ["status", "score", "exit_code", "attempts"] {
+            assert_eq!(
+                got[field], want[field],
+                "{name} {field}: {got:#}\nlocal: {want:#}\n{text}"
+            );
+        }
+    }
+    let bad = row(&azure_rows, "broken.csv");
+    assert_eq!(
+        (bad["status"].as_str(), bad["attempts"].as_u64()),
+        (Some("failed"), Some(1))
+    );
+    let trainer_line = |r: &serde_json::Value| {
+        let tail = r["stderr_tail"].as_str().unwrap_or_default().to_owned();
+        tail.split("broken.csv")
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
+    assert!(!trainer_line(bad).is_empty(), "{bad:#}");
+    assert_eq!(
+        trainer_line(bad),
+        trainer_line(row(&local_rows, "broken.csv"))
+    );
+    handle.shutdown().await;
+}

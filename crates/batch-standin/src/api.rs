@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
+use crate::casing::{task_add_status, with_metadata};
 use crate::files::is_contained;
 use crate::odata::{ListQuery, page};
 use crate::response::{ApiResult, BatchError, Reply};
@@ -117,7 +118,15 @@ fn not_modified(c: &Ctx, etag: &str) -> bool {
         .is_some_and(|m| m.trim_matches('"') == etag)
 }
 
-fn get_reply(c: &Ctx, body: Value, etag: &str, last_modified: OffsetDateTime) -> Reply {
+/// A single entity of the set `entity` (`pools`, `jobs`, `tasks`), `$select`-ed.
+fn get_reply(
+    sh: &Shared,
+    c: &Ctx,
+    entity: &str,
+    body: Value,
+    etag: &str,
+    last_modified: OffsetDateTime,
+) -> Reply {
     if not_modified(c, etag) {
         return Reply::empty(StatusCode::NOT_MODIFIED).header("ETag", etag);
     }
@@ -126,9 +135,10 @@ fn get_reply(c: &Ctx, body: Value, etag: &str, last_modified: OffsetDateTime) ->
             .map(|x| x.trim().to_owned())
             .collect::<Vec<_>>()
     });
+    let body = crate::odata::select(body, selected.as_deref());
     Reply::json(
         StatusCode::OK,
-        &crate::odata::select(body, selected.as_deref()),
+        &with_metadata(body, &sh.base_url, &format!("{entity}/@Element")),
     )
     .header("ETag", etag)
     .header("Last-Modified", rfc1123(last_modified))
@@ -434,7 +444,9 @@ fn get_pool(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
     let st = sh.lock();
     let p = st.pools.get(c.param("poolId")).ok_or_else(pool_missing)?;
     Ok(get_reply(
+        sh,
         c,
+        "pools",
         p.render(&sh.base_url),
         &p.etag,
         p.last_modified,
@@ -566,7 +578,11 @@ fn get_node(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
         .iter()
         .find(|n| n.id == c.param("nodeId"))
         .ok_or_else(|| BatchError::not_found("NodeNotFound", "node"))?;
-    Ok(Reply::json(StatusCode::OK, &p.render_node(n, &sh.base_url)))
+    let body = p.render_node(n, &sh.base_url);
+    Ok(Reply::json(
+        StatusCode::OK,
+        &with_metadata(body, &sh.base_url, "nodes/@Element"),
+    ))
 }
 
 // ---------------------------------------------------------------- jobs
@@ -609,7 +625,7 @@ fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
     let active = st
         .jobs
         .values()
-        .filter(|j| j.state != JobState::Completed)
+        .filter(|j| !matches!(j.state, JobState::Completed | JobState::Deleting))
         .count();
     if sh.faults.take_job_quota() || active >= sh.config.max_active_jobs {
         return Err(BatchError::conflict(
@@ -676,6 +692,7 @@ fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
             terminate_reason: None,
             tasks: Default::default(),
             cancel: cancel.clone(),
+            counts: None,
         },
     );
     if let Some(wall) = wall {
@@ -690,7 +707,9 @@ fn get_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
     let st = sh.lock();
     let j = st.jobs.get(c.param("jobId")).ok_or_else(job_missing)?;
     Ok(get_reply(
+        sh,
         c,
+        "jobs",
         j.render(&sh.base_url),
         &j.etag,
         j.last_modified,
@@ -759,6 +778,9 @@ fn delete_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
     let mut st = sh.lock();
     let j = st.jobs.get(id).ok_or_else(job_missing)?;
     if_match(c, &j.etag)?;
+    if j.state == JobState::Deleting {
+        return Err(job_state_conflict(j).expect("a deleting job conflicts"));
+    }
     runner::delete_job(sh, &mut st, id);
     Ok(Reply::empty(StatusCode::ACCEPTED))
 }
@@ -791,9 +813,19 @@ fn list_jobs(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
 }
 
 fn task_counts(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
-    let st = sh.lock();
-    let j = st.jobs.get(c.param("jobId")).ok_or_else(job_missing)?;
-    Ok(Reply::json(StatusCode::OK, &crate::state::task_counts(j)))
+    let mut st = sh.lock();
+    let j = st.jobs.get_mut(c.param("jobId")).ok_or_else(job_missing)?;
+    let lag = sh.config.task_counts_lag;
+    let counts = match &j.counts {
+        Some((at, v)) if at.elapsed() < lag => v.clone(),
+        _ => {
+            let v = crate::state::task_counts(j);
+            j.counts = Some((std::time::Instant::now(), v.clone()));
+            v
+        }
+    };
+    let body = with_metadata(counts, &sh.base_url, "taskcountsresult/@Element");
+    Ok(Reply::json(StatusCode::OK, &body))
 }
 
 // ---------------------------------------------------------------- tasks
@@ -1008,15 +1040,18 @@ fn create_task_collection(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
                 "ServerBusy",
                 "The server is busy (fault injected by batch-standin).",
             );
-            results.push(json!({"status": "servererror", "taskId": tid, "error": error_json(&e, &rid, &stamp)}));
+            let status = task_add_status(false, true);
+            results.push(
+                json!({"status": status, "taskId": tid, "error": error_json(&e, &rid, &stamp)}),
+            );
             continue;
         }
         match add_task(sh, &mut st, job, t) {
             Ok((etag, lm, url)) => results.push(json!({
-                "status": "success", "taskId": tid, "eTag": etag, "lastModified": rfc3339(lm), "location": url,
+                "status": task_add_status(true, false), "taskId": tid, "eTag": etag, "lastModified": rfc3339(lm), "location": url,
             })),
             Err(e) => {
-                let status = if e.status.is_server_error() { "servererror" } else { "clienterror" };
+                let status = task_add_status(false, e.status.is_server_error());
                 results.push(json!({"status": status, "taskId": tid, "error": error_json(&e, &rid, &stamp)}));
             }
         }
@@ -1026,7 +1061,8 @@ fn create_task_collection(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
     // The service documents that results may come back in any order;
     // answering in reverse keeps clients honest about matching by taskId.
     results.reverse();
-    Ok(Reply::json(StatusCode::OK, &json!({"value": results})))
+    let body = with_metadata(json!({"value": results}), &sh.base_url, "taskaddresult");
+    Ok(Reply::json(StatusCode::OK, &body))
 }
 
 fn error_json(e: &BatchError, rid: &str, stamp: &str) -> Value {
@@ -1073,7 +1109,9 @@ fn get_task(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
             .unwrap_or(0);
         let t = &j.tasks[key];
         Ok(get_reply(
+            sh,
             c,
+            "tasks",
             t.render(&sh.base_url, &j.id, retry),
             &t.etag,
             t.last_modified,

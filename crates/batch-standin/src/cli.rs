@@ -47,6 +47,12 @@ pub struct Cli {
     /// Milliseconds a pool spends `resizing` before its nodes are idle.
     #[arg(long, default_value_t = 200)]
     pub allocation_delay_ms: u64,
+    /// How long a deleted job stays `deleting`, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub job_deletion_delay_ms: u64,
+    /// How long `taskcounts` may lag the tasks' states, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub task_counts_lag_ms: u64,
     /// Nodes an autoscale pool gets (formulas are not evaluated).
     #[arg(long, default_value_t = 2)]
     pub autoscale_nodes: u32,
@@ -93,6 +99,8 @@ impl TryFrom<Cli> for Config {
             c.max_concurrent_tasks = n.max(1);
         }
         c.allocation_delay = Duration::from_millis(cli.allocation_delay_ms);
+        c.job_deletion_delay = Duration::from_millis(cli.job_deletion_delay_ms);
+        c.task_counts_lag = Duration::from_millis(cli.task_counts_lag_ms);
         c.autoscale_nodes = cli.autoscale_nodes;
         c.max_active_jobs = cli.max_active_jobs;
         if let Some(b) = cli.max_body_bytes {

@@ -19,6 +19,7 @@
 
 mod api;
 mod auth;
+mod casing;
 pub mod cli;
 mod error;
 mod faults;
@@ -68,10 +69,18 @@ pub struct Config {
     pub autoscale_nodes: u32,
     /// How long a pool stays `resizing` before its nodes are idle.
     pub allocation_delay: Duration,
+    /// How long a deleted job stays `deleting` (answering `JobBeingDeleted`) before it is gone.
+    pub job_deletion_delay: Duration,
+    /// The least time a terminated job stays `terminating` (answering `JobBeingTerminated`).
+    pub job_termination_delay: Duration,
+    /// How stale `taskcounts` may be: the service documents that the counts can lag the
+    /// tasks' states. A job's counts are recomputed at most this often (zero: always fresh).
+    pub task_counts_lag: Duration,
     pub api_versions: Vec<String>,
     /// Faults armed at start-up.
     pub faults: Vec<Fault>,
-    /// Body size limit before any `bodyLimit` fault: the service's 1 MiB.
+    /// The service's body size limit, 1 MiB, which it applies to the body's size in UTF-16
+    /// (so an ASCII body must stay under 512 KiB). A `bodyLimit` fault replaces it.
     pub max_body_bytes: usize,
     /// Validate every JSON success body the stand-in sends against the
     /// operation's response schema; a mismatch (a stand-in bug) becomes a
@@ -96,6 +105,9 @@ impl Config {
             max_concurrent_tasks: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             autoscale_nodes: 2,
             allocation_delay: Duration::from_millis(200),
+            job_deletion_delay: Duration::from_secs(1),
+            job_termination_delay: Duration::from_millis(300),
+            task_counts_lag: Duration::ZERO,
             api_versions: API_VERSIONS.iter().map(|s| (*s).to_owned()).collect(),
             faults: Vec::new(),
             max_body_bytes: 1024 * 1024,

@@ -706,7 +706,10 @@ pub(crate) fn maybe_complete_job(sh: &Arc<Shared>, st: &mut State, job_id: &str)
             j.terminate_reason = Some("AllTasksComplete".into());
             true
         }
-        JobState::Terminating => none_running,
+        JobState::Terminating => {
+            let lasted = OffsetDateTime::now_utc() - j.state_time;
+            none_running && lasted >= sh.config.job_termination_delay
+        }
         _ => false,
     };
     if complete {
@@ -750,6 +753,13 @@ pub(crate) fn terminate_job(sh: &Arc<Shared>, st: &mut State, job_id: &str, reas
         stop_task(st, job_id, &k, StopReason::Terminated);
     }
     maybe_complete_job(sh, st, job_id);
+    // Termination takes a while on the service too: look again once the least time passed.
+    let (sh, id) = (sh.clone(), job_id.to_owned());
+    tokio::spawn(async move {
+        tokio::time::sleep(sh.config.job_termination_delay).await;
+        let mut st = sh.lock();
+        maybe_complete_job(&sh, &mut st, &id);
+    });
 }
 
 pub(crate) fn delete_job(sh: &Arc<Shared>, st: &mut State, job_id: &str) {
@@ -767,13 +777,14 @@ pub(crate) fn delete_job(sh: &Arc<Shared>, st: &mut State, job_id: &str) {
     for k in keys {
         stop_task(st, job_id, &k, StopReason::Terminated);
     }
-    st.jobs.remove(job_id);
     delete_auto_pools(sh, st, job_id);
-    // The service wipes a deleted job's task directories; wait for the
-    // killed processes to be reaped first.
-    let delay = sh.config.allocation_delay.max(Duration::from_millis(200));
+    // The job stays `deleting` for a while, as on the service, then is gone with its task
+    // directories (by then the killed processes are reaped).
+    let delay = sh.config.job_deletion_delay.max(Duration::from_millis(200));
+    let (sh, id) = (sh.clone(), job_id.to_owned());
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
+        sh.lock().jobs.remove(&id);
         for d in dirs {
             let _ = tokio::fs::remove_dir_all(d).await;
         }

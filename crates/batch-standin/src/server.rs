@@ -288,25 +288,7 @@ async fn batch_request(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply
     crate::odata::ListQuery::from_query(&query)?;
     sh.spec.validate_headers(op, &parts.headers)?;
 
-    let limit = sh.faults.body_limit().unwrap_or(sh.config.max_body_bytes);
-    let declared = parts
-        .headers
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(BatchError::body_too_large(format!(
-            "The request body is {} bytes; the limit is {limit} bytes.",
-            declared.unwrap_or(0)
-        )));
-    }
-    let raw = Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|_| {
-            BatchError::body_too_large(format!("The request body exceeds {limit} bytes."))
-        })?
-        .to_bytes();
+    let raw = read_body(sh, &parts.headers, body).await?;
     let body = if sh.spec.takes_body(op) {
         if !raw.is_empty() {
             let ct = parts
@@ -367,6 +349,50 @@ async fn batch_request(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply
         }
     }
     Ok(reply)
+}
+
+/// Reads the request body under the size limit. A `bodyLimit` fault counts bytes; the
+/// service's own limit (`MaxLimit` 1048576) is applied as the service applies it, to the
+/// body's size in UTF-16: a recorded 528,963-byte ASCII body was refused with that limit.
+async fn read_body(
+    sh: &Shared,
+    headers: &hyper::HeaderMap,
+    body: Incoming,
+) -> Result<Bytes, BatchError> {
+    let fault = sh.faults.body_limit();
+    let service = sh.config.max_body_bytes;
+    let service_too_large = || {
+        BatchError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestBodyTooLarge",
+            "The request body is too large and exceeds the maximum permissible limit.",
+        )
+        .value("MaxLimit", service.to_string())
+    };
+    // UTF-16 takes at least two thirds of UTF-8's bytes, so more raw bytes never fit.
+    let cap = fault.unwrap_or(service.saturating_mul(3) / 2);
+    let too_large = |n: usize| match fault {
+        Some(limit) => BatchError::body_too_large(format!(
+            "The request body is {n} bytes; the limit is {limit} bytes."
+        )),
+        None => service_too_large(),
+    };
+    let declared = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = declared.filter(|n| *n > cap) {
+        return Err(too_large(n));
+    }
+    let raw = Limited::new(body, cap)
+        .collect()
+        .await
+        .map_err(|_| too_large(cap + 1))?
+        .to_bytes();
+    if fault.is_none() && 2 * String::from_utf8_lossy(&raw).encode_utf16().count() > service {
+        return Err(service_too_large());
+    }
+    Ok(raw)
 }
 
 /// The test-only control API (no auth; bind to loopback):

@@ -245,10 +245,51 @@ impl Spec {
             }
             return Ok(Value::Null);
         }
-        let value: Value = serde_json::from_slice(raw)
+        let mut value: Value = serde_json::from_slice(raw)
             .map_err(|e| invalid_body(&format!("The request body is not valid JSON: {e}")))?;
         self.check(schema, &value, "", "", REQUEST)?;
+        self.canonical_enums(schema, &mut value);
         Ok(value)
+    }
+
+    /// Rewrites every enum value to the spec's spelling. The service takes enums in any
+    /// case (the JS SDK sends `taskCompletion` for `taskcompletion`), and the rest of the
+    /// stand-in compares stored values with the spec's spelling.
+    fn canonical_enums(&self, schema: &Value, v: &mut Value) {
+        if let Some(r) = schema["$ref"].as_str() {
+            if let Some(def) = self.definitions.get(r.trim_start_matches("#/definitions/")) {
+                self.canonical_enums(def, v);
+            }
+            return;
+        }
+        if let (Some(allowed), Some(s)) = (schema["enum"].as_array(), v.as_str())
+            && let Some(spelt) = allowed
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|a| a.eq_ignore_ascii_case(s))
+        {
+            *v = Value::String(spelt.to_owned());
+            return;
+        }
+        match v {
+            Value::Object(obj) => {
+                for (k, val) in obj.iter_mut() {
+                    match schema["properties"].get(k.as_str()) {
+                        Some(ps) => self.canonical_enums(ps, val),
+                        None if schema["additionalProperties"].is_object() => {
+                            self.canonical_enums(&schema["additionalProperties"], val)
+                        }
+                        None => {}
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    self.canonical_enums(&schema["items"], item);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Validates `value` against definition `name` (tests use this directly).
@@ -301,7 +342,13 @@ impl Spec {
             other => other.to_string(),
         };
         if let Some(allowed) = schema["enum"].as_array() {
-            if !allowed.iter().any(|a| a == v) {
+            // Enums are read whatever their case, and the service answers some in another
+            // case than the spec's (`Success`, `TaskCompletion`, `Spread`).
+            let same = |a: &Value| match (a.as_str(), v.as_str()) {
+                (Some(a), Some(s)) => a.eq_ignore_ascii_case(s),
+                _ => a == v,
+            };
+            if !allowed.iter().any(same) {
                 let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
                 return Err(BatchError::bad_value(
                     path,
@@ -584,10 +631,14 @@ mod tests {
         assert_eq!(
             code(
                 "BatchTaskCreateOptions",
-                json!({"id": "t", "commandLine": "x", "outputFiles": [{"filePattern": "a", "destination": {}, "uploadOptions": {"uploadCondition": "TaskSuccess"}}]})
+                json!({"id": "t", "commandLine": "x", "outputFiles": [{"filePattern": "a", "destination": {}, "uploadOptions": {"uploadCondition": "whenever"}}]})
             ),
             "InvalidPropertyValue"
         );
+        // Enums in another case are taken, as the service took `taskCompletion` from the JS SDK.
+        let pascal = json!({"id": "t", "commandLine": "x", "outputFiles": [{"filePattern": "a", "destination": {}, "uploadOptions": {"uploadCondition": "TaskSuccess"}}]});
+        spec.validate_definition("BatchTaskCreateOptions", &pascal)
+            .unwrap();
         // Read-only properties are not accepted in requests.
         assert_eq!(
             code(

@@ -123,6 +123,7 @@ impl Pool {
                 Value::Array(self.resize_errors.clone()),
             );
         }
+        crate::casing::echo_pool(o);
         v
     }
 
@@ -216,6 +217,8 @@ pub(crate) struct Job {
     pub tasks: BTreeMap<String, Task>,
     /// Cancelled when the job is terminated or deleted (stops its wall-clock timer).
     pub cancel: CancellationToken,
+    /// The last `taskcounts` answer and when it was computed (see `Config::task_counts_lag`).
+    pub counts: Option<(std::time::Instant, Value)>,
 }
 
 impl Job {
@@ -260,6 +263,14 @@ impl Job {
             exec["terminateReason"] = json!(r);
         }
         o.insert("executionInfo".into(), exec);
+        let auto_pool = o
+            .get_mut("poolInfo")
+            .and_then(|p| p.get_mut("autoPoolSpecification"))
+            .and_then(|a| a.get_mut("pool"))
+            .and_then(Value::as_object_mut);
+        if let Some(pool) = auto_pool {
+            crate::casing::echo_pool(pool);
+        }
         v
     }
 
@@ -396,6 +407,7 @@ impl Task {
             x.insert("result".into(), json!(r));
         }
         o.insert("executionInfo".into(), exec);
+        crate::casing::echo_task(o);
         if let Some((pool, node)) = &self.node {
             let node_url = format!("{base}/pools/{pool}/nodes/{node}");
             let root = format!("workitems/{job_id}/job-1/{}", self.id);

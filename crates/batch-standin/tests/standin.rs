@@ -274,7 +274,8 @@ async fn tasks_run_with_resource_files_and_upload_outputs() {
     .await;
     assert_eq!(results.len(), 3);
     assert!(
-        results.iter().all(|r| r["status"] == "success"),
+        // The service's casing, not the spec's `success`.
+        results.iter().all(|r| r["status"] == "Success"),
         "{results:?}"
     );
     let missing = json!({"id": "tmissing", "commandLine": "/bin/true",
@@ -455,14 +456,14 @@ async fn lists_page_with_next_link_select_and_filter() {
     )
     .await;
     let by_id = |id: &str| again.iter().find(|r| r["taskId"] == id).unwrap().clone();
-    assert_eq!(by_id("t000")["status"], "clienterror");
+    assert_eq!(by_id("t000")["status"], "ClientError");
     assert_eq!(by_id("t000")["error"]["code"], "TaskExists");
     assert_eq!(
         by_id("T001")["error"]["code"],
         "TaskExists",
         "ids are case-insensitive"
     );
-    assert_eq!(by_id("new1")["status"], "success");
+    assert_eq!(by_id("new1")["status"], "Success");
     let r = c
         .call("POST", "/jobs/jp/tasks", Some(&task("t005", "true")))
         .await;
@@ -559,9 +560,9 @@ async fn http_faults_fire_as_configured() {
     arm(json!({"kind": "taskServerError", "count": 1, "taskIdContains": "s1"})).await;
     let res = add(c, "jdrop", vec![task("s0", "true"), task("s1", "true")]).await;
     let s1 = res.iter().find(|r| r["taskId"] == "s1").unwrap();
-    assert_eq!(s1["status"], "servererror");
+    assert_eq!(s1["status"], "ServerError");
     let res = add(c, "jdrop", vec![task("s1", "true")]).await;
-    assert_eq!(res[0]["status"], "success", "the retried task is added");
+    assert_eq!(res[0]["status"], "Success", "the retried task is added");
 
     s.handle.arm(batch_standin::Fault::JobQuota { count: 1 });
     let r = c
@@ -692,7 +693,19 @@ async fn wall_clock_limits_and_termination() {
     let t = wait_task(c, "jcap", "forever").await;
     assert_eq!(t["executionInfo"]["result"], "failure");
     assert_eq!(c.call("DELETE", "/jobs/jcap", None).await.status, 202);
-    assert_eq!(c.call("GET", "/jobs/jcap", None).await.status, 404);
+    // Deletion takes a while, as on the service: the job is `deleting` and refuses changes.
+    let deleting = c.call("GET", "/jobs/jcap", None).await;
+    assert_eq!(deleting.body["state"], "deleting", "{}", deleting.body);
+    let again = c.call("POST", "/jobs/jcap/terminate", None).await;
+    assert_eq!((again.status, again.code()), (409, "JobBeingDeleted"));
+    let start = std::time::Instant::now();
+    while c.call("GET", "/jobs/jcap", None).await.status != 404 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the job never went"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1050,4 +1063,84 @@ async fn the_active_job_quota_frees_up_when_jobs_complete() {
         .await;
     assert_eq!(j["executionInfo"]["terminateReason"], "done");
     job(c, "q3", "none").await;
+}
+
+/// What the real service answers and the spec does not say (recorded exchanges in
+/// tests/fixtures/azure-recordings/): `Success`, `odata.metadata`, echoed enums in PascalCase,
+/// a lower-case vmSize, the body limit counted in UTF-16, lasting `terminating` state,
+/// and task counts that lag when configured to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_in_the_services_casing_with_its_limits_and_delays() {
+    let s = start_with(|c| c.task_counts_lag = Duration::from_secs(2)).await;
+    let c = &s.client;
+    c.steady_pool("pc", 1, 2).await;
+    let pool = c.call("GET", "/pools/pc", None).await.body;
+    assert_eq!(pool["vmSize"], "standard_d2s_v3", "{pool}");
+    assert!(
+        pool["odata.metadata"]
+            .as_str()
+            .unwrap()
+            .ends_with("$metadata#pools/@Element")
+    );
+    job(c, "jc", "pc").await;
+    let counts = c.call("GET", "/jobs/jc/taskcounts", None).await.body;
+    assert_eq!(counts["taskCounts"]["completed"], 0);
+    assert!(
+        counts["odata.metadata"]
+            .as_str()
+            .unwrap()
+            .ends_with("#taskcountsresult/@Element")
+    );
+    let upload = json!({"filePattern": "../std*.txt",
+        "destination": {"container": {"containerUrl": "http://127.0.0.1:1/c?sig=x"}},
+        "uploadOptions": {"uploadCondition": "taskCompletion"}});
+    let t = json!({"id": "echo", "commandLine": "/bin/true", "outputFiles": [upload]});
+    let r = c
+        .call(
+            "POST",
+            "/jobs/jc/addtaskcollection",
+            Some(&json!({"value": [t]})),
+        )
+        .await;
+    assert_eq!(r.body["value"][0]["status"], "Success", "{}", r.body);
+    assert!(
+        r.body["odata.metadata"]
+            .as_str()
+            .unwrap()
+            .ends_with("#taskaddresult")
+    );
+    let done = wait_task(c, "jc", "echo").await;
+    assert_eq!(
+        done["outputFiles"][0]["uploadOptions"]["uploadCondition"],
+        "TaskCompletion"
+    );
+    // The counts computed before the task ran are still served within the lag.
+    let stale = c.call("GET", "/jobs/jc/taskcounts", None).await.body;
+    assert_eq!(stale["taskCounts"]["completed"], 0, "{stale}");
+    c.wait_for("/jobs/jc/taskcounts", 10, |v| {
+        v["taskCounts"]["completed"] == 1
+    })
+    .await;
+
+    // 1 MiB counted in UTF-16: 520,000 ASCII bytes fit, 530,000 do not.
+    job(c, "jbig", "nopool").await;
+    let add_sized = |n: usize| async move {
+        let body = json!({"value": [{"id": format!("b{n}"), "commandLine": "x".repeat(n)}]});
+        c.call("POST", "/jobs/jbig/addtaskcollection", Some(&body))
+            .await
+    };
+    let ok = add_sized(520_000).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let big = add_sized(530_000).await;
+    assert_eq!((big.status, big.code()), (413, "RequestBodyTooLarge"));
+    assert_eq!(big.body["values"][0]["key"], "MaxLimit", "{}", big.body);
+    assert_eq!(big.body["values"][0]["value"], "1048576");
+
+    // Termination lasts a moment: meanwhile the job is `terminating`.
+    let r = c.call("POST", "/jobs/jbig/terminate", None).await;
+    assert_eq!(r.status, 202);
+    let again = c.call("POST", "/jobs/jbig/terminate", None).await;
+    assert_eq!((again.status, again.code()), (409, "JobBeingTerminated"));
+    c.wait_for("/jobs/jbig", 10, |j| j["state"] == "completed")
+        .await;
 }

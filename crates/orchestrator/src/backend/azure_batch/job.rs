@@ -183,7 +183,7 @@ pub(crate) async fn terminate_job(
         Ok(_) => Ok(()),
         Err(e)
             if e.is_code("JobCompleted")
-                || e.is_code("JobTerminating")
+                || e.is_code("JobBeingTerminated")
                 || e.is_code("JobNotFound") =>
         {
             Ok(())
