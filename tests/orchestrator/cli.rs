@@ -219,3 +219,62 @@ fn status_shows_where_a_run_stands_and_cleanup_keeps_shared_objects() {
     assert_eq!(objects(), 2, "only the object no other run uses is gone");
     assert!(run_dir.join("report.csv").is_file(), "results are kept");
 }
+
+#[test]
+fn an_out_directory_that_is_or_holds_the_inputs_is_refused() {
+    let s = Scratch::new();
+    s.write_input("a.csv", ",x,y\n0,1,a\n");
+    let trainer = tripwire(&s);
+    for (out, says) in [
+        (s.inputs(), "is the input directory"),
+        (s.path().to_path_buf(), "contains the input directory"),
+    ] {
+        let o = s
+            .command()
+            .arg("--out")
+            .arg(&out)
+            .arg("run")
+            .arg(s.inputs())
+            .arg("--trainer")
+            .arg(&trainer)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert!(!tripped(&s));
+    assert_eq!(
+        std::fs::read_dir(s.inputs()).unwrap().count(),
+        1,
+        "nothing written"
+    );
+}
+
+/// Trainer stderr reaches the report and the terminal: control characters are escaped in the
+/// summary (a raw `\r` or escape sequence rewrote the table) and report.csv cells that a
+/// spreadsheet would run as formulas start with `'`.
+#[test]
+fn untrusted_text_is_escaped_in_the_summary_and_report_csv() {
+    let s = Scratch::new();
+    s.write_input("=HYPERLINK.csv", ",x,y\n0,1,a\n");
+    let trainer = s.script(
+        "hostile.sh",
+        "printf '=cmd|calc\\nheader \\033[31mred\\rX\\n' >&2\nexit 1\n",
+    );
+    let out = s.run(&trainer, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\r'),
+        "{stdout:?}"
+    );
+    assert!(stdout.contains(r"header \u{1b}[31mred\rX"), "{stdout}");
+
+    let csv = std::fs::read_to_string(s.run_dir().join("report.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(&row[0], "'=HYPERLINK.csv", "{csv}");
+    assert!(row[7].starts_with("'=cmd|calc"), "{csv}");
+}

@@ -276,3 +276,98 @@ fn a_second_orchestrator_on_the_same_run_is_refused() {
     );
     assert!(first.wait().unwrap().success());
 }
+
+/// The run lock is taken before the manifest is read: while another orchestrator holds it,
+/// a second one is refused without reading (here: a manifest mid-change by its owner, which
+/// the second used to read and plan from, or fail on).
+#[cfg(unix)]
+#[test]
+fn the_run_lock_is_taken_before_the_manifest_is_read() {
+    let s = Scratch::new();
+    s.write_input("a.csv", ",x,y\n0,1,a\n");
+    let trainer = s.script("fake.sh", "printf 'The model score: 0.5' > \"$2\"\n");
+    let first = s.run(&trainer, &[]);
+    assert!(first.status.success(), "{}", show(&first));
+    let run_dir = s.run_dir();
+    let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_owned();
+    let lock = std::fs::File::open(run_dir.join("lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    std::fs::write(run_dir.join("manifest.json"), "{\"torn").unwrap();
+
+    let again = s.run(&trainer, &[]);
+    let resumed = s
+        .command()
+        .arg("--out")
+        .arg(s.out())
+        .args(["resume", &run_id])
+        .output()
+        .unwrap();
+    for o in [&again, &resumed] {
+        assert_eq!(o.status.code(), Some(2), "{}", show(o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("another orchestrator is working"),
+            "{}",
+            show(o)
+        );
+    }
+}
+
+/// kill -9 of the orchestrator used to leave its trainers running, and the rerun started the
+/// same task beside the orphan. The next session now kills recorded process groups first.
+#[cfg(target_os = "linux")]
+#[test]
+fn kill_9_leaves_no_orphan_beside_the_rerun() {
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    let pids = s.path().join("pids");
+    let marker = s.path().join("slept");
+    // The first attempt records its pid and hangs; later attempts train at once.
+    let trainer = s.script(
+        "hang-once.sh",
+        &format!(
+            "echo $$ >> '{pids}'\nif [ ! -e '{marker}' ]; then touch '{marker}'; sleep 60; fi\n\
+             exec '{t}' \"$@\"\n",
+            pids = pids.display(),
+            marker = marker.display(),
+            t = trainer_bin().display()
+        ),
+    );
+    let mut child = s
+        .command()
+        .arg("--out")
+        .arg(s.out())
+        .arg("run")
+        .arg(s.inputs())
+        .arg("--trainer")
+        .arg(&trainer)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !marker.exists() {
+        assert!(Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let orphan: i32 = std::fs::read_to_string(&pids)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|st| !st.rsplit_once(')').unwrap().1.trim_start().starts_with('Z'))
+    };
+    assert!(alive(orphan), "kill -9 leaves the trainer running");
+
+    let rerun = s.run(&trainer, &[]);
+    assert!(rerun.status.success(), "{}", show(&rerun));
+    assert!(
+        !alive(orphan),
+        "the orphan was killed before the task ran again"
+    );
+    let rows = rows(&s.run_dir());
+    assert_eq!(rows[0]["status"], "succeeded");
+}

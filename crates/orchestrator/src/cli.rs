@@ -443,7 +443,8 @@ pub async fn main(cli: Cli) -> ExitCode {
                 message.push_str(&format!(": {cause}"));
                 source = cause.source();
             }
-            eprintln!("{message}");
+            // One line, whatever a file name or a service's message holds.
+            eprintln!("{}", crate::text::one_line(&message));
             ExitCode::from(EXIT_ERROR)
         }
     }

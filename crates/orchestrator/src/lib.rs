@@ -8,6 +8,7 @@
 //! - [`backend`]: the [`backend::Backend`] trait and its engines ([`backend::Local`], ...).
 //! - [`job`]: the types shared by the core and every backend.
 //! - [`input`], [`manifest`], [`report`], [`progress`], [`config`]: the pieces of the flow.
+//! - [`text`]: untrusted text made safe for a terminal line or a spreadsheet cell.
 //!
 //! # Example
 //!
@@ -48,6 +49,7 @@ pub mod manifest;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
+pub mod text;
 
 pub use error::{
     BoxError, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_TASKS_FAILED, Error, Result,

@@ -246,16 +246,21 @@ pub fn lock_run(run_dir: &Path) -> Result<RunLock> {
     #[cfg(unix)]
     if let Err(e) = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         if e == rustix::io::Errno::WOULDBLOCK {
-            return Err(Error::Manifest {
-                path: Manifest::path(run_dir),
-                reason: "another orchestrator is working on this run right now; wait for it \
-                         or stop it, then resume"
-                    .into(),
-            });
+            return Err(busy(run_dir));
         }
         return Err(Error::io("lock", &path, e.into()));
     }
     Ok(RunLock { _file: file })
+}
+
+/// The error for a run another orchestrator holds the lock of.
+pub fn busy(run_dir: &Path) -> Error {
+    Error::Manifest {
+        path: Manifest::path(run_dir),
+        reason: "another orchestrator is working on this run right now; wait for it or stop \
+                 it, then resume"
+            .into(),
+    }
 }
 
 /// Whether some orchestrator holds the run's lock right now.

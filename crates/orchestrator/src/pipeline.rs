@@ -27,6 +27,7 @@ use crate::job::{RunContext, StageObject, StagePlan, Staged, TaskEvent};
 use crate::manifest::{self, InputRecord, Manifest, TaskRecord, TaskState};
 use crate::progress::Progress;
 use crate::report;
+use crate::text::one_line;
 use crate::{EXIT_INTERRUPTED, EXIT_OK, EXIT_TASKS_FAILED};
 use crate::{Error, Result};
 
@@ -161,6 +162,41 @@ fn size_run(
     }
 }
 
+/// Refuses an output directory that is the input directory, or contains it: run directories,
+/// reports and `objects/` would be written among (or over) the user's files, and `cleanup`
+/// would delete there. An output directory inside the input directory is fine (inputs are not
+/// searched recursively).
+fn check_out_dir(input_dir: &Path, out_dir: &Path) -> Result<()> {
+    let (Some(input), Some(out)) = (resolve(input_dir), resolve(out_dir)) else {
+        return Ok(()); // Discovery reports an input directory that does not exist.
+    };
+    if input.starts_with(&out) {
+        return Err(Error::Config(format!(
+            "--out `{}` {} the input directory `{}`; runs would be written among the inputs: \
+             choose an output directory outside it",
+            out_dir.display(),
+            if input == out { "is" } else { "contains" },
+            input_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `path` made absolute with symlinks resolved, for the part of it that exists (an output
+/// directory is created later).
+fn resolve(path: &Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(path).ok()?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return Some(rest.iter().rev().fold(real, |p: PathBuf, c| p.join(c)));
+        }
+        rest.push(existing.file_name()?.to_owned());
+        existing = existing.parent()?;
+    }
+}
+
 /// A planned run, not yet started.
 #[derive(Debug)]
 pub struct Planned {
@@ -174,7 +210,16 @@ pub struct Planned {
 
 /// Discovers and hashes inputs, finds the trainer, derives ids and sizes the run. Writes
 /// nothing; reads the existing manifest if the run directory already has one.
+///
+/// Takes no lock, so what it reads may be stale by the time it is used: for `--dry-run` and
+/// other descriptions only. [`run`] reads the manifest again under the run lock.
 pub async fn plan(config: &RunConfig, worker_cores: usize) -> Result<Planned> {
+    let (fresh, run_dir) = plan_fresh(config, worker_cores).await?;
+    adopt_existing(fresh, run_dir)
+}
+
+/// [`plan`] without reading the run directory: the manifest a new run would start from.
+async fn plan_fresh(config: &RunConfig, worker_cores: usize) -> Result<(Manifest, PathBuf)> {
     if config
         .trainer_args
         .iter()
@@ -187,6 +232,7 @@ pub async fn plan(config: &RunConfig, worker_cores: usize) -> Result<Planned> {
         ));
     }
     let explicit_threads = user_threads(&config.trainer_args)?;
+    check_out_dir(&config.input_dir, &config.out_dir)?;
     let input_dir = config.input_dir.clone();
     let trainer_arg = config.trainer.clone();
     // Hashing and directory walks are blocking work.
@@ -262,6 +308,12 @@ pub async fn plan(config: &RunConfig, worker_cores: usize) -> Result<Planned> {
         staged: None,
         orchestrator_pid: None,
     };
+    Ok((fresh, run_dir))
+}
+
+/// The run to execute: `fresh`, or the manifest already in `run_dir` when the same command
+/// ran before (its task states kept, this command's execution settings taken).
+fn adopt_existing(fresh: Manifest, run_dir: PathBuf) -> Result<Planned> {
     if !Manifest::path(&run_dir).exists() {
         return Ok(Planned {
             manifest: fresh,
@@ -399,8 +451,8 @@ pub fn describe_plan<B: Backend>(backend: &B, planned: &Planned) -> String {
         "  {}  {:>10} B  {} -> {}",
         &plan.trainer.digest[..12],
         plan.trainer.size,
-        plan.trainer.path.display(),
-        staged.trainer
+        one_line(&plan.trainer.path.to_string_lossy()),
+        one_line(&staged.trainer)
     );
     for o in &plan.inputs {
         let _ = writeln!(
@@ -408,8 +460,8 @@ pub fn describe_plan<B: Backend>(backend: &B, planned: &Planned) -> String {
             "  {}  {:>10} B  {} -> {}",
             &o.digest[..12],
             o.size,
-            o.path.display(),
-            staged.inputs.get(&o.digest).map_or("?", String::as_str)
+            one_line(&o.path.to_string_lossy()),
+            one_line(staged.inputs.get(&o.digest).map_or("?", String::as_str))
         );
     }
     let _ = writeln!(
@@ -430,12 +482,12 @@ pub fn describe_plan<B: Backend>(backend: &B, planned: &Planned) -> String {
             out,
             "  {}  {}  [{}]",
             t.task_id,
-            names.join(", "),
+            one_line(&names.join(", ")),
             if t.is_done() { "done" } else { "to run" }
         );
         let argv = backend.task_command(&run, &staged, &t.spec(args.clone()));
         let cmd: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
-        let _ = writeln!(out, "      $ {}", cmd.join(" "));
+        let _ = writeln!(out, "      $ {}", one_line(&cmd.join(" ")));
     }
     out
 }
@@ -446,8 +498,8 @@ pub async fn run<B: Backend>(
     config: &RunConfig,
     shutdown: CancellationToken,
 ) -> Result<Finished> {
-    let planned = plan(config, backend.worker_cores()).await?;
     if config.dry_run {
+        let planned = plan(config, backend.worker_cores()).await?;
         print!("{}", describe_plan(backend, &planned));
         return Ok(Finished {
             run_id: planned.manifest.run_id,
@@ -455,13 +507,19 @@ pub async fn run<B: Backend>(
             exit_code: EXIT_OK,
         });
     }
+    let (fresh, run_dir) = plan_fresh(config, backend.worker_cores()).await?;
+    // The lock comes before the manifest is read: otherwise a second orchestrator could plan
+    // from a manifest the first is about to change, and run its finished tasks again.
+    std::fs::create_dir_all(&run_dir).map_err(|e| Error::io("create", &run_dir, e))?;
+    let lock = manifest::lock_run(&run_dir)?;
+    let planned = adopt_existing(fresh, run_dir)?;
     if planned.existing {
         tracing::info!(
             "run {} exists; resuming it (only unfinished tasks run)",
             planned.manifest.run_id
         );
     }
-    execute(backend, planned.manifest, &planned.run_dir, shutdown).await
+    execute(backend, planned.manifest, &planned.run_dir, lock, shutdown).await
 }
 
 /// `orchestrator resume RUN_ID`: finish what the run's manifest says is not done.
@@ -473,6 +531,7 @@ pub async fn resume<B: Backend>(
     shutdown: CancellationToken,
 ) -> Result<Finished> {
     let run_dir = existing_run_dir(out_dir, run_id)?;
+    let lock = manifest::lock_run(&run_dir)?;
     let mut m = Manifest::load(&run_dir)?;
     if m.backend.as_str() != backend.name() {
         return Err(Error::Config(format!(
@@ -492,12 +551,17 @@ pub async fn resume<B: Backend>(
     if let Some(t) = overrides.timeout {
         m.timeout_seconds = Some(t.as_secs_f64());
     }
-    execute(backend, m, &run_dir, shutdown).await
+    execute(backend, m, &run_dir, lock, shutdown).await
 }
 
 /// The backend a stored run uses (for `resume` and `cleanup` to pick one).
 pub fn run_backend(out_dir: &Path, run_id: &str) -> Result<BackendKind> {
     let run_dir = existing_run_dir(out_dir, run_id)?;
+    // The backend never changes for a run, so reading it unlocked is safe; but a run another
+    // orchestrator holds is refused here already, before its manifest is read.
+    if manifest::run_is_locked(&run_dir) {
+        return Err(manifest::busy(&run_dir));
+    }
     Ok(Manifest::load(&run_dir)?.backend)
 }
 
@@ -523,15 +587,17 @@ async fn save(manifest: &Manifest, run_dir: &Path) -> Result<()> {
 }
 
 /// Stages, runs every task that is not done, keeps the manifest current, writes the report.
+///
+/// `_lock` is the run's lock, taken before `m` was read, and held until this returns.
 async fn execute<B: Backend>(
     backend: &B,
     mut m: Manifest,
     run_dir: &Path,
+    _lock: manifest::RunLock,
     shutdown: CancellationToken,
 ) -> Result<Finished> {
     let session_start = Instant::now();
     std::fs::create_dir_all(run_dir.join("tasks")).map_err(|e| Error::io("create", run_dir, e))?;
-    let _lock = manifest::lock_run(run_dir)?;
     m.orchestrator_pid = Some(std::process::id());
     // Tasks that were running when a previous orchestrator died, or that may succeed on a
     // new try, go back to pending; their earlier attempts still count.
@@ -810,6 +876,8 @@ pub fn status(out_dir: &Path, run_id: &str) -> Result<String> {
 /// `orchestrator cleanup RUN_ID`: the backend deletes what the run created on its engine.
 pub async fn cleanup<B: Backend>(backend: &B, out_dir: &Path, run_id: &str) -> Result<()> {
     let run_dir = existing_run_dir(out_dir, run_id)?;
+    // Not while an orchestrator works on the run: its objects and jobs are in use.
+    let _lock = manifest::lock_run(&run_dir)?;
     let m = Manifest::load(&run_dir)?;
     backend.cleanup(&run_context(&m, &run_dir)).await
 }

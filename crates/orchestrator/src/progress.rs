@@ -46,8 +46,10 @@ impl Progress {
         self.log(line, ok);
     }
 
-    /// A line above the bar (or a log line when there is no bar).
+    /// A line above the bar (or a log line when there is no bar); control characters in it
+    /// (from an input's name or an engine's message) are escaped.
     pub fn log(&self, line: &str, ok: bool) {
+        let line = crate::text::one_line(line);
         if self.bar.is_hidden() {
             if ok {
                 tracing::info!("{line}");

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::backend::kit::write_atomic;
 use crate::backend::{OUTPUT_FILE, STDERR_FILE};
 use crate::manifest::{Manifest, TaskState};
+use crate::text::{csv_cell, one_line};
 use crate::{Error, Result};
 
 /// The prefix of the trainer's output line (`The model score: 0.95`).
@@ -228,9 +229,10 @@ fn to_csv(report: &Report, path: &Path) -> Result<Vec<u8>> {
         "requeues",
     ])
     .map_err(io_err)?;
+    // Free text (names, stderr, engine messages) is quoted against spreadsheet formulas.
     for r in &report.rows {
         w.write_record([
-            r.input.as_str(),
+            &*csv_cell(&r.input),
             &r.task_id,
             &r.status,
             r.score.as_deref().unwrap_or(""),
@@ -239,8 +241,8 @@ fn to_csv(report: &Report, path: &Path) -> Result<Vec<u8>> {
             &r.wall_seconds
                 .map(|s| format!("{s:.3}"))
                 .unwrap_or_default(),
-            &r.stderr_tail,
-            r.failure.as_deref().unwrap_or(""),
+            &*csv_cell(&r.stderr_tail),
+            &*csv_cell(r.failure.as_deref().unwrap_or("")),
             &r.requeues.to_string(),
         ])
         .map_err(io_err)?;
@@ -399,17 +401,25 @@ pub fn summary_table(report: &Report) -> String {
             .collect()
     };
     if !rows.is_empty() {
-        let name_w = rows.iter().map(|r| r.input.len()).max().unwrap_or(5).max(5);
+        // Names and messages come from files and the trainer: escaped, so each stays on its
+        // line and cannot move the terminal's cursor.
+        let names: Vec<_> = rows.iter().map(|r| one_line(&r.input)).collect();
+        let name_w = names
+            .iter()
+            .map(|n| n.chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(5);
         let _ = writeln!(
             out,
             "{:<name_w$}  {:<9}  {:<20}  {:>4}  {:>8}  {:>9}",
             "input", "status", "score", "exit", "attempts", "wall (s)"
         );
-        for r in &rows {
+        for (r, name) in rows.iter().zip(&names) {
             let _ = writeln!(
                 out,
                 "{:<name_w$}  {:<9}  {:<20}  {:>4}  {:>8}  {:>9}",
-                r.input,
+                name,
                 r.status,
                 r.score.as_deref().unwrap_or("-"),
                 r.exit_code
@@ -423,7 +433,7 @@ pub fn summary_table(report: &Report) -> String {
             if r.status != "succeeded"
                 && let Some(line) = r.stderr_tail.lines().last().or(r.failure.as_deref())
             {
-                let _ = writeln!(out, "{:<name_w$}    {line}", "");
+                let _ = writeln!(out, "{:<name_w$}    {}", "", one_line(line));
             }
         }
         if rows.len() < report.rows.len() {
@@ -451,8 +461,8 @@ pub fn summary_table(report: &Report) -> String {
         }
     );
     if let (Some(best), Some(worst)) = (&s.best, &s.worst) {
-        let _ = writeln!(out, "Best:  {} ({})", best.0, best.1);
-        let _ = writeln!(out, "Worst: {} ({})", worst.0, worst.1);
+        let _ = writeln!(out, "Best:  {} ({})", one_line(&best.0), best.1);
+        let _ = writeln!(out, "Worst: {} ({})", one_line(&worst.0), worst.1);
     }
     let _ = writeln!(
         out,

@@ -13,6 +13,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::kit::pgroups::{self, ProcessGroups};
 use super::kit::store::{ObjectStore, named_input};
 use super::{Backend, OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
 use crate::job::{RunContext, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus};
@@ -82,7 +83,15 @@ impl Backend for Local {
             let input = PathBuf::from(input);
             jobs.push((task, input));
         }
+        // Trainers an earlier orchestrator left running (it was killed with -9) die before
+        // their tasks start again, so no task ever runs beside its orphan.
+        let groups = ProcessGroups::new(&run.run_dir);
+        let killer = groups.clone();
+        tokio::task::spawn_blocking(move || killer.kill_leftovers())
+            .await
+            .map_err(|e| panicked("orphan kill", e))??;
         let policy = Arc::new(AttemptPolicy {
+            groups,
             trainer: PathBuf::from(&staged.trainer),
             retries: run.retries,
             timeout: run.timeout,
@@ -199,6 +208,8 @@ fn panicked(what: &str, e: tokio::task::JoinError) -> Error {
 /// What every attempt of every task shares.
 #[derive(Debug)]
 struct AttemptPolicy {
+    /// Where each running attempt's process group is recorded.
+    groups: ProcessGroups,
     trainer: PathBuf,
     retries: u32,
     timeout: Option<Duration>,
@@ -394,6 +405,27 @@ async fn run_attempt(
         }
     };
     let pid = child.id();
+    if let Some(pid) = pid
+        && let Err(e) = policy.groups.record(&task.task_id, pid)
+    {
+        // Only an orphan after a kill -9 depends on it; the attempt itself can go on.
+        tracing::warn!(
+            "cannot record the process group of task {}: {e}",
+            task.task_id
+        );
+    }
+    let end = wait_attempt(policy, &mut child, pid, shutdown).await;
+    policy.groups.forget(&task.task_id);
+    end
+}
+
+/// Waits for the attempt's trainer, the timeout or shutdown, whichever comes first.
+async fn wait_attempt(
+    policy: &AttemptPolicy,
+    child: &mut tokio::process::Child,
+    pid: Option<u32>,
+    shutdown: &CancellationToken,
+) -> AttemptEnd {
     let timeout = async {
         match policy.timeout {
             Some(t) => tokio::time::sleep(t).await,
@@ -420,13 +452,8 @@ async fn run_attempt(
 
 /// SIGKILL to the child's process group (it is the group leader, so pgid == pid).
 fn kill_group(pid: Option<u32>) {
-    #[cfg(unix)]
-    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok())
-        && let Some(pid) = rustix::process::Pid::from_raw(pid)
-    {
-        // ESRCH (already gone) is fine; anything else leaves kill_on_drop as the fallback.
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    // ESRCH (already gone) is fine; anything else leaves kill_on_drop as the fallback.
+    if let Some(pid) = pid {
+        pgroups::kill_group(pid);
     }
-    #[cfg(not(unix))]
-    let _ = pid;
 }

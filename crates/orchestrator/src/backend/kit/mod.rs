@@ -5,12 +5,15 @@
 //!   crate's error;
 //! - [`store`]: the content-addressed object store (hash while copying, verify before reuse,
 //!   named input links checked by inode) the local and Slurm backends stage into;
-//! - [`redact`]: keys, signatures and tokens masked out of any text that may reach a user.
+//! - [`redact`]: keys, signatures and tokens masked out of any text that may reach a user;
+//! - [`pgroups`]: the process groups of running tasks, recorded in the run directory so a
+//!   session after a kill -9 kills the orphans before running their tasks again.
 
 use std::path::Path;
 
 use crate::{Error, Result};
 
+pub mod pgroups;
 pub mod redact;
 pub mod store;
 
