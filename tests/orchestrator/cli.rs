@@ -190,13 +190,7 @@ fn status_shows_where_a_run_stands_and_cleanup_keeps_shared_objects() {
     let run_dir = s.run_dir();
     let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_owned();
 
-    let status = s
-        .command()
-        .arg("--out")
-        .arg(s.out())
-        .args(["status", &run_id])
-        .output()
-        .unwrap();
+    let status = s.out_command(&["status", &run_id]);
     assert!(status.status.success(), "{}", show(&status));
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("state: finished"), "{text}");
@@ -208,13 +202,7 @@ fn status_shows_where_a_run_stands_and_cleanup_keeps_shared_objects() {
     assert!(second.status.success(), "{}", show(&second));
     let objects = || std::fs::read_dir(s.out().join("objects")).unwrap().count();
     assert_eq!(objects(), 3);
-    let cleanup = s
-        .command()
-        .arg("--out")
-        .arg(s.out())
-        .args(["cleanup", &run_id])
-        .output()
-        .unwrap();
+    let cleanup = s.out_command(&["cleanup", &run_id]);
     assert!(cleanup.status.success(), "{}", show(&cleanup));
     assert_eq!(objects(), 2, "only the object no other run uses is gone");
     assert!(run_dir.join("report.csv").is_file(), "results are kept");

@@ -231,14 +231,7 @@ fn ctrl_c_kills_running_children_and_records_them_cancelled() {
         ),
     );
     let child = s
-        .command()
-        .arg("--out")
-        .arg(s.out())
-        .arg("run")
-        .arg(s.inputs())
-        .arg("--trainer")
-        .arg(&wrapper)
-        .args(["--concurrency", "2"])
+        .run_command(&wrapper, &["--concurrency", "2"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

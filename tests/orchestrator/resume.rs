@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use util::{Scratch, golden_default_outputs, manifest, rows, show, trainer_bin};
+use util::{Scratch, golden_default_outputs, manifest, rows, show, trainer_bin, wait_for_file};
 
 const INPUTS: [&str; 6] = [
     "breast_cancer.csv",
@@ -77,14 +77,7 @@ fn kill_9_mid_run_then_resume_loses_no_task_and_reruns_no_success() {
     }
     let wrapper = logging_wrapper(&s);
     let mut child = s
-        .command()
-        .arg("--out")
-        .arg(s.out())
-        .arg("run")
-        .arg(s.inputs())
-        .arg("--trainer")
-        .arg(&wrapper)
-        .args(["--concurrency", "1"])
+        .run_command(&wrapper, &["--concurrency", "1"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -123,13 +116,7 @@ fn kill_9_mid_run_then_resume_loses_no_task_and_reruns_no_success() {
     );
 
     let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_owned();
-    let status = s
-        .command()
-        .arg("--out")
-        .arg(s.out())
-        .args(["status", &run_id])
-        .output()
-        .unwrap();
+    let status = s.out_command(&["status", &run_id]);
     assert!(status.status.success(), "{}", show(&status));
     assert!(
         String::from_utf8_lossy(&status.stdout).contains("orchestrator resume"),
@@ -137,13 +124,7 @@ fn kill_9_mid_run_then_resume_loses_no_task_and_reruns_no_success() {
         show(&status)
     );
 
-    let resumed = s
-        .command()
-        .arg("--out")
-        .arg(s.out())
-        .args(["resume", &run_id])
-        .output()
-        .unwrap();
+    let resumed = s.out_command(&["resume", &run_id]);
     assert!(resumed.status.success(), "{}", show(&resumed));
 
     // No task lost: every input succeeded with its golden score.
@@ -190,13 +171,7 @@ fn resume_of_a_finished_run_runs_nothing() {
         .to_str()
         .unwrap()
         .to_owned();
-    let again = s
-        .command()
-        .arg("--out")
-        .arg(s.out())
-        .args(["resume", &run_id])
-        .output()
-        .unwrap();
+    let again = s.out_command(&["resume", &run_id]);
     assert!(again.status.success(), "{}", show(&again));
     assert_eq!(invocations(&s).get("iris.csv"), Some(&1));
 }
@@ -204,13 +179,7 @@ fn resume_of_a_finished_run_runs_nothing() {
 #[test]
 fn resume_of_an_unknown_run_is_a_clear_error() {
     let s = Scratch::new();
-    let out = s
-        .command()
-        .arg("--out")
-        .arg(s.out())
-        .args(["resume", "no-such-run"])
-        .output()
-        .unwrap();
+    let out = s.out_command(&["resume", "no-such-run"]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no run `no-such-run`"));
 }
@@ -228,26 +197,8 @@ fn a_second_orchestrator_on_the_same_run_is_refused() {
             trainer_bin().display()
         ),
     );
-    let mut first = s
-        .command()
-        .arg("--out")
-        .arg(s.out())
-        .arg("run")
-        .arg(s.inputs())
-        .arg("--trainer")
-        .arg(&slow)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !started.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the first run never started its task"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut first = s.spawn_run(&slow, &[]);
+    wait_for_file(&started, 20, "the first run never started its task");
     let second = s.run(&slow, &[]);
     assert_eq!(second.status.code(), Some(2), "{}", show(&second));
     assert!(
@@ -262,13 +213,7 @@ fn a_second_orchestrator_on_the_same_run_is_refused() {
         .to_str()
         .unwrap()
         .to_owned();
-    let status = s
-        .command()
-        .arg("--out")
-        .arg(s.out())
-        .args(["status", &run_id])
-        .output()
-        .unwrap();
+    let status = s.out_command(&["status", &run_id]);
     assert!(
         String::from_utf8_lossy(&status.stdout).contains("in progress"),
         "{}",
@@ -295,13 +240,7 @@ fn the_run_lock_is_taken_before_the_manifest_is_read() {
     std::fs::write(run_dir.join("manifest.json"), "{\"torn").unwrap();
 
     let again = s.run(&trainer, &[]);
-    let resumed = s
-        .command()
-        .arg("--out")
-        .arg(s.out())
-        .args(["resume", &run_id])
-        .output()
-        .unwrap();
+    let resumed = s.out_command(&["resume", &run_id]);
     for o in [&again, &resumed] {
         assert_eq!(o.status.code(), Some(2), "{}", show(o));
         assert!(
@@ -332,23 +271,8 @@ fn kill_9_leaves_no_orphan_beside_the_rerun() {
             t = trainer_bin().display()
         ),
     );
-    let mut child = s
-        .command()
-        .arg("--out")
-        .arg(s.out())
-        .arg("run")
-        .arg(s.inputs())
-        .arg("--trainer")
-        .arg(&trainer)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !marker.exists() {
-        assert!(Instant::now() < deadline, "the task never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = s.spawn_run(&trainer, &[]);
+    wait_for_file(&marker, 30, "the task never started");
     child.kill().unwrap();
     child.wait().unwrap();
     let orphan: i32 = std::fs::read_to_string(&pids)

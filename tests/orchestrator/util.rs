@@ -120,8 +120,8 @@ impl Scratch {
         cmd
     }
 
-    /// `orchestrator --out out run in --trainer TRAINER EXTRA...`.
-    pub fn run(&self, trainer: &Path, extra: &[&str]) -> Output {
+    /// The command `orchestrator --out out run in --trainer TRAINER EXTRA...`, not started.
+    pub fn run_command(&self, trainer: &Path, extra: &[&str]) -> Command {
         let mut cmd = self.command();
         cmd.arg("--out")
             .arg(self.out())
@@ -130,7 +130,33 @@ impl Scratch {
             .arg("--trainer")
             .arg(trainer)
             .args(extra);
-        cmd.output().expect("run orchestrator")
+        cmd
+    }
+
+    /// `orchestrator --out out ARGS...` (`status`, `resume`, `cleanup`), run to completion.
+    pub fn out_command(&self, args: &[&str]) -> Output {
+        self.command()
+            .arg("--out")
+            .arg(self.out())
+            .args(args)
+            .output()
+            .expect("run orchestrator")
+    }
+
+    /// Starts [`Scratch::run_command`] in the background, its output discarded.
+    pub fn spawn_run(&self, trainer: &Path, extra: &[&str]) -> std::process::Child {
+        self.run_command(trainer, extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start orchestrator")
+    }
+
+    /// Runs [`Scratch::run_command`] to completion.
+    pub fn run(&self, trainer: &Path, extra: &[&str]) -> Output {
+        self.run_command(trainer, extra)
+            .output()
+            .expect("run orchestrator")
     }
 
     /// The run directories under `out/` (everything but `objects`).
@@ -214,4 +240,13 @@ pub fn golden_default_outputs() -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// Waits until `path` exists, failing the test with `what` after `secs` seconds.
+pub fn wait_for_file(path: &Path, secs: u64, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !path.exists() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
