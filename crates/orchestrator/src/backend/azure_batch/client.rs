@@ -333,9 +333,10 @@ impl BatchClient {
                         ApiError {
                             status: None,
                             code: Some("EntraTokenUnavailable".into()),
-                            message: format!(
+                            // The credential's error may quote a token request or a secret.
+                            message: redact(&format!(
                                 "could not get a Microsoft Entra ID token for {ENTRA_SCOPE}: {e}"
-                            ),
+                            )),
                             call: call.describe(),
                             request_id: None,
                         },
@@ -574,29 +575,9 @@ pub(crate) fn decode_key(key: &str) -> Result<Vec<u8>, String> {
         .map_err(|_| "AZURE_BATCH_ACCOUNT_KEY is not valid base64 (copy the key from the Batch account's Keys blade)".into())
 }
 
-/// Replaces SAS signatures and bearer/SharedKey credentials in text meant for logs or errors.
-pub(crate) fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("sig=") {
-        out.push_str(&rest[..i + 4]);
-        out.push_str("REDACTED");
-        let tail = &rest[i + 4..];
-        let end = tail
-            .find(|c: char| c == '&' || c == '"' || c == '\'' || c.is_whitespace())
-            .unwrap_or(tail.len());
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    for scheme in ["SharedKey ", "Bearer "] {
-        if let Some(i) = out.find(scheme) {
-            let tail = &out[i + scheme.len()..];
-            let end = tail.find(char::is_whitespace).unwrap_or(tail.len());
-            out.replace_range(i + scheme.len()..i + scheme.len() + end, "REDACTED");
-        }
-    }
-    out
-}
+/// The workspace's one redactor (every `sig=`/`sig%3d`, `AccountKey=`, `Bearer` and
+/// `SharedKey` value), for text meant for logs or errors.
+pub(crate) use crate::backend::kit::redact::redact;
 
 /// A random GUID without braces (client-request-id). Randomness from hashing the clock, the
 /// process id and a counter: unique per call, which is all the service needs.
@@ -853,6 +834,19 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("sig=REDACTED&se=2"));
+    }
+
+    /// The Batch client's own redactor masked only the first SharedKey/Bearer and missed
+    /// `sig%3d` and `AccountKey=`; it is now the workspace's one redactor.
+    #[test]
+    fn redaction_masks_every_credential_form() {
+        let s = redact(
+            "SharedKey a:FIRST== SharedKey a:SECOND== Bearer T1 Bearer T2 \
+             ?sv=1&sig%3dENCODED&x=1 AccountKey=KEYKEY;EndpointSuffix=core",
+        );
+        for secret in ["FIRST", "SECOND", "T1", "T2", "ENCODED", "KEYKEY"] {
+            assert!(!s.contains(secret), "{secret} in {s}");
+        }
     }
 
     use super::super::testserver::{self, Answer, error_body};

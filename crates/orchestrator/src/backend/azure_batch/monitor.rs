@@ -384,15 +384,15 @@ async fn task_file_fallback(
     write_atomic(dest, &reply.body).await
 }
 
-/// Temp file + rename, so a crash never leaves a half-written file behind.
+/// The workspace's one atomic write (random temp name, `create_new`, synced, a non-regular
+/// target refused), off the async threads.
 pub(crate) async fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = dest.with_extension(format!("tmp-{}", std::process::id()));
-    tokio::fs::write(&tmp, bytes)
-        .await
-        .map_err(|e| format!("write {}: {e}", tmp.display()))?;
-    tokio::fs::rename(&tmp, dest)
-        .await
-        .map_err(|e| format!("rename to {}: {e}", dest.display()))
+    let (dest, bytes) = (dest.to_path_buf(), bytes.to_vec());
+    tokio::task::spawn_blocking(move || {
+        fsutil::write_atomic(&dest, &bytes).map_err(|e| format!("write {}: {e}", dest.display()))
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 #[cfg(test)]
