@@ -1,4 +1,5 @@
-//! The `Backend` trait's contract, checked through the library against the local backend.
+//! The `Backend` trait's contract, checked through the library against the local and Slurm
+//! backends (the Slurm test starts the single-node cluster through `scripts/slurm-start.sh`).
 //!
 //! The `check_*` functions take any backend, so another backend's tests can include this file
 //! with `#[path]` and run the same checks against its own engine.
@@ -6,9 +7,13 @@
 #[path = "util.rs"]
 mod util;
 
+#[path = "slurm_util.rs"]
+mod slurm_util;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use orchestrator::backend::slurm::{Slurm, SlurmConfig};
 use orchestrator::backend::{Backend, Local, OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
 use orchestrator::input::hash_file;
 use orchestrator::job::{RunContext, StagePlan, Staged, TaskEvent, TaskSpec, TaskStatus};
@@ -117,18 +122,18 @@ fn plan(s: &Scratch, trainer: &std::path::Path, names: &[&str]) -> (StagePlan, V
     (plan, tasks)
 }
 
-#[tokio::test]
-async fn local_backend_honours_the_contract() {
-    let s = Scratch::new();
+/// The whole contract on two good inputs and one bad one: staging is idempotent, every task
+/// runs once with its events in order, bad input (exit 1) is not retried, cleanup keeps
+/// results.
+async fn check_contract<B: Backend>(backend: &B, s: &Scratch) {
     s.copy_input("iris.csv", "iris.csv");
     s.copy_input("wine.csv", "wine.csv");
     s.write_input("empty.csv", "");
-    let backend = Local::new(&s.out());
-    let run = context(&s, 2);
-    let (plan, tasks) = plan(&s, &trainer_bin(), &["iris.csv", "wine.csv", "empty.csv"]);
-    let staged = check_stage_is_idempotent(&backend, &run, &plan).await;
+    let run = context(s, 2);
+    let (plan, tasks) = plan(s, &trainer_bin(), &["iris.csv", "wine.csv", "empty.csv"]);
+    let staged = check_stage_is_idempotent(backend, &run, &plan).await;
     let outcomes =
-        check_runs_every_task(&backend, &run, &staged, tasks, CancellationToken::new()).await;
+        check_runs_every_task(backend, &run, &staged, tasks, CancellationToken::new()).await;
     assert_eq!(outcomes.len(), 3);
     assert_eq!(outcomes["task-iris"].status, TaskStatus::Succeeded);
     assert_eq!(outcomes["task-wine"].status, TaskStatus::Succeeded);
@@ -141,6 +146,29 @@ async fn local_backend_honours_the_contract() {
     // Cleanup keeps results.
     backend.cleanup(&run).await.expect("cleanup");
     assert!(run.task_dir("task-iris").join(OUTPUT_FILE).is_file());
+}
+
+#[tokio::test]
+async fn local_backend_honours_the_contract() {
+    let s = Scratch::new();
+    check_contract(&Local::new(&s.out()), &s).await;
+}
+
+/// The same contract on the single-node Slurm cluster (`scripts/slurm-start.sh`).
+#[tokio::test]
+async fn slurm_backend_honours_the_contract() {
+    slurm_util::cluster();
+    let s = Scratch::new();
+    let backend = Slurm::new(SlurmConfig {
+        staging_dir: s.out().join("slurm-staging"),
+        partition: None,
+        time_limit: None,
+        cpus_per_task: None,
+        mem: None,
+        poll_interval: Duration::from_millis(300),
+    })
+    .expect("slurm backend");
+    check_contract(&backend, &s).await;
 }
 
 #[tokio::test]
