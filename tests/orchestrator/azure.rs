@@ -5,6 +5,10 @@
 #[path = "util.rs"]
 mod util;
 
+/// Jobs that end early, failures after the pool exists, outages, tokens (issue 12, items 3-6).
+#[path = "azure_ops.rs"]
+mod ops;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

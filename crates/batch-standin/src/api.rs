@@ -664,7 +664,16 @@ fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
         let owner = (auto["poolLifetimeOption"] == "job"
             && auto["keepAlive"].as_bool() != Some(true))
         .then(|| id.clone());
-        insert_pool(sh, &mut st, &pid, pool, owner)?;
+        match sh.faults.take_auto_pool_failure() {
+            Some((code, message)) => {
+                let message = message.unwrap_or_else(|| {
+                    "The auto pool could not be created: the account's pool or core quota is reached."
+                        .to_owned()
+                });
+                runner::fail_auto_pool_later(sh.clone(), id.clone(), code, message);
+            }
+            None => insert_pool(sh, &mut st, &pid, pool, owner)?,
+        }
         pid
     } else {
         return Err(missing("poolInfo.poolId"));
@@ -690,6 +699,7 @@ fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
             pool_id,
             end_time: None,
             terminate_reason: None,
+            scheduling_error: None,
             tasks: Default::default(),
             cancel: cancel.clone(),
             counts: None,

@@ -18,7 +18,8 @@ use crate::{Config, Error, Fault};
 /// true to do the work first), bodyLimit (413 RequestBodyTooLarge above
 /// bytes), preempt (requeue the next running task), resizeError (pool
 /// allocation fails with a code), taskServerError (per-task servererror in
-/// addtaskcollection), jobQuota (409 ActiveJobAndScheduleQuotaReached).
+/// addtaskcollection), jobQuota (409 ActiveJobAndScheduleQuotaReached),
+/// autoPoolFailure (an auto-pool job completes with a schedulingError).
 #[derive(Debug, Parser)]
 #[command(name = "batch-standin", version)]
 pub struct Cli {

@@ -1,6 +1,6 @@
 //! Fault injection: throttling, dropped connections, body-size limits,
-//! preempted nodes, pool resize errors, per-task server errors and the
-//! active-job quota. Faults come from `--fault JSON` flags at start-up and
+//! preempted nodes, pool resize errors, per-task server errors, the
+//! active-job quota and auto-pools that cannot be created. Faults come from `--fault JSON` flags at start-up and
 //! from `POST /_standin/faults` at run time; each fires `count` times and
 //! is then disarmed.
 
@@ -31,11 +31,14 @@ fn quota_code() -> String {
 )]
 pub enum Fault {
     /// Answer the next `count` matching requests with `status` (429, 503,
-    /// 500, 408...) and a BatchError body, plus `Retry-After` if set.
+    /// 500, 408...) and a BatchError body (with `code`, else the code the
+    /// service uses with that status), plus `Retry-After` if set.
     Status {
         status: u16,
         #[serde(default = "one")]
         count: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,12 +114,29 @@ pub enum Fault {
         #[serde(default = "one")]
         count: u32,
     },
+    /// The next `count` jobs with an `autoPoolSpecification` cannot get their
+    /// pool: as on the service, the job is created, then (after the
+    /// allocation delay) it completes with `executionInfo.schedulingError`
+    /// `{category: usererror, code, message}` and its active tasks stay active.
+    AutoPoolFailure {
+        #[serde(default = "auto_pool_quota_code")]
+        code: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        #[serde(default = "one")]
+        count: u32,
+    },
+}
+
+fn auto_pool_quota_code() -> String {
+    "AutoPoolCreationFailedWithQuotaReached".to_owned()
 }
 
 /// What the HTTP layer must do with a request before handling it.
 pub(crate) enum HttpFault {
     Status {
         status: u16,
+        code: Option<String>,
         retry_after: Option<u64>,
     },
     DropBefore,
@@ -192,12 +212,14 @@ impl Faults {
             Fault::Status {
                 status,
                 count,
+                code,
                 retry_after,
                 path_contains,
                 method: m,
             } if hit(path_contains, m, method, path) => Some((
                 HttpFault::Status {
                     status: *status,
+                    code: code.clone(),
                     retry_after: *retry_after,
                 },
                 count,
@@ -279,6 +301,18 @@ impl Faults {
             _ => None,
         })
         .is_some()
+    }
+
+    /// (code, message) when the next auto-pool must fail.
+    pub(crate) fn take_auto_pool_failure(&self) -> Option<(String, Option<String>)> {
+        self.take(|f| match f {
+            Fault::AutoPoolFailure {
+                code,
+                message,
+                count,
+            } => Some(((code.clone(), message.clone()), count)),
+            _ => None,
+        })
     }
 
     pub(crate) fn take_job_quota(&self) -> bool {

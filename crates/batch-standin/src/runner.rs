@@ -72,7 +72,8 @@ fn schedule(sh: &Shared) -> Vec<Launch> {
             continue;
         };
         let Some(t) = j.tasks.get(&key) else { continue };
-        if t.state != TaskState::Active {
+        // A completed job never starts its remaining active tasks (they stay active).
+        if t.state != TaskState::Active || j.state == JobState::Completed {
             continue;
         }
         if j.state != JobState::Active || st.running >= sh.config.max_concurrent_tasks {
@@ -742,13 +743,21 @@ fn delete_auto_pools(sh: &Arc<Shared>, st: &mut State, job_id: &str) {
     }
 }
 
+/// Terminates a job as the service does: running tasks are ended, and
+/// "if there are any Tasks in the Job in the active state, they will remain
+/// in the active state" (Terminate Job; the same for maxWallClockTime).
 pub(crate) fn terminate_job(sh: &Arc<Shared>, st: &mut State, job_id: &str, reason: &str) {
     let Some(j) = st.jobs.get_mut(job_id) else {
         return;
     };
     j.set_state(JobState::Terminating);
     j.terminate_reason = Some(reason.to_owned());
-    let keys: Vec<String> = j.tasks.keys().cloned().collect();
+    let keys: Vec<String> = j
+        .tasks
+        .iter()
+        .filter(|(_, t)| t.state != TaskState::Active)
+        .map(|(k, _)| k.clone())
+        .collect();
     for k in keys {
         stop_task(st, job_id, &k, StopReason::Terminated);
     }
@@ -949,6 +958,26 @@ fn p_start_task(st: &State, pool_id: &str) -> Value {
     st.pools
         .get(pool_id)
         .map_or(Value::Null, |p| p.spec["startTask"].clone())
+}
+
+/// An auto-pool that could not be created: after the allocation delay the
+/// job completes with `schedulingError`, its tasks left as they are.
+pub(crate) fn fail_auto_pool_later(sh: Arc<Shared>, job_id: String, code: String, message: String) {
+    tokio::spawn(async move {
+        tokio::time::sleep(sh.config.allocation_delay).await;
+        let mut guard = sh.lock();
+        let st = &mut *guard;
+        let Some(j) = st.jobs.get_mut(&job_id) else {
+            return;
+        };
+        if j.state != JobState::Active {
+            return;
+        }
+        tracing::info!(job = %job_id, %code, "fault: auto-pool creation failed");
+        j.scheduling_error =
+            Some(json!({"category": "usererror", "code": code, "message": message}));
+        complete_job(&sh, st, &job_id);
+    });
 }
 
 /// Terminates the job with `MaxWallClockTimeExpiry` when its cap passes.

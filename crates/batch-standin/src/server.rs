@@ -122,14 +122,16 @@ async fn handle(
             }
             Some(HttpFault::Status {
                 status,
+                code,
                 retry_after,
             }) => {
-                tracing::info!(%method, %path, status, "fault: throttling");
+                tracing::info!(%method, %path, status, "fault: error status");
                 let status =
                     StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
                 let mut e = BatchError::new(
                     status,
-                    status_code_name(status.as_u16()),
+                    code.as_deref()
+                        .unwrap_or_else(|| status_code_name(status.as_u16())),
                     "The server is currently unable to handle the request (fault injected by batch-standin).",
                 );
                 if let Some(s) = retry_after {

@@ -214,6 +214,9 @@ pub(crate) struct Job {
     pub pool_id: String,
     pub end_time: Option<OffsetDateTime>,
     pub terminate_reason: Option<String>,
+    /// `executionInfo.schedulingError`: why the job could not start (an
+    /// auto-pool that could not be created).
+    pub scheduling_error: Option<Value>,
     pub tasks: BTreeMap<String, Task>,
     /// Cancelled when the job is terminated or deleted (stops its wall-clock timer).
     pub cancel: CancellationToken,
@@ -261,6 +264,9 @@ impl Job {
         }
         if let Some(r) = &self.terminate_reason {
             exec["terminateReason"] = json!(r);
+        }
+        if let Some(e) = &self.scheduling_error {
+            exec["schedulingError"] = e.clone();
         }
         o.insert("executionInfo".into(), exec);
         let auto_pool = o

@@ -122,7 +122,12 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct CleanupArgs {
     /// The run whose engine-side resources to delete.
-    pub run_id: String,
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub run_id: Option<String>,
+    /// Azure Batch: delete every job, pool and storage container this tool created in the
+    /// accounts of the environment (found by their metadata; no run directory needed).
+    #[arg(long)]
+    pub all: bool,
     /// Slurm backend settings.
     #[command(flatten)]
     pub slurm: SlurmArgs,
@@ -254,6 +259,8 @@ enum Job {
     Cleanup {
         run_id: String,
     },
+    /// `cleanup --all` (Azure Batch only).
+    CleanupAll,
 }
 
 /// The backend-specific context passed to [`with_backend`].
@@ -284,6 +291,10 @@ impl Job {
                 println!("Cleaned up run {run_id} on the {} backend", backend.name());
                 Ok(EXIT_OK)
             }
+            Job::CleanupAll => Err(Error::Config(format!(
+                "`cleanup --all` applies to the azure-batch backend, not {}",
+                backend.name()
+            ))),
         }
     }
 }
@@ -327,6 +338,10 @@ async fn with_backend(
                 AzureBatchConfig::from_options(azure_batch.options(), file.azure_batch.as_ref())
                     .map_err(Error::Config)?;
             let backend = AzureBatch::new(config).await?;
+            if let Job::CleanupAll = job {
+                println!("cleanup --all: {}", backend.cleanup_all().await?);
+                return Ok(EXIT_OK);
+            }
             if let Job::Run(run) = &job
                 && run.dry_run
             {
@@ -414,15 +429,18 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Command::Cleanup(args) => {
-            let kind = pipeline::run_backend(&out_dir, &args.run_id)?;
+            let (kind, job) = match args.run_id {
+                Some(run_id) => (
+                    pipeline::run_backend(&out_dir, &run_id)?,
+                    Job::Cleanup { run_id },
+                ),
+                None => (BackendKind::AzureBatch, Job::CleanupAll),
+            };
             let settings = BackendSettings {
                 out_dir: &out_dir,
                 file: &file,
                 slurm: &args.slurm,
                 azure_batch: &args.azure_batch,
-            };
-            let job = Job::Cleanup {
-                run_id: args.run_id,
             };
             with_backend(kind, settings, job, shutdown).await
         }

@@ -84,6 +84,9 @@ pub enum TaskStatus {
     TimedOut,
     /// Cancelled by the user or the engine before finishing.
     Cancelled,
+    /// Never started: the engine's job ended first (its time cap, someone terminating it, a
+    /// pool that could not be created); the failure says why. A resume runs it.
+    NotRun,
 }
 
 impl TaskStatus {
@@ -94,6 +97,7 @@ impl TaskStatus {
             Self::Failed => "failed",
             Self::TimedOut => "timed_out",
             Self::Cancelled => "cancelled",
+            Self::NotRun => "not_run",
         }
     }
 }

@@ -84,6 +84,8 @@ pub enum TaskState {
     TimedOut,
     /// Stopped by Ctrl-C or the engine.
     Cancelled,
+    /// Never started: the engine's job ended first.
+    NotRun,
 }
 
 impl TaskState {
@@ -96,6 +98,7 @@ impl TaskState {
             Self::Failed => "failed",
             Self::TimedOut => "timed_out",
             Self::Cancelled => "cancelled",
+            Self::NotRun => "not_run",
         }
     }
 }
@@ -107,6 +110,7 @@ impl From<TaskStatus> for TaskState {
             TaskStatus::Failed => Self::Failed,
             TaskStatus::TimedOut => Self::TimedOut,
             TaskStatus::Cancelled => Self::Cancelled,
+            TaskStatus::NotRun => Self::NotRun,
         }
     }
 }

@@ -29,7 +29,7 @@ pub struct Row {
     pub input: String,
     /// Task that trained on it.
     pub task_id: String,
-    /// `succeeded`, `failed`, `timed_out`, `cancelled`, `pending`, `running`.
+    /// `succeeded`, `failed`, `timed_out`, `cancelled`, `not_run`, `pending`, `running`.
     pub status: String,
     /// The score exactly as the trainer printed it.
     pub score: Option<String>,
@@ -63,7 +63,7 @@ pub struct Summary {
     pub tasks: usize,
     /// Inputs whose task succeeded.
     pub succeeded: usize,
-    /// Inputs whose task failed, timed out or was cancelled.
+    /// Inputs whose task failed, timed out, was cancelled or never ran.
     pub failed: usize,
     /// Inputs whose task has not finished (an interrupted run).
     pub unfinished: usize,

@@ -43,6 +43,15 @@ impl ApiError {
     pub(crate) fn is_code(&self, code: &str) -> bool {
         super::model::is_code(self.code.as_deref(), code)
     }
+
+    /// Whether the failure says nothing about the request itself: no answer at all (network,
+    /// DNS, a time-out, no token), throttling, or a server error. Waiting may cure it.
+    pub(crate) fn is_transient(&self) -> bool {
+        match self.status {
+            None => true,
+            Some(s) => s == 408 || s == 429 || s >= 500,
+        }
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -124,6 +133,8 @@ pub(crate) struct Call {
     pub(crate) ocp_headers: Vec<(String, String)>,
     /// A full URL from `odata.nextLink`, followed verbatim instead of `path` + `query`.
     pub(crate) next_link: Option<Url>,
+    /// Attempts for a transient failure, when not the policy's (a caller that polls anyway).
+    pub(crate) max_attempts: Option<u32>,
 }
 
 impl Call {
@@ -135,6 +146,7 @@ impl Call {
             body: None,
             ocp_headers: Vec::new(),
             next_link: None,
+            max_attempts: None,
         }
     }
     pub(crate) fn get(path: impl Into<String>) -> Self {
@@ -146,6 +158,11 @@ impl Call {
     }
     pub(crate) fn json(mut self, body: Vec<u8>) -> Self {
         self.body = Some(body);
+        self
+    }
+    /// At most `n` attempts for a transient failure (the caller has its own way to wait).
+    pub(crate) fn attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n.max(1));
         self
     }
     fn describe(&self) -> String {
@@ -243,15 +260,18 @@ impl BatchClient {
                 attempt -= 1;
                 continue;
             }
-            let retryable = match err.status {
-                None => true, // transport error: state unknown, the caller's ids make a retry safe
-                Some(s) => s == 408 || s == 429 || s >= 500,
-            };
-            if !retryable || attempt >= self.retry.max_attempts {
+            // A transport error leaves the state unknown; the caller's ids make a retry safe.
+            let max_attempts = call.max_attempts.unwrap_or(self.retry.max_attempts);
+            if !err.is_transient() || attempt >= max_attempts {
                 return Err(err);
             }
             let delay = self.retry.delay(attempt, retry_after);
-            tracing::info!(call = %what, attempt, ?delay, error = %err, "retrying Batch call");
+            if call.max_attempts.is_some() {
+                // A caller with its own attempt budget reports lasting trouble itself.
+                tracing::debug!(call = %what, attempt, ?delay, error = %err, "retrying Batch call");
+            } else {
+                tracing::info!(call = %what, attempt, ?delay, error = %err, "retrying Batch call");
+            }
             tokio::time::sleep(delay).await;
         }
     }

@@ -105,10 +105,7 @@ pub(crate) fn job_body(
         constraints: JobConstraints {
             max_wall_clock_time: Some(model::iso_duration(cap)),
         },
-        metadata: vec![
-            NameValue::new("created-by", "orchestrator"),
-            NameValue::new(model::RUN_METADATA_KEY, run_id),
-        ],
+        metadata: model::run_metadata(run_id),
     }
 }
 
@@ -132,6 +129,21 @@ pub(crate) async fn choose_job_id(client: &BatchClient, base: &str) -> Result<St
     Err(format!(
         "100 finished jobs already exist for `{base}`; run `orchestrator cleanup` first"
     ))
+}
+
+/// Whether the job is past taking tasks (terminating, completed, being deleted, gone). An
+/// unreadable job counts as not finished: the caller's error stands.
+pub(crate) async fn is_finished(client: &BatchClient, job_id: &str) -> bool {
+    match client
+        .send_json::<JobView>(&Call::get(format!("/jobs/{job_id}")).query("$select", "id,state"))
+        .await
+    {
+        Ok(job) => matches!(
+            job.state,
+            JobState::Terminating | JobState::Completed | JobState::Deleting
+        ),
+        Err(e) => e.status == Some(404),
+    }
 }
 
 /// `POST /jobs`; an existing job with the id counts as created (a retried or resumed create).
@@ -211,8 +223,11 @@ pub(crate) async fn delete_job(client: &BatchClient, job_id: &str) -> Result<(),
     }
 }
 
-/// Jobs whose metadata says this run created them.
-pub(crate) async fn jobs_of_run(client: &BatchClient, run_id: &str) -> Result<Vec<String>, String> {
+/// Jobs whose metadata `pick` accepts (this run's, or everything this tool created).
+pub(crate) async fn jobs_tagged(
+    client: &BatchClient,
+    pick: impl Fn(&[NameValue]) -> bool,
+) -> Result<Vec<String>, String> {
     let mut call = Call::get("/jobs").query("$select", "id,state,metadata");
     let mut out = Vec::new();
     loop {
@@ -220,11 +235,7 @@ pub(crate) async fn jobs_of_run(client: &BatchClient, run_id: &str) -> Result<Ve
         out.extend(
             page.value
                 .into_iter()
-                .filter(|j| {
-                    j.metadata
-                        .iter()
-                        .any(|m| m.name == model::RUN_METADATA_KEY && m.value == run_id)
-                })
+                .filter(|j| pick(&j.metadata))
                 .map(|j| j.id),
         );
         match page.next_link {

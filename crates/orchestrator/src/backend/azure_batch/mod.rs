@@ -18,7 +18,7 @@ mod tasks;
 #[cfg(test)]
 mod testserver;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -28,7 +28,9 @@ use tokio_util::sync::CancellationToken;
 pub use config::{AzureBatchConfig, AzureBatchOptions, BatchAuth, PoolMode};
 
 use self::client::{Auth, BatchClient, RetryPolicy};
-use self::model::{AutoPoolSpec, JobCreate, PoolCreate, PoolInfo, VirtualMachineConfiguration};
+use self::model::{
+    AutoPoolSpec, JobCreate, NameValue, PoolCreate, PoolInfo, VirtualMachineConfiguration,
+};
 use self::monitor::{Watch, WatchEnd};
 use self::pool::PoolOrigin;
 use self::storage::Storage;
@@ -291,21 +293,7 @@ impl AzureBatch {
         if specs.is_empty() || shutdown.is_cancelled() {
             return Ok(());
         }
-        // SAS tokens must outlive queueing + the job's wall-clock cap + the final uploads.
-        let expiry = SystemTime::now() + self.cfg.job_timeout + SAS_MARGIN;
-        let trainer_url = self.storage.read_url(&staged.trainer, expiry).await?;
-        let digests: BTreeSet<&str> = specs.iter().map(|s| s.input_digest.as_str()).collect();
-        let mut input_urls = std::collections::HashMap::new();
-        for d in digests {
-            if let Some(u) = staged.inputs.get(d) {
-                input_urls.insert(d.to_owned(), self.storage.read_url(u, expiry).await?);
-            }
-        }
-        let out_container = self
-            .storage
-            .output_container_url(&run.run_id, expiry, self.cfg.job_timeout)
-            .await?;
-
+        let urls = self.sign_urls(run, staged, &specs).await?;
         let vm = pool::resolve_image(client, &self.cfg).await?;
         let (pool_info, pool_body) = self.pool_info(run, vm);
         let mut origin = None;
@@ -313,84 +301,144 @@ impl AzureBatch {
             origin =
                 Some(pool::ensure_pool(client, body, &run.run_id, self.cfg.poll_interval).await?);
         }
-        job::create_job(client, &self.job_body(run, &job_id, pool_info)).await?;
+        // From here on a pool exists: every way out goes through `finish`, which releases it.
+        let on_pool = OnPool {
+            run,
+            job_id: &job_id,
+            pool_id: pool_body.as_ref().map(|p| p.id.clone()),
+            urls: &urls,
+        };
+        let end = self
+            .submit_and_watch(&on_pool, pool_info, specs, events, shutdown)
+            .await;
+        self.finish(run, &job_id, origin, end).await
+    }
 
-        let lookup = |d: &str| input_urls.get(d).cloned();
-        let (creates, bad) = self.task_bodies(run, &specs, &trainer_url, &lookup, &out_container);
+    /// SAS URLs for the trainer, the inputs of `specs` and the output container; they must
+    /// outlive queueing, the job's wall-clock cap and the final uploads.
+    async fn sign_urls(
+        &self,
+        run: &RunContext,
+        staged: &Staged,
+        specs: &[TaskSpec],
+    ) -> std::result::Result<SignedUrls, String> {
+        let expiry = SystemTime::now() + self.cfg.job_timeout + SAS_MARGIN;
+        let trainer = self.storage.read_url(&staged.trainer, expiry).await?;
+        let digests: BTreeSet<&str> = specs.iter().map(|s| s.input_digest.as_str()).collect();
+        let mut inputs = HashMap::new();
+        for d in digests {
+            if let Some(u) = staged.inputs.get(d) {
+                inputs.insert(d.to_owned(), self.storage.read_url(u, expiry).await?);
+            }
+        }
+        let outputs = self
+            .storage
+            .output_container_url(&run.run_id, expiry, self.cfg.job_timeout)
+            .await?;
+        Ok(SignedUrls {
+            trainer,
+            inputs,
+            outputs,
+        })
+    }
+
+    /// Creates the job, adds the tasks and watches them. Errors come back for `finish` to
+    /// release the pool.
+    async fn submit_and_watch(
+        &self,
+        p: &OnPool<'_>,
+        pool_info: PoolInfo,
+        specs: Vec<TaskSpec>,
+        events: &mpsc::UnboundedSender<TaskEvent>,
+        shutdown: &CancellationToken,
+    ) -> std::result::Result<WatchEnd, String> {
+        let (client, run, job_id) = (&self.client, p.run, p.job_id);
+        job::create_job(client, &self.job_body(run, job_id, pool_info)).await?;
+        let lookup = |d: &str| p.urls.inputs.get(d).cloned();
+        let (creates, bad) =
+            self.task_bodies(run, &specs, &p.urls.trainer, &lookup, &p.urls.outputs);
         let pending: Vec<tasks::Pending> = creates.iter().map(tasks::Pending::new).collect();
         drop(creates);
         for (id, why) in &bad {
             let _ = events.send(TaskEvent::Finished(refused(id, why)));
         }
-        let ours: HashSet<String> = pending.iter().map(|p| p.id.clone()).collect();
+        let mut ours: HashSet<String> = pending.iter().map(|p| p.id.clone()).collect();
         let submit_started = std::time::Instant::now();
-        let submit = tasks::submit_all(client.clone(), &job_id, pending, self.cfg.submitters);
+        let submit = tasks::submit_all(client.clone(), job_id, pending, self.cfg.submitters);
         let submitted = tokio::select! {
             biased;
-            () = shutdown.cancelled() => {
-                self.stop(run, &job_id, origin, "cancelled by the user").await;
-                return Ok(());
-            }
+            () = shutdown.cancelled() => return Ok(WatchEnd::Cancelled),
             r = submit => r,
         };
-        let submitted = match submitted {
-            Ok(s) => s,
-            Err(e) => {
-                self.stop(run, &job_id, origin, "task submission failed")
-                    .await;
+        match submitted {
+            Ok(s) => {
+                tracing::info!(
+                    job = %job_id,
+                    added = s.added,
+                    existed = s.already_existed,
+                    refused = s.rejected.len(),
+                    requests = s.requests,
+                    seconds = %format!("{:.2}", submit_started.elapsed().as_secs_f64()),
+                    "tasks submitted"
+                );
+                for (id, why) in &s.rejected {
+                    ours.remove(id);
+                    let _ = events.send(TaskEvent::Finished(refused(id, why)));
+                }
+            }
+            // The job ended under the submission (its auto-pool failed, someone terminated
+            // it): the watch reports what ran and what never did.
+            Err(e) if job::is_finished(client, job_id).await => {
+                tracing::warn!(job = %job_id, "adding tasks stopped: the job has ended ({e})");
+            }
+            Err(e) => return Err(e),
+        }
+        if let Err(e) = job::set_terminate_when_done(client, job_id).await {
+            if !job::is_finished(client, job_id).await {
                 return Err(e);
             }
-        };
-        tracing::info!(
-            job = %job_id,
-            added = submitted.added,
-            existed = submitted.already_existed,
-            refused = submitted.rejected.len(),
-            requests = submitted.requests,
-            seconds = %format!("{:.2}", submit_started.elapsed().as_secs_f64()),
-            "tasks submitted"
-        );
-        let mut ours = ours;
-        for (id, why) in &submitted.rejected {
-            ours.remove(id);
-            let _ = events.send(TaskEvent::Finished(refused(id, why)));
         }
-        job::set_terminate_when_done(client, &job_id).await?;
-
         let watch = Watch {
             client,
             storage: &self.storage,
             run,
-            job_id: &job_id,
-            pool_id: pool_body.as_ref().map(|p| p.id.clone()),
+            job_id,
+            pool_id: p.pool_id.clone(),
             poll: self.cfg.poll_interval,
             stall_warning: self.cfg.pool_stall_warning,
             timeout: run.timeout,
+            outage_limit: self.cfg.job_timeout,
         };
-        let end = monitor::watch(watch, ours, events, shutdown).await;
+        monitor::watch(watch, ours, events, shutdown).await
+    }
+
+    /// The one way out once a pool exists: the job is terminated unless the run is complete,
+    /// and the pool is released (unless `--keep-pool`), whatever happened.
+    async fn finish(
+        &self,
+        run: &RunContext,
+        job_id: &str,
+        origin: Option<PoolOrigin>,
+        end: std::result::Result<WatchEnd, String>,
+    ) -> std::result::Result<(), String> {
         match end {
-            Ok(WatchEnd::AllDone) => {
+            Ok(WatchEnd::AllDone | WatchEnd::JobEnded) => {
                 self.release_pool(run, origin).await;
                 Ok(())
             }
             Ok(WatchEnd::Cancelled) => {
-                self.stop(run, &job_id, origin, "cancelled by the user")
+                self.stop(run, job_id, origin, "cancelled by the user")
                     .await;
                 Ok(())
             }
             Ok(WatchEnd::PoolFatal(m)) => {
-                self.stop(run, &job_id, origin, "the pool cannot allocate nodes")
+                self.stop(run, job_id, origin, "the pool cannot allocate nodes")
                     .await;
                 Err(m)
             }
             Err(e) => {
-                self.stop(
-                    run,
-                    &job_id,
-                    origin,
-                    "the orchestrator lost track of the job",
-                )
-                .await;
+                self.stop(run, job_id, origin, "the orchestrator stopped on an error")
+                    .await;
                 Err(e)
             }
         }
@@ -430,9 +478,13 @@ impl AzureBatch {
                 poll: self.cfg.poll_interval,
                 stall_warning: self.cfg.pool_stall_warning,
                 timeout: run.timeout,
+                outage_limit: self.cfg.job_timeout,
             };
             match monitor::watch(watch, ours.clone(), events, shutdown).await? {
-                WatchEnd::AllDone => specs.retain(|s| !ours.contains(&s.task_id)),
+                // Only tasks that completed are watched here, so the job ending changes nothing.
+                WatchEnd::AllDone | WatchEnd::JobEnded => {
+                    specs.retain(|s| !ours.contains(&s.task_id))
+                }
                 WatchEnd::Cancelled => return Ok(Vec::new()),
                 WatchEnd::PoolFatal(m) => return Err(m),
             }
@@ -472,6 +524,89 @@ impl AzureBatch {
             );
         }
     }
+}
+
+impl AzureBatch {
+    /// `orchestrator cleanup --all`: every job, pool (unless `--keep-pool`) and storage
+    /// container this tool created in these accounts, found by their metadata; no manifest is
+    /// needed. Returns what was deleted, for the user.
+    pub async fn cleanup_all(&self) -> Result<String> {
+        let mut problems = Vec::new();
+        let ours = |m: &[NameValue]| model::has_tag(m, model::CREATED_BY.0, model::CREATED_BY.1);
+        let (jobs, pools) = self.delete_tagged(&ours, &mut problems).await;
+        let runs = self.storage.list_runs().await.unwrap_or_else(|e| {
+            problems.push(e);
+            Vec::new()
+        });
+        let mut deleted_runs = 0;
+        for r in &runs {
+            match self.storage.delete_run(r).await {
+                Ok(()) => deleted_runs += 1,
+                Err(e) => problems.push(e),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(err(problems.join("; ")));
+        }
+        Ok(format!(
+            "deleted {jobs} job(s), {pools} pool(s) and the storage containers of {deleted_runs} run(s)"
+        ))
+    }
+
+    /// Deletes the jobs, then (unless `--keep-pool`) the pools, whose metadata `pick` accepts;
+    /// returns how many of each. Failures are added to `problems`.
+    async fn delete_tagged(
+        &self,
+        pick: &(dyn Fn(&[NameValue]) -> bool + Sync),
+        problems: &mut Vec<String>,
+    ) -> (usize, usize) {
+        let (mut jobs, mut pools) = (0, 0);
+        match job::jobs_tagged(&self.client, pick).await {
+            Ok(ids) => {
+                for j in ids {
+                    tracing::info!(job = %j, "deleting job");
+                    match job::delete_job(&self.client, &j).await {
+                        Ok(()) => jobs += 1,
+                        Err(e) => problems.push(e),
+                    }
+                }
+            }
+            Err(e) => problems.push(e),
+        }
+        if self.cfg.keep_pool {
+            tracing::info!("keeping the pools (--keep-pool)");
+            return (jobs, pools);
+        }
+        match pool::pools_tagged(&self.client, pick).await {
+            Ok(ids) => {
+                for p in ids {
+                    match pool::delete_pool(&self.client, &p).await {
+                        Ok(()) => pools += 1,
+                        Err(e) => problems.push(e),
+                    }
+                }
+            }
+            Err(e) => problems.push(e),
+        }
+        (jobs, pools)
+    }
+}
+
+/// Read SAS URLs of the trainer and the inputs (by digest), and the output container's
+/// create+write SAS URL.
+struct SignedUrls {
+    trainer: String,
+    inputs: HashMap<String, String>,
+    outputs: String,
+}
+
+/// What the steps after the pool share.
+struct OnPool<'a> {
+    run: &'a RunContext,
+    job_id: &'a str,
+    /// The named pool (an auto-pool's id is learned from the job).
+    pool_id: Option<String>,
+    urls: &'a SignedUrls,
 }
 
 fn refused(task_id: &str, why: &str) -> TaskOutcome {
@@ -554,31 +689,8 @@ impl Backend for AzureBatch {
     /// works after a crash) and the run's two storage containers (staged inputs, outputs).
     async fn cleanup(&self, run: &RunContext) -> Result<()> {
         let mut problems = Vec::new();
-        match job::jobs_of_run(&self.client, &run.run_id).await {
-            Ok(jobs) => {
-                for j in jobs {
-                    tracing::info!(job = %j, "deleting job");
-                    if let Err(e) = job::delete_job(&self.client, &j).await {
-                        problems.push(e);
-                    }
-                }
-            }
-            Err(e) => problems.push(e),
-        }
-        if self.cfg.keep_pool {
-            tracing::info!("keeping the run's pools (--keep-pool)");
-        } else {
-            match pool::pools_of_run(&self.client, &run.run_id).await {
-                Ok(pools) => {
-                    for p in pools {
-                        if let Err(e) = pool::delete_pool(&self.client, &p).await {
-                            problems.push(e);
-                        }
-                    }
-                }
-                Err(e) => problems.push(e),
-            }
-        }
+        let this_run = |m: &[NameValue]| model::has_tag(m, model::RUN_METADATA_KEY, &run.run_id);
+        self.delete_tagged(&this_run, &mut problems).await;
         match self.storage.delete_run(&run.run_id).await {
             Ok(()) => {
                 tracing::info!("deleted the run's storage containers (staged inputs and outputs)")

@@ -224,6 +224,22 @@ impl NameValue {
 /// Metadata key that tags everything a run creates (found again by `cleanup`).
 pub(crate) const RUN_METADATA_KEY: &str = "orchestrator-run";
 
+/// Metadata entry on every pool and job this tool creates (found again by `cleanup --all`).
+pub(crate) const CREATED_BY: (&str, &str) = ("created-by", "orchestrator");
+
+/// The metadata every pool and job of run `run_id` carries.
+pub(crate) fn run_metadata(run_id: &str) -> Vec<NameValue> {
+    vec![
+        NameValue::new(CREATED_BY.0, CREATED_BY.1),
+        NameValue::new(RUN_METADATA_KEY, run_id),
+    ]
+}
+
+/// Whether `metadata` has `name` = `value`.
+pub(crate) fn has_tag(metadata: &[NameValue], name: &str, value: &str) -> bool {
+    metadata.iter().any(|m| m.name == name && m.value == value)
+}
+
 // ---------------------------------------------------------------- requests
 
 /// `BatchPoolCreateOptions` (`POST /pools`).
@@ -592,6 +608,23 @@ pub(crate) struct JobView {
 pub(crate) struct JobExecutionInfo {
     #[serde(default)]
     pub(crate) pool_id: Option<String>,
+    /// Why the job ended (`MaxWallClockTimeExpiry`, `AllTasksComplete`, a user's reason).
+    #[serde(default)]
+    pub(crate) terminate_reason: Option<String>,
+    /// Why the job could not start (e.g. its auto-pool could not be created).
+    #[serde(default)]
+    pub(crate) scheduling_error: Option<JobSchedulingError>,
+}
+
+/// `BatchJobSchedulingError`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct JobSchedulingError {
+    #[serde(default)]
+    pub(crate) category: ErrorCategory,
+    #[serde(default)]
+    pub(crate) code: Option<String>,
+    #[serde(default)]
+    pub(crate) message: Option<String>,
 }
 
 /// `BatchSupportedImage`.

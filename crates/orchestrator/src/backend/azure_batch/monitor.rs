@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{BatchClient, Call, parse_rfc3339};
+use super::client::{ApiError, BatchClient, Call, parse_rfc3339};
 use super::model::{
-    AllocationState, Page, TASK_SELECT, TaskCounts, TaskCountsResult, TaskExecutionResult,
-    TaskState, TaskView,
+    AllocationState, JobState, JobView, Page, TASK_SELECT, TaskCounts, TaskCountsResult,
+    TaskExecutionResult, TaskState, TaskView,
 };
 use super::pool::{self, PoolHealth, next_call};
 use super::storage::Storage;
@@ -32,6 +32,9 @@ pub(crate) enum WatchEnd {
     Cancelled,
     /// The pool can never run the tasks (quota, allocation): the message says what to do.
     PoolFatal(String),
+    /// The job ended (completed, terminated, deleted) before every task ran; the tasks that
+    /// never ran were reported `not_run` with its reason.
+    JobEnded,
 }
 
 /// What the watcher needs.
@@ -45,6 +48,8 @@ pub(crate) struct Watch<'a> {
     pub(crate) poll: Duration,
     pub(crate) stall_warning: Duration,
     pub(crate) timeout: Option<Duration>,
+    /// How long Batch may not answer before the watch gives up: the job's own cap.
+    pub(crate) outage_limit: Duration,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -53,27 +58,75 @@ struct Seen {
     done: bool,
 }
 
+/// Attempts for one call of the watch: it polls again anyway, and rides out longer outages
+/// itself (see [`Outage`]).
+const WATCH_CALL_ATTEMPTS: u32 = 3;
+
+/// How often a long outage is logged again.
+const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// A failed poll: transient ones (no answer, throttling, server errors) pause the watch.
+struct PollError {
+    message: String,
+    transient: bool,
+}
+
+impl From<ApiError> for PollError {
+    fn from(e: ApiError) -> Self {
+        Self {
+            transient: e.is_transient(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<String> for PollError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            transient: false,
+        }
+    }
+}
+
+/// What the watch keeps between polls.
+struct WatchState {
+    seen: HashMap<String, Seen>,
+    remaining: usize,
+    last_counts: Option<TaskCounts>,
+    polls_since_list: u32,
+    pool_id: Option<String>,
+    last_warning: String,
+    broken_polls: u32,
+    started: Instant,
+    last_node_seen: Instant,
+}
+
 /// Follows the job until every task in `ours` is final, sending events as tasks move.
+///
+/// Batch not answering (network, DNS, throttling, 5xx) pauses the watch: the job keeps running
+/// on Batch, and the watch resumes when Batch answers again, for as long as the job may run
+/// (`outage_limit`). The job is never given up on because of such an error.
 pub(crate) async fn watch(
     w: Watch<'_>,
     ours: HashSet<String>,
     events: &mpsc::UnboundedSender<TaskEvent>,
     shutdown: &CancellationToken,
 ) -> Result<WatchEnd, String> {
-    let mut seen: HashMap<String, Seen> = ours
-        .iter()
-        .map(|id| (id.clone(), Seen::default()))
-        .collect();
-    let mut remaining = ours.len();
-    let mut last_counts: Option<TaskCounts> = None;
-    let mut polls_since_list = u32::MAX;
-    let mut pool_id = w.pool_id.clone();
-    let mut last_warning = String::new();
+    let mut st = WatchState {
+        remaining: ours.len(),
+        seen: ours.into_iter().map(|id| (id, Seen::default())).collect(),
+        last_counts: None,
+        polls_since_list: u32::MAX,
+        pool_id: w.pool_id.clone(),
+        last_warning: String::new(),
+        broken_polls: 0,
+        started: Instant::now(),
+        last_node_seen: Instant::now(),
+    };
+    let mut outage: Option<Outage> = None;
     let mut first_poll = true;
-    let mut broken_polls = 0u32;
-    let started = Instant::now();
-    let mut last_node_seen = Instant::now();
-    while remaining > 0 {
+    while st.remaining > 0 {
         if !first_poll {
             tokio::select! {
                 biased;
@@ -82,106 +135,267 @@ pub(crate) async fn watch(
             }
         }
         first_poll = false;
-        let counts: TaskCountsResult = w
-            .client
-            .send_json(&Call::get(format!("/jobs/{}/taskcounts", w.job_id)))
-            .await
-            .map_err(|e| e.to_string())?;
-        let counts = counts.task_counts;
-        tracing::debug!(?counts, "task counts");
-        // The counts may lag the truth, so they only decide *when* to list; every tenth poll
-        // lists anyway so a stale count can never stall the run.
-        polls_since_list = polls_since_list.saturating_add(1);
-        if Some(counts) != last_counts || polls_since_list >= 10 {
-            last_counts = Some(counts);
-            polls_since_list = 0;
-            let finished = scan(&w, &mut seen, events).await?;
-            remaining -= finished.min(remaining);
-        }
-        // Watchdog: the pool is looked at on every poll while nothing runs.
-        if counts.running == 0 && remaining > 0 {
-            if pool_id.is_none() {
-                pool_id = auto_pool_id(w.client, w.job_id).await;
-            }
-            if let Some(pid) = &pool_id {
-                let mut nodes = None;
-                match pool::get_pool(w.client, pid).await {
-                    Ok(p) => {
-                        let n = p.current_dedicated_nodes + p.current_low_priority_nodes;
-                        if n > 0 {
-                            last_node_seen = Instant::now();
-                        }
-                        if p.allocation_state == AllocationState::Steady {
-                            nodes = Some(n as usize);
-                        }
-                        match pool::classify(&p) {
-                            PoolHealth::Fatal(m) => return Ok(WatchEnd::PoolFatal(m)),
-                            PoolHealth::Warn(m) if m != last_warning => {
-                                tracing::warn!("{m}");
-                                last_warning = m;
-                            }
-                            _ => {}
-                        }
-                        if last_node_seen.elapsed() >= w.stall_warning
-                            && started.elapsed() >= w.stall_warning
-                        {
-                            tracing::warn!(
-                                pool = %pid,
-                                "the pool has had no nodes for {:?}; check the Batch account's core quotas and the pool's allocation state",
-                                w.stall_warning
-                            );
-                            last_node_seen = Instant::now();
-                        }
-                    }
-                    Err(e) => tracing::debug!("watchdog could not read pool {pid}: {e}"),
-                }
-                if let Ok(problems) = pool::node_problems(w.client, pid).await {
-                    // Every node of a steady pool broken, poll after poll: nothing will ever
-                    // run, so stop with the nodes' own errors rather than wait for the cap.
-                    if !problems.is_empty() && nodes == Some(problems.len()) {
-                        broken_polls += 1;
-                        if broken_polls >= BROKEN_POLLS_FATAL {
-                            return Ok(WatchEnd::PoolFatal(format!(
-                                "every node of pool `{pid}` is unusable: {}",
-                                problems.join(" | ")
-                            )));
-                        }
-                    } else {
-                        broken_polls = 0;
-                    }
-                    for p in problems {
-                        if p != last_warning {
-                            tracing::warn!("{p}");
-                            last_warning = p;
-                        }
-                    }
+        match poll(&w, &mut st, events).await {
+            Ok(Some(end)) => return Ok(end),
+            Ok(None) => {
+                if let Some(o) = outage.take() {
+                    o.ended();
                 }
             }
+            Err(e) if e.transient => match &mut outage {
+                Some(o) => o.goes_on(&w, &e.message)?,
+                None => outage = Some(Outage::begin(&w, &e.message)),
+            },
+            Err(e) => return Err(e.message),
         }
     }
     Ok(WatchEnd::AllDone)
 }
 
-async fn auto_pool_id(client: &BatchClient, job_id: &str) -> Option<String> {
-    let job: super::model::JobView = client
-        .send_json(&Call::get(format!("/jobs/{job_id}")).query("$select", "id,state,executionInfo"))
-        .await
-        .ok()?;
-    job.execution_info.and_then(|e| e.pool_id)
+/// Batch not answering, seen from the watch.
+struct Outage {
+    since: Instant,
+    last_log: Instant,
+}
+
+impl Outage {
+    fn begin(w: &Watch<'_>, error: &str) -> Self {
+        tracing::warn!(
+            job = %w.job_id,
+            "Azure Batch does not answer ({error}); the watch is paused and resumes when it \
+             answers (the job keeps running on Batch; the watch waits up to {:?}, the job's cap)",
+            w.outage_limit
+        );
+        Self {
+            since: Instant::now(),
+            last_log: Instant::now(),
+        }
+    }
+
+    /// Still no answer: an error once the outage outlasted the job's own cap.
+    fn goes_on(&mut self, w: &Watch<'_>, error: &str) -> Result<(), String> {
+        let down = self.since.elapsed();
+        if down >= w.outage_limit {
+            return Err(format!(
+                "Azure Batch has not answered for {:.0} s, longer than the job may run ({:?}): {error}",
+                down.as_secs_f64(),
+                w.outage_limit
+            ));
+        }
+        if self.last_log.elapsed() >= OUTAGE_LOG_EVERY {
+            tracing::warn!(
+                job = %w.job_id,
+                "Azure Batch still does not answer after {:.0} s ({error}); still waiting",
+                down.as_secs_f64()
+            );
+            self.last_log = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn ended(self) {
+        tracing::info!(
+            "Azure Batch answers again after {:.0} s; the watch resumes",
+            self.since.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// One poll: the job's state, the task counts, the task list when something changed, and the
+/// pool watchdog while nothing runs. `Some` when the watch is over.
+async fn poll(
+    w: &Watch<'_>,
+    st: &mut WatchState,
+    events: &mpsc::UnboundedSender<TaskEvent>,
+) -> Result<Option<WatchEnd>, PollError> {
+    // The job first: a job seen completed has every task in its final state, so the list read
+    // after it is the last word (tasks still active in a completed job never run).
+    let job = read_job(w).await?;
+    let ended = match &job {
+        None => Some(format!("job `{}` was deleted", w.job_id)),
+        Some(j) if j.state == JobState::Completed => Some(job_end_reason(j)),
+        Some(_) => None,
+    };
+    if st.pool_id.is_none() {
+        st.pool_id = job
+            .as_ref()
+            .and_then(|j| j.execution_info.as_ref())
+            .and_then(|e| e.pool_id.clone());
+    }
+    let counts = match &ended {
+        Some(_) => None,
+        None => {
+            let c: TaskCountsResult = w
+                .client
+                .send_json(
+                    &Call::get(format!("/jobs/{}/taskcounts", w.job_id))
+                        .attempts(WATCH_CALL_ATTEMPTS),
+                )
+                .await?;
+            tracing::debug!(counts = ?c.task_counts, "task counts");
+            Some(c.task_counts)
+        }
+    };
+    // The counts may lag the truth, so they only decide *when* to list; every tenth poll
+    // lists anyway so a stale count can never stall the run.
+    st.polls_since_list = st.polls_since_list.saturating_add(1);
+    let list =
+        job.is_some() && (ended.is_some() || counts != st.last_counts || st.polls_since_list >= 10);
+    if list {
+        let finished = scan(w, &mut st.seen, events).await?;
+        st.remaining -= finished.min(st.remaining);
+        st.last_counts = counts;
+        st.polls_since_list = 0;
+    }
+    if let Some(reason) = ended {
+        if st.remaining == 0 {
+            return Ok(Some(WatchEnd::AllDone));
+        }
+        report_not_run(w, st, &reason, events);
+        return Ok(Some(WatchEnd::JobEnded));
+    }
+    if counts.is_some_and(|c| c.running == 0) && st.remaining > 0 {
+        return Ok(watchdog(w, st).await);
+    }
+    Ok(None)
+}
+
+/// The job's state and execution info; `None` when the job is gone.
+async fn read_job(w: &Watch<'_>) -> Result<Option<JobView>, PollError> {
+    let call = Call::get(format!("/jobs/{}", w.job_id))
+        .query("$select", "id,state,executionInfo")
+        .attempts(WATCH_CALL_ATTEMPTS);
+    match w.client.send_json::<JobView>(&call).await {
+        Ok(j) => Ok(Some(j)),
+        Err(e) if e.status == Some(404) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Why a completed job ended, for the tasks it never ran.
+fn job_end_reason(job: &JobView) -> String {
+    let info = job.execution_info.as_ref();
+    if let Some(e) = info.and_then(|i| i.scheduling_error.as_ref()) {
+        let text = format!(
+            "job `{}` could not start: schedulingError {} {}: {}",
+            job.id,
+            e.category,
+            e.code.as_deref().unwrap_or(""),
+            e.message.as_deref().unwrap_or("")
+        );
+        return super::client::redact(&text);
+    }
+    match info.and_then(|i| i.terminate_reason.as_deref()) {
+        Some(r) if r.eq_ignore_ascii_case("MaxWallClockTimeExpiry") => format!(
+            "job `{}` reached its time cap (--job-timeout; terminateReason {r})",
+            job.id
+        ),
+        Some(r) => format!("job `{}` was terminated (terminateReason {r})", job.id),
+        None => format!("job `{}` completed", job.id),
+    }
+}
+
+/// Reports every task of ours that never reached a final state as `not_run`.
+fn report_not_run(
+    w: &Watch<'_>,
+    st: &mut WatchState,
+    reason: &str,
+    events: &mpsc::UnboundedSender<TaskEvent>,
+) {
+    let mut n = 0;
+    for (id, s) in st.seen.iter_mut().filter(|(_, s)| !s.done) {
+        s.done = true;
+        n += 1;
+        let _ = events.send(TaskEvent::Finished(TaskOutcome {
+            task_id: id.clone(),
+            status: TaskStatus::NotRun,
+            exit_code: None,
+            attempts: 0,
+            wall_seconds: 0.0,
+            failure: Some(format!("never ran: {reason}")),
+            requeues: 0,
+        }));
+    }
+    st.remaining = 0;
+    tracing::warn!(
+        job = %w.job_id,
+        "{reason}; {n} task(s) never ran (reported not_run; `orchestrator resume` runs them)"
+    );
+}
+
+/// The pool, looked at on every poll while nothing runs: fatal resize errors, no nodes for a
+/// long time, every node broken. `Some` when the run must stop.
+async fn watchdog(w: &Watch<'_>, st: &mut WatchState) -> Option<WatchEnd> {
+    let pid = st.pool_id.clone()?;
+    let mut nodes = None;
+    match pool::get_pool(w.client, &pid).await {
+        Ok(p) => {
+            let n = p.current_dedicated_nodes + p.current_low_priority_nodes;
+            if n > 0 {
+                st.last_node_seen = Instant::now();
+            }
+            if p.allocation_state == AllocationState::Steady {
+                nodes = Some(n as usize);
+            }
+            match pool::classify(&p) {
+                PoolHealth::Fatal(m) => return Some(WatchEnd::PoolFatal(m)),
+                PoolHealth::Warn(m) if m != st.last_warning => {
+                    tracing::warn!("{m}");
+                    st.last_warning = m;
+                }
+                _ => {}
+            }
+            if st.last_node_seen.elapsed() >= w.stall_warning
+                && st.started.elapsed() >= w.stall_warning
+            {
+                tracing::warn!(
+                    pool = %pid,
+                    "the pool has had no nodes for {:?}; check the Batch account's core quotas and the pool's allocation state",
+                    w.stall_warning
+                );
+                st.last_node_seen = Instant::now();
+            }
+        }
+        Err(e) => tracing::debug!("watchdog could not read pool {pid}: {e}"),
+    }
+    let problems = pool::node_problems(w.client, &pid).await.ok()?;
+    // Every node of a steady pool broken, poll after poll: nothing will ever run, so stop
+    // with the nodes' own errors rather than wait for the cap.
+    if !problems.is_empty() && nodes == Some(problems.len()) {
+        st.broken_polls += 1;
+        if st.broken_polls >= BROKEN_POLLS_FATAL {
+            return Some(WatchEnd::PoolFatal(format!(
+                "every node of pool `{pid}` is unusable: {}",
+                problems.join(" | ")
+            )));
+        }
+    } else {
+        st.broken_polls = 0;
+    }
+    for p in problems {
+        if p != st.last_warning {
+            tracing::warn!("{p}");
+            st.last_warning = p;
+        }
+    }
+    None
 }
 
 /// Lists the job's tasks and reports what changed; returns how many of ours became final.
+/// A task counts as final only once the whole list was read, so a listing that fails halfway
+/// loses nothing: the next poll lists again.
 async fn scan(
     w: &Watch<'_>,
     seen: &mut HashMap<String, Seen>,
     events: &mpsc::UnboundedSender<TaskEvent>,
-) -> Result<usize, String> {
+) -> Result<usize, PollError> {
     let mut call = Call::get(format!("/jobs/{}/tasks", w.job_id))
         .query("$select", TASK_SELECT)
-        .query("maxresults", "1000");
+        .query("maxresults", "1000")
+        .attempts(WATCH_CALL_ATTEMPTS);
     let mut completed = Vec::new();
     loop {
-        let page: Page<TaskView> = w.client.send_json(&call).await.map_err(|e| e.to_string())?;
+        let page: Page<TaskView> = w.client.send_json(&call).await?;
         for t in page.value {
             let Some(s) = seen.get_mut(&t.id) else {
                 continue;
@@ -208,13 +422,17 @@ async fn scan(
                 s.started = attempt;
             }
             if t.state == TaskState::Completed {
-                s.done = true;
                 completed.push(t);
             }
         }
         match page.next_link {
-            Some(n) => call = next_call(&n)?,
+            Some(n) => call = next_call(&n)?.attempts(WATCH_CALL_ATTEMPTS),
             None => break,
+        }
+    }
+    for t in &completed {
+        if let Some(s) = seen.get_mut(&t.id) {
+            s.done = true;
         }
     }
     let n = completed.len();
@@ -443,6 +661,7 @@ mod tests {
             poll: Duration::from_millis(10),
             stall_warning: Duration::from_secs(60),
             timeout: None,
+            outage_limit: Duration::from_secs(60),
         };
         let task: TaskView = serde_json::from_str(
             r#"{"id":"t1","state":"completed","executionInfo":{"retryCount":0,"requeueCount":0,"exitCode":0,

@@ -123,10 +123,7 @@ pub(crate) fn pool_spec(
         enable_auto_scale: auto,
         auto_scale_formula: formula,
         auto_scale_evaluation_interval: interval,
-        metadata: vec![
-            NameValue::new("created-by", "orchestrator"),
-            NameValue::new(model::RUN_METADATA_KEY, run_id),
-        ],
+        metadata: model::run_metadata(run_id),
     }
 }
 
@@ -163,10 +160,7 @@ pub(crate) async fn ensure_pool(
                     if !pool.vm_size.eq_ignore_ascii_case(&body.spec.vm_size) {
                         tracing::warn!(pool = %body.id, "reusing pool with VM size {} (asked for {})", pool.vm_size, body.spec.vm_size);
                     }
-                    let ours = pool
-                        .metadata
-                        .iter()
-                        .any(|m| m.name == model::RUN_METADATA_KEY && m.value == run_id);
+                    let ours = model::has_tag(&pool.metadata, model::RUN_METADATA_KEY, run_id);
                     tracing::info!(pool = %body.id, ours, "reusing existing pool");
                     return Ok(PoolOrigin::Reused { ours });
                 }
@@ -213,10 +207,10 @@ pub(crate) async fn delete_pool(client: &BatchClient, id: &str) -> Result<(), St
     }
 }
 
-/// Pools whose metadata says this run created them.
-pub(crate) async fn pools_of_run(
+/// Pools whose metadata `pick` accepts (this run's, or everything this tool created).
+pub(crate) async fn pools_tagged(
     client: &BatchClient,
-    run_id: &str,
+    pick: impl Fn(&[NameValue]) -> bool,
 ) -> Result<Vec<String>, String> {
     let mut call = Call::get("/pools").query("$select", "id,metadata,state");
     let mut out = Vec::new();
@@ -225,11 +219,7 @@ pub(crate) async fn pools_of_run(
         out.extend(
             page.value
                 .into_iter()
-                .filter(|p| {
-                    p.metadata
-                        .iter()
-                        .any(|m| m.name == model::RUN_METADATA_KEY && m.value == run_id)
-                })
+                .filter(|p| pick(&p.metadata))
                 .map(|p| p.id),
         );
         match page.next_link {

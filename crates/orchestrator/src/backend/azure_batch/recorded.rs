@@ -590,9 +590,11 @@ async fn recorded_next_link_is_followed() {
         .unwrap()
         .to_owned();
     let server = script(vec![first, lists[2].clone()]).await;
-    let ours = super::pool::pools_of_run(&client(&server), "run-1")
-        .await
-        .unwrap();
+    let ours = super::pool::pools_tagged(&client(&server), &|m: &[super::model::NameValue]| {
+        super::model::has_tag(m, super::model::RUN_METADATA_KEY, "run-1")
+    })
+    .await
+    .unwrap();
     assert!(ours.is_empty(), "no recorded pool carries our run tag");
     let seen = server.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2, "two pages");

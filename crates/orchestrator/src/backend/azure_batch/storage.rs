@@ -11,6 +11,9 @@ use azure_staging::{LocalObject, Permissions, Resource, StagingClient};
 
 use crate::job::{StagePlan, Staged};
 
+/// Overrides the container name prefix (default `orch`).
+const CONTAINER_PREFIX_VAR: &str = "ORCHESTRATOR_AZURE_CONTAINER_PREFIX";
+
 #[derive(Debug)]
 pub(crate) struct Storage {
     client: StagingClient,
@@ -22,10 +25,22 @@ fn text(e: azure_staging::Error) -> String {
 }
 
 impl Storage {
+    /// The account from `AZURE_STORAGE_*`; container names start with
+    /// `ORCHESTRATOR_AZURE_CONTAINER_PREFIX` (default `orch`), which `cleanup --all` also
+    /// confines itself to.
     pub(crate) fn from_env() -> Result<Self, String> {
         let config = azure_staging::StorageConfig::from_env().map_err(text)?;
         // The builder makes one HTTP client that every storage call shares.
-        let client = StagingClient::builder(config).build().map_err(text)?;
+        let mut builder = StagingClient::builder(config);
+        if let Some(p) = std::env::var(CONTAINER_PREFIX_VAR)
+            .ok()
+            .filter(|p| !p.is_empty())
+        {
+            azure_staging::naming::validate_prefix(&p)
+                .map_err(|e| format!("{CONTAINER_PREFIX_VAR}: {}", text(e)))?;
+            builder = builder.container_prefix(p);
+        }
+        let client = builder.build().map_err(text)?;
         Ok(Self { client })
     }
 
@@ -152,6 +167,11 @@ impl Storage {
             Err(e) if e.status() == Some(404) => Ok(false),
             Err(e) => Err(text(e)),
         }
+    }
+
+    /// Every run id with containers under this prefix (from the containers' metadata).
+    pub(crate) async fn list_runs(&self) -> Result<Vec<String>, String> {
+        self.client.list_runs().await.map_err(text)
     }
 
     /// Deletes the run's containers (staged inputs and outputs).

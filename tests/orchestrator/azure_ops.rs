@@ -1,0 +1,307 @@
+//! The Azure Batch backend when things go wrong around the tasks (issue 12, items 3-6): jobs
+//! that end with tasks still queued, failures at every step after the pool exists, Batch not
+//! answering for a while, and Entra ID tokens. Helpers come from `azure.rs`.
+
+use super::*;
+use serde_json::json;
+
+/// A signed `POST` to the stand-in (what `az batch job terminate` sends).
+async fn standin_post(url: &str, path: &str, body: serde_json::Value) -> reqwest::StatusCode {
+    let date = httpdate_now();
+    let query = "api-version=2025-06-01";
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let content_type = "application/json; odata=minimalmetadata";
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("ocp-date", date.parse().unwrap());
+    headers.insert("content-length", bytes.len().to_string().parse().unwrap());
+    headers.insert("content-type", content_type.parse().unwrap());
+    let sts = batch_standin::string_to_sign("POST", path, query, &headers, ACCOUNT);
+    let auth = format!("SharedKey {ACCOUNT}:{}", batch_standin::sign(KEY, &sts));
+    reqwest::Client::new()
+        .post(format!("{url}{path}?{query}"))
+        .header("ocp-date", date)
+        .header("content-type", content_type)
+        .header("authorization", auth)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Waits until some task of `job` is running.
+async fn wait_until_running(url: &str, job: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let tasks = standin_get(url, &format!("/jobs/{job}/tasks"), "id,state").await;
+        if tasks["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["state"] == "running")
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no task started: {tasks}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every pool on the stand-in is being deleted (or gone), within a few seconds.
+async fn assert_pools_released(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pools = standin_get(url, "/pools", "id,state").await;
+        let live: Vec<_> = pools["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["state"] != "deleting")
+            .cloned()
+            .collect();
+        if live.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pools left running: {live:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const QUEUED: [&str; 3] = ["iris.csv", "wine.csv", "breast_cancer.csv"];
+
+/// Three inputs on one task slot, each task 30 s long: the first runs, the others queue. The
+/// orchestrator polls every `poll`.
+async fn queued_run(poll: &str, extra: &[&str]) -> (Scratch, batch_standin::Handle, Command) {
+    azurite();
+    let s = Scratch::new();
+    for n in QUEUED {
+        s.copy_input(n, n);
+    }
+    let handle = standin(s.path(), vec![]).await;
+    let trainer = slow_trainer(&s, 30);
+    let mut cmd = orchestrator(&s, &handle.url());
+    let mut args = run_args_with(&s, &trainer, &["--nodes", "1", "--task-slots", "1"]);
+    *args.iter_mut().find(|a| *a == "300ms").unwrap() = poll.to_owned();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    cmd.args(args);
+    (s, handle, cmd)
+}
+
+/// The run failed (exit 1, not an orchestrator error), the queued tasks are `not_run` with
+/// `why` in their failure, and the pool is being deleted.
+async fn assert_queued_not_run(
+    s: &Scratch,
+    handle: &batch_standin::Handle,
+    out: &Output,
+    why: &str,
+) {
+    let text = show(out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let rows = rows(&s.run_dir());
+    let not_run: Vec<_> = QUEUED
+        .iter()
+        .filter(|n| row(&rows, n)["status"] == "not_run")
+        .collect();
+    assert_eq!(not_run.len(), 2, "{rows:#?}");
+    for n in not_run {
+        assert_not_run(&rows, n, why);
+    }
+    assert_pools_released(&handle.url()).await;
+}
+
+fn assert_not_run(rows: &[serde_json::Value], input: &str, why: &str) {
+    let r = row(rows, input);
+    assert_eq!(r["status"], "not_run", "{input}: {r:#}");
+    assert!(
+        r["failure"].as_str().is_some_and(|f| f.contains(why)),
+        "{input}: the failure names the job's reason `{why}`: {r:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_terminated_from_outside_ends_the_run_with_queued_tasks_not_run() {
+    let poll = 1.0;
+    let (s, handle, mut cmd) = queued_run("1s", &[]).await;
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let job = wait_for_tasks(&handle.url(), 3).await;
+    wait_until_running(&handle.url(), &job).await;
+    // What `az batch job terminate --job-id ... --terminate-reason ...` sends.
+    let status = standin_post(
+        &handle.url(),
+        &format!("/jobs/{job}/terminate"),
+        serde_json::json!({"terminateReason": "OperatorStop"}),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED);
+    let t0 = Instant::now();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        t0.elapsed().as_secs_f64() < 2.0 * poll + 3.0,
+        "the run must end within two polls of the job's end, took {:?}\n{}",
+        t0.elapsed(),
+        show(&out)
+    );
+    assert_queued_not_run(&s, &handle, &out, "OperatorStop").await;
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_past_its_wall_clock_cap_ends_the_run_with_queued_tasks_not_run() {
+    let (s, handle, cmd) = queued_run("300ms", &["--job-timeout", "4s"]).await;
+    let t0 = Instant::now();
+    let out = output(cmd).await;
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert_queued_not_run(&s, &handle, &out, "MaxWallClockTimeExpiry").await;
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_auto_pool_that_cannot_be_created_ends_the_run_with_every_task_not_run() {
+    azurite();
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    s.copy_input("wine.csv", "wine.csv");
+    let faults = vec![fault(serde_json::json!({"kind": "autoPoolFailure"}))];
+    let handle = standin(s.path(), faults).await;
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args(&s, &["--auto-pool"]));
+    let text = fails_fast(cmd).await;
+    let rows = rows(&s.run_dir());
+    for n in ["iris.csv", "wine.csv"] {
+        assert_not_run(&rows, n, "AutoPoolCreationFailedWithQuotaReached");
+    }
+    assert!(text.contains("never ran"), "{text}");
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failure_at_any_step_after_the_pool_exists_still_releases_the_pool() {
+    azurite();
+    // Each step after the pool is created, failing for good (a status no retry can fix).
+    let steps = [
+        (
+            "create the job",
+            json!({"kind": "status", "status": 400, "code": "InvalidPropertyValue", "count": 50, "method": "POST", "pathContains": "/jobs"}),
+        ),
+        (
+            "add the tasks",
+            json!({"kind": "status", "status": 400, "code": "InvalidPropertyValue", "count": 50, "pathContains": "addtaskcollection"}),
+        ),
+        (
+            "switch the job to terminatejob",
+            json!({"kind": "status", "status": 400, "code": "InvalidPropertyValue", "count": 50, "method": "PATCH"}),
+        ),
+        (
+            "watch the tasks",
+            json!({"kind": "status", "status": 403, "code": "AuthenticationFailed", "count": 50, "pathContains": "/taskcounts"}),
+        ),
+    ];
+    for (step, f) in steps {
+        let s = Scratch::new();
+        s.copy_input("iris.csv", "iris.csv");
+        let handle = standin(s.path(), vec![fault(f)]).await;
+        let mut cmd = orchestrator(&s, &handle.url());
+        cmd.args(run_args(&s, &[]));
+        let text = fails_fast(cmd).await;
+        assert!(
+            text.contains("InvalidPropertyValue") || text.contains("AuthenticationFailed"),
+            "{step}: the error is reported\n{text}"
+        );
+        assert!(
+            text.contains("deleting pool"),
+            "{step}: the pool is released\n{text}"
+        );
+        assert_pools_released(&handle.url()).await;
+        handle.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cleanup_all_finds_every_pool_job_and_container_without_a_manifest() {
+    azurite();
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    let handle = standin(s.path(), vec![]).await;
+    // Azurite is shared with the tests running beside this one: a prefix of our own keeps
+    // `cleanup --all` to this test's containers.
+    let prefix = format!("ops{}", std::process::id());
+    let orchestrator = |s: &Scratch, url: &str| {
+        let mut c = orchestrator(s, url);
+        c.env("ORCHESTRATOR_AZURE_CONTAINER_PREFIX", &prefix);
+        c
+    };
+    // Two runs left behind: one kept its pool, one was killed outright mid-run.
+    let mut kept = orchestrator(&s, &handle.url());
+    kept.args(run_args(&s, &["--keep-pool"]));
+    let out = output(kept).await;
+    assert!(out.status.success(), "{}", show(&out));
+    s.copy_input("wine.csv", "wine.csv");
+    let trainer = slow_trainer(&s, 30);
+    let mut killed = orchestrator(&s, &handle.url());
+    killed
+        .args(run_args_with(&s, &trainer, &[]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = killed.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while standin_ids(&handle.url(), "/jobs").await.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second run never created its job"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Something this tool did not create stays.
+    let foreign = standin_post(
+        &handle.url(),
+        "/pools",
+        json!({"id": "someone-elses", "vmSize": "Standard_D2s_v3", "targetDedicatedNodes": 0,
+               "virtualMachineConfiguration": {"imageReference": {"publisher": "canonical",
+               "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"},
+               "nodeAgentSKUId": "batch.node.ubuntu 24.04"}}),
+    )
+    .await;
+    assert_eq!(foreign, reqwest::StatusCode::CREATED);
+    std::fs::remove_dir_all(s.out()).unwrap();
+
+    let mut cleanup = orchestrator(&s, &handle.url());
+    cleanup.arg("--out").arg(s.out()).args(["cleanup", "--all"]);
+    let out = output(cleanup).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let pools = standin_ids(&handle.url(), "/pools").await;
+        let jobs = standin_ids(&handle.url(), "/jobs").await;
+        if pools == ["someone-elses"] && jobs.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left pools {pools:?}, jobs {jobs:?}\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        text.contains("deleted 2 job(s), 2 pool(s) and the storage containers of 2 run(s)"),
+        "both runs' jobs, pools and containers are found by their metadata:\n{text}"
+    );
+    let mut again = orchestrator(&s, &handle.url());
+    again.arg("--out").arg(s.out()).args(["cleanup", "--all"]);
+    let text = show(&output(again).await);
+    assert!(
+        text.contains("storage containers of 0 run(s)"),
+        "nothing is left:\n{text}"
+    );
+    handle.shutdown().await;
+}
