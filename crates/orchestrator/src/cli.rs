@@ -1,6 +1,7 @@
 //! The command line: clap definitions (raw flags and `ORCHESTRATOR_*` environment variables),
 //! their merge with the TOML file into checked configs, and the one place that turns a
-//! [`BackendKind`] into a concrete backend. Nothing outside this file imports clap.
+//! [`BackendKind`] into a concrete backend. Besides this file, only a backend's own `args.rs`
+//! (its flags) and `BackendKind` (a `ValueEnum`) know clap.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,9 +9,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::azure_batch::{AzureBatch, AzureBatchConfig, AzureBatchOptions};
-use crate::backend::slurm::{Slurm, SlurmConfig, SlurmOptions};
-use crate::backend::{Backend, BackendKind, Local};
+use crate::backend::azure_batch::AzureBatch;
+use crate::backend::slurm::Slurm;
+use crate::backend::{Backend, BackendArgs, BackendKind, Local};
 use crate::config::{self, FileConfig, ResumeOverrides, RunConfig};
 use crate::pipeline;
 use crate::{EXIT_ERROR, EXIT_OK};
@@ -58,7 +59,7 @@ pub struct RunArgs {
     /// Directory with the input CSV files (not searched recursively).
     pub input_dir: PathBuf,
     /// Where tasks run: local, azure-batch or slurm [default: local].
-    #[arg(long, env = "ORCHESTRATOR_BACKEND", value_parser = parse_backend)]
+    #[arg(long, env = "ORCHESTRATOR_BACKEND", value_enum)]
     pub backend: Option<BackendKind>,
     /// Trainer executable [default: next to this executable, else target/{release,debug}/trainer].
     #[arg(long, env = "ORCHESTRATOR_TRAINER", value_name = "PATH")]
@@ -78,12 +79,9 @@ pub struct RunArgs {
     /// Use this run id instead of the derived one.
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
-    /// Slurm backend settings.
+    /// Every backend's own settings.
     #[command(flatten)]
-    pub slurm: SlurmArgs,
-    /// Azure Batch backend settings.
-    #[command(flatten)]
-    pub azure_batch: AzureBatchArgs,
+    pub backends: BackendArgs,
     /// Trainer flags, after `--` (e.g. `-- --n-estimators 20`).
     #[arg(last = true, value_name = "TRAINER_FLAGS")]
     pub trainer_args: Vec<String>,
@@ -103,12 +101,9 @@ pub struct ResumeArgs {
     /// Time limit per attempt [default: as the run was started].
     #[arg(long, env = "ORCHESTRATOR_TIMEOUT", value_name = "DURATION")]
     pub timeout: Option<String>,
-    /// Slurm backend settings.
+    /// Every backend's own settings.
     #[command(flatten)]
-    pub slurm: SlurmArgs,
-    /// Azure Batch backend settings.
-    #[command(flatten)]
-    pub azure_batch: AzureBatchArgs,
+    pub backends: BackendArgs,
 }
 
 /// Flags of `orchestrator status`.
@@ -128,119 +123,9 @@ pub struct CleanupArgs {
     /// accounts of the environment (found by their metadata; no run directory needed).
     #[arg(long)]
     pub all: bool,
-    /// Slurm backend settings.
+    /// Every backend's own settings.
     #[command(flatten)]
-    pub slurm: SlurmArgs,
-    /// Azure Batch backend settings.
-    #[command(flatten)]
-    pub azure_batch: AzureBatchArgs,
-}
-
-/// Slurm backend flags, flattened into `run`, `resume` and `cleanup`; `[slurm]` in the TOML
-/// file supplies what they leave out.
-#[derive(Debug, Clone, Default, Args)]
-pub struct SlurmArgs {
-    /// Slurm: directory on the cluster's shared filesystem for the trainer, inputs and results
-    /// [default: OUT/slurm-staging].
-    #[arg(long, env = "ORCHESTRATOR_SLURM_STAGING_DIR", value_name = "DIR")]
-    pub staging_dir: Option<PathBuf>,
-    /// Slurm: partition to submit to [default: the cluster's default].
-    #[arg(long, env = "ORCHESTRATOR_SLURM_PARTITION", value_name = "NAME")]
-    pub partition: Option<String>,
-    /// Slurm: time limit per task in Slurm's syntax (`30`, `1:00:00`) [default: from --timeout].
-    #[arg(long, env = "ORCHESTRATOR_SLURM_TIME_LIMIT", value_name = "TIME")]
-    pub time_limit: Option<String>,
-    /// Slurm: CPUs per task [default: 1].
-    #[arg(long, env = "ORCHESTRATOR_SLURM_CPUS_PER_TASK", value_name = "N")]
-    pub cpus_per_task: Option<u32>,
-    /// Slurm: memory per task in Slurm's syntax (`500M`, `2G`) [default: the partition's].
-    #[arg(long, env = "ORCHESTRATOR_SLURM_MEM", value_name = "SIZE")]
-    pub mem: Option<String>,
-    /// Slurm: how often to poll `scontrol` (`500ms`, `2s`) [default: 1s].
-    #[arg(
-        long,
-        env = "ORCHESTRATOR_SLURM_POLL_INTERVAL",
-        value_name = "DURATION"
-    )]
-    pub slurm_poll_interval: Option<String>,
-}
-
-/// Azure Batch backend flags, flattened into `run`, `resume` and `cleanup`; `[azure_batch]` in
-/// the TOML file supplies what they leave out. Account and credentials come only from the
-/// environment (`AZURE_BATCH_*`, `AZURE_STORAGE_*`; see docs/azure.md).
-#[derive(Debug, Clone, Default, Args)]
-pub struct AzureBatchArgs {
-    /// Azure Batch: pool to reuse or create [default: orch-<run-id>, deleted after the run].
-    #[arg(long, env = "ORCHESTRATOR_AZURE_POOL_ID", value_name = "ID")]
-    pub pool_id: Option<String>,
-    /// Azure Batch: let Batch create a pool that lives and dies with the job.
-    #[arg(long, env = "ORCHESTRATOR_AZURE_AUTO_POOL")]
-    pub auto_pool: bool,
-    /// Azure Batch: VM size (x86_64 only) [default: Standard_D2s_v3].
-    #[arg(long, env = "ORCHESTRATOR_AZURE_VM_SIZE", value_name = "SIZE")]
-    pub vm_size: Option<String>,
-    /// Azure Batch: dedicated nodes [default: 1, or 0 with --spot-nodes].
-    #[arg(long, env = "ORCHESTRATOR_AZURE_NODES", value_name = "N")]
-    pub nodes: Option<u32>,
-    /// Azure Batch: spot (low-priority) nodes [default: 0].
-    #[arg(long, env = "ORCHESTRATOR_AZURE_SPOT_NODES", value_name = "N")]
-    pub spot_nodes: Option<u32>,
-    /// Azure Batch: autoscale formula, instead of fixed node counts.
-    #[arg(
-        long,
-        env = "ORCHESTRATOR_AZURE_AUTOSCALE_FORMULA",
-        value_name = "FORMULA"
-    )]
-    pub autoscale_formula: Option<String>,
-    /// Azure Batch: tasks per node [default: 2].
-    #[arg(long, env = "ORCHESTRATOR_AZURE_TASK_SLOTS", value_name = "N")]
-    pub task_slots: Option<u32>,
-    /// Azure Batch: Ubuntu 24.04 image SKU [default: server, or server-gen1 for Gen1-only sizes].
-    #[arg(long, env = "ORCHESTRATOR_AZURE_IMAGE_SKU", value_name = "SKU")]
-    pub image_sku: Option<String>,
-    /// Azure Batch: keep the pool when the run ends or is cancelled (and on `cleanup`).
-    #[arg(long, env = "ORCHESTRATOR_AZURE_KEEP_POOL")]
-    pub keep_pool: bool,
-    /// Azure Batch: data-plane api-version [default: 2025-06-01].
-    #[arg(long, env = "AZURE_BATCH_API_VERSION", value_name = "VERSION")]
-    pub api_version: Option<String>,
-    /// Azure Batch: job wall-clock cap, e.g. 12h [default: 24h].
-    #[arg(long, env = "ORCHESTRATOR_AZURE_JOB_TIMEOUT", value_name = "DURATION")]
-    pub job_timeout: Option<String>,
-    /// Azure Batch: how often to poll task counts [default: 5s].
-    #[arg(
-        long,
-        env = "ORCHESTRATOR_AZURE_POLL_INTERVAL",
-        value_name = "DURATION"
-    )]
-    pub batch_poll_interval: Option<String>,
-    /// Azure Batch: parallel add-task-collection requests [default: 4].
-    #[arg(long, env = "ORCHESTRATOR_AZURE_SUBMITTERS", value_name = "N")]
-    pub submitters: Option<usize>,
-}
-
-impl AzureBatchArgs {
-    fn options(&self) -> AzureBatchOptions {
-        AzureBatchOptions {
-            pool_id: self.pool_id.clone(),
-            auto_pool: self.auto_pool.then_some(true),
-            vm_size: self.vm_size.clone(),
-            nodes: self.nodes,
-            spot_nodes: self.spot_nodes,
-            autoscale_formula: self.autoscale_formula.clone(),
-            task_slots: self.task_slots,
-            image_sku: self.image_sku.clone(),
-            keep_pool: self.keep_pool.then_some(true),
-            api_version: self.api_version.clone(),
-            job_timeout: self.job_timeout.clone(),
-            poll_interval: self.batch_poll_interval.clone(),
-            submitters: self.submitters,
-        }
-    }
-}
-
-fn parse_backend(s: &str) -> std::result::Result<BackendKind, String> {
-    s.parse()
+    pub backends: BackendArgs,
 }
 
 fn parse_timeout(text: Option<&str>) -> Result<Option<std::time::Duration>> {
@@ -268,8 +153,7 @@ enum Job {
 struct BackendSettings<'a> {
     out_dir: &'a Path,
     file: &'a FileConfig,
-    slurm: &'a SlurmArgs,
-    azure_batch: &'a AzureBatchArgs,
+    args: &'a BackendArgs,
 }
 
 impl Job {
@@ -312,42 +196,20 @@ async fn with_backend(
     let BackendSettings {
         out_dir,
         file,
-        slurm,
-        azure_batch,
+        args,
     } = settings;
     match kind {
-        BackendKind::Local => {
-            let backend = Local::new(out_dir);
-            job.run_on(&backend, out_dir, shutdown).await
-        }
+        BackendKind::Local => job.run_on(&Local::new(out_dir), out_dir, shutdown).await,
         BackendKind::Slurm => {
-            let flags = SlurmOptions {
-                staging_dir: slurm.staging_dir.clone(),
-                partition: slurm.partition.clone(),
-                time_limit: slurm.time_limit.clone(),
-                cpus_per_task: slurm.cpus_per_task,
-                mem: slurm.mem.clone(),
-                poll_interval: slurm.slurm_poll_interval.clone(),
-            };
-            let config = SlurmConfig::from_options(flags, file.slurm.as_ref(), out_dir)?;
-            let backend = Slurm::new(config)?;
+            let backend = Slurm::from_settings(&args.slurm, file.slurm.as_ref(), out_dir)?;
             job.run_on(&backend, out_dir, shutdown).await
         }
         BackendKind::AzureBatch => {
-            let config =
-                AzureBatchConfig::from_options(azure_batch.options(), file.azure_batch.as_ref())
-                    .map_err(Error::Config)?;
-            let backend = AzureBatch::new(config).await?;
+            let backend =
+                AzureBatch::from_settings(&args.azure_batch, file.azure_batch.as_ref()).await?;
             if let Job::CleanupAll = job {
                 println!("cleanup --all: {}", backend.cleanup_all().await?);
                 return Ok(EXIT_OK);
-            }
-            if let Job::Run(run) = &job
-                && run.dry_run
-            {
-                // The exact Batch request bodies, before the generic plan; nothing is sent.
-                let planned = pipeline::plan(run, backend.worker_cores()).await?;
-                print!("{}", backend.describe_planned(&planned));
             }
             job.run_on(&backend, out_dir, shutdown).await
         }
@@ -368,8 +230,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<u8> {
         Command::Run(args) => {
             let backend = match (args.backend, &file.backend) {
                 (Some(b), _) => b,
-                (None, Some(name)) => name
-                    .parse()
+                (None, Some(name)) => BackendKind::parse(name)
                     .map_err(|e| Error::Config(format!("backend in configuration file: {e}")))?,
                 (None, None) => BackendKind::Local,
             };
@@ -400,8 +261,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<u8> {
             let settings = BackendSettings {
                 out_dir: &out_dir,
                 file: &file,
-                slurm: &args.slurm,
-                azure_batch: &args.azure_batch,
+                args: &args.backends,
             };
             with_backend(backend, settings, Job::Run(config), shutdown).await
         }
@@ -415,8 +275,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<u8> {
             let settings = BackendSettings {
                 out_dir: &out_dir,
                 file: &file,
-                slurm: &args.slurm,
-                azure_batch: &args.azure_batch,
+                args: &args.backends,
             };
             let job = Job::Resume {
                 run_id: args.run_id,
@@ -439,8 +298,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<u8> {
             let settings = BackendSettings {
                 out_dir: &out_dir,
                 file: &file,
-                slurm: &args.slurm,
-                azure_batch: &args.azure_batch,
+                args: &args.backends,
             };
             with_backend(kind, settings, job, shutdown).await
         }

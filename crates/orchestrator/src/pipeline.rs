@@ -500,6 +500,9 @@ pub async fn run<B: Backend>(
 ) -> Result<Finished> {
     if config.dry_run {
         let planned = plan(config, backend.worker_cores()).await?;
+        if let Some(engine) = backend.describe_dry_run(&planned) {
+            print!("{engine}");
+        }
         print!("{}", describe_plan(backend, &planned));
         return Ok(Finished {
             run_id: planned.manifest.run_id,

@@ -11,7 +11,6 @@
 use std::fmt;
 use std::future::Future;
 use std::path::Path;
-use std::str::FromStr;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -26,9 +25,14 @@ pub mod slurm;
 
 pub use local::Local;
 
-/// The engines this crate knows, chosen once at the edge (`cli.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The engines this crate knows, chosen once at the edge (`cli.rs`). Adding a backend adds a
+/// variant here, its flags to [`BackendArgs`], its table to the configuration file and one arm
+/// where `cli.rs` builds it; everything else lives in the backend's own folder.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
+#[value(rename_all = "kebab-case")]
 pub enum BackendKind {
     /// Child processes on this machine (the default: no cloud, no account, no configuration).
     Local,
@@ -39,9 +43,6 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
-    /// Every accepted spelling, for `--backend` and the configuration file.
-    pub const NAMES: [&'static str; 3] = ["local", "azure-batch", "slurm"];
-
     /// The name used on the command line, in reports and in run ids.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,6 +50,20 @@ impl BackendKind {
             Self::AzureBatch => "azure-batch",
             Self::Slurm => "slurm",
         }
+    }
+
+    /// Parses a name as `--backend` does (the configuration file's `backend = "..."`).
+    pub fn parse(name: &str) -> std::result::Result<Self, String> {
+        <Self as clap::ValueEnum>::from_str(name, false).map_err(|_| {
+            let names: Vec<&str> = <Self as clap::ValueEnum>::value_variants()
+                .iter()
+                .map(|k| k.as_str())
+                .collect();
+            format!(
+                "unknown backend `{name}` (expected one of: {})",
+                names.join(", ")
+            )
+        })
     }
 }
 
@@ -58,20 +73,16 @@ impl fmt::Display for BackendKind {
     }
 }
 
-impl FromStr for BackendKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "local" => Ok(Self::Local),
-            "azure-batch" => Ok(Self::AzureBatch),
-            "slurm" => Ok(Self::Slurm),
-            other => Err(format!(
-                "unknown backend `{other}` (expected one of: {})",
-                Self::NAMES.join(", ")
-            )),
-        }
-    }
+/// Every backend's own flags (each defined in its folder), flattened once into `run`,
+/// `resume` and `cleanup`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct BackendArgs {
+    /// Slurm backend settings.
+    #[command(flatten)]
+    pub slurm: slurm::SlurmArgs,
+    /// Azure Batch backend settings.
+    #[command(flatten)]
+    pub azure_batch: azure_batch::AzureBatchArgs,
 }
 
 /// A place that can run trainer tasks: this machine, an Azure Batch pool, a Slurm cluster.
@@ -142,6 +153,13 @@ pub trait Backend: Send + Sync {
         let mut argv = vec![staged.trainer.clone(), input, path_arg(&output)];
         argv.extend(task.trainer_args.iter().cloned());
         argv
+    }
+
+    /// What `run --dry-run` prints about this engine before the generic plan (Azure Batch:
+    /// the exact request bodies); nothing by default.
+    fn describe_dry_run(&self, planned: &crate::pipeline::Planned) -> Option<String> {
+        let _ = planned;
+        None
     }
 
     /// How many tasks this backend runs at once when the core allows `concurrency`: a

@@ -5,6 +5,7 @@
 //! that knows Batch's JSON; `client.rs` the only one that knows its HTTP and auth;
 //! `storage.rs` the only one that talks to Blob Storage (through `azure-staging`).
 
+mod args;
 mod client;
 pub mod config;
 mod job;
@@ -25,6 +26,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use args::AzureBatchArgs;
 pub use config::{AzureBatchConfig, AzureBatchOptions, BatchAuth, PoolMode};
 
 use self::client::{Auth, BatchClient, RetryPolicy};
@@ -661,6 +663,10 @@ fn pretty<T: serde::Serialize>(body: &T) -> String {
 }
 
 impl Backend for AzureBatch {
+    fn describe_dry_run(&self, planned: &crate::pipeline::Planned) -> Option<String> {
+        Some(self.describe_planned(planned))
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

@@ -29,8 +29,11 @@
 //! or finished (their status files outlive Slurm's `MinJobAge`), so a task is never run again
 //! after a success; only tasks whose failure or cancel was already reported get a new attempt.
 
+mod args;
 mod commands;
 mod state;
+
+pub use args::SlurmArgs;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
