@@ -3,6 +3,7 @@
 #   input_files/*.csv            sample scenarios           (scripts/oracle/make_datasets.py)
 #   tests/fixtures/trainer/*.csv edge-case CSVs             (scripts/oracle/golden.py)
 #   tests/golden/cases.json      expected trainer results   (scripts/oracle/golden.py)
+#   tests/golden/sweep.json      expected sweep scores      (scripts/oracle/sweep_golden.py)
 # Deterministic: running it again on the same stack leaves `git diff` empty.
 # Python is the test oracle only; `cargo test` reads the committed files and never needs it.
 # Usage: scripts/regen-golden.sh
@@ -16,3 +17,4 @@ oracle_venv
 if [[ -f scripts/oracle/golden.py ]]; then
     "$ORACLE_PY" scripts/oracle/golden.py
 fi
+"$ORACLE_PY" scripts/oracle/sweep_golden.py

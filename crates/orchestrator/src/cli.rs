@@ -9,12 +9,13 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use crate::EXIT_OK;
 use crate::backend::azure_batch::AzureBatch;
 use crate::backend::slurm::Slurm;
 use crate::backend::{Backend, BackendArgs, BackendKind, Local};
 use crate::config::{self, FileConfig, ResumeOverrides, RunConfig};
 use crate::pipeline;
-use crate::{EXIT_ERROR, EXIT_OK};
+use crate::sweep::GridOptions;
 use crate::{Error, Result};
 
 /// Fan one trainer task per input CSV out to a backend and collect a run report.
@@ -82,9 +83,42 @@ pub struct RunArgs {
     /// Every backend's own settings.
     #[command(flatten)]
     pub backends: BackendArgs,
+    /// Sweep settings.
+    #[command(flatten)]
+    pub sweep: SweepArgs,
     /// Trainer flags, after `--` (e.g. `-- --n-estimators 20`).
     #[arg(last = true, value_name = "TRAINER_FLAGS")]
     pub trainer_args: Vec<String>,
+}
+
+/// Sweep flags of `orchestrator run`: every input runs under every setting of a grid.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SweepArgs {
+    /// Sweep a trainer flag (named without dashes) over comma-separated values; repeat for a
+    /// cartesian product. `none` leaves the flag out; a flag without a value takes `on,off`.
+    #[arg(long, value_name = "FLAG=V1,V2,...")]
+    pub grid: Vec<String>,
+    /// Sweep the settings listed in a file instead: CSV (a header of flag names, one setting
+    /// per row, an empty cell = none) or .toml ([[setting]] tables of flag = value).
+    #[arg(long, value_name = "FILE")]
+    pub grid_file: Option<PathBuf>,
+    /// Run K settings drawn from the grid without replacement (random search).
+    #[arg(long, value_name = "K")]
+    pub sample: Option<u64>,
+    /// Seed of --sample's draw; a larger K with the same seed draws a superset [default: 0].
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+}
+
+impl SweepArgs {
+    fn options(&self) -> GridOptions {
+        GridOptions {
+            axes: self.grid.clone(),
+            file: self.grid_file.clone(),
+            sample: self.sample,
+            seed: self.seed,
+        }
+    }
 }
 
 /// Flags of `orchestrator resume`.
@@ -252,6 +286,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<u8> {
                 timeout,
                 dry_run: args.dry_run,
                 run_id: args.run_id,
+                grid: args.sweep.options().grid()?,
                 trainer_args: if args.trainer_args.is_empty() {
                     file.trainer_args.clone().unwrap_or_default()
                 } else {
@@ -321,7 +356,7 @@ pub async fn main(cli: Cli) -> ExitCode {
             }
             // One line, whatever a file name or a service's message holds.
             eprintln!("{}", crate::text::one_line(&message));
-            ExitCode::from(EXIT_ERROR)
+            ExitCode::from(e.exit_code())
         }
     }
 }

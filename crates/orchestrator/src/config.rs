@@ -94,8 +94,10 @@ pub struct RunConfig {
     pub dry_run: bool,
     /// Use this run id instead of the one derived from the inputs, flags and trainer.
     pub run_id: Option<String>,
-    /// Flags passed to the trainer after `INPUT OUTPUT`.
+    /// Flags passed to the trainer after `INPUT OUTPUT` (in a sweep: the fixed ones).
     pub trainer_args: Vec<String>,
+    /// A sweep's settings: every input runs once per setting. `None` runs each input once.
+    pub grid: Option<crate::sweep::Grid>,
 }
 
 /// Settings a `resume` may change; everything else comes from the run's manifest.

@@ -33,6 +33,10 @@ pub enum Error {
     /// A flag, environment variable or configuration file value is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A sweep's grid is refused before anything starts (exit code 1, like the trainer's
+    /// refusal of bad flags: running it again cannot help).
+    #[error("grid: {0}")]
+    Grid(String),
     /// An input file or directory cannot be used; the message says what to do.
     #[error("input `{path}`: {reason}")]
     Input {
@@ -85,6 +89,14 @@ impl Error {
         }
     }
 
+    /// The process exit code for this error: 1 for a refused grid, 2 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Grid(_) => EXIT_BAD_GRID,
+            _ => EXIT_ERROR,
+        }
+    }
+
     /// Shorthand for [`Error::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
@@ -105,6 +117,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub const EXIT_OK: u8 = 0;
 /// Exit code when at least one task failed (after all of them finished).
 pub const EXIT_TASKS_FAILED: u8 = 1;
+/// Exit code when a sweep's grid is refused before anything started (nothing was created).
+pub const EXIT_BAD_GRID: u8 = 1;
 /// Exit code when the orchestrator itself failed ([`Error`]): bad flags, unreadable inputs.
 pub const EXIT_ERROR: u8 = 2;
 /// Exit code after Ctrl-C / SIGTERM (128 + SIGINT, as shells report it).

@@ -9,6 +9,7 @@
 //! - [`job`]: the types shared by the core and every backend.
 //! - [`input`], [`manifest`], [`report`], [`progress`], [`config`]: the pieces of the flow.
 //! - [`text`]: untrusted text made safe for a terminal line or a spreadsheet cell.
+//! - [`sweep`]: grids of trainer settings (`--grid`, `--grid-file`, `--sample`), best per input.
 //!
 //! # Example
 //!
@@ -29,6 +30,7 @@
 //!     dry_run: false,
 //!     run_id: None,
 //!     trainer_args: vec![],
+//!     grid: None,
 //! };
 //! let backend = Local::new(Path::new("runs"));
 //! let shutdown = tokio_util::sync::CancellationToken::new();
@@ -49,8 +51,10 @@ pub mod manifest;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
+pub mod sweep;
 pub mod text;
 
 pub use error::{
-    BoxError, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_TASKS_FAILED, Error, Result,
+    BoxError, EXIT_BAD_GRID, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_TASKS_FAILED, Error,
+    Result,
 };

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
 use crate::job::{StageObject, Staged, TaskOutcome, TaskSpec, TaskStatus};
+use crate::sweep::Grid;
 use crate::{Error, Result};
 
 /// File name of the manifest inside the run directory.
@@ -51,6 +52,13 @@ pub struct Manifest {
     pub staged: Option<Staged>,
     /// Process id of the orchestrator that last worked on this run (for `status`).
     pub orchestrator_pid: Option<u32>,
+    /// A sweep's grid as last given; `tasks` holds one task per distinct input x setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<Grid>,
+    /// Tasks of settings an earlier command of this sweep had and the last one dropped: kept,
+    /// so that giving the setting again finds its result instead of running it again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<TaskRecord>,
 }
 
 /// One input file of the run.
@@ -137,6 +145,9 @@ pub struct TaskRecord {
     /// Engine requeues (lost or preempted nodes) over every session of the run.
     #[serde(default)]
     pub requeues: u32,
+    /// In a sweep: the setting's canonical trainer flags, added after the run's fixed ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setting_args: Vec<String>,
 }
 
 impl TaskRecord {
@@ -164,8 +175,9 @@ impl TaskRecord {
         self.requeues += outcome.requeues;
     }
 
-    /// The spec handed to a backend.
-    pub fn spec(&self, trainer_args: Vec<String>) -> TaskSpec {
+    /// The spec handed to a backend: the run's trainer flags, then this task's setting's.
+    pub fn spec(&self, mut trainer_args: Vec<String>) -> TaskSpec {
+        trainer_args.extend(self.setting_args.iter().cloned());
         TaskSpec {
             task_id: self.task_id.clone(),
             input_name: self.input_name.clone(),
@@ -293,6 +305,7 @@ mod tests {
             wall_seconds: None,
             failure: None,
             requeues: 0,
+            setting_args: vec![],
         }
     }
 

@@ -27,6 +27,7 @@ use crate::job::{RunContext, StageObject, StagePlan, Staged, TaskEvent};
 use crate::manifest::{self, InputRecord, Manifest, TaskRecord, TaskState};
 use crate::progress::Progress;
 use crate::report;
+use crate::sweep::Grid;
 use crate::text::one_line;
 use crate::{EXIT_INTERRUPTED, EXIT_OK, EXIT_TASKS_FAILED};
 use crate::{Error, Result};
@@ -106,13 +107,16 @@ pub fn task_id(input_digest: &str, trainer_digest: &str, trainer_args: &[String]
     hash_fields("orchestrator-task-v1", fields)[..TASK_ID_LEN].to_owned()
 }
 
-/// A run's default id: `<input dir name>-<hash>`; see the module docs.
+/// A run's default id: `<input dir name>-<hash>`; see the module docs. A sweep's id also
+/// hashes the names of its swept flags, but not their values, so a grown grid (or a larger
+/// `--sample`) resumes the same run and runs only the new settings.
 pub fn derive_run_id(
     input_dir: &Path,
     backend: BackendKind,
     trainer_digest: &str,
     inputs: &[Input],
     trainer_args: &[String],
+    grid: Option<&Grid>,
 ) -> String {
     let args = identity_args(trainer_args);
     let mut fields = vec![backend.as_str(), trainer_digest];
@@ -122,6 +126,14 @@ pub fn derive_run_id(
     for input in inputs {
         fields.push(&input.name);
         fields.push(&input.object.digest);
+    }
+    let mut swept: Vec<&str> = grid
+        .map(|g| g.flags.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    swept.sort_unstable();
+    if grid.is_some() {
+        fields.push("grid");
+        fields.extend(swept);
     }
     let hash = hash_fields("orchestrator-run-v1", fields);
     let stem: String = input_dir
@@ -233,44 +245,32 @@ async fn plan_fresh(config: &RunConfig, worker_cores: usize) -> Result<(Manifest
     }
     let explicit_threads = user_threads(&config.trainer_args)?;
     check_out_dir(&config.input_dir, &config.out_dir)?;
+    if let Some(grid) = &config.grid {
+        grid.check_fixed(&config.trainer_args)?;
+    }
     let input_dir = config.input_dir.clone();
     let trainer_arg = config.trainer.clone();
-    // Hashing and directory walks are blocking work.
+    let grid = config.grid.clone();
+    let fixed = config.trainer_args.clone();
+    // Hashing, directory walks and asking the trainer about a grid are blocking work.
     let (inputs, trainer) = tokio::task::spawn_blocking(move || -> Result<_> {
         let inputs = input::discover(&input_dir)?;
         let trainer_path = input::find_trainer(trainer_arg.as_deref())?;
+        if let Some(grid) = &grid {
+            grid.check_with_trainer(&trainer_path, &fixed)?;
+        }
         let trainer = input::hash_file(&trainer_path)?;
         Ok((inputs, trainer))
     })
     .await
     .expect("planning does not panic")?;
 
-    let mut tasks: Vec<TaskRecord> = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut records = Vec::new();
-    for input in &inputs {
-        let id = task_id(&input.object.digest, &trainer.digest, &config.trainer_args);
-        if seen.insert(id.clone()) {
-            tasks.push(TaskRecord {
-                task_id: id.clone(),
-                input_name: input.name.clone(),
-                input_digest: input.object.digest.clone(),
-                state: TaskState::Pending,
-                attempts: 0,
-                exit_code: None,
-                wall_seconds: None,
-                failure: None,
-                requeues: 0,
-            });
-        }
-        records.push(InputRecord {
-            name: input.name.clone(),
-            path: input.object.path.clone(),
-            digest: input.object.digest.clone(),
-            size: input.object.size,
-            task_id: id,
-        });
-    }
+    let (tasks, records) = plan_tasks(
+        &inputs,
+        &trainer.digest,
+        &config.trainer_args,
+        config.grid.as_ref(),
+    );
     let run_id = match &config.run_id {
         Some(id) => {
             input::check_name(id)
@@ -283,6 +283,7 @@ async fn plan_fresh(config: &RunConfig, worker_cores: usize) -> Result<(Manifest
             &trainer.digest,
             &inputs,
             &config.trainer_args,
+            config.grid.as_ref(),
         ),
     };
     let run_dir = config.out_dir.join(&run_id);
@@ -307,6 +308,8 @@ async fn plan_fresh(config: &RunConfig, worker_cores: usize) -> Result<(Manifest
         tasks,
         staged: None,
         orchestrator_pid: None,
+        sweep: config.grid.clone(),
+        retired: vec![],
     };
     Ok((fresh, run_dir))
 }
@@ -321,23 +324,112 @@ fn adopt_existing(fresh: Manifest, run_dir: PathBuf) -> Result<Planned> {
             existing: false,
         });
     }
-    let mut existing = Manifest::load(&run_dir)?;
+    let existing = Manifest::load(&run_dir)?;
+    Ok(Planned {
+        manifest: merge_into_existing(existing, fresh, &run_dir)?,
+        run_dir,
+        existing: true,
+    })
+}
+
+/// One task per distinct input content and setting (inputs sorted, then grid order), and
+/// one record per input. An input's record names its task under the grid's first setting.
+fn plan_tasks(
+    inputs: &[Input],
+    trainer_digest: &str,
+    fixed_args: &[String],
+    grid: Option<&Grid>,
+) -> (Vec<TaskRecord>, Vec<InputRecord>) {
+    let settings: Vec<Vec<String>> = match grid {
+        Some(g) => (0..g.len()).map(|i| g.args(i)).collect(),
+        None => vec![Vec::new()],
+    };
+    let mut tasks: Vec<TaskRecord> = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut records = Vec::new();
+    for input in inputs {
+        let mut first_id = None;
+        for setting_args in &settings {
+            let args: Vec<String> = fixed_args.iter().chain(setting_args).cloned().collect();
+            let id = task_id(&input.object.digest, trainer_digest, &args);
+            first_id.get_or_insert_with(|| id.clone());
+            if seen.insert(id.clone()) {
+                tasks.push(TaskRecord {
+                    task_id: id,
+                    input_name: input.name.clone(),
+                    input_digest: input.object.digest.clone(),
+                    state: TaskState::Pending,
+                    attempts: 0,
+                    exit_code: None,
+                    wall_seconds: None,
+                    failure: None,
+                    requeues: 0,
+                    setting_args: setting_args.clone(),
+                });
+            }
+        }
+        records.push(InputRecord {
+            name: input.name.clone(),
+            path: input.object.path.clone(),
+            digest: input.object.digest.clone(),
+            size: input.object.size,
+            task_id: first_id.expect("a grid has at least one setting"),
+        });
+    }
+    (tasks, records)
+}
+
+/// The same `run` command again: keep the existing run's task states and take this
+/// command's execution settings. A sweep may also have grown or shrunk its grid: new
+/// settings' tasks are added, dropped ones retired (kept for when they come back).
+fn merge_into_existing(
+    mut existing: Manifest,
+    fresh: Manifest,
+    run_dir: &Path,
+) -> Result<Manifest> {
+    let swept = |m: &Manifest| {
+        m.sweep.as_ref().map(|g| {
+            let mut flags = g.flags.clone();
+            flags.sort_unstable();
+            flags
+        })
+    };
+    let digests =
+        |m: &Manifest| -> BTreeSet<String> { m.inputs.iter().map(|i| i.digest.clone()).collect() };
+    let same_tasks = match fresh.sweep {
+        None => existing.task_index().keys().eq(fresh.task_index().keys()),
+        Some(_) => swept(&existing) == swept(&fresh) && digests(&existing) == digests(&fresh),
+    };
     let same = existing.trainer.digest == fresh.trainer.digest
         && existing.backend == fresh.backend
         && identity_args(&existing.trainer_args) == identity_args(&fresh.trainer_args)
-        && existing.task_index().keys().eq(fresh.task_index().keys());
+        && existing.sweep.is_some() == fresh.sweep.is_some()
+        && same_tasks;
     if !same {
         return Err(Error::Manifest {
-            path: Manifest::path(&run_dir),
+            path: Manifest::path(run_dir),
             reason: format!(
-                "run `{}` already exists with other inputs, flags, trainer or backend; \
-                 choose another --run-id or remove `{}`",
+                "run `{}` already exists with other inputs, flags, swept flags, trainer or \
+                 backend; choose another --run-id or remove `{}`",
                 fresh.run_id,
                 run_dir.display()
             ),
         });
     }
-    // The same run again: keep its task states, take this command's execution settings.
+    if fresh.sweep.is_some() {
+        let mut known: BTreeMap<String, TaskRecord> = std::mem::take(&mut existing.tasks)
+            .into_iter()
+            .chain(std::mem::take(&mut existing.retired))
+            .map(|t| (t.task_id.clone(), t))
+            .collect();
+        existing.tasks = fresh
+            .tasks
+            .into_iter()
+            .map(|t| known.remove(&t.task_id).unwrap_or(t))
+            .collect();
+        existing.retired = known.into_values().collect();
+        existing.sweep = fresh.sweep;
+    }
     existing.inputs = fresh.inputs;
     existing.trainer.path = fresh.trainer.path;
     existing.trainer_args = fresh.trainer_args;
@@ -345,11 +437,7 @@ fn adopt_existing(fresh: Manifest, run_dir: PathBuf) -> Result<Planned> {
     existing.concurrency = fresh.concurrency;
     existing.retries = fresh.retries;
     existing.timeout_seconds = fresh.timeout_seconds;
-    Ok(Planned {
-        manifest: existing,
-        run_dir,
-        existing: true,
-    })
+    Ok(existing)
 }
 
 fn stage_plan(manifest: &Manifest) -> StagePlan {

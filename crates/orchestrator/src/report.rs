@@ -4,6 +4,7 @@
 //! Built only from the manifest and the task directories, so `run`, `resume` and a report
 //! regenerated later all agree.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,8 @@ use serde::Serialize;
 
 use crate::backend::kit::write_atomic;
 use crate::backend::{OUTPUT_FILE, STDERR_FILE};
-use crate::manifest::{Manifest, TaskState};
+use crate::manifest::{Manifest, TaskRecord, TaskState};
+use crate::sweep::{self, Best, FlagMeans, Grid};
 use crate::text::{csv_cell, one_line};
 use crate::{Error, Result};
 
@@ -45,6 +47,12 @@ pub struct Row {
     pub failure: Option<String>,
     /// Engine requeues (lost or preempted nodes), also counted in `attempts`.
     pub requeues: u32,
+    /// In a sweep: the setting, as a token per swept flag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setting: Option<BTreeMap<String, String>>,
+    /// In a sweep: the setting's index in grid order.
+    #[serde(skip)]
+    pub setting_index: Option<usize>,
 }
 
 impl Row {
@@ -59,17 +67,20 @@ impl Row {
 pub struct Summary {
     /// Inputs in the run.
     pub inputs: usize,
+    /// Settings per input, in a sweep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<usize>,
     /// Distinct tasks (inputs with equal content share one).
     pub tasks: usize,
-    /// Inputs whose task succeeded.
+    /// Rows (inputs; in a sweep, input x setting) whose task succeeded.
     pub succeeded: usize,
-    /// Inputs whose task failed, timed out, was cancelled or never ran.
+    /// Rows whose task failed, timed out, was cancelled or never ran.
     pub failed: usize,
-    /// Inputs whose task has not finished (an interrupted run).
+    /// Rows whose task has not finished (an interrupted run).
     pub unfinished: usize,
-    /// Best scoring input and its score.
+    /// Best scoring row (`input`, or `input · setting` in a sweep) and its score.
     pub best: Option<(String, String)>,
-    /// Worst scoring input and its score.
+    /// Worst scoring row and its score.
     pub worst: Option<(String, String)>,
     /// Attempts over all tasks.
     pub attempts: u32,
@@ -88,10 +99,20 @@ pub struct Report {
     pub trainer_digest: String,
     /// The user's trainer flags.
     pub trainer_args: Vec<String>,
-    /// One row per input, in discovery order.
+    /// One row per input (in a sweep: per input and setting), inputs in discovery order,
+    /// then settings in grid order.
     pub rows: Vec<Row>,
     /// Totals.
     pub summary: Summary,
+    /// In a sweep: the grid (swept flags and settings, in grid order).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grid: Option<Grid>,
+    /// In a sweep: per input, the best setting and its score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best: Option<Vec<Best>>,
+    /// In a sweep: per swept flag, the mean score per value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub means: Option<Vec<FlagMeans>>,
 }
 
 /// Reads the score from the trainer's output (`The model score: X`).
@@ -121,31 +142,47 @@ fn stderr_tail(task_dir: &Path) -> String {
 /// Builds the report from the manifest and the task directories under `run_dir`.
 pub fn build(manifest: &Manifest, run_dir: &Path) -> Report {
     let index = manifest.task_index();
-    let rows: Vec<Row> = manifest
-        .inputs
+    let grid = manifest.sweep.as_ref();
+    // A sweep's task of (input content, setting flags).
+    let by_setting: HashMap<(&str, &[String]), usize> = manifest
+        .tasks
         .iter()
-        .map(|input| {
-            let task = &manifest.tasks[index[&input.task_id]];
-            let task_dir = run_dir.join("tasks").join(&task.task_id);
-            let score = (task.state == TaskState::Succeeded)
-                .then(|| std::fs::read_to_string(task_dir.join(OUTPUT_FILE)).ok())
-                .flatten()
-                .and_then(|out| parse_score(&out));
-            Row {
-                input: input.name.clone(),
-                task_id: task.task_id.clone(),
-                status: task.state.as_str().to_owned(),
-                score,
-                exit_code: task.exit_code,
-                attempts: task.attempts,
-                wall_seconds: task.wall_seconds,
-                stderr_tail: stderr_tail(&task_dir),
-                failure: task.failure.clone(),
-                requeues: task.requeues,
-            }
-        })
+        .enumerate()
+        .map(|(i, t)| ((t.input_digest.as_str(), t.setting_args.as_slice()), i))
         .collect();
+    let settings: Vec<Option<(usize, Vec<String>)>> = match grid {
+        Some(g) => (0..g.len()).map(|i| Some((i, g.args(i)))).collect(),
+        None => vec![None],
+    };
+    let mut rows = Vec::new();
+    for input in &manifest.inputs {
+        for setting in &settings {
+            let task = match setting {
+                None => index.get(&input.task_id),
+                Some((_, args)) => by_setting.get(&(input.digest.as_str(), args.as_slice())),
+            };
+            let Some(task) = task.map(|&i| &manifest.tasks[i]) else {
+                continue;
+            };
+            let mut row = task_row(&input.name, task, run_dir);
+            if let (Some(g), Some((i, _))) = (grid, setting) {
+                row.setting = Some(g.setting_map(*i));
+                row.setting_index = Some(*i);
+            }
+            rows.push(row);
+        }
+    }
     let summary = summarize(&rows, manifest);
+    let (best, means) = match grid {
+        Some(g) => {
+            let cells = cells(&rows);
+            (
+                Some(sweep::best_per_input(g, &cells)),
+                Some(sweep::means_per_flag(g, &cells)),
+            )
+        }
+        None => (None, None),
+    };
     Report {
         run_id: manifest.run_id.clone(),
         backend: manifest.backend.to_string(),
@@ -153,10 +190,51 @@ pub fn build(manifest: &Manifest, run_dir: &Path) -> Report {
         trainer_args: manifest.trainer_args.clone(),
         rows,
         summary,
+        grid: grid.cloned(),
+        best,
+        means,
     }
 }
 
+/// A report row for one input's task (without its setting).
+fn task_row(input: &str, task: &TaskRecord, run_dir: &Path) -> Row {
+    let task_dir = run_dir.join("tasks").join(&task.task_id);
+    let score = (task.state == TaskState::Succeeded)
+        .then(|| std::fs::read_to_string(task_dir.join(OUTPUT_FILE)).ok())
+        .flatten()
+        .and_then(|out| parse_score(&out));
+    Row {
+        input: input.to_owned(),
+        task_id: task.task_id.clone(),
+        status: task.state.as_str().to_owned(),
+        score,
+        exit_code: task.exit_code,
+        attempts: task.attempts,
+        wall_seconds: task.wall_seconds,
+        stderr_tail: stderr_tail(&task_dir),
+        failure: task.failure.clone(),
+        requeues: task.requeues,
+        setting: None,
+        setting_index: None,
+    }
+}
+
+/// A sweep's rows as cells for [`sweep::best_per_input`] and [`sweep::means_per_flag`].
+fn cells(rows: &[Row]) -> Vec<sweep::Cell<'_>> {
+    rows.iter()
+        .filter_map(|r| {
+            Some(sweep::Cell {
+                input: &r.input,
+                setting: r.setting_index?,
+                task_id: &r.task_id,
+                score: r.score.as_deref(),
+            })
+        })
+        .collect()
+}
+
 fn summarize(rows: &[Row], manifest: &Manifest) -> Summary {
+    let grid = manifest.sweep.as_ref();
     let succeeded = rows.iter().filter(|r| r.status == "succeeded").count();
     let unfinished = rows
         .iter()
@@ -169,14 +247,15 @@ fn summarize(rows: &[Row], manifest: &Manifest) -> Summary {
     // Stable sort: among equal scores the first input in discovery order wins both ends.
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
     let pick = |r: Option<&(&Row, f64)>| {
-        r.map(|(row, _)| (row.input.clone(), row.score.clone().unwrap_or_default()))
+        r.map(|(row, _)| (row_label(row, grid), row.score.clone().unwrap_or_default()))
     };
     let worst = scored
         .last()
         .map(|l| l.1)
         .and_then(|min| scored.iter().find(|(_, s)| *s == min));
     Summary {
-        inputs: rows.len(),
+        inputs: rows.iter().map(|r| &r.input).collect::<BTreeSet<_>>().len(),
+        settings: grid.map(Grid::len),
         tasks: manifest.tasks.len(),
         succeeded,
         failed: rows.len() - succeeded - unfinished,
@@ -197,27 +276,62 @@ pub struct Written {
     pub json: PathBuf,
     /// `report.html`.
     pub html: PathBuf,
+    /// `best.csv`, for a sweep.
+    pub best: Option<PathBuf>,
 }
 
-/// Writes `report.csv`, `report.json` and `report.html` into `run_dir`, each atomically.
+/// Writes `report.csv`, `report.json` and `report.html` into `run_dir` (and `best.csv` for a
+/// sweep), each atomically.
 pub fn write(report: &Report, run_dir: &Path) -> Result<Written> {
     let written = Written {
         csv: run_dir.join("report.csv"),
         json: run_dir.join("report.json"),
         html: run_dir.join("report.html"),
+        best: report.best.as_ref().map(|_| run_dir.join("best.csv")),
     };
     write_atomic(&written.csv, &to_csv(report, &written.csv)?)?;
     let json = serde_json::to_vec_pretty(report).expect("report serializes");
     write_atomic(&written.json, &json)?;
     write_atomic(&written.html, to_html(report).as_bytes())?;
+    if let (Some(path), Some(best), Some(grid)) = (&written.best, &report.best, &report.grid) {
+        write_atomic(path, &best_csv(best, grid, path)?)?;
+    }
     Ok(written)
+}
+
+/// The swept flags' tokens for a row, in grid order (nothing outside a sweep).
+fn setting_cells<'a>(
+    grid: Option<&'a Grid>,
+    setting: Option<&'a BTreeMap<String, String>>,
+) -> Vec<&'a str> {
+    grid.map(|g| {
+        g.flags
+            .iter()
+            .map(|f| setting.and_then(|s| s.get(f)).map_or("", String::as_str))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn csv_error(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
+    move |e| Error::io("write", path, std::io::Error::other(e))
+}
+
+fn csv_bytes(w: csv::Writer<Vec<u8>>, path: &Path) -> Result<Vec<u8>> {
+    w.into_inner()
+        .map_err(|e| Error::io("write", path, std::io::Error::other(e.to_string())))
 }
 
 fn to_csv(report: &Report, path: &Path) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let io_err = |e: csv::Error| Error::io("write", path, std::io::Error::other(e));
-    w.write_record([
-        "input",
+    let io_err = csv_error(path);
+    let grid = report.grid.as_ref();
+    let swept: Vec<&str> = grid
+        .map(|g| g.flags.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    let mut header = vec!["input"];
+    header.extend(&swept);
+    header.extend([
         "task_id",
         "status",
         "score",
@@ -227,28 +341,55 @@ fn to_csv(report: &Report, path: &Path) -> Result<Vec<u8>> {
         "stderr_tail",
         "failure",
         "requeues",
-    ])
-    .map_err(io_err)?;
-    // Free text (names, stderr, engine messages) is quoted against spreadsheet formulas.
+    ]);
+    w.write_record(&header).map_err(&io_err)?;
     for r in &report.rows {
-        w.write_record([
-            &*csv_cell(&r.input),
-            &r.task_id,
-            &r.status,
-            r.score.as_deref().unwrap_or(""),
-            &r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
-            &r.attempts.to_string(),
-            &r.wall_seconds
+        let mut record = vec![csv_cell(&r.input).into_owned()];
+        record.extend(
+            setting_cells(grid, r.setting.as_ref())
+                .into_iter()
+                .map(|c| csv_cell(c).into_owned()),
+        );
+        record.extend([
+            r.task_id.clone(),
+            r.status.clone(),
+            r.score.clone().unwrap_or_default(),
+            r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+            r.attempts.to_string(),
+            r.wall_seconds
                 .map(|s| format!("{s:.3}"))
                 .unwrap_or_default(),
-            &*csv_cell(&r.stderr_tail),
-            &*csv_cell(r.failure.as_deref().unwrap_or("")),
-            &r.requeues.to_string(),
-        ])
-        .map_err(io_err)?;
+            csv_cell(&r.stderr_tail).into_owned(),
+            csv_cell(r.failure.as_deref().unwrap_or("")).into_owned(),
+            r.requeues.to_string(),
+        ]);
+        w.write_record(&record).map_err(&io_err)?;
     }
-    w.into_inner()
-        .map_err(|e| Error::io("write", path, std::io::Error::other(e.to_string())))
+    csv_bytes(w, path)
+}
+
+/// `best.csv`: per input, the best setting (a column per swept flag) and its score; empty
+/// when no setting of that input scored.
+fn best_csv(best: &[Best], grid: &Grid, path: &Path) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let io_err = csv_error(path);
+    let mut header = vec!["input"];
+    header.extend(grid.flags.iter().map(String::as_str));
+    header.extend(["score", "task_id"]);
+    w.write_record(&header).map_err(&io_err)?;
+    for b in best {
+        let mut record = vec![csv_cell(&b.input)];
+        record.extend(
+            setting_cells(Some(grid), b.setting.as_ref())
+                .into_iter()
+                .map(csv_cell),
+        );
+        record.push(b.score.as_deref().unwrap_or("").into());
+        record.push(b.task_id.as_deref().unwrap_or("").into());
+        w.write_record(record.iter().map(|c| c.as_bytes()))
+            .map_err(&io_err)?;
+    }
+    csv_bytes(w, path)
 }
 
 /// Escapes text for HTML and SVG.
@@ -271,8 +412,16 @@ fn esc(text: &str) -> String {
 /// inputs marked in red), and the table. No scripts, no external resources.
 pub fn to_html(report: &Report) -> String {
     const ROW_H: usize = 22;
-    const LABEL_W: usize = 260;
     const BAR_W: usize = 520;
+    let labels: Vec<String> = report
+        .rows
+        .iter()
+        .map(|r| row_label(r, report.grid.as_ref()))
+        .collect();
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    let label_w = (longest * 7 + 16).clamp(260, 640);
+    #[expect(non_snake_case, reason = "reads as the constant it was")]
+    let LABEL_W = label_w;
     let height = report.rows.len() * ROW_H + 40;
     let width = LABEL_W + BAR_W + 200;
     let mut svg = String::new();
@@ -297,7 +446,7 @@ pub fn to_html(report: &Report) -> String {
             r#"<text x="{lx}" y="{ty}" font-size="12" text-anchor="end">{name}</text>"#,
             lx = LABEL_W - 8,
             ty = y + 15,
-            name = esc(&r.input)
+            name = esc(&labels[i])
         );
         match r.score_value() {
             Some(score) => {
@@ -307,7 +456,7 @@ pub fn to_html(report: &Report) -> String {
                     r##"<rect x="{LABEL_W}" y="{ry}" width="{w}" height="{h}" fill="#4c78a8"><title>{name}: {s}</title></rect><text x="{tx}" y="{ty}" font-size="11">{s}</text>"##,
                     ry = y + 3,
                     h = ROW_H - 6,
-                    name = esc(&r.input),
+                    name = esc(&labels[i]),
                     s = esc(r.score.as_deref().unwrap_or("")),
                     tx = LABEL_W + w + 4,
                     ty = y + 15
@@ -328,11 +477,11 @@ pub fn to_html(report: &Report) -> String {
 
     let s = &report.summary;
     let mut table = String::new();
-    for r in &report.rows {
+    for (r, label) in report.rows.iter().zip(&labels) {
         let _ = write!(
             table,
             "<tr class=\"{cls}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
-            esc(&r.input),
+            esc(label),
             esc(&r.task_id),
             esc(&r.status),
             esc(r.score.as_deref().unwrap_or("")),
@@ -366,7 +515,7 @@ tr.bad td {{ background: #fdecea; }} pre {{ margin: 0; white-space: pre-wrap; ma
 <h1>Run <code>{run_id}</code></h1>
 <p>Backend: {backend}. Inputs: {inputs} ({tasks} tasks). Succeeded: {succeeded}. Failed: {failed}. Unfinished: {unfinished}.
 Best: {best}. Worst: {worst}. Attempts: {attempts}. Task time: {task_seconds:.1} s.</p>
-<h2>Score per input</h2>
+{sweep}<h2>Score per input</h2>
 {svg}
 <h2>Tasks</h2>
 <table><tr><th>input</th><th>task_id</th><th>status</th><th>score</th><th>exit_code</th><th>attempts</th><th>wall_seconds</th><th>stderr_tail</th></tr>
@@ -374,6 +523,7 @@ Best: {best}. Worst: {worst}. Attempts: {attempts}. Task time: {task_seconds:.1}
 </body></html>
 "#,
         run_id = esc(&report.run_id),
+        sweep = sweep_html(report),
         backend = esc(&report.backend),
         inputs = s.inputs,
         tasks = s.tasks,
@@ -383,6 +533,89 @@ Best: {best}. Worst: {worst}. Attempts: {attempts}. Task time: {task_seconds:.1}
         attempts = s.attempts,
         task_seconds = s.task_seconds,
     )
+}
+
+/// A row's name in charts and tables: the input, and in a sweep its setting.
+fn row_label(row: &Row, grid: Option<&Grid>) -> String {
+    match (grid, row.setting_index) {
+        (Some(g), Some(i)) if i < g.len() => format!("{} · {}", row.input, g.label(i)),
+        _ => row.input.clone(),
+    }
+}
+
+/// The sweep sections of report.html: the best setting per input, and for each swept flag a
+/// small chart of the mean score per value. Empty outside a sweep.
+fn sweep_html(report: &Report) -> String {
+    let (Some(grid), Some(best), Some(means)) = (&report.grid, &report.best, &report.means) else {
+        return String::new();
+    };
+    let mut out = format!(
+        "<h2>Best setting per input</h2>\n<p>{} settings of {} swept flags; ties go to the \
+         setting first in grid order.</p>\n<table><tr><th>input</th>",
+        grid.len(),
+        grid.flags.len()
+    );
+    for f in &grid.flags {
+        let _ = write!(out, "<th>{}</th>", esc(f));
+    }
+    out.push_str("<th>score</th></tr>\n");
+    for b in best {
+        let _ = write!(out, "<tr><td>{}</td>", esc(&b.input));
+        for cell in setting_cells(Some(grid), b.setting.as_ref()) {
+            let _ = write!(out, "<td>{}</td>", esc(cell));
+        }
+        let _ = writeln!(
+            out,
+            "<td>{}</td></tr>",
+            esc(b.score.as_deref().unwrap_or("no score"))
+        );
+    }
+    out.push_str("</table>\n<h2>Mean score per value</h2>\n<p>For each swept flag, the mean score of every (input, setting) with that value.</p>\n");
+    for m in means {
+        out.push_str(&flag_chart(m));
+    }
+    out
+}
+
+/// One swept flag's chart: a bar per value, the mean score on a 0..1 axis.
+fn flag_chart(m: &FlagMeans) -> String {
+    const ROW_H: usize = 20;
+    const LABEL_W: usize = 120;
+    const BAR_W: usize = 300;
+    let height = m.values.len() * ROW_H + 8;
+    let mut svg = format!(
+        r#"<figure><figcaption><code>{flag}</code></figcaption><svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{height}" role="img" aria-label="Mean score per value of {flag}">"#,
+        flag = esc(&m.flag),
+        w = LABEL_W + BAR_W + 220,
+    );
+    for (i, v) in m.values.iter().enumerate() {
+        let (token, mean, n) = (&v.value, v.mean, v.scored);
+        let y = i * ROW_H;
+        let _ = write!(
+            svg,
+            r#"<text x="{lx}" y="{ty}" font-size="12" text-anchor="end">{t}</text>"#,
+            lx = LABEL_W - 8,
+            ty = y + 14,
+            t = esc(token)
+        );
+        let (w, text) = match mean {
+            Some(v) => (
+                (v.clamp(0.0, 1.0) * BAR_W as f64).round() as usize,
+                format!("{v:.4} (n={n})"),
+            ),
+            None => (0, "no score".to_owned()),
+        };
+        let _ = write!(
+            svg,
+            r##"<rect x="{LABEL_W}" y="{ry}" width="{w}" height="{h}" fill="#72b7b2"/><text x="{tx}" y="{ty}" font-size="11">{text}</text>"##,
+            ry = y + 3,
+            h = ROW_H - 6,
+            tx = LABEL_W + w + 4,
+            ty = y + 14,
+        );
+    }
+    svg.push_str("</svg></figure>\n");
+    svg
 }
 
 /// The summary printed at the end of a run (and by `status`): one line per input when there
@@ -400,10 +633,14 @@ pub fn summary_table(report: &Report) -> String {
             .take(FULL_TABLE_MAX)
             .collect()
     };
+    let grid = report.grid.as_ref();
     if !rows.is_empty() {
         // Names and messages come from files and the trainer: escaped, so each stays on its
         // line and cannot move the terminal's cursor.
-        let names: Vec<_> = rows.iter().map(|r| one_line(&r.input)).collect();
+        let names: Vec<_> = rows
+            .iter()
+            .map(|r| one_line(&row_label(r, grid)).into_owned())
+            .collect();
         let name_w = names
             .iter()
             .map(|n| n.chars().count())
@@ -439,7 +676,7 @@ pub fn summary_table(report: &Report) -> String {
         if rows.len() < report.rows.len() {
             let _ = writeln!(
                 out,
-                "({} of {} inputs shown; all are in report.csv)",
+                "({} of {} rows shown; all are in report.csv)",
                 rows.len(),
                 report.rows.len()
             );
@@ -449,9 +686,12 @@ pub fn summary_table(report: &Report) -> String {
     let s = &report.summary;
     let _ = writeln!(
         out,
-        "Run {}: {} inputs, {} succeeded, {} failed{}",
+        "Run {}: {} inputs{}, {} succeeded, {} failed{}",
         report.run_id,
         s.inputs,
+        s.settings
+            .map(|n| format!(" x {n} settings"))
+            .unwrap_or_default(),
         s.succeeded,
         s.failed,
         if s.unfinished > 0 {
@@ -469,6 +709,20 @@ pub fn summary_table(report: &Report) -> String {
         "Totals: {} tasks, {} attempts, {:.1} s of task time",
         s.tasks, s.attempts, s.task_seconds
     );
+    if let Some(best) = &report.best {
+        let _ = writeln!(out, "Best setting per input (also in best.csv):");
+        let w = best
+            .iter()
+            .map(|b| b.input.chars().count())
+            .max()
+            .unwrap_or(0);
+        for b in best {
+            let _ = match (&b.label, &b.score) {
+                (Some(label), Some(score)) => writeln!(out, "  {:<w$}  {score}  {label}", b.input),
+                _ => writeln!(out, "  {:<w$}  no setting scored", b.input),
+            };
+        }
+    }
     out
 }
 
@@ -502,6 +756,8 @@ mod tests {
             stderr_tail: String::new(),
             failure: None,
             requeues: 0,
+            setting: None,
+            setting_index: None,
         }
     }
 

@@ -8,7 +8,7 @@ use linfa::ParamGuard;
 
 use crate::Config;
 use crate::error::Error;
-use crate::params::{Criterion, ForestParams, MaxFeatures};
+use crate::params::{Criterion, ForestParams, ForestValidParams, MaxFeatures};
 
 /// Exact Rust port of main.py: random forest + stratified k-fold cross-validation.
 ///
@@ -18,9 +18,16 @@ use crate::params::{Criterion, ForestParams, MaxFeatures};
 #[command(name = "trainer", version, about, long_about = None)]
 pub struct Cli {
     /// Input CSV: header row, index column first, features, label last.
-    pub input: PathBuf,
+    #[arg(required_unless_present = "check", conflicts_with = "check")]
+    pub input: Option<PathBuf>,
     /// Output file for the score line (written atomically, no trailing newline).
-    pub output: PathBuf,
+    #[arg(required_unless_present = "check", conflicts_with = "check")]
+    pub output: Option<PathBuf>,
+    /// Only check the flags (exit 0, or 1 with one line naming the problem), without INPUT and
+    /// OUTPUT: nothing is read or written. Rules that depend on the data (more folds than a
+    /// class has members) are checked only by a real run.
+    #[arg(long)]
+    pub check: bool,
     /// Number of trees (n_estimators).
     #[arg(long, default_value_t = 10)]
     pub n_estimators: usize,
@@ -87,21 +94,16 @@ fn parse_max_features(s: &str) -> Result<MaxFeatures, String> {
     }
 }
 
-impl TryFrom<Cli> for Config {
-    type Error = Error;
-
-    fn try_from(cli: Cli) -> Result<Config, Error> {
-        let invalid = |msg: String| {
-            Error::input(
-                &cli.input,
-                format!("{msg}; fix the command line (see trainer --help)"),
-            )
-        };
-        let max_features = parse_max_features(&cli.max_features).map_err(invalid)?;
+impl Cli {
+    /// The checked model parameters the flags describe, or what is wrong with them. Reads
+    /// nothing: this is all `--check` does.
+    pub fn params(&self) -> Result<ForestValidParams, String> {
+        let cli = self;
+        let max_features = parse_max_features(&cli.max_features)?;
         if cli.threads == Some(0) {
-            return Err(invalid("--threads must be at least 1".into()));
+            return Err("--threads must be at least 1".into());
         }
-        let params = ForestParams::new()
+        ForestParams::new()
             .n_estimators(cli.n_estimators)
             .max_depth(cli.max_depth)
             .min_samples_split(cli.min_samples_split)
@@ -115,10 +117,35 @@ impl TryFrom<Cli> for Config {
             .random_state(cli.random_state)
             .n_folds(cli.cv)
             .check()
-            .map_err(|e| invalid(e.to_string()))?;
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What `trainer --check` prints on stderr when the flags are refused (exit 1).
+pub fn check_message(problem: &str) -> String {
+    format!("trainer: error: {problem}; fix the command line (see trainer --help)")
+}
+
+impl TryFrom<Cli> for Config {
+    type Error = Error;
+
+    fn try_from(cli: Cli) -> Result<Config, Error> {
+        // clap requires both paths unless --check is given, and `main` never converts a
+        // --check command line.
+        let (Some(input), Some(output)) = (cli.input.clone(), cli.output.clone()) else {
+            return Err(Error::Params(
+                "INPUT and OUTPUT are required unless --check is given".into(),
+            ));
+        };
+        let params = cli.params().map_err(|msg| {
+            Error::input(
+                &input,
+                format!("{msg}; fix the command line (see trainer --help)"),
+            )
+        })?;
         Ok(Config {
-            input: cli.input,
-            output: cli.output,
+            input,
+            output,
             params,
             threads: cli.threads,
             json: cli.json,

@@ -15,6 +15,15 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if cli.check {
+        return match cli.params() {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(problem) => {
+                eprintln!("{}", trainer::cli::check_message(&problem));
+                ExitCode::from(1)
+            }
+        };
+    }
     match trainer::Config::try_from(cli).and_then(|config| trainer::run(&config)) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
