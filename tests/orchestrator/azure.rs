@@ -9,6 +9,9 @@ mod util;
 #[path = "azure_ops.rs"]
 mod ops;
 
+#[path = "sweep_golden.rs"]
+mod sweep_golden;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -827,5 +830,25 @@ async fn answered_like_azure_every_input_matches_the_local_backend() {
         trainer_line(bad),
         trainer_line(row(&local_rows, "broken.csv"))
     );
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sweep_of_3_inputs_by_8_settings_scores_like_scikit_learn() {
+    azurite();
+    let s = Scratch::new();
+    for name in sweep_golden::SWEEP_INPUTS {
+        s.copy_input(name, name);
+    }
+    let handle = standin(s.path(), vec![]).await;
+    let grid = sweep_golden::sweep_grid("criterion=gini,entropy");
+    let grid: Vec<&str> = grid.iter().map(String::as_str).collect();
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args(&s, &grid));
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    sweep_golden::assert_sweep_matches_goldens(&s.run_dir(), "criterion");
+    assert_no_secrets(&text);
     handle.shutdown().await;
 }

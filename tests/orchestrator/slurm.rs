@@ -8,6 +8,9 @@
 #[path = "slurm_util.rs"]
 mod util;
 
+#[path = "sweep_golden.rs"]
+mod sweep_golden;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -549,4 +552,27 @@ fn slurm_resume_retries_a_task_that_failed_transiently() {
     let state = read_json(&run.join("slurm.json"));
     assert_eq!(state["submissions"].as_array().unwrap().len(), 2);
     assert_eq!(state["submissions"][1]["tasks"][0]["attempt"], 2);
+}
+
+#[test]
+fn a_sweep_of_3_inputs_by_8_settings_on_slurm_scores_like_scikit_learn() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = tmp.path().join("in");
+    std::fs::create_dir(&inputs).unwrap();
+    for name in sweep_golden::SWEEP_INPUTS {
+        std::fs::copy(root().join("input_files").join(name), inputs.join(name)).unwrap();
+    }
+    let out_dir = tmp.path().join("out");
+    let grid = sweep_golden::sweep_grid("no-bootstrap=off,on");
+    let grid: Vec<&str> = grid.iter().map(String::as_str).collect();
+    let out = output(run_cmd(&out_dir, &inputs, &trainer(), &grid));
+    assert_eq!(out.status.code(), Some(0), "the sweep succeeds");
+    let run = run_dir(&out_dir);
+    sweep_golden::assert_sweep_matches_goldens(&run, "no-bootstrap");
+    // One array job for the 24 tasks; each input staged once.
+    let state = read_json(&run.join("slurm.json"));
+    assert_eq!(state["submissions"].as_array().unwrap().len(), 1);
+    let objects = std::fs::read_dir(out_dir.join("slurm-staging/objects")).unwrap();
+    assert_eq!(objects.count(), 4, "3 inputs and the trainer");
 }
