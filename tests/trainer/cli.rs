@@ -98,3 +98,50 @@ fn output_that_is_not_a_regular_file_is_refused_not_replaced() {
     let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
     assert!(kind.is_fifo(), "the FIFO is still a FIFO");
 }
+
+#[test]
+fn check_validates_flags_without_input_or_output() {
+    let check = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_trainer"))
+            .arg("--check")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for ok in [
+        &[][..],
+        &["--n-estimators=50", "--max-depth", "8", "--no-bootstrap"],
+        &[
+            "--max-features=0.5",
+            "--criterion=log_loss",
+            "--threads",
+            "2",
+        ],
+    ] {
+        let o = check(ok);
+        assert!(o.status.success(), "{ok:?}: {}", stderr(&o));
+        assert!(o.stdout.is_empty() && o.stderr.is_empty(), "{ok:?}");
+    }
+    for (bad, expected) in [
+        (
+            &["--n-estimators=abc"][..],
+            "invalid value 'abc' for '--n-estimators",
+        ),
+        (
+            &["--max-features=1.5"],
+            "max_features as a fraction must be in (0, 1], got 1.5",
+        ),
+        (&["--no-such-flag"], "unexpected argument '--no-such-flag'"),
+        (&["--no-bootstrap=yes"], "--no-bootstrap"),
+        (&["in.csv"], "cannot be used with"),
+    ] {
+        let o = check(bad);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{bad:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{bad:?}: {err}");
+        assert!(
+            err.starts_with("trainer: error: ") && err.contains(expected),
+            "{bad:?}: {err}"
+        );
+    }
+}
