@@ -33,15 +33,6 @@ fn logging_wrapper(s: &Scratch) -> std::path::PathBuf {
     )
 }
 
-fn invocations(s: &Scratch) -> BTreeMap<String, usize> {
-    let text = std::fs::read_to_string(s.path().join("invocations.log")).unwrap_or_default();
-    let mut counts = BTreeMap::new();
-    for line in text.lines() {
-        *counts.entry(line.to_owned()).or_insert(0) += 1;
-    }
-    counts
-}
-
 fn succeeded_inputs(run_dir: &Path) -> Vec<String> {
     let m = manifest(run_dir);
     m["tasks"]
@@ -138,7 +129,7 @@ fn kill_9_mid_run_then_resume_loses_no_task_and_reruns_no_success() {
         assert_eq!(r["score"], expected, "{input}");
     }
     // None run twice after success; every input ran at least once.
-    let counts = invocations(&s);
+    let counts = s.invocations();
     for input in &done_before {
         assert_eq!(counts.get(input), Some(&1), "{input} ran again: {counts:?}");
     }
@@ -173,7 +164,7 @@ fn resume_of_a_finished_run_runs_nothing() {
         .to_owned();
     let again = s.out_command(&["resume", &run_id]);
     assert!(again.status.success(), "{}", show(&again));
-    assert_eq!(invocations(&s).get("iris.csv"), Some(&1));
+    assert_eq!(s.invocations().get("iris.csv"), Some(&1));
 }
 
 #[test]

@@ -8,7 +8,6 @@ mod util;
 #[path = "sweep_golden.rs"]
 mod sweep_golden;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -38,16 +37,6 @@ fn logging_wrapper(s: &Scratch, delay: &str) -> PathBuf {
             t = trainer_bin().display()
         ),
     )
-}
-
-/// Tasks the wrapper ran: `input flags...` -> how many times.
-fn invocations(s: &Scratch) -> BTreeMap<String, usize> {
-    let text = std::fs::read_to_string(s.path().join("invocations.log")).unwrap_or_default();
-    let mut counts = BTreeMap::new();
-    for line in text.lines() {
-        *counts.entry(line.trim().to_owned()).or_insert(0) += 1;
-    }
-    counts
 }
 
 fn args(v: &[String], extra: &[&str]) -> Vec<String> {
@@ -125,7 +114,7 @@ fn a_grown_grid_or_sample_resumes_the_run_and_runs_only_new_settings() {
         "criterion=gini,entropy",
     ]);
     let run_dir = s.run_dir();
-    assert_eq!(invocations(&s).len(), 4);
+    assert_eq!(s.invocations().len(), 4);
     // Two more values: only their 2 x 2 x 2 tasks run, in the same run directory.
     run(&[
         "--grid",
@@ -138,7 +127,7 @@ fn a_grown_grid_or_sample_resumes_the_run_and_runs_only_new_settings() {
         run_dir,
         "the run id does not depend on the values"
     );
-    let seen = invocations(&s);
+    let seen = s.invocations();
     assert_eq!(seen.len(), 12, "{seen:#?}");
     assert!(
         seen.values().all(|&n| n == 1),
@@ -161,7 +150,7 @@ fn a_grown_grid_or_sample_resumes_the_run_and_runs_only_new_settings() {
         "n-estimators=5,10,20",
     ]);
     assert_eq!(
-        invocations(&s),
+        s.invocations(),
         seen,
         "the order of --grid options changes no task"
     );
@@ -177,7 +166,7 @@ fn a_grown_grid_or_sample_resumes_the_run_and_runs_only_new_settings() {
     run(&[&grid[..], &["--sample", "5", "--seed", "4"]].concat());
     assert_eq!(report_json(&run_dir)["rows"].as_array().unwrap().len(), 10);
     assert_eq!(
-        invocations(&s),
+        s.invocations(),
         seen,
         "every sampled setting was already done"
     );
@@ -201,18 +190,8 @@ fn a_sweep_killed_midway_finishes_only_the_missing_tasks_when_run_again() {
     sweep_inputs(&s);
     let wrapper = logging_wrapper(&s, "0.3");
     let grid = ["--grid", "n-estimators=5,20", "--grid", "max-depth=none,3"];
-    let command = || {
-        let mut cmd = s.command();
-        cmd.arg("--out")
-            .arg(s.out())
-            .arg("run")
-            .arg(s.inputs())
-            .arg("--trainer")
-            .arg(&wrapper)
-            .args(["--concurrency", "1"])
-            .args(grid);
-        cmd
-    };
+    let run_args = [&grid[..], &["--concurrency", "1"]].concat();
+    let command = || s.run_command(&wrapper, &run_args);
     let mut child = command()
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -236,11 +215,11 @@ fn a_sweep_killed_midway_finishes_only_the_missing_tasks_when_run_again() {
     child.wait().unwrap();
     let done_before = succeeded(&run_dir);
     assert!(done_before < 12, "the kill landed after the sweep finished");
-    let before = invocations(&s);
+    let before = s.invocations();
 
     let out = command().output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    let after = invocations(&s);
+    let after = s.invocations();
     assert_eq!(after.len(), 12, "every (input, setting) ran: {after:#?}");
     let again: Vec<_> = after.iter().filter(|(_, n)| **n > 1).collect();
     assert!(

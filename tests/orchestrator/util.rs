@@ -2,6 +2,7 @@
 //! directories, running the CLI with a clean environment, reading reports and goldens.
 #![allow(dead_code, unreachable_pub)] // Each test target uses a different subset.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -157,6 +158,17 @@ impl Scratch {
         self.run_command(trainer, extra)
             .output()
             .expect("run orchestrator")
+    }
+
+    /// Lines of `invocations.log` (which a logging trainer wrapper appends to), counted.
+    pub fn invocations(&self) -> BTreeMap<String, usize> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("invocations.log")).unwrap_or_default();
+        let mut counts = BTreeMap::new();
+        for line in text.lines() {
+            *counts.entry(line.trim().to_owned()).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// The run directories under `out/` (everything but `objects`).

@@ -9,7 +9,10 @@
 //! - the **run id** (unless `--run-id` is given) hashes the backend, the trainer digest, the
 //!   user's flags and every input's name and digest, so running the same `run` command again
 //!   finds the same run directory and resumes it, while changing any input, flag or the trainer
-//!   starts a new run.
+//!   starts a new run;
+//! - in a **sweep**, a task is (input, setting): the setting's canonical flags join the task
+//!   id, but only the swept flags' names join the run id, so a grown grid resumes the same run
+//!   and runs only its new tasks.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -829,10 +832,13 @@ impl Tracker<'_> {
                     }
                 };
                 let line = format!(
-                    "[{}/{}] {} {} {} ({:.2} s, attempt {})",
+                    "[{}/{}] {}{} {} {} ({:.2} s, attempt {})",
                     self.finished,
                     self.total,
                     t.input_name,
+                    t.setting_args
+                        .iter()
+                        .fold(String::new(), |acc, a| acc + " " + a),
                     t.state.as_str(),
                     detail,
                     outcome.wall_seconds,

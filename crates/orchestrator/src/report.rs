@@ -408,6 +408,15 @@ fn esc(text: &str) -> String {
     out
 }
 
+/// A bar's name in a chart, right-aligned to end at `x`.
+fn row_name(svg: &mut String, x: usize, y: usize, name: &str) {
+    let _ = write!(
+        svg,
+        r#"<text x="{x}" y="{y}" font-size="12" text-anchor="end">{}</text>"#,
+        esc(name)
+    );
+}
+
 /// A self-contained page: summary, an inline SVG bar per input (score on a 0..1 axis, failed
 /// inputs marked in red), and the table. No scripts, no external resources.
 pub fn to_html(report: &Report) -> String {
@@ -441,13 +450,7 @@ pub fn to_html(report: &Report) -> String {
     }
     for (i, r) in report.rows.iter().enumerate() {
         let y = i * ROW_H;
-        let _ = write!(
-            svg,
-            r#"<text x="{lx}" y="{ty}" font-size="12" text-anchor="end">{name}</text>"#,
-            lx = LABEL_W - 8,
-            ty = y + 15,
-            name = esc(&labels[i])
-        );
+        row_name(&mut svg, LABEL_W - 8, y + 15, &labels[i]);
         match r.score_value() {
             Some(score) => {
                 let w = (score.clamp(0.0, 1.0) * BAR_W as f64).round() as usize;
@@ -591,13 +594,7 @@ fn flag_chart(m: &FlagMeans) -> String {
     for (i, v) in m.values.iter().enumerate() {
         let (token, mean, n) = (&v.value, v.mean, v.scored);
         let y = i * ROW_H;
-        let _ = write!(
-            svg,
-            r#"<text x="{lx}" y="{ty}" font-size="12" text-anchor="end">{t}</text>"#,
-            lx = LABEL_W - 8,
-            ty = y + 14,
-            t = esc(token)
-        );
+        row_name(&mut svg, LABEL_W - 8, y + 14, token);
         let (w, text) = match mean {
             Some(v) => (
                 (v.clamp(0.0, 1.0) * BAR_W as f64).round() as usize,
@@ -718,7 +715,9 @@ pub fn summary_table(report: &Report) -> String {
             .unwrap_or(0);
         for b in best {
             let _ = match (&b.label, &b.score) {
-                (Some(label), Some(score)) => writeln!(out, "  {:<w$}  {score}  {label}", b.input),
+                (Some(label), Some(score)) => {
+                    writeln!(out, "  {:<w$}  {score:<20}  {label}", b.input)
+                }
                 _ => writeln!(out, "  {:<w$}  no setting scored", b.input),
             };
         }
