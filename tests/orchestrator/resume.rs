@@ -67,33 +67,17 @@ fn kill_9_mid_run_then_resume_loses_no_task_and_reruns_no_success() {
         s.copy_input(name, name);
     }
     let wrapper = logging_wrapper(&s);
-    let mut child = s
-        .run_command(&wrapper, &["--concurrency", "1"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = s.spawn_run(&wrapper, &["--concurrency", "1"]);
 
     // Wait until two tasks are recorded done and another is running, then kill -9.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let run_dir = loop {
-        assert!(
-            Instant::now() < deadline,
-            "the run never got two tasks done"
-        );
-        if let Some(dir) = s.run_dirs().into_iter().next()
-            && dir.join("manifest.json").is_file()
-            && succeeded_inputs(&dir).len() >= 2
-            && manifest(&dir)["tasks"]
+    let run_dir = s.wait_for_run("two tasks done and another running", |dir| {
+        succeeded_inputs(dir).len() >= 2
+            && manifest(dir)["tasks"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .any(|t| t["state"] == "running")
-        {
-            break dir;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    });
     child.kill().unwrap(); // SIGKILL: no cleanup, no final manifest write.
     child.wait().unwrap();
     assert!(

@@ -9,7 +9,6 @@ mod util;
 mod sweep_golden;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use sweep_golden::{SWEEP_INPUTS, assert_sweep_matches_goldens, sweep_grid};
 use util::{Scratch, manifest, report_json, show, trainer_bin};
@@ -191,33 +190,15 @@ fn a_sweep_killed_midway_finishes_only_the_missing_tasks_when_run_again() {
     let wrapper = logging_wrapper(&s, "0.3");
     let grid = ["--grid", "n-estimators=5,20", "--grid", "max-depth=none,3"];
     let run_args = [&grid[..], &["--concurrency", "1"]].concat();
-    let command = || s.run_command(&wrapper, &run_args);
-    let mut child = command()
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let run_dir = loop {
-        assert!(
-            Instant::now() < deadline,
-            "the sweep never got 3 tasks done"
-        );
-        if let Some(dir) = s.run_dirs().into_iter().next()
-            && dir.join("manifest.json").is_file()
-            && succeeded(&dir) >= 3
-        {
-            break dir;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut child = s.spawn_run(&wrapper, &run_args);
+    let run_dir = s.wait_for_run("3 tasks done", |dir| succeeded(dir) >= 3);
     child.kill().unwrap(); // SIGKILL: no cleanup, no final manifest write.
     child.wait().unwrap();
     let done_before = succeeded(&run_dir);
     assert!(done_before < 12, "the kill landed after the sweep finished");
     let before = s.invocations();
 
-    let out = command().output().unwrap();
+    let out = s.run(&wrapper, &run_args);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let after = s.invocations();
     assert_eq!(after.len(), 12, "every (input, setting) ran: {after:#?}");

@@ -184,6 +184,25 @@ impl Scratch {
         dirs
     }
 
+    /// Waits (up to a minute, else panics saying `what`) for a run directory whose manifest
+    /// exists and satisfies `ready`, and returns it.
+    pub fn wait_for_run(&self, what: &str, ready: impl Fn(&Path) -> bool) -> PathBuf {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{what} never happened"
+            );
+            if let Some(dir) = self.run_dirs().into_iter().next()
+                && dir.join("manifest.json").is_file()
+                && ready(&dir)
+            {
+                return dir;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The only run directory.
     pub fn run_dir(&self) -> PathBuf {
         let dirs = self.run_dirs();
