@@ -6,7 +6,6 @@ mod util;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use util::{Scratch, golden_default_outputs, manifest, rows, show, trainer_bin, wait_for_file};
 

@@ -710,15 +710,15 @@ pub fn summary_table(report: &Report) -> String {
         let _ = writeln!(out, "Best setting per input (also in best.csv):");
         let w = best
             .iter()
-            .map(|b| b.input.chars().count())
+            .map(|b| one_line(&b.input).chars().count())
             .max()
             .unwrap_or(0);
         for b in best {
             let _ = match (&b.label, &b.score) {
                 (Some(label), Some(score)) => {
-                    writeln!(out, "  {:<w$}  {score:<20}  {label}", b.input)
+                    writeln!(out, "  {:<w$}  {score:<20}  {label}", one_line(&b.input))
                 }
-                _ => writeln!(out, "  {:<w$}  no setting scored", b.input),
+                _ => writeln!(out, "  {:<w$}  no setting scored", one_line(&b.input)),
             };
         }
     }
