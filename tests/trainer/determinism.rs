@@ -64,6 +64,29 @@ fn json_report_has_scores_parameters_and_timings() {
     assert_eq!(v["parameters"]["criterion"], "entropy");
     assert_eq!(v["parameters"]["cv"], 4);
     assert_eq!(v["parameters"]["n_estimators"], 10);
+    assert_eq!(v["parameters"]["max_features_per_split"], 2, "sqrt(4)");
+    // The report names every setting as flags; running with them gives the same output.
+    let flags: Vec<String> = serde_json::from_value(v["flags"].clone()).unwrap();
+    assert_eq!(
+        flags,
+        [
+            "--n-estimators=10",
+            "--min-samples-split=2",
+            "--min-samples-leaf=1",
+            "--max-features=sqrt",
+            "--criterion=entropy",
+            "--random-state=0",
+            "--cv=4"
+        ]
+    );
+    let again = dir.path().join("again.txt");
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let o = run(&input, &again, &flags);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap(),
+        std::fs::read_to_string(&out).unwrap()
+    );
     assert!(v["timings"]["total_s"].as_f64().unwrap() >= 0.0);
     assert!(v["trainer_version"].as_str().is_some());
     let text = std::fs::read_to_string(&out).unwrap();

@@ -22,6 +22,8 @@ pub struct ReportParams {
     pub min_samples_leaf: usize,
     /// `max_features` as given (`sqrt`, `log2`, `all`, a count or a fraction).
     pub max_features: String,
+    /// Features drawn per split on this input: `max_features` resolved against its columns.
+    pub max_features_per_split: usize,
     /// `gini` or `entropy`.
     pub criterion: String,
     /// `bootstrap`.
@@ -30,6 +32,29 @@ pub struct ReportParams {
     pub random_state: u32,
     /// Number of folds.
     pub cv: usize,
+}
+
+impl ReportParams {
+    /// The trainer flags that set these parameters (`--max-depth` only when limited,
+    /// `--no-bootstrap` only when off: they have no spelling for the default).
+    pub fn flags(&self) -> Vec<String> {
+        let mut flags = vec![format!("--n-estimators={}", self.n_estimators)];
+        if let Some(depth) = self.max_depth {
+            flags.push(format!("--max-depth={depth}"));
+        }
+        flags.extend([
+            format!("--min-samples-split={}", self.min_samples_split),
+            format!("--min-samples-leaf={}", self.min_samples_leaf),
+            format!("--max-features={}", self.max_features),
+            format!("--criterion={}", self.criterion),
+        ]);
+        if !self.bootstrap {
+            flags.push("--no-bootstrap".into());
+        }
+        flags.push(format!("--random-state={}", self.random_state));
+        flags.push(format!("--cv={}", self.cv));
+        flags
+    }
 }
 
 /// Stage timings in seconds.
@@ -56,8 +81,12 @@ pub struct Report {
     pub features: usize,
     /// Distinct labels in sklearn's order.
     pub classes: Vec<String>,
-    /// The parameters used.
+    /// The parameters used (every one, defaults included).
     pub parameters: ReportParams,
+    /// Trainer flags that set exactly these parameters, each one explicit
+    /// (`--n-estimators=10`, ...), so the report names the settings it ran with in the form
+    /// a command line or an orchestrator sweep uses.
+    pub flags: Vec<String>,
     /// Accuracy per fold.
     pub fold_scores: Vec<f64>,
     /// Mean accuracy (the score main.py prints).
@@ -90,23 +119,26 @@ impl Report {
         cv_done: Instant,
     ) -> Self {
         let p = &config.params;
+        let parameters = ReportParams {
+            n_estimators: p.n_estimators,
+            max_depth: p.max_depth,
+            min_samples_split: p.min_samples_split,
+            min_samples_leaf: p.min_samples_leaf,
+            max_features: p.max_features.to_string(),
+            max_features_per_split: p.max_features.resolve(data.n_features),
+            criterion: p.criterion.to_string(),
+            bootstrap: p.bootstrap,
+            random_state: p.random_state,
+            cv: p.n_folds,
+        };
         Report {
             trainer_version: env!("CARGO_PKG_VERSION").to_owned(),
             input: config.input.display().to_string(),
             rows: data.n_rows,
             features: data.n_features,
             classes: data.classes.clone(),
-            parameters: ReportParams {
-                n_estimators: p.n_estimators,
-                max_depth: p.max_depth,
-                min_samples_split: p.min_samples_split,
-                min_samples_leaf: p.min_samples_leaf,
-                max_features: p.max_features.to_string(),
-                criterion: p.criterion.to_string(),
-                bootstrap: p.bootstrap,
-                random_state: p.random_state,
-                cv: p.n_folds,
-            },
+            flags: parameters.flags(),
+            parameters,
             fold_scores: score.fold_scores.clone(),
             mean: score.mean,
             std: score.std,
