@@ -318,3 +318,40 @@ fn a_bad_grid_is_one_line_exit_1_and_creates_nothing() {
         assert!(!s.out().exists(), "{extra:?}: nothing may be created");
     }
 }
+
+#[test]
+fn a_dry_run_sweep_prints_each_tasks_flags_and_creates_nothing() {
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    let out = s.run(
+        &trainer_bin(),
+        &[
+            "--dry-run",
+            "--grid",
+            "n-estimators=5,20",
+            "--grid",
+            "no-bootstrap=on,off",
+            "--",
+            "--cv",
+            "3",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(plan.contains("Tasks (4 for 1 inputs)"), "{plan}");
+    let commands: Vec<&str> = plan.lines().filter(|l| l.contains("$ ")).collect();
+    assert_eq!(commands.len(), 4, "{plan}");
+    assert!(commands.iter().all(|c| c.contains(" --cv 3 ")), "{plan}");
+    for ending in [
+        " --n-estimators=5 --no-bootstrap",
+        " --n-estimators=5",
+        " --n-estimators=20 --no-bootstrap",
+        " --n-estimators=20",
+    ] {
+        assert!(
+            commands.iter().any(|c| c.ends_with(ending)),
+            "{ending}: {plan}"
+        );
+    }
+    assert!(!s.out().exists(), "a dry run creates nothing");
+}
