@@ -113,6 +113,7 @@ fn plan(s: &Scratch, trainer: &std::path::Path, names: &[&str]) -> (StagePlan, V
             input_name: (*name).to_owned(),
             input_digest: object.digest.clone(),
             trainer_args: vec!["--threads".into(), "1".into()],
+            prior_attempts: 0,
         })
         .collect();
     let plan = StagePlan {

@@ -70,6 +70,11 @@ pub struct TaskSpec {
     pub input_digest: String,
     /// Trainer flags placed after `INPUT OUTPUT`.
     pub trainer_args: Vec<String>,
+    /// Attempts the core recorded for this task in earlier sessions. The core adds the
+    /// attempts a backend reports to these; a backend that numbers attempts across sessions
+    /// (Slurm) subtracts them, instead of reading the core's manifest.
+    #[serde(default)]
+    pub prior_attempts: u32,
 }
 
 /// Final state of a task.

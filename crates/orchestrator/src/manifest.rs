@@ -183,6 +183,7 @@ impl TaskRecord {
             input_name: self.input_name.clone(),
             input_digest: self.input_digest.clone(),
             trainer_args,
+            prior_attempts: self.attempts,
         }
     }
 }

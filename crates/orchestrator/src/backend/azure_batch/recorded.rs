@@ -808,6 +808,7 @@ fn our_task() -> super::model::TaskCreate {
         input_name: "iris.csv".into(),
         input_digest: "d".repeat(64),
         trainer_args: vec!["--threads".into(), "1".into()],
+        prior_attempts: 0,
     };
     let inputs = super::tasks::TaskInputs {
         trainer_url: "https://acct.blob.core.windows.net/s/trainer?sv=1&sig=S",

@@ -365,6 +365,7 @@ mod tests {
             input_name: name.into(),
             input_digest: "d".repeat(64),
             trainer_args: args.iter().map(|s| (*s).to_owned()).collect(),
+            prior_attempts: 0,
         }
     }
 

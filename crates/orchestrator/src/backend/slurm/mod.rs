@@ -389,7 +389,8 @@ struct ExecCtx<'a> {
 /// The core adds the attempts a backend reports in one `execute` call to those it recorded in
 /// earlier sessions. This backend numbers attempts across sessions (an adopted job keeps its
 /// number), so it reports each number minus what the core had recorded when this session
-/// began (see [`core_attempts`]).
+/// began ([`TaskSpec::prior_attempts`]: exactly what the core has; this backend's own record,
+/// [`RunState::reported`], can be one event ahead of the core's after a `kill -9`).
 ///
 /// Events are held until [`Reporter::flush`] has saved the state that records them, so that
 /// after a crash this backend never believes the core knows less than it does.
@@ -629,6 +630,10 @@ impl Backend for Slurm {
         let mut state = RunState::load(&run.run_dir)?;
         let mut tracked: BTreeMap<String, Tracked> = BTreeMap::new();
         let mut fresh: Vec<(TaskSpec, u32)> = Vec::new();
+        let base = tasks
+            .iter()
+            .map(|t| (t.task_id.clone(), t.prior_attempts))
+            .collect();
         for spec in tasks {
             match state.latest(&spec.task_id) {
                 // Submitted by an earlier, interrupted orchestrator: adopt the job.
@@ -661,13 +666,7 @@ impl Backend for Slurm {
         }
         let reporter = Reporter {
             events: &events,
-            base: core_attempts(&run.run_dir).unwrap_or_else(|| {
-                state
-                    .reported
-                    .iter()
-                    .map(|(id, r)| (id.clone(), r.attempt))
-                    .collect()
-            }),
+            base,
             held: std::sync::Mutex::new(Vec::new()),
         };
         self.adopt(&ctx, &mut state, &mut tracked, &mut fresh)
@@ -1007,23 +1006,6 @@ impl Slurm {
         );
         Ok(())
     }
-}
-
-/// The attempts the core has recorded per task, read from the run manifest it saved just
-/// before calling `execute`; `None` when the backend runs outside the pipeline.
-///
-/// The core adds the attempts reported in this session to these. This backend numbers
-/// attempts across sessions, so it must subtract exactly what the core has; its own record
-/// ([`RunState::reported`]) can be one event ahead of the core's after a `kill -9`.
-fn core_attempts(run_dir: &Path) -> Option<BTreeMap<String, u32>> {
-    let manifest = crate::manifest::Manifest::load(run_dir).ok()?;
-    Some(
-        manifest
-            .tasks
-            .into_iter()
-            .map(|t| (t.task_id, t.attempts))
-            .collect(),
-    )
 }
 
 /// Copies an attempt's output, stdout and stderr into `run.task_dir(task_id)`.

@@ -217,6 +217,7 @@ mod tests {
             input_name: format!("{id}.csv"),
             input_digest: format!("d{id}"),
             trainer_args: args.iter().map(|s| (*s).into()).collect(),
+            prior_attempts: 0,
         }
     }
 
