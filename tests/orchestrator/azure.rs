@@ -281,7 +281,9 @@ async fn dry_run_prints_the_request_bodies_and_sends_nothing() {
     assert!(out.status.success(), "{text}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     for needle in [
-        "POST /pools",
+        // The default pool is an auto-pool: it lives and dies with the job.
+        "\"autoPoolSpecification\"",
+        "\"poolLifetimeOption\": \"job\"",
         "\"targetLowPriorityNodes\": 3",
         "\"targetDedicatedNodes\": 0",
         "\"nodeAgentSKUId\": \"batch.node.ubuntu 24.04\"",
@@ -431,13 +433,8 @@ async fn ctrl_c_terminates_the_job_and_deletes_the_pool() {
         matches!(state["state"].as_str(), Some("terminating" | "completed")),
         "{state}"
     );
-    let pools = standin_get(&handle.url(), "/pools", "id,state").await;
-    for p in pools["value"].as_array().unwrap() {
-        assert_eq!(
-            p["state"], "deleting",
-            "the run's pool is being deleted: {pools}"
-        );
-    }
+    // The run's auto-pool goes with the job once it has finished terminating.
+    ops::assert_pools_released(&handle.url()).await;
     handle.shutdown().await;
 }
 

@@ -48,7 +48,7 @@ async fn wait_until_running(url: &str, job: &str) {
 }
 
 /// Every pool on the stand-in is being deleted (or gone), within a few seconds.
-async fn assert_pools_released(url: &str) {
+pub(super) async fn assert_pools_released(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let pools = standin_get(url, "/pools", "id,state").await;
@@ -204,23 +204,26 @@ async fn a_failure_at_any_step_after_the_pool_exists_still_releases_the_pool() {
             json!({"kind": "status", "status": 403, "code": "AuthenticationFailed", "count": 50, "pathContains": "/taskcounts"}),
         ),
     ];
+    // The default auto-pool (Batch deletes it with the job) and a named pool (we delete it).
     for (step, f) in steps {
-        let s = Scratch::new();
-        s.copy_input("iris.csv", "iris.csv");
-        let handle = standin(s.path(), vec![fault(f)]).await;
-        let mut cmd = orchestrator(&s, &handle.url());
-        cmd.args(run_args(&s, &[]));
-        let text = fails_fast(cmd).await;
-        assert!(
-            text.contains("InvalidPropertyValue") || text.contains("AuthenticationFailed"),
-            "{step}: the error is reported\n{text}"
-        );
-        assert!(
-            text.contains("deleting pool"),
-            "{step}: the pool is released\n{text}"
-        );
-        assert_pools_released(&handle.url()).await;
-        handle.shutdown().await;
+        for pool in [&[][..], &["--pool-id", "named-pool"][..]] {
+            let s = Scratch::new();
+            s.copy_input("iris.csv", "iris.csv");
+            let handle = standin(s.path(), vec![fault(f.clone())]).await;
+            let mut cmd = orchestrator(&s, &handle.url());
+            cmd.args(run_args(&s, pool));
+            let text = fails_fast(cmd).await;
+            assert!(
+                text.contains("InvalidPropertyValue") || text.contains("AuthenticationFailed"),
+                "{step} {pool:?}: the error is reported\n{text}"
+            );
+            assert!(
+                pool.is_empty() || text.contains("deleting pool"),
+                "{step}: the named pool is released\n{text}"
+            );
+            assert_pools_released(&handle.url()).await;
+            handle.shutdown().await;
+        }
     }
 }
 
@@ -303,5 +306,162 @@ async fn cleanup_all_finds_every_pool_job_and_container_without_a_manifest() {
         text.contains("storage containers of 0 run(s)"),
         "nothing is left:\n{text}"
     );
+    handle.shutdown().await;
+}
+
+/// How long Batch is unreachable in the outage test. The issue asks for 3 minutes; the default
+/// here is 20 s to keep CI short. Both take the same path: the watch pauses at its first failed
+/// poll (each watch call makes at most 3 quick attempts), well inside either outage.
+/// `ORCH_TEST_OUTAGE_SECONDS=180` runs the 3-minute one.
+fn outage() -> Duration {
+    let secs = std::env::var("ORCH_TEST_OUTAGE_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    Duration::from_secs(secs)
+}
+
+/// Waits until every task is in and the job was switched to end when they are done (the
+/// submission is over; only the watch is left).
+async fn wait_until_watching(url: &str, job: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let j = standin_get(url, &format!("/jobs/{job}"), "id,onAllTasksComplete").await;
+        if j["onAllTasksComplete"]
+            .as_str()
+            .is_some_and(|v| v.eq_ignore_ascii_case("terminatejob"))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the job was never switched: {j}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batch_unreachable_for_a_while_pauses_the_watch_and_the_run_completes() {
+    azurite();
+    let s = Scratch::new();
+    let golden = copy_all_inputs(&s);
+    let mut handle = standin(s.path(), vec![]).await;
+    let trainer = slow_trainer(&s, 2);
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args_with(
+        &s,
+        &trainer,
+        &["--nodes", "1", "--task-slots", "2"],
+    ))
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let job = wait_for_tasks(&handle.url(), golden.len()).await;
+    wait_until_watching(&handle.url(), &job).await;
+    wait_until_running(&handle.url(), &job).await;
+    // The endpoint goes away (connections refused) while the tasks go on running, as Batch's
+    // do while a client cannot reach it; then it answers again on the same port and state.
+    handle.stop_serving().await;
+    tokio::time::sleep(outage()).await;
+    handle.serve_again().await.unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("Azure Batch does not answer") && text.contains("the watch resumes"),
+        "the pause and the resumption are logged:\n{text}"
+    );
+    let rows = rows(&s.run_dir());
+    for (name, line) in &golden {
+        let r = row(&rows, name);
+        assert_eq!(r["status"], "succeeded", "{name}: {r:#}\n{text}");
+        let want = line.trim_start_matches("The model score: ");
+        assert_eq!(r["score"].as_str(), Some(want), "{name}");
+    }
+    let jobs = standin_ids(&handle.url(), "/jobs").await;
+    assert_eq!(jobs, vec![job.clone()], "one job, never replaced");
+    let tasks = standin_get(
+        &handle.url(),
+        &format!("/jobs/{job}/tasks"),
+        "id,executionInfo",
+    )
+    .await;
+    for t in tasks["value"].as_array().unwrap() {
+        let e = &t["executionInfo"];
+        assert_eq!(
+            (e["retryCount"].as_u64(), e["requeueCount"].as_u64()),
+            (Some(0), Some(0)),
+            "no task ran twice: {t}"
+        );
+        assert_eq!(
+            e["result"].as_str().map(str::to_ascii_lowercase).as_deref(),
+            Some("success"),
+            "{t}"
+        );
+    }
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_az_login_run_of_200_tasks_acquires_its_entra_token_once() {
+    azurite();
+    let s = Scratch::new();
+    for i in 0..200 {
+        s.write_input(&format!("in{i:03}.csv"), &format!("a,label\n{i},0\n"));
+    }
+    let trainer = s.script("fake-trainer", "printf 'The model score: 1.0' > \"$2\"\n");
+    // `az` on PATH is a stand-in for the Azure CLI that counts token requests.
+    const TOKEN: &str = "entra-test-token-not-a-secret";
+    let calls = s.path().join("az-calls");
+    let bin = s.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let az = s.script(
+        "az",
+        &format!(
+            "echo \"$*\" >> '{}'\nexp=$(( $(date +%s) + 3600 ))\n\
+             printf '{{\"accessToken\":\"{TOKEN}\",\"expiresOn\":\"2099-01-01 00:00:00.000000\",\
+             \"expires_on\":%s,\"subscription\":\"s\",\"tenant\":\"t\",\"tokenType\":\"Bearer\"}}\\n' \"$exp\"\n",
+            calls.display()
+        ),
+    );
+    std::fs::rename(&az, bin.join("az")).unwrap();
+    let mut c = batch_standin::Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        ACCOUNT,
+        s.path().join("standin"),
+    );
+    c.credentials.bearer_token = Some(TOKEN.into());
+    let handle = batch_standin::serve(c).await.unwrap();
+    let mut cmd = orchestrator(&s, &handle.url());
+    for v in [
+        "AZURE_BATCH_ACCOUNT_KEY",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "IDENTITY_ENDPOINT",
+        "AZURE_BATCH_USE_MANAGED_IDENTITY",
+    ] {
+        cmd.env_remove(v);
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    cmd.env("PATH", format!("{}:{path}", bin.display()));
+    cmd.args(run_args_with(
+        &s,
+        &trainer,
+        &["--nodes", "2", "--task-slots", "2"],
+    ));
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    let rows = rows(&s.run_dir());
+    assert_eq!(rows.len(), 200);
+    assert!(rows.iter().all(|r| r["status"] == "succeeded"), "{text}");
+    let n = std::fs::read_to_string(&calls).unwrap().lines().count();
+    assert!(
+        (1..=2).contains(&n),
+        "{n} token acquisitions for a run of 200 tasks"
+    );
+    assert!(!text.contains(TOKEN), "the token never reaches a log line");
     handle.shutdown().await;
 }

@@ -24,6 +24,7 @@ use azure_identity::{
 use crate::error::{Error, Result};
 use crate::redact::redact;
 use crate::sas::AccountKey;
+use crate::token::CachedCredential;
 
 /// Azurite's well-known development account (public, documented by Microsoft).
 pub const DEV_ACCOUNT: &str = "devstoreaccount1";
@@ -88,7 +89,9 @@ impl StorageConfig {
         };
         let auth = match var("AZURE_STORAGE_KEY") {
             Some(key) => Auth::AccountKey(AccountKey::new(&account, &key)?),
-            None => Auth::Token(Arc::new(EnvCredentialChain::from_vars(&var)?)),
+            None => Auth::Token(Arc::new(CachedCredential::new(Arc::new(
+                EnvCredentialChain::from_vars(&var)?,
+            )))),
         };
         Self::new(&endpoint, account, auth)
     }

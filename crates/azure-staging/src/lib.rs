@@ -56,6 +56,7 @@ mod progress;
 pub mod redact;
 pub mod retry;
 pub mod sas;
+mod token;
 
 pub use client::{
     BlobInfo, BlobRef, DEFAULT_BLOCK_SIZE, DEFAULT_CONCURRENCY, Downloaded, LocalObject,
@@ -70,3 +71,4 @@ pub use sas::{
     AccountKey, DEFAULT_SAS_MARGIN, Permissions, Protocol, Resource, SasUrl, ensure_sas_covers,
     sas_expiry_for,
 };
+pub use token::{CachedCredential, REFRESH_BEFORE_EXPIRY};

@@ -143,6 +143,8 @@ pub struct Handle {
     addr: SocketAddr,
     shared: Arc<Shared>,
     join: Option<tokio::task::JoinHandle<()>>,
+    /// Fires to close the port (see [`Handle::stop_serving`]).
+    serving: CancellationToken,
 }
 
 impl Handle {
@@ -168,6 +170,35 @@ impl Handle {
     /// The most task processes that ran at once so far.
     pub fn peak_running(&self) -> usize {
         self.shared.lock().peak_running
+    }
+
+    /// An outage: closes the port and cuts every open connection, so clients get connection
+    /// errors, while the account goes on (tasks run, jobs end, as Batch's would while a client
+    /// cannot reach it). [`Handle::serve_again`] ends it.
+    pub async fn stop_serving(&mut self) {
+        self.serving.cancel();
+        if let Some(j) = self.join.take() {
+            let _ = j.await;
+        }
+        tracing::info!(addr = %self.addr, "batch stand-in stopped serving (outage)");
+    }
+
+    /// Serves again on the same address, with the same state, after [`Handle::stop_serving`].
+    pub async fn serve_again(&mut self) -> Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: self.addr,
+                source,
+            })?;
+        self.serving = CancellationToken::new();
+        self.join = Some(tokio::spawn(server::accept_loop(
+            self.shared.clone(),
+            listener,
+            self.serving.clone(),
+        )));
+        tracing::info!(addr = %self.addr, "batch stand-in serving again");
+        Ok(())
     }
 
     /// Stops accepting requests and kills every running task.
@@ -223,11 +254,17 @@ pub async fn serve(config: Config) -> Result<Handle> {
         config,
     });
     tokio::spawn(runner::scheduler(shared.clone()));
-    let join = tokio::spawn(server::accept_loop(shared.clone(), listener));
+    let serving = CancellationToken::new();
+    let join = tokio::spawn(server::accept_loop(
+        shared.clone(),
+        listener,
+        serving.clone(),
+    ));
     tracing::info!(%addr, "batch stand-in listening");
     Ok(Handle {
         addr,
         shared,
         join: Some(join),
+        serving,
     })
 }

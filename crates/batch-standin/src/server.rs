@@ -31,10 +31,17 @@ impl std::fmt::Display for DropConnection {
 
 impl std::error::Error for DropConnection {}
 
-pub(crate) async fn accept_loop(sh: Arc<Shared>, listener: tokio::net::TcpListener) {
+/// Serves `listener` until the stand-in shuts down or `stop` fires (an outage: the port
+/// closes and open connections are cut, while tasks keep running).
+pub(crate) async fn accept_loop(
+    sh: Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    stop: tokio_util::sync::CancellationToken,
+) {
     loop {
         let (stream, peer) = tokio::select! {
             () = sh.shutdown.cancelled() => return,
+            () = stop.cancelled() => return,
             r = listener.accept() => match r {
                 Ok(s) => s,
                 Err(e) => {
@@ -43,12 +50,15 @@ pub(crate) async fn accept_loop(sh: Arc<Shared>, listener: tokio::net::TcpListen
                 }
             },
         };
-        let sh = sh.clone();
+        let (sh, stop) = (sh.clone(), stop.clone());
         tokio::spawn(async move {
             let svc = service_fn(move |req| handle(sh.clone(), req, peer));
             let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended");
+            tokio::select! {
+                r = conn => if let Err(e) = r {
+                    tracing::debug!(error = %e, "connection ended");
+                },
+                () = stop.cancelled() => {}
             }
         });
     }

@@ -12,10 +12,12 @@ use crate::{Error, Result};
 /// environment (`AZURE_BATCH_*`, `AZURE_STORAGE_*`; see docs/azure.md).
 #[derive(Debug, Clone, Default, Args)]
 pub struct AzureBatchArgs {
-    /// Azure Batch: pool to reuse or create [default: orch-<run-id>, deleted after the run].
+    /// Azure Batch: a named pool to reuse or create, instead of an auto-pool [default: an
+    /// auto-pool; with --keep-pool the named pool orch-<run-id>].
     #[arg(long, env = "ORCHESTRATOR_AZURE_POOL_ID", value_name = "ID")]
     pub pool_id: Option<String>,
-    /// Azure Batch: let Batch create a pool that lives and dies with the job.
+    /// Azure Batch: let Batch create a pool that lives and dies with the job [default, unless
+    /// --pool-id or --keep-pool].
     #[arg(long, env = "ORCHESTRATOR_AZURE_AUTO_POOL")]
     pub auto_pool: bool,
     /// Azure Batch: VM size (x86_64 only) [default: Standard_D2s_v3].
@@ -40,7 +42,8 @@ pub struct AzureBatchArgs {
     /// Azure Batch: Ubuntu 24.04 image SKU [default: server, or server-gen1 for Gen1-only sizes].
     #[arg(long, env = "ORCHESTRATOR_AZURE_IMAGE_SKU", value_name = "SKU")]
     pub image_sku: Option<String>,
-    /// Azure Batch: keep the pool when the run ends or is cancelled (and on `cleanup`).
+    /// Azure Batch: use the named pool orch-<run-id> (or --pool-id) and keep it when the run
+    /// ends or is cancelled (and on `cleanup`).
     #[arg(long, env = "ORCHESTRATOR_AZURE_KEEP_POOL")]
     pub keep_pool: bool,
     /// Azure Batch: data-plane api-version [default: 2025-06-01].

@@ -132,7 +132,7 @@ impl AzureBatchConfig {
             account_name,
             auth,
             api_version,
-            pool: PoolMode::Named { pool_id: None },
+            pool: PoolMode::Auto,
             vm_size: "Standard_D2s_v3".into(),
             dedicated_nodes: 1,
             spot_nodes: 0,
@@ -180,9 +180,10 @@ impl AzureBatchConfig {
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AzureBatchOptions {
-    /// Reuse or create this pool instead of `orch-<run-id>`.
+    /// Reuse or create this named pool instead of an auto-pool.
     pub pool_id: Option<String>,
-    /// Let Batch create an auto-pool that lives and dies with the job.
+    /// An auto-pool that lives and dies with the job (the default); `false` means the named
+    /// pool `orch-<run-id>`.
     pub auto_pool: Option<bool>,
     /// VM size.
     pub vm_size: Option<String>,
@@ -250,13 +251,20 @@ impl AzureBatchConfig {
         if let Some(v) = o.api_version {
             c.api_version = v;
         }
-        c.pool = if o.auto_pool.unwrap_or(false) {
-            if o.pool_id.is_some() {
+        let keep_pool = o.keep_pool.unwrap_or(false);
+        // An auto-pool unless a named pool is asked for: Batch deletes an auto-pool with its
+        // job, so even a killed orchestrator leaves nothing billing past the job's end
+        // (docs/azure.md, "Cost after a crash").
+        c.pool = match (o.auto_pool, o.pool_id) {
+            (Some(true), Some(_)) => {
                 return Err("--auto-pool and --pool-id exclude each other".into());
             }
-            PoolMode::Auto
-        } else {
-            PoolMode::Named { pool_id: o.pool_id }
+            (Some(true), None) if keep_pool => {
+                return Err("--keep-pool needs a named pool; drop --auto-pool".into());
+            }
+            (_, Some(id)) => PoolMode::Named { pool_id: Some(id) },
+            (auto, None) if auto == Some(false) || keep_pool => PoolMode::Named { pool_id: None },
+            (_, None) => PoolMode::Auto,
         };
         if let Some(v) = o.vm_size {
             c.vm_size = v;
@@ -276,7 +284,7 @@ impl AzureBatchConfig {
             c.task_slots = v;
         }
         c.image_sku = o.image_sku;
-        c.keep_pool = o.keep_pool.unwrap_or(false);
+        c.keep_pool = keep_pool;
         if let Some(v) = o.job_timeout {
             c.job_timeout = duration("--job-timeout", &v)?;
         }

@@ -74,7 +74,10 @@ impl AzureBatch {
                 account: cfg.account_name.clone(),
                 key: client::decode_key(k).map_err(err)?,
             },
-            BatchAuth::EntraId => Auth::Entra(entra_credential().map_err(err)?),
+            // Cached: the Azure CLI credential would otherwise run `az` for every call.
+            BatchAuth::EntraId => Auth::Entra(Arc::new(azure_staging::CachedCredential::new(
+                entra_credential().map_err(err)?,
+            ))),
         };
         let client = BatchClient::new(
             &cfg.account_url,

@@ -135,13 +135,15 @@ pub(crate) async fn watch(
             }
         }
         first_poll = false;
-        match poll(&w, &mut st, events).await {
+        let polled = poll(&w, &mut st, events).await;
+        if polled.is_ok()
+            && let Some(o) = outage.take()
+        {
+            o.ended();
+        }
+        match polled {
             Ok(Some(end)) => return Ok(end),
-            Ok(None) => {
-                if let Some(o) = outage.take() {
-                    o.ended();
-                }
-            }
+            Ok(None) => {}
             Err(e) if e.transient => match &mut outage {
                 Some(o) => o.goes_on(&w, &e.message)?,
                 None => outage = Some(Outage::begin(&w, &e.message)),
