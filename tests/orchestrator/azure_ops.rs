@@ -465,3 +465,33 @@ async fn an_az_login_run_of_200_tasks_acquires_its_entra_token_once() {
     assert!(!text.contains(TOKEN), "the token never reaches a log line");
     handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batch_unreachable_when_the_job_is_switched_to_end_is_waited_out() {
+    azurite();
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    // More failures than the client's own attempts (10), answered at once (Retry-After: 0).
+    let faults = vec![fault(json!({
+        "kind": "status", "status": 503, "count": 12, "retryAfter": 0, "method": "PATCH"
+    }))];
+    let handle = standin(s.path(), faults).await;
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args(&s, &[]));
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("trying again to switch the job"), "{text}");
+    assert_eq!(row(&rows(&s.run_dir()), "iris.csv")["status"], "succeeded");
+    let job = standin_ids(&handle.url(), "/jobs").await.remove(0);
+    let j = standin_get(&handle.url(), &format!("/jobs/{job}"), "id,executionInfo").await;
+    assert_eq!(
+        j["executionInfo"]["terminateReason"]
+            .as_str()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("alltaskscomplete"),
+        "the job ended with its tasks, not terminated: {j}"
+    );
+    handle.shutdown().await;
+}

@@ -165,15 +165,28 @@ pub(crate) async fn create_job(client: &BatchClient, body: &JobCreate) -> Result
 pub(crate) async fn set_terminate_when_done(
     client: &BatchClient,
     job_id: &str,
+    patience: Duration,
 ) -> Result<(), String> {
     let body = JobPatch {
         on_all_tasks_complete: "terminatejob".into(),
     };
-    client
-        .send(&Call::new(Method::PATCH, format!("/jobs/{job_id}")).json(model::to_body(&body)))
-        .await
-        .map(drop)
-        .map_err(|e| e.to_string())
+    let call = Call::new(Method::PATCH, format!("/jobs/{job_id}")).json(model::to_body(&body));
+    let since = std::time::Instant::now();
+    loop {
+        match client.send(&call).await {
+            Ok(_) => return Ok(()),
+            // Batch out of reach: the tasks are in and running, so wait for it rather than
+            // give the job up (the watch does the same).
+            Err(e) if e.is_transient() && since.elapsed() < patience => {
+                tracing::warn!(
+                    job = %job_id,
+                    "Azure Batch does not answer ({e}); trying again to switch the job to end with its tasks"
+                );
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 /// Terminates a job; one already completed or terminating is fine.

@@ -467,7 +467,7 @@ async fn recorded_lifecycle_answers_are_success() {
         .unwrap();
     super::job::delete_job(&c, "terminateJob").await.unwrap();
     super::pool::delete_pool(&c, "PatchJob").await.unwrap();
-    super::job::set_terminate_when_done(&c, "terminateJob")
+    super::job::set_terminate_when_done(&c, "terminateJob", ms(0))
         .await
         .unwrap();
 }
@@ -785,7 +785,7 @@ async fn job_requests_match_the_recorded_ones() {
             ms(3_600_000),
         );
         super::job::create_job(&c, &jb).await.unwrap();
-        super::job::set_terminate_when_done(&c, "orch-run-1")
+        super::job::set_terminate_when_done(&c, "orch-run-1", ms(0))
             .await
             .unwrap();
         super::job::terminate_job(&c, "orch-run-1", "cancelled")
