@@ -573,15 +573,26 @@ fn sweep_html(report: &Report) -> String {
             esc(b.score.as_deref().unwrap_or("no score"))
         );
     }
-    out.push_str("</table>\n<h2>Mean score per value</h2>\n<p>For each swept flag, the mean score of every (input, setting) with that value.</p>\n");
+    // One axis for every chart, starting a little below the lowest mean (at a multiple of
+    // 0.05), so that differences of a point or two are visible and the charts compare.
+    let lowest = means
+        .iter()
+        .flat_map(|m| m.values.iter().filter_map(|v| v.mean))
+        .fold(1.0_f64, f64::min);
+    let axis_from = (((lowest - 0.02) * 20.0).floor() / 20.0).clamp(0.0, 0.95);
+    let _ = writeln!(
+        out,
+        "</table>\n<h2>Mean score per value</h2>\n<p>For each swept flag, the mean score of \
+         every (input, setting) with that value; bars start at {axis_from:.2} and end at 1.</p>"
+    );
     for m in means {
-        out.push_str(&flag_chart(m));
+        out.push_str(&flag_chart(m, axis_from));
     }
     out
 }
 
-/// One swept flag's chart: a bar per value, the mean score on a 0..1 axis.
-fn flag_chart(m: &FlagMeans) -> String {
+/// One swept flag's chart: a bar per value, the mean score on an `axis_from`..1 axis.
+fn flag_chart(m: &FlagMeans, axis_from: f64) -> String {
     const ROW_H: usize = 20;
     const LABEL_W: usize = 120;
     const BAR_W: usize = 300;
@@ -597,7 +608,8 @@ fn flag_chart(m: &FlagMeans) -> String {
         row_name(&mut svg, LABEL_W - 8, y + 14, token);
         let (w, text) = match mean {
             Some(v) => (
-                (v.clamp(0.0, 1.0) * BAR_W as f64).round() as usize,
+                ((v.clamp(axis_from, 1.0) - axis_from) / (1.0 - axis_from) * BAR_W as f64).round()
+                    as usize,
                 format!("{v:.4} (n={n})"),
             ),
             None => (0, "no score".to_owned()),
