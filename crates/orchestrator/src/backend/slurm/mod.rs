@@ -607,68 +607,17 @@ impl Backend for Slurm {
         if tasks.is_empty() {
             return Ok(());
         }
-        let stage_dir = self.run_stage_dir(run);
-        std::fs::create_dir_all(&stage_dir).map_err(|e| io_error("create", &stage_dir, e))?;
-        std::fs::create_dir_all(&run.run_dir).map_err(|e| io_error("create", &run.run_dir, e))?;
-        let script = stage_dir.join("task.sh");
-        write_atomic(&script, TASK_SCRIPT.as_bytes())?;
-        set_mode(&script, 0o755)?;
-
-        let config = commands::run("scontrol", &["show".into(), "config".into()]).await?;
-        // Slurm's default MaxArraySize is 1001 (indices 0..=1000).
-        let max_array = commands::parse_max_array_size(&config)
-            .unwrap_or(1001)
-            .saturating_sub(1)
-            .max(1);
-        let ctx = ExecCtx {
-            run,
-            staged,
-            stage_dir,
-            max_array,
-        };
-
+        let ctx = self.prepare(run, staged).await?;
         let mut state = RunState::load(&run.run_dir)?;
-        let mut tracked: BTreeMap<String, Tracked> = BTreeMap::new();
-        let mut fresh: Vec<(TaskSpec, u32)> = Vec::new();
-        let base = tasks
-            .iter()
-            .map(|t| (t.task_id.clone(), t.prior_attempts))
-            .collect();
-        for spec in tasks {
-            match state.latest(&spec.task_id) {
-                // Submitted by an earlier, interrupted orchestrator: adopt the job.
-                Some((sub, idx)) => {
-                    let attempt = state.submissions[sub].tasks[idx as usize].attempt;
-                    // Its outcome was reported and the core still wants it (a retryable
-                    // failure, a timeout, a cancel): that is a request for a new attempt.
-                    if state
-                        .reported
-                        .get(&spec.task_id)
-                        .is_some_and(|r| r.finished && !r.settled && r.attempt >= attempt)
-                    {
-                        fresh.push((spec, attempt + 1));
-                        continue;
-                    }
-                    tracked.insert(
-                        spec.task_id.clone(),
-                        Tracked {
-                            spec,
-                            sub,
-                            idx,
-                            attempt,
-                            started: false,
-                            requeues: 0,
-                        },
-                    );
-                }
-                None => fresh.push((spec, 1)),
-            }
-        }
         let reporter = Reporter {
             events: &events,
-            base,
+            base: tasks
+                .iter()
+                .map(|t| (t.task_id.clone(), t.prior_attempts))
+                .collect(),
             held: std::sync::Mutex::new(Vec::new()),
         };
+        let (mut tracked, mut fresh) = sort_tasks(&state, tasks);
         self.adopt(&ctx, &mut state, &mut tracked, &mut fresh)
             .await?;
         self.submit(&ctx, &mut state, fresh, &mut tracked).await?;
@@ -681,51 +630,9 @@ impl Backend for Slurm {
                 }
                 () = tokio::time::sleep(self.config.poll_interval) => {}
             }
-            let mut retry = Vec::new();
-            let mut subs: Vec<usize> = tracked.values().map(|t| t.sub).collect();
-            subs.sort_unstable();
-            subs.dedup();
-            for sub in subs {
-                let records = match self.show_job(&state.submissions[sub]).await {
-                    Ok(r) => {
-                        last_contact = Instant::now();
-                        r
-                    }
-                    Err(e) if last_contact.elapsed() < CONTROLLER_PATIENCE => {
-                        tracing::warn!("slurm: {e}; retrying");
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-                let ids: Vec<String> = tracked
-                    .iter()
-                    .filter(|(_, t)| t.sub == sub)
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                for id in ids {
-                    let t = tracked.get_mut(&id).expect("tracked id");
-                    let record = records.as_ref().and_then(|r| r.get(&t.idx));
-                    if let Some(r) = record {
-                        t.requeues = t.requeues.max(r.restarts);
-                    }
-                    let end = match (&records, record) {
-                        (Some(_), Some(r)) if r.is_terminal() => SlurmEnd::Record(r),
-                        (Some(_), Some(r)) => {
-                            if r.has_started() && !t.started {
-                                t.started = true;
-                                reporter.started(&mut state, &id, t.attempt);
-                            }
-                            continue;
-                        }
-                        (Some(_), None) => SlurmEnd::Vanished,
-                        (None, _) => SlurmEnd::UnknownJob,
-                    };
-                    let t = tracked.remove(&id).expect("tracked id");
-                    if let Some(next) = self.finish(&ctx, &mut state, t, &end, &reporter)? {
-                        retry.push(next);
-                    }
-                }
-            }
+            let retry = self
+                .poll(&ctx, &mut state, &mut tracked, &reporter, &mut last_contact)
+                .await?;
             reporter.flush(&state, &run.run_dir)?;
             if !retry.is_empty() {
                 self.submit(&ctx, &mut state, retry, &mut tracked).await?;
@@ -912,9 +819,7 @@ impl Slurm {
         tracked: &mut BTreeMap<String, Tracked>,
         reporter: &Reporter<'_>,
     ) -> Result<()> {
-        let mut subs: Vec<usize> = tracked.values().map(|t| t.sub).collect();
-        subs.sort_unstable();
-        subs.dedup();
+        let subs = tracked_submissions(tracked);
         let to_cancel: Vec<Submission> =
             subs.iter().map(|&s| state.submissions[s].clone()).collect();
         self.cancel_jobs(&to_cancel).await;
@@ -1006,6 +911,153 @@ impl Slurm {
         );
         Ok(())
     }
+}
+
+/// The tasks of one `execute` call: adopted from an earlier session's submissions (`tracked`),
+/// or to submit now with their attempt numbers (`fresh`).
+fn sort_tasks(
+    state: &RunState,
+    tasks: Vec<TaskSpec>,
+) -> (BTreeMap<String, Tracked>, Vec<(TaskSpec, u32)>) {
+    let mut tracked: BTreeMap<String, Tracked> = BTreeMap::new();
+    let mut fresh: Vec<(TaskSpec, u32)> = Vec::new();
+    for spec in tasks {
+        // Never submitted by an earlier orchestrator: a first attempt.
+        let Some((sub, idx)) = state.latest(&spec.task_id) else {
+            fresh.push((spec, 1));
+            continue;
+        };
+        let attempt = state.submissions[sub].tasks[idx as usize].attempt;
+        // Its outcome was reported and the core still wants it (a retryable failure, a
+        // timeout, a cancel): that is a request for a new attempt.
+        if state
+            .reported
+            .get(&spec.task_id)
+            .is_some_and(|r| r.finished && !r.settled && r.attempt >= attempt)
+        {
+            fresh.push((spec, attempt + 1));
+            continue;
+        }
+        // Submitted by an earlier, interrupted orchestrator: adopt the job.
+        tracked.insert(
+            spec.task_id.clone(),
+            Tracked {
+                spec,
+                sub,
+                idx,
+                attempt,
+                started: false,
+                requeues: 0,
+            },
+        );
+    }
+    (tracked, fresh)
+}
+
+impl Slurm {
+    /// Writes the run's wrapper script and reads the cluster's array size limit.
+    async fn prepare<'a>(&self, run: &'a RunContext, staged: &'a Staged) -> Result<ExecCtx<'a>> {
+        let stage_dir = self.run_stage_dir(run);
+        std::fs::create_dir_all(&stage_dir).map_err(|e| io_error("create", &stage_dir, e))?;
+        std::fs::create_dir_all(&run.run_dir).map_err(|e| io_error("create", &run.run_dir, e))?;
+        let script = stage_dir.join("task.sh");
+        write_atomic(&script, TASK_SCRIPT.as_bytes())?;
+        set_mode(&script, 0o755)?;
+
+        let config = commands::run("scontrol", &["show".into(), "config".into()]).await?;
+        // Slurm's default MaxArraySize is 1001 (indices 0..=1000).
+        let max_array = commands::parse_max_array_size(&config)
+            .unwrap_or(1001)
+            .saturating_sub(1)
+            .max(1);
+        Ok(ExecCtx {
+            run,
+            staged,
+            stage_dir,
+            max_array,
+        })
+    }
+
+    /// One poll of every submission with tracked tasks: starts reported, ended attempts
+    /// settled. Returns the retries to submit. A controller that stops answering is waited
+    /// for up to [`CONTROLLER_PATIENCE`] since `last_contact`.
+    async fn poll(
+        &self,
+        ctx: &ExecCtx<'_>,
+        state: &mut RunState,
+        tracked: &mut BTreeMap<String, Tracked>,
+        reporter: &Reporter<'_>,
+        last_contact: &mut Instant,
+    ) -> Result<Vec<(TaskSpec, u32)>> {
+        let mut retry = Vec::new();
+        let subs = tracked_submissions(tracked);
+        for sub in subs {
+            let records = match self.show_job(&state.submissions[sub]).await {
+                Ok(r) => {
+                    *last_contact = Instant::now();
+                    r
+                }
+                Err(e) if last_contact.elapsed() < CONTROLLER_PATIENCE => {
+                    tracing::warn!("slurm: {e}; retrying");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let ids: Vec<String> = tracked
+                .iter()
+                .filter(|(_, t)| t.sub == sub)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in ids {
+                let end = {
+                    let t = tracked.get_mut(&id).expect("tracked id");
+                    match judge_poll(t, records.as_ref(), state, reporter, &id) {
+                        Some(end) => end,
+                        None => continue,
+                    }
+                };
+                let t = tracked.remove(&id).expect("tracked id");
+                if let Some(next) = self.finish(ctx, state, t, &end, reporter)? {
+                    retry.push(next);
+                }
+            }
+        }
+        Ok(retry)
+    }
+}
+
+/// The submissions that still have tracked tasks, each once, in order.
+fn tracked_submissions(tracked: &BTreeMap<String, Tracked>) -> Vec<usize> {
+    let mut subs: Vec<usize> = tracked.values().map(|t| t.sub).collect();
+    subs.sort_unstable();
+    subs.dedup();
+    subs
+}
+
+/// How a polled task stands: `None` while it is queued or running (its start reported once),
+/// or how its attempt ended.
+fn judge_poll<'r>(
+    t: &mut Tracked,
+    records: Option<&'r BTreeMap<u32, TaskRecord>>,
+    state: &mut RunState,
+    reporter: &Reporter<'_>,
+    id: &str,
+) -> Option<SlurmEnd<'r>> {
+    let Some(records) = records else {
+        return Some(SlurmEnd::UnknownJob);
+    };
+    let Some(r) = records.get(&t.idx) else {
+        return Some(SlurmEnd::Vanished);
+    };
+    t.requeues = t.requeues.max(r.restarts);
+    if r.is_terminal() {
+        return Some(SlurmEnd::Record(r));
+    }
+    if r.has_started() && !t.started {
+        t.started = true;
+        reporter.started(state, id, t.attempt);
+    }
+    None
 }
 
 /// Copies an attempt's output, stdout and stderr into `run.task_dir(task_id)`.
