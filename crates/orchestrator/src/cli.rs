@@ -167,9 +167,10 @@ fn parse_timeout(text: Option<&str>) -> Result<Option<std::time::Duration>> {
         .transpose()
 }
 
-/// Everything a command needs besides its backend.
+/// What a command does, with everything it needs besides its backend. (Not "job": that word
+/// is Azure Batch's job only; the shared task types live in `crate::job`.)
 #[derive(Debug)]
-enum Job {
+enum Action {
     Run(RunConfig),
     Resume {
         run_id: String,
@@ -190,7 +191,7 @@ struct BackendSettings<'a> {
     args: &'a BackendArgs,
 }
 
-impl Job {
+impl Action {
     async fn run_on<B: Backend>(
         self,
         backend: &B,
@@ -198,18 +199,18 @@ impl Job {
         shutdown: CancellationToken,
     ) -> Result<u8> {
         match self {
-            Job::Run(config) => Ok(pipeline::run(backend, &config, shutdown).await?.exit_code),
-            Job::Resume { run_id, overrides } => Ok(pipeline::resume(
+            Action::Run(config) => Ok(pipeline::run(backend, &config, shutdown).await?.exit_code),
+            Action::Resume { run_id, overrides } => Ok(pipeline::resume(
                 backend, out_dir, &run_id, &overrides, shutdown,
             )
             .await?
             .exit_code),
-            Job::Cleanup { run_id } => {
+            Action::Cleanup { run_id } => {
                 pipeline::cleanup(backend, out_dir, &run_id).await?;
                 println!("Cleaned up run {run_id} on the {} backend", backend.name());
                 Ok(EXIT_OK)
             }
-            Job::CleanupAll => Err(Error::Config(format!(
+            Action::CleanupAll => Err(Error::Config(format!(
                 "`cleanup --all` applies to the azure-batch backend, not {}",
                 backend.name()
             ))),
@@ -224,7 +225,7 @@ impl Job {
 async fn with_backend(
     kind: BackendKind,
     settings: BackendSettings<'_>,
-    job: Job,
+    action: Action,
     shutdown: CancellationToken,
 ) -> Result<u8> {
     let BackendSettings {
@@ -233,19 +234,19 @@ async fn with_backend(
         args,
     } = settings;
     match kind {
-        BackendKind::Local => job.run_on(&Local::new(out_dir), out_dir, shutdown).await,
+        BackendKind::Local => action.run_on(&Local::new(out_dir), out_dir, shutdown).await,
         BackendKind::Slurm => {
             let backend = Slurm::from_settings(&args.slurm, file.slurm.as_ref(), out_dir)?;
-            job.run_on(&backend, out_dir, shutdown).await
+            action.run_on(&backend, out_dir, shutdown).await
         }
         BackendKind::AzureBatch => {
             let backend =
                 AzureBatch::from_settings(&args.azure_batch, file.azure_batch.as_ref()).await?;
-            if let Job::CleanupAll = job {
+            if let Action::CleanupAll = action {
                 println!("cleanup --all: {}", backend.cleanup_all().await?);
                 return Ok(EXIT_OK);
             }
-            job.run_on(&backend, out_dir, shutdown).await
+            action.run_on(&backend, out_dir, shutdown).await
         }
     }
 }
@@ -298,7 +299,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<u8> {
                 file: &file,
                 args: &args.backends,
             };
-            with_backend(backend, settings, Job::Run(config), shutdown).await
+            with_backend(backend, settings, Action::Run(config), shutdown).await
         }
         Command::Resume(args) => {
             let kind = pipeline::run_backend(&out_dir, &args.run_id)?;
@@ -312,30 +313,30 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<u8> {
                 file: &file,
                 args: &args.backends,
             };
-            let job = Job::Resume {
+            let action = Action::Resume {
                 run_id: args.run_id,
                 overrides,
             };
-            with_backend(kind, settings, job, shutdown).await
+            with_backend(kind, settings, action, shutdown).await
         }
         Command::Status(args) => {
             print!("{}", pipeline::status(&out_dir, &args.run_id)?);
             Ok(EXIT_OK)
         }
         Command::Cleanup(args) => {
-            let (kind, job) = match args.run_id {
+            let (kind, action) = match args.run_id {
                 Some(run_id) => (
                     pipeline::run_backend(&out_dir, &run_id)?,
-                    Job::Cleanup { run_id },
+                    Action::Cleanup { run_id },
                 ),
-                None => (BackendKind::AzureBatch, Job::CleanupAll),
+                None => (BackendKind::AzureBatch, Action::CleanupAll),
             };
             let settings = BackendSettings {
                 out_dir: &out_dir,
                 file: &file,
                 args: &args.backends,
             };
-            with_backend(kind, settings, job, shutdown).await
+            with_backend(kind, settings, action, shutdown).await
         }
     }
 }

@@ -1,13 +1,16 @@
-//! The Slurm backend's own command-line flags and how it is built from them and its `[slurm]`
-//! TOML table: everything `cli.rs` needs to offer this backend, kept here so that adding or
-//! changing a backend touches its own folder.
+//! The Slurm backend's settings: its own command-line flags, its `[slurm]` TOML table, the
+//! checked `SlurmConfig` they merge into, and how the backend is built from them; everything
+//! `cli.rs` needs to offer this backend, kept here so that adding or changing a backend
+//! touches its own folder.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{Slurm, SlurmConfig, SlurmOptions};
-use crate::Result;
+use std::time::Duration;
+
+use super::Slurm;
+use crate::{Error, Result};
 
 /// Slurm backend flags, flattened into `run`, `resume` and `cleanup`; `[slurm]` in the TOML
 /// file supplies what they leave out.
@@ -55,4 +58,107 @@ impl Slurm {
         };
         Self::new(SlurmConfig::from_options(flags, file, out_dir)?)
     }
+}
+
+/// Checked settings of the Slurm backend (from `--partition`, `--time-limit`,
+/// `--cpus-per-task`, `--mem`, `--staging-dir`).
+#[derive(Debug, Clone)]
+pub struct SlurmConfig {
+    /// Directory on a filesystem every compute node sees at the same path.
+    pub staging_dir: PathBuf,
+    /// `sbatch --partition`; the cluster's default partition when `None`.
+    pub partition: Option<String>,
+    /// `sbatch --time` in Slurm's syntax (`30`, `1:00:00`, `2-00:00:00`); when `None`, derived
+    /// from the run's `--timeout`, or the partition's limit when there is none.
+    pub time_limit: Option<String>,
+    /// `sbatch --cpus-per-task`; also the trainer's share of cores.
+    pub cpus_per_task: Option<u32>,
+    /// `sbatch --mem` in Slurm's syntax (`2G`, `500M`).
+    pub mem: Option<String>,
+    /// How often `scontrol` is asked about running jobs.
+    pub poll_interval: Duration,
+}
+
+/// The Slurm settings as given (flags, or the `[slurm]` table of the TOML file), unchecked.
+///
+/// ```toml
+/// [slurm]
+/// staging_dir = "/shared/orchestrator"
+/// partition = "compute"
+/// time_limit = "1:00:00"
+/// cpus_per_task = 1
+/// mem = "2G"
+/// poll_interval = "1s"
+/// ```
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmOptions {
+    /// Staging directory on the shared filesystem [default: `OUT/slurm-staging`].
+    pub staging_dir: Option<PathBuf>,
+    /// Partition [default: the cluster's default].
+    pub partition: Option<String>,
+    /// Slurm time limit per task.
+    pub time_limit: Option<String>,
+    /// CPUs per task.
+    pub cpus_per_task: Option<u32>,
+    /// Memory per task.
+    pub mem: Option<String>,
+    /// How often to ask Slurm about running jobs, e.g. `500ms`, `2s` [default: 1s].
+    pub poll_interval: Option<String>,
+}
+
+impl SlurmConfig {
+    /// Merges flags over the TOML table, fills defaults and checks the result.
+    pub fn from_options(
+        flags: SlurmOptions,
+        file: Option<&toml::Table>,
+        out_dir: &Path,
+    ) -> Result<Self> {
+        let file: SlurmOptions = match file {
+            Some(table) => table
+                .clone()
+                .try_into()
+                .map_err(|e| Error::Config(format!("[slurm] in the configuration file: {e}")))?,
+            None => SlurmOptions::default(),
+        };
+        let poll_interval = match flags.poll_interval.or(file.poll_interval) {
+            Some(text) => crate::config::parse_duration(&text)
+                .map_err(|e| Error::Config(format!("slurm poll interval: {e}")))?,
+            None => Duration::from_secs(1),
+        };
+        Ok(Self {
+            staging_dir: flags
+                .staging_dir
+                .or(file.staging_dir)
+                .unwrap_or_else(|| out_dir.join("slurm-staging")),
+            partition: flags.partition.or(file.partition),
+            time_limit: flags.time_limit.or(file.time_limit),
+            cpus_per_task: flags.cpus_per_task.or(file.cpus_per_task),
+            mem: flags.mem.or(file.mem),
+            poll_interval,
+        })
+    }
+}
+
+/// Slurm's `--time` forms: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`, `UNLIMITED`.
+pub(super) fn is_slurm_time(t: &str) -> bool {
+    if t.eq_ignore_ascii_case("unlimited") || t.eq_ignore_ascii_case("infinite") {
+        return true;
+    }
+    let (days, rest) = match t.split_once('-') {
+        Some((d, rest)) => (Some(d), rest),
+        None => (None, t),
+    };
+    let num = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if days.is_some_and(|d| !num(d)) {
+        return false;
+    }
+    let parts: Vec<&str> = rest.split(':').collect();
+    parts.len() <= 3 && parts.iter().all(|p| num(p))
+}
+
+/// Slurm's `--mem` forms: a number with an optional K, M, G or T suffix.
+pub(super) fn is_slurm_mem(m: &str) -> bool {
+    let digits = m.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+    m.len() - digits.len() <= 1 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
