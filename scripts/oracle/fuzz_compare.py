@@ -1,7 +1,7 @@
 """Randomized differential check: `trainer` against scikit-learn on random small CSVs.
 
 Each trial writes a random CSV (ties, constant columns, missing cells, several label kinds)
-and picks random trainer flags, then compares the trainer's exit status and output bytes with
+and picks random trainer flags (half of the trials with a random --scoring), then compares the trainer's exit status and output bytes with
 the reference result computed exactly as golden.py does. Mismatching CSVs are kept for
 inspection. Deterministic for a given --seed.
 
@@ -134,6 +134,8 @@ def random_args(rs):
         args += ["--random-state", str(rs.randint(0, 10_000))]
     if rs.uniform() < 0.3:
         args += ["--cv", str(rs.choice([2, 3, 4, 6]))]
+    if rs.uniform() < 0.5:
+        args += ["--scoring", str(rs.choice(golden.SCORERS))]
     return args
 
 
@@ -167,7 +169,9 @@ def main():
         proc = subprocess.run([a.trainer, csv, out] + args, capture_output=True, text=True)
         got = open(out).read() if os.path.exists(out) else None
         if status == "ok":
-            good = proc.returncode == 0 and got == output and (not warning or proc.stderr.strip() != "")
+            # Each distinct sklearn warning (" | "-joined) must appear in the trainer's stderr.
+            warned = all(w in proc.stderr for w in warning.split(" | ")) if warning else True
+            good = proc.returncode == 0 and got == output and warned
         else:
             good = proc.returncode == 1 and got is None
         if not good:

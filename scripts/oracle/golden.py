@@ -9,11 +9,15 @@ case's parameters:
     df = pd.read_csv(csv, index_col=0); X = df.iloc[:, :-1]; y = df.iloc[:, -1]
     scores = cross_val_score(RandomForestClassifier(**params), X, y, cv=K)
     output = f"The model score: {scores.mean()}"
+(`--scoring NAME` passes `scoring=NAME` to cross_val_score.)
 Case object: name, csv, args (trainer flags), status ("ok" | "error"), output (ok only),
-warning (the UserWarning sklearn printed on an ok run, else null), python_error (error only).
+warning (the distinct UserWarnings sklearn printed on an ok run, joined by " | ", else null),
+python_error (error only).
 
-A case is "error" when Python raises, and also when the mean is not a finite number: sklearn
-then only warns and main.py writes "The model score: nan", which the trainer must refuse.
+A case is "error" when Python raises, and also when the mean is not a finite number because
+fits failed: sklearn then only warns and main.py writes "The model score: nan", which the
+trainer must refuse. With --scoring, a fold whose scorer raises scores nan ("Scoring failed")
+and main.py writes the nan line: that is an ok case, and the trainer writes the same line.
 
 For every case with default args the verbatim main.py also runs as a subprocess; its output
 file must equal "output" byte for byte (ok), or be absent (Python raised), or hold the nan
@@ -212,6 +216,21 @@ def fixtures():
     out["one_class"] = (
         csv_bytes(header_for(3), table_rows(X, y)),
         "a single class: every prediction is right, score 1.0",
+    )
+
+    X, y = base_table(60, 3, 2, seed=13)
+    out["labels_str_binary"] = (
+        csv_bytes(header_for(3), table_rows(X, [["no", "yes"][v] for v in y])),
+        "two string classes (no, yes): the f1 scorer's pos_label=1 is neither (--scoring)",
+    )
+
+    X, _ = base_table(60, 3, 2, seed=14)
+    y = np.zeros(60, dtype=int)
+    y[[7, 40]] = 1
+    X[[7, 40]] += 3.0
+    out["binary_rare_positive"] = (
+        csv_bytes(header_for(3), table_rows(X, y)),
+        "labels 0/1 with two 1s: two training folds hold one class (--scoring edge cases)",
     )
 
     # --- numbers ----------------------------------------------------------------------------
@@ -606,6 +625,54 @@ PARAM_CASES = [
     ("rare_class_cv_10", f"{FIXTURE_DIR}/rare_class.csv", ["--cv", "10"]),
 ]
 
+# --scoring: every scorer on a multiclass and a binary dataset, then the edge cases (string,
+# bool, float and negative labels, a class missing from training folds, one class).
+SCORERS = [
+    "accuracy", "balanced_accuracy", "f1", "f1_macro", "f1_micro", "f1_weighted",
+    "precision_macro", "recall_macro", "roc_auc", "roc_auc_ovr", "neg_log_loss", "r2",
+    "explained_variance", "neg_mean_squared_error", "neg_root_mean_squared_error",
+    "neg_mean_absolute_error", "neg_median_absolute_error",
+]
+SCORING_EDGES = {
+    "input_files/iris_str.csv": ["balanced_accuracy", "f1", "roc_auc_ovr", "neg_log_loss", "r2",
+                                 "neg_median_absolute_error"],
+    "input_files/wine.csv": ["neg_log_loss", "roc_auc_ovr", "f1_weighted"],
+    "input_files/digits.csv": ["neg_log_loss", "roc_auc_ovr", "f1_macro", "balanced_accuracy"],
+    "input_files/synth_1k_20.csv": ["roc_auc", "neg_log_loss", "f1", "explained_variance"],
+    f"{FIXTURE_DIR}/labels_str_binary.csv": ["f1", "f1_macro", "roc_auc", "neg_log_loss", "r2",
+                                             "neg_mean_absolute_error"],
+    f"{FIXTURE_DIR}/binary_rare_positive.csv": ["f1", "roc_auc", "roc_auc_ovr", "neg_log_loss",
+                                                "balanced_accuracy", "precision_macro",
+                                                "recall_macro", "f1_weighted", "r2"],
+    f"{FIXTURE_DIR}/labels_bool.csv": ["f1", "roc_auc", "neg_log_loss", "r2",
+                                       "neg_mean_squared_error", "neg_median_absolute_error"],
+    f"{FIXTURE_DIR}/labels_float_integral.csv": ["f1", "r2", "neg_median_absolute_error",
+                                                 "neg_log_loss"],
+    f"{FIXTURE_DIR}/labels_int_float_mix.csv": ["f1", "roc_auc", "neg_root_mean_squared_error"],
+    f"{FIXTURE_DIR}/negative_numbers.csv": ["f1", "f1_macro", "neg_mean_absolute_error",
+                                            "neg_median_absolute_error"],
+    f"{FIXTURE_DIR}/labels_numeric_strings.csv": ["f1", "r2", "roc_auc_ovr"],
+    f"{FIXTURE_DIR}/rare_class.csv": ["roc_auc_ovr", "neg_log_loss", "balanced_accuracy",
+                                      "f1_weighted", "precision_macro", "recall_macro"],
+    f"{FIXTURE_DIR}/one_class.csv": ["roc_auc", "neg_log_loss", "f1", "balanced_accuracy", "r2",
+                                     "explained_variance", "precision_macro"],
+    f"{FIXTURE_DIR}/missing_many.csv": ["roc_auc_ovr", "neg_log_loss"],
+}
+for _csv in ["input_files/iris.csv", "input_files/breast_cancer.csv"]:
+    for _s in SCORERS:
+        PARAM_CASES.append((f"{os.path.basename(_csv)[:-4]}_scoring_{_s}", _csv, ["--scoring", _s]))
+for _csv, _names in SCORING_EDGES.items():
+    for _s in _names:
+        PARAM_CASES.append((f"{os.path.basename(_csv)[:-4]}_scoring_{_s}", _csv, ["--scoring", _s]))
+PARAM_CASES += [
+    ("iris_scoring_neg_log_loss_cv_3_n_estimators_3", "input_files/iris.csv",
+     ["--scoring", "neg_log_loss", "--cv", "3", "--n-estimators", "3"]),
+    ("breast_cancer_scoring_roc_auc_max_depth_2", "input_files/breast_cancer.csv",
+     ["--scoring", "roc_auc", "--max-depth", "2"]),
+    ("rare_class_scoring_neg_log_loss_cv_3", f"{FIXTURE_DIR}/rare_class.csv",
+     ["--scoring", "neg_log_loss", "--cv", "3"]),
+]
+
 # Fixtures on which sklearn only warns and main.py writes "The model score: nan" (every other
 # bad_* fixture makes Python raise). With the bad_ prefix rule in main(), a change in either
 # means the stack behaves differently from when the fixtures were designed: look, don't commit.
@@ -613,9 +680,10 @@ KNOWN_ERROR_FIXTURES_NAN = {"bad_non_numeric_cell", "bad_infinite_value", "bad_t
 
 
 def parse_args(args):
-    """Trainer flags -> (RandomForestClassifier kwargs, cv)."""
+    """Trainer flags -> (RandomForestClassifier kwargs, cv, scoring)."""
     params = dict(n_estimators=10, max_depth=None, min_samples_split=2, random_state=0)
     cv = 5
+    scoring = None
     it = iter(args)
     for flag in it:
         if flag == "--no-bootstrap":
@@ -645,9 +713,11 @@ def parse_args(args):
             params["random_state"] = int(val)
         elif flag == "--cv":
             cv = int(val)
+        elif flag == "--scoring":
+            scoring = val
         else:
             raise SystemExit(f"golden.py: unknown trainer flag {flag}")
-    return params, cv
+    return params, cv, scoring
 
 
 def last_error_line(text):
@@ -671,18 +741,31 @@ def describe_exception(e):
 
 def run_reference(csv, args):
     """Run the reference in-process. Returns (status, output, warning, python_error)."""
-    params, cv = parse_args(args)
+    params, cv, scoring = parse_args(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             df = pd.read_csv(os.path.join(ROOT, csv), index_col=0)
             X = df.iloc[:, :-1]
             y = df.iloc[:, -1]
-            scores = cross_val_score(RandomForestClassifier(**params), X, y, cv=cv)
+            scores = cross_val_score(RandomForestClassifier(**params), X, y, cv=cv, scoring=scoring)
         except Exception as e:  # noqa: BLE001 - every failure of the reference is a result
             return "error", None, None, describe_exception(e)
     user = [w for w in caught if issubclass(w.category, UserWarning)]
     mean = scores.mean()
+    fits_failed = any("fits failed" in str(w.message) for w in caught)
+    if scoring is not None and not fits_failed:
+        # Only the scorer failed (or is undefined) on some folds: main.py writes the mean, nan
+        # included, and the trainer must too. Warnings are kept once each, in order, with a
+        # "Scoring failed" traceback reduced to its exception line (as the trainer prints it).
+        seen = []
+        for w in user:
+            msg = str(w.message).strip()
+            if msg.startswith("Scoring failed"):
+                msg = msg.split("Details:")[0].strip() + " Details: " + last_error_line(msg)
+            if msg not in seen:
+                seen.append(msg)
+        return "ok", f"The model score: {mean}", " | ".join(seen) or None, None
     if not math.isfinite(mean):
         # sklearn only warned: fits that failed and folds whose scoring failed score nan.
         parts, inner = [], ""

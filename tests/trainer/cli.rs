@@ -62,6 +62,8 @@ fn bad_flags_exit_1_with_one_line() {
         &["--n-estimators", "0"],
         &["--max-features", "x"],
         &["--cv", "1"],
+        // sklearn raises InvalidParameterError before any fit for an unknown scorer name.
+        &["--scoring", "roc_auc_ovo"],
     ] {
         let o = run(&input, &out, args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
@@ -144,4 +146,41 @@ fn check_validates_flags_without_input_or_output() {
             "{bad:?}: {err}"
         );
     }
+}
+
+#[test]
+fn json_report_names_the_scorer_and_keeps_failed_folds_as_null() {
+    let (dir, input) = csv_file("in.csv", small_csv().as_bytes());
+    let out = dir.path().join("out.txt");
+    let json = dir.path().join("report.json");
+    let json_arg = json.to_str().unwrap();
+    // Labels no/yes: f1's pos_label=1 is not a class, so every fold's scoring fails in
+    // sklearn; main.py writes the nan line and exits 0.
+    let o = run(&input, &out, &["--scoring", "f1", "--json", json_arg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "The model score: nan"
+    );
+    assert!(stderr(&o).contains("Scoring failed"), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["parameters"]["scoring"], "f1");
+    assert!(
+        report["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&"--scoring=f1".into())
+    );
+    assert_eq!(
+        report["fold_scores"],
+        serde_json::json!([null, null, null, null, null])
+    );
+
+    let o = run(&input, &out, &["--json", json_arg]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["parameters"]["scoring"], "accuracy");
+    assert_eq!(report["fold_scores"].as_array().unwrap().len(), 5);
 }

@@ -34,10 +34,15 @@ fn check_case(case: &Value, root: &Path, output_override: Option<&str>) -> Resul
                     String::from_utf8_lossy(&got)
                 ));
             }
-            if let Some(w) = case["warning"].as_str()
-                && !err.contains(w)
+            // Several distinct warnings are joined by " | "; the trainer prints each on a line.
+            for w in case["warning"]
+                .as_str()
+                .into_iter()
+                .flat_map(|w| w.split(" | "))
             {
-                return Err(format!("{name}: stderr lacks warning {w:?}: {err}"));
+                if !err.contains(w) {
+                    return Err(format!("{name}: stderr lacks warning {w:?}: {err}"));
+                }
             }
             Ok(())
         }

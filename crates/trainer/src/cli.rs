@@ -9,6 +9,7 @@ use linfa::ParamGuard;
 use crate::Config;
 use crate::error::Error;
 use crate::params::{Criterion, ForestParams, ForestValidParams, MaxFeatures};
+use crate::scoring::Scoring;
 
 /// Exact Rust port of main.py: random forest + stratified k-fold cross-validation.
 ///
@@ -55,6 +56,10 @@ pub struct Cli {
     /// Number of stratified cross-validation folds.
     #[arg(long, default_value_t = 5)]
     pub cv: usize,
+    /// scikit-learn scorer for each fold (cross_val_score's scoring); default: the
+    /// estimator's own score (accuracy). A fold whose scorer fails in sklearn scores nan.
+    #[arg(long, value_name = "NAME", value_parser = parse_scoring)]
+    pub scoring: Option<Scoring>,
     /// Worker threads (default: all cores). The output does not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
@@ -94,6 +99,13 @@ fn parse_max_features(s: &str) -> Result<MaxFeatures, String> {
     }
 }
 
+fn parse_scoring(s: &str) -> Result<Scoring, String> {
+    Scoring::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Scoring::ALL.iter().map(|s| s.name()).collect();
+        format!("unknown scorer; use one of {}", names.join(", "))
+    })
+}
+
 impl Cli {
     /// The checked model parameters the flags describe, or what is wrong with them. Reads
     /// nothing: this is all `--check` does.
@@ -116,6 +128,7 @@ impl Cli {
             .bootstrap(!cli.no_bootstrap)
             .random_state(cli.random_state)
             .n_folds(cli.cv)
+            .scoring(cli.scoring)
             .check()
             .map_err(|e| e.to_string())
     }

@@ -18,6 +18,7 @@ use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::forest::{argmax, fit_tree, tree_config, tree_seeds};
 use crate::params::ForestValidParams;
+use crate::scoring::{Classes, ClassifierFold, Scoring, fold_value};
 use crate::tree::TrainSet;
 
 /// The fold index (`0..n_folds`) of each row's test set, or the message sklearn raises.
@@ -82,8 +83,14 @@ pub fn stratified_test_folds(
     Ok((test_folds, warning))
 }
 
-/// `np.add.reduce` over float64 (numpy's pairwise summation), as `np.mean` uses it.
+/// `np.add.reduce` over float64, as `np.mean` uses it: numpy's pairwise summation added to the
+/// identity `0.0` (so a sum of `-0.0`s is `0.0`, as in numpy).
 pub fn numpy_sum(a: &[f64]) -> f64 {
+    0.0 + pairwise_sum(a)
+}
+
+/// numpy's `pairwise_sum` (loops_utils.h.src): 8 accumulators, blocks of 128.
+fn pairwise_sum(a: &[f64]) -> f64 {
     const BLOCK: usize = 128;
     let n = a.len();
     if n < 8 {
@@ -111,14 +118,16 @@ pub fn numpy_sum(a: &[f64]) -> f64 {
     } else {
         let mut n2 = n / 2;
         n2 -= n2 % 8;
-        numpy_sum(&a[..n2]) + numpy_sum(&a[n2..])
+        pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
     }
 }
 
-/// Per-fold accuracies and their numpy mean and (population) standard deviation.
+/// Per-fold scores and their numpy mean and (population) standard deviation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CvScore {
-    /// Accuracy of each fold, in fold order.
+    /// The scorer used (the default is the estimator's `score`, accuracy).
+    pub scoring: Scoring,
+    /// Score of each fold, in fold order (`nan` where sklearn's scoring failed).
     pub fold_scores: Vec<f64>,
     /// `np.mean(fold_scores)`: what main.py prints.
     pub mean: f64,
@@ -126,6 +135,8 @@ pub struct CvScore {
     pub std: f64,
     /// sklearn's warning about rare classes, if it would warn.
     pub warning: Option<String>,
+    /// sklearn's warnings while scoring (failed folds, undefined metrics), each once, in order.
+    pub scoring_warnings: Vec<String>,
 }
 
 /// One fold: its rows and sklearn's per-fold label encoding. Features are not copied: the
@@ -259,6 +270,12 @@ pub fn cross_validate(
             });
         }
     });
+    let scoring = params.scoring.unwrap_or(Scoring::Accuracy);
+    let classes = Classes {
+        kind: data.label_kind,
+        names: &data.classes,
+    };
+    let mut scoring_warnings = Vec::new();
     let fold_scores: Vec<f64> = plans
         .iter()
         .zip(sums)
@@ -268,12 +285,21 @@ pub fn cross_validate(
                 .unwrap_or_else(PoisonError::into_inner)
                 .proba;
             proba.iter_mut().for_each(|p| *p /= n_trees as f64);
-            let correct = proba
+            let y_pred: Vec<u32> = proba
                 .chunks_exact(plan.classes.len())
-                .zip(&plan.test)
-                .filter(|(p, i)| plan.classes[argmax(p)] == data.labels[**i as usize])
-                .count();
-            correct as f64 / plan.test.len() as f64
+                .map(|p| plan.classes[argmax(p)])
+                .collect();
+            let y_true: Vec<u32> = plan.test.iter().map(|&i| data.labels[i as usize]).collect();
+            let fold = ClassifierFold {
+                y_true: &y_true,
+                y_pred: &y_pred,
+                proba: &proba,
+                fitted: &plan.classes,
+            };
+            fold_value(
+                scoring.score_classifier(&fold, &classes),
+                &mut scoring_warnings,
+            )
         })
         .collect();
     let mean = numpy_sum(&fold_scores) / fold_scores.len() as f64;
@@ -283,10 +309,12 @@ pub fn cross_validate(
         .collect();
     let std = (numpy_sum(&deviations) / fold_scores.len() as f64).sqrt();
     Ok(CvScore {
+        scoring,
         fold_scores,
         mean,
         std,
         warning,
+        scoring_warnings,
     })
 }
 

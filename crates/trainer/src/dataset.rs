@@ -18,6 +18,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::scoring::LabelKind;
 
 /// pandas' default NA tokens (`STR_NA_VALUES`); the empty string is missing too.
 const NA_TOKENS: &[&[u8]] = &[
@@ -55,6 +56,8 @@ pub struct Dataset {
     pub labels: Vec<u32>,
     /// The distinct labels in sklearn's order, rendered for reports.
     pub classes: Vec<String>,
+    /// The label column's dtype (what the scorers compare `pos_label` with).
+    pub label_kind: LabelKind,
     /// Feature column names from the header.
     pub feature_names: Vec<String>,
     /// Name of the label column.
@@ -1261,7 +1264,7 @@ fn parse_records<R: Read>(
     }
 
     let label_col = n_cols;
-    let (labels, classes) = encode_labels(
+    let (labels, classes, label_kind) = encode_labels(
         path,
         label_col,
         &label_cells,
@@ -1275,6 +1278,7 @@ fn parse_records<R: Read>(
         columns,
         labels,
         classes,
+        label_kind,
         feature_names: (0..n_features).map(name_of).collect(),
         label_name: name_of(n_features),
     })
@@ -1288,7 +1292,7 @@ fn encode_labels(
     strings: &[String],
     any_other: bool,
     first_nonint: Option<(u64, String)>,
-) -> Result<(Vec<u32>, Vec<String>)> {
+) -> Result<(Vec<u32>, Vec<String>, LabelKind)> {
     let n_int = cells
         .iter()
         .filter(|(c, _)| matches!(c, LabelCell::Int(_)))
@@ -1313,7 +1317,8 @@ fn encode_labels(
                 _ => 0,
             })
             .collect();
-        return Ok(encode_sorted(&values, |a, b| a.cmp(b), |v| v.to_string()));
+        let (labels, classes) = encode_sorted(&values, |a, b| a.cmp(b), |v| v.to_string());
+        return Ok((labels, classes, LabelKind::Int));
     }
     if !any_other && n_bool == 0 {
         // float64 column: non-finite or non-integral labels are "continuous" for sklearn.
@@ -1344,18 +1349,16 @@ fn encode_labels(
                 ),
             ));
         }
-        return Ok(encode_sorted(
-            &values,
-            |a, b| a.total_cmp(b),
-            |v| crate::pyfloat::repr(*v),
-        ));
+        let (labels, classes) =
+            encode_sorted(&values, |a, b| a.total_cmp(b), |v| crate::pyfloat::repr(*v));
+        return Ok((labels, classes, LabelKind::Float));
     }
     if !any_other && n_int == 0 && n_float == 0 {
         let values: Vec<bool> = cells
             .iter()
             .map(|(c, _)| matches!(c, LabelCell::Bool(true)))
             .collect();
-        return Ok(encode_sorted(
+        let (labels, classes) = encode_sorted(
             &values,
             |a, b| a.cmp(b),
             |v| {
@@ -1365,14 +1368,16 @@ fn encode_labels(
                     "False".to_owned()
                 }
             },
-        ));
+        );
+        return Ok((labels, classes, LabelKind::Bool));
     }
     // Object/str column: numpy sorts Python strings by code point (= UTF-8 byte order).
-    Ok(encode_sorted(
+    let (labels, classes) = encode_sorted(
         strings,
         |a, b| a.as_bytes().cmp(b.as_bytes()),
         |s| s.clone(),
-    ))
+    );
+    Ok((labels, classes, LabelKind::Str))
 }
 
 fn encode_sorted<T: Clone>(

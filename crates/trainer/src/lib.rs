@@ -15,6 +15,7 @@
 //! * `tree`: the depth-first builder and best splitter (with the missing-value path).
 //! * `forest`: per-tree seeds, bootstrap weights, probability averaging, linfa `Fit`/`Predict`.
 //! * `cv`: `StratifiedKFold` and `cross_val_score`, parallel over (fold, tree) with rayon.
+//! * `scoring`: scikit-learn's scorers (`--scoring`), one fold at a time.
 //! * `pyfloat`: Python's float `repr`.
 //! * `cli` (only file that knows clap) and `report` (the `--json` report).
 //!
@@ -42,6 +43,7 @@ mod params;
 pub mod pyfloat;
 mod report;
 mod rng;
+pub mod scoring;
 mod tree;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +56,7 @@ pub use forest::{RandomForest, fit_forest};
 pub use params::{Criterion, ForestParams, ForestValidParams, MaxFeatures};
 pub use report::Report;
 pub use rng::{Mt19937, RandR};
+pub use scoring::Scoring;
 pub use tree::Tree;
 
 /// Single hot paths of the model, for the criterion benches (`benches/trainer.rs`). Not a
@@ -113,18 +116,11 @@ pub fn run(config: &Config) -> Result<Report> {
     let read_done = Instant::now();
     let score = pool.install(|| cross_validate(&data, &config.params, &config.input))?;
     let cv_done = Instant::now();
-    if let Some(w) = &score.warning {
+    for w in score.warning.iter().chain(&score.scoring_warnings) {
         eprintln!("trainer: warning: {}: {w}", config.input.display());
     }
-    if !score.mean.is_finite() {
-        return Err(Error::input(
-            &config.input,
-            format!(
-                "the mean score is {}; main.py would not produce a number",
-                score.mean
-            ),
-        ));
-    }
+    // A `nan` (a fold whose scoring failed or is undefined) or an infinite mean is what
+    // main.py writes too, after the same warnings.
     let text = score_text(score.mean);
     let report = Report::new(
         config, &data, &score, threads, &text, started, read_done, cv_done,

@@ -8,6 +8,7 @@
 use linfa::ParamGuard;
 
 use crate::error::Error;
+use crate::scoring::Scoring;
 
 /// How many features each split may draw (`max_features`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,6 +94,8 @@ pub struct ForestValidParams {
     pub random_state: u32,
     /// Number of stratified folds (`cv`, ≥ 2).
     pub n_folds: usize,
+    /// `cross_val_score(scoring=...)`; `None` is the estimator's own `score` (accuracy).
+    pub scoring: Option<Scoring>,
 }
 
 /// Unchecked parameters; call [`ParamGuard::check`] (or fit through linfa, which checks).
@@ -119,6 +122,7 @@ impl ForestParams {
             bootstrap: true,
             random_state: 0,
             n_folds: 5,
+            scoring: None,
         })
     }
 
@@ -173,6 +177,12 @@ impl ForestParams {
     /// Sets the number of cross-validation folds.
     pub fn n_folds(mut self, k: usize) -> Self {
         self.0.n_folds = k;
+        self
+    }
+
+    /// Sets the scorer (`None`: the estimator's `score`).
+    pub fn scoring(mut self, scoring: Option<Scoring>) -> Self {
+        self.0.scoring = scoring;
         self
     }
 }

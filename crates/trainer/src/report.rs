@@ -32,6 +32,8 @@ pub struct ReportParams {
     pub random_state: u32,
     /// Number of folds.
     pub cv: usize,
+    /// The scorer (sklearn's name; `accuracy` is also the default, the estimator's `score`).
+    pub scoring: String,
 }
 
 impl ReportParams {
@@ -53,6 +55,10 @@ impl ReportParams {
         }
         flags.push(format!("--random-state={}", self.random_state));
         flags.push(format!("--cv={}", self.cv));
+        // `accuracy` is the default (the estimator's `score`); other scorers need the flag.
+        if self.scoring != "accuracy" {
+            flags.push(format!("--scoring={}", self.scoring));
+        }
         flags
     }
 }
@@ -87,11 +93,11 @@ pub struct Report {
     /// (`--n-estimators=10`, ...), so the report names the settings it ran with in the form
     /// a command line or an orchestrator sweep uses.
     pub flags: Vec<String>,
-    /// Accuracy per fold.
+    /// Score per fold (`null` where sklearn's scoring failed: `nan`).
     pub fold_scores: Vec<f64>,
-    /// Mean accuracy (the score main.py prints).
+    /// Mean score (the score main.py prints; `null` for `nan`).
     pub mean: f64,
-    /// Standard deviation of the fold accuracies (`np.std`).
+    /// Standard deviation of the fold scores (`np.std`).
     pub std: f64,
     /// The exact text written to OUTPUT.
     pub output_text: String,
@@ -130,6 +136,7 @@ impl Report {
             bootstrap: p.bootstrap,
             random_state: p.random_state,
             cv: p.n_folds,
+            scoring: score.scoring.to_string(),
         };
         Report {
             trainer_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -143,7 +150,12 @@ impl Report {
             mean: score.mean,
             std: score.std,
             output_text: text.to_owned(),
-            warnings: score.warning.iter().cloned().collect(),
+            warnings: score
+                .warning
+                .iter()
+                .chain(&score.scoring_warnings)
+                .cloned()
+                .collect(),
             threads,
             timings: Timings {
                 read_csv_s: (read_done - started).as_secs_f64(),
