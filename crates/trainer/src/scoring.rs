@@ -278,22 +278,22 @@ impl Scoring {
         label_metric(self, &labels)
     }
 
-    /// Scores one fold of a regressor from its true and predicted values.
-    pub fn score_regressor(self, y_true: &[f64], y_pred: &[f64]) -> FoldScore {
+    /// Scores one fold of a regressor from its true and predicted values. `estimator` is its
+    /// class name (`RandomForestRegressor`), which sklearn's message for a scorer that needs
+    /// `predict_proba` names.
+    pub fn score_regressor(self, estimator: &str, y_true: &[f64], y_pred: &[f64]) -> FoldScore {
         if let Some(metric) = RegressionMetric::of(self) {
             return Ok(metric.score(y_true, y_pred));
         }
         if self.needs_proba() {
-            return Err(match self {
-                Scoring::NegLogLoss => {
-                    "AttributeError: 'RandomForestRegressor' object has no attribute \
-                     'predict_proba'"
-                        .to_owned()
-                }
-                _ => "AttributeError: RandomForestRegressor has none of the following \
-                      attributes: decision_function, predict_proba."
-                    .to_owned(),
-            });
+            let methods = if self == Scoring::RocAuc {
+                "decision_function, predict_proba"
+            } else {
+                "predict_proba"
+            };
+            return Err(format!(
+                "AttributeError: {estimator} has none of the following attributes: {methods}."
+            ));
         }
         // Classification metrics on values: sklearn accepts them when every value is whole.
         let (y_true, y_pred, values) = encode_values(y_true, y_pred)?;
@@ -1036,7 +1036,9 @@ mod tests {
     const Y_PRED: [f64; 8] = [2.5, 0.0, 2.0, 8.0, 4.0, 0.2, 11.0, 0.3];
 
     fn value(s: Scoring, y_true: &[f64], y_pred: &[f64]) -> f64 {
-        s.score_regressor(y_true, y_pred).unwrap().value
+        s.score_regressor("RandomForestRegressor", y_true, y_pred)
+            .unwrap()
+            .value
     }
 
     #[test]
@@ -1083,7 +1085,9 @@ mod tests {
         assert_eq!(value(Scoring::R2, &c, &[2.0, 2.0, 2.5]), 0.0);
         assert_eq!(value(Scoring::ExplainedVariance, &c, &[1.0, 1.0, 1.0]), 1.0);
         assert_eq!(value(Scoring::ExplainedVariance, &c, &[1.0, 2.0, 1.0]), 0.0);
-        let one = Scoring::R2.score_regressor(&[1.0], &[2.0]).unwrap();
+        let one = Scoring::R2
+            .score_regressor("RandomForestRegressor", &[1.0], &[2.0])
+            .unwrap();
         assert!(one.value.is_nan());
         assert_eq!(
             one.warnings,
@@ -1186,6 +1190,34 @@ mod tests {
         assert_eq!(numpy_log(0.0), f64::NEG_INFINITY);
         assert!(numpy_log(-1.0).is_nan());
         assert_eq!(numpy_log(1.0), 0.0);
+    }
+
+    #[test]
+    fn classification_scorers_on_a_regressor_fail_like_sklearn() {
+        // cross_val_score(RandomForestRegressor(), X, y, scoring=...) in sklearn 1.9.1.
+        let err = |s: Scoring, t: &[f64], p: &[f64]| {
+            s.score_regressor("RandomForestRegressor", t, p)
+                .unwrap_err()
+        };
+        assert_eq!(
+            err(Scoring::RocAuc, &[1.0, 2.0], &[1.5, 2.0]),
+            "AttributeError: RandomForestRegressor has none of the following attributes: \
+             decision_function, predict_proba."
+        );
+        assert_eq!(
+            err(Scoring::NegLogLoss, &[1.0, 2.0], &[1.5, 2.0]),
+            "AttributeError: RandomForestRegressor has none of the following attributes: \
+             predict_proba."
+        );
+        assert_eq!(
+            err(Scoring::Accuracy, &[-1.0, 0.0, 3.0], &[0.5, 0.0, 3.0]),
+            "ValueError: Classification metrics can't handle a mix of multiclass and \
+             continuous targets"
+        );
+        // Whole-number values are labels to sklearn.
+        let whole =
+            Scoring::Accuracy.score_regressor("RandomForestRegressor", &[1.0, 2.0], &[1.0, 1.0]);
+        assert_eq!(whole.unwrap().value, 0.5);
     }
 
     #[test]
