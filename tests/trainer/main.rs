@@ -2,6 +2,8 @@
 
 // Shared helpers: temp dirs and running the built `trainer` binary.
 mod util;
+// Resource bounds: endless fields, sparse files, huge flags, no threads to start.
+mod bounds;
 // Command-line behaviour on small inline CSVs: output bytes, errors, exit codes, atomic writes.
 mod cli;
 // Thread-count independence, the JSON report, sklearn's rare-class warning.

@@ -14,11 +14,14 @@ use crate::scoring::Scoring;
 /// Exact Rust port of main.py: random forest + stratified k-fold cross-validation.
 ///
 /// Writes `The model score: <mean accuracy>` to OUTPUT, byte-identical to main.py
-/// (scikit-learn 1.9.1). Exit codes: 0 ok, 1 bad input or parameters, 2 I/O failure.
+/// (scikit-learn 1.9.1). Exit codes: 0 ok, 1 bad input or parameters, 2 I/O failure or not
+/// enough memory or threads. Limits: a CSV row (record) of at most 64 MiB, at most 2^32 - 1
+/// rows; --threads above the core count means all cores.
 #[derive(Debug, Parser)]
 #[command(name = "trainer", version, about, long_about = None)]
 pub struct Cli {
-    /// Input CSV: header row, index column first, features, label last.
+    /// Input CSV: header row, index column first, features, label last. Limits: each row
+    /// (record) at most 64 MiB, at most 4294967295 rows (more is refused with exit 1).
     #[arg(required_unless_present = "check", conflicts_with = "check")]
     pub input: Option<PathBuf>,
     /// Output file for the score line (written atomically, no trailing newline).
@@ -60,7 +63,7 @@ pub struct Cli {
     /// estimator's own score (accuracy). A fold whose scorer fails in sklearn scores nan.
     #[arg(long, value_name = "NAME", value_parser = parse_scoring)]
     pub scoring: Option<Scoring>,
-    /// Worker threads (default: all cores). The output does not depend on it.
+    /// Worker threads (default and most: all cores). The output does not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
     /// Also write a JSON report (fold scores, parameters, timings) to this path.

@@ -18,6 +18,7 @@ use std::io::Read;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::label::{LabelCell, Labels};
 use crate::scoring::LabelKind;
 
 /// pandas' default NA tokens (`STR_NA_VALUES`); the empty string is missing too.
@@ -78,9 +79,13 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
         source,
     })?;
     // A second thread reads ahead, so the kernel's copying overlaps the parsing (and a third
-    // converts cells while the rows are tokenized; see `Pipeline`).
+    // converts cells while the rows are tokenized; see `Pipeline`). Without a thread to spare,
+    // this thread reads (the result is the same).
     let len = file.metadata().map_or(0, |m| m.len());
-    std::thread::scope(|scope| parse_reader(ReadAhead::spawn(scope, file), path, BATCH_BYTES, len))
+    std::thread::scope(|scope| match ReadAhead::spawn(scope, file) {
+        Ok(ahead) => parse_reader(ahead, path, BATCH_BYTES, len),
+        Err(file) => parse_reader(file, path, BATCH_BYTES, len),
+    })
 }
 
 /// Bytes per read-ahead chunk: large reads, because a read(2) can cost a fixed ~0.2 ms on VMs
@@ -99,45 +104,59 @@ struct ReadAhead {
 }
 
 impl ReadAhead {
+    /// Starts the thread, or gives `inner` back if no thread can be started.
     fn spawn<'scope, R: Read + Send + 'scope>(
         scope: &'scope std::thread::Scope<'scope, '_>,
-        mut inner: R,
-    ) -> Self {
+        inner: R,
+    ) -> std::result::Result<Self, R> {
         let (full_tx, full) = std::sync::mpsc::sync_channel(2);
         let (empty, empty_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        scope.spawn(move || {
-            loop {
-                let mut buf = empty_rx.try_recv().unwrap_or_else(|_| vec![0; CHUNK]);
-                buf.resize(CHUNK, 0);
-                let mut n = 0;
-                let res = loop {
-                    match inner.read(&mut buf[n..]) {
-                        Ok(0) => break Ok(()),
-                        Ok(k) => {
-                            n += k;
-                            if n == CHUNK {
-                                break Ok(());
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => break Err(e),
-                    }
-                };
-                buf.truncate(n);
-                let last = n == 0 || res.is_err();
-                // The parser stopped (an error, or the end): nobody is listening any more.
-                if full_tx.send(res.map(|()| buf)).is_err() || last {
+        // The thread takes `inner` from here once it runs; if it never starts, it is still here.
+        let handover = std::sync::Arc::new(std::sync::Mutex::new(Some(inner)));
+        let theirs = std::sync::Arc::clone(&handover);
+        let spawned = std::thread::Builder::new()
+            .name("csv-read".into())
+            .spawn_scoped(scope, move || {
+                let taken = theirs.lock().ok().and_then(|mut r| r.take());
+                let Some(mut inner) = taken else {
                     return;
+                };
+                loop {
+                    let mut buf = empty_rx.try_recv().unwrap_or_else(|_| vec![0; CHUNK]);
+                    buf.resize(CHUNK, 0);
+                    let mut n = 0;
+                    let res = loop {
+                        match inner.read(&mut buf[n..]) {
+                            Ok(0) => break Ok(()),
+                            Ok(k) => {
+                                n += k;
+                                if n == CHUNK {
+                                    break Ok(());
+                                }
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            Err(e) => break Err(e),
+                        }
+                    };
+                    buf.truncate(n);
+                    let last = n == 0 || res.is_err();
+                    // The parser stopped (an error, or the end): nobody is listening any more.
+                    if full_tx.send(res.map(|()| buf)).is_err() || last {
+                        return;
+                    }
                 }
-            }
-        });
-        ReadAhead {
+            });
+        if spawned.is_err() {
+            let inner = handover.lock().ok().and_then(|mut r| r.take());
+            return Err(inner.expect("a thread that never started did not take the reader"));
+        }
+        Ok(ReadAhead {
             full,
             empty,
             chunk: Vec::new(),
             pos: 0,
             done: false,
-        }
+        })
     }
 }
 
@@ -323,6 +342,8 @@ struct FeatureState {
     n_above_i64: usize,
     first_bool_line: u64,
     first_number_line: u64,
+    /// The first line with a number too large for float32 (0: none so far).
+    first_inf_line: u64,
     /// Cells that are neither numbers, bools nor NA: (row, line, text). pandas then keeps the
     /// whole column as strings and sklearn converts each with Python's `float()`.
     others: Vec<(usize, u64, String)>,
@@ -424,18 +445,12 @@ fn unicode_decimal(c: char) -> Option<u8> {
     u8::try_from(c - ZEROS[i]).ok().filter(|&d| d < 10)
 }
 
-/// The label column's cells, kept until its dtype is known.
-enum LabelCell {
-    Int(i128),
-    Float(f64),
-    Bool(bool),
-}
-
 fn err(path: &Path, msg: String) -> Error {
     Error::input(path, msg)
 }
 
-fn show(raw: &[u8]) -> String {
+/// A cell's text for a message: quoted, at most 40 characters.
+pub(crate) fn show(raw: &[u8]) -> String {
     let s = String::from_utf8_lossy(raw);
     let mut out: String = s.chars().take(40).collect();
     if s.chars().count() > 40 {
@@ -509,7 +524,33 @@ struct QuoteScan<R> {
     /// Saw `"` inside quotes: either a closing quote or the first half of `""`.
     quote_pending: bool,
     quote_line: u64,
+    /// Bytes since the current record started, and the line it started on.
+    record_len: usize,
+    record_line: u64,
+    /// [`MAX_RECORD_BYTES`] (tests lower it).
+    max_record: usize,
 }
+
+/// The longest record (row) read, in bytes: one endless field (`/dev/zero`, the hole at the
+/// end of a sparse file) is refused here instead of growing the reader's buffers to GBs. A row
+/// of a million 60-byte numbers still fits.
+pub(crate) const MAX_RECORD_BYTES: usize = 64 << 20;
+
+/// The reading error a record longer than [`MAX_RECORD_BYTES`] becomes (inside an
+/// `std::io::Error`, so it passes through the CSV reader); `line` is where the record starts.
+#[derive(Debug)]
+struct RecordTooLong {
+    line: u64,
+    max: usize,
+}
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a record longer than {} bytes", self.max)
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
 
 impl<R: Read> QuoteScan<R> {
     fn new(mut inner: R) -> std::io::Result<Self> {
@@ -534,7 +575,38 @@ impl<R: Read> QuoteScan<R> {
             in_quotes: false,
             quote_pending: false,
             quote_line: 0,
+            record_len: 0,
+            record_line: 1,
+            max_record: MAX_RECORD_BYTES,
         })
+    }
+
+    /// Counts `n` more bytes read outside quotes; `ends`: the positions of the first and the
+    /// last line end among them, if any (a new record starts after each).
+    fn count_record(&mut self, n: usize, ends: Option<(usize, usize)>) -> std::io::Result<()> {
+        match ends {
+            None => self.record_len += n,
+            Some((first_end, last_end)) => {
+                self.record_len += first_end;
+                self.check_record()?;
+                self.record_len = n - last_end - 1;
+                self.record_line = self.line;
+            }
+        }
+        self.check_record()
+    }
+
+    fn check_record(&self) -> std::io::Result<()> {
+        if self.record_len > self.max_record {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                RecordTooLong {
+                    line: self.record_line,
+                    max: self.max_record,
+                },
+            ));
+        }
+        Ok(())
     }
 
     fn observe(&mut self, c: u8) {
@@ -557,12 +629,20 @@ impl<R: Read> QuoteScan<R> {
                     self.in_quotes = true;
                     self.quote_line = self.line;
                 }
-                b',' | b'\n' | b'\r' => self.field_start = true,
+                b',' => self.field_start = true,
+                b'\n' | b'\r' => {
+                    self.field_start = true;
+                    // The next record starts after this byte (`record_len` counts this one).
+                    self.record_len = 0;
+                }
                 _ => self.field_start = false,
             }
         }
         if c == b'\r' || (c == b'\n' && self.prev != b'\r') {
             self.line += 1;
+        }
+        if self.record_len == 0 {
+            self.record_line = self.line;
         }
         self.prev = c;
     }
@@ -575,6 +655,8 @@ impl<R: Read> QuoteScan<R> {
 
 impl<R: Read> Read for QuoteScan<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // Once too long, always too long: nothing more is read.
+        self.check_record()?;
         let n = if self.head.is_empty() {
             self.inner.read(buf)?
         } else {
@@ -584,7 +666,11 @@ impl<R: Read> Read for QuoteScan<R> {
             n
         };
         let bytes = &buf[..n];
-        if !self.in_quotes && !self.quote_pending && !bytes.contains(&b'"') {
+        // Records between the first and the last line end of `bytes` are shorter than `n`, so
+        // only the first and the last can be too long (unless `n` is above the limit, which
+        // 1 MiB reads never are with the real limit).
+        if !self.in_quotes && !self.quote_pending && n <= self.max_record && !bytes.contains(&b'"')
+        {
             // No quote can open here: only lines and the field-start state move, and those
             // in bulk (the same result as observing byte by byte).
             if let Some(&last) = bytes.last() {
@@ -607,10 +693,18 @@ impl<R: Read> Read for QuoteScan<R> {
                 self.line += lines;
                 self.prev = last;
                 self.field_start = matches!(last, b',' | b'\n' | b'\r');
+                let is_end = |c: &u8| matches!(c, b'\n' | b'\r');
+                let ends = bytes
+                    .iter()
+                    .position(is_end)
+                    .zip(bytes.iter().rposition(is_end));
+                self.count_record(n, ends)?;
             }
         } else {
             for &c in bytes {
+                self.record_len += 1;
                 self.observe(c);
+                self.check_record()?;
             }
         }
         Ok(n)
@@ -660,15 +754,12 @@ impl RawRows {
 }
 
 /// Converted data rows: feature cells as float32 with their columns' dtype bookkeeping, and
-/// the label cells. Row numbers inside are counted from the first row of this value.
+/// the labels. Row numbers inside are counted from the first row of this value.
 struct Rows {
     n_rows: usize,
     columns: Vec<Vec<f32>>,
     states: Vec<FeatureState>,
-    label_cells: Vec<(LabelCell, u64)>,
-    label_strings: Vec<String>,
-    label_kind_other: bool,
-    first_label_float_nonint: Option<(u64, String)>,
+    labels: Labels,
 }
 
 impl Rows {
@@ -679,43 +770,39 @@ impl Rows {
                 .map(|_| Vec::with_capacity(capacity))
                 .collect(),
             states: (0..n_features).map(|_| FeatureState::default()).collect(),
-            label_cells: Vec::with_capacity(capacity),
-            label_strings: Vec::with_capacity(capacity),
-            label_kind_other: false,
-            first_label_float_nonint: None,
+            labels: Labels::with_capacity(capacity),
         }
     }
 
-    /// Makes room for `n` rows in all.
+    /// Tries to make room for `n` rows in all. Only an optimization (growing by doubling would
+    /// copy the columns again), so an estimate the memory cannot hold is simply not reserved.
     fn reserve(&mut self, n: usize) {
         let more = n.saturating_sub(self.n_rows);
         for col in &mut self.columns {
-            col.reserve(more);
+            if col.try_reserve_exact(more).is_err() {
+                return;
+            }
         }
-        self.label_cells.reserve(more);
-        self.label_strings.reserve(more);
+        self.labels.reserve(n);
     }
 
-    /// Appends the rows that follow these in the file.
-    fn append(&mut self, next: Rows) {
+    /// Appends the rows that follow these in the file; `Err` when the memory cannot hold them.
+    fn append(&mut self, next: Rows) -> std::result::Result<(), std::collections::TryReserveError> {
         if self.n_rows == 0 {
             *self = next;
-            return;
+            return Ok(());
         }
         let base = self.n_rows;
         for (col, more) in self.columns.iter_mut().zip(&next.columns) {
+            col.try_reserve(more.len())?;
             col.extend_from_slice(more);
         }
         for (st, more) in self.states.iter_mut().zip(next.states) {
             st.append(more, base);
         }
-        self.label_cells.extend(next.label_cells);
-        self.label_strings.extend(next.label_strings);
-        self.label_kind_other |= next.label_kind_other;
-        if self.first_label_float_nonint.is_none() {
-            self.first_label_float_nonint = next.first_label_float_nonint;
-        }
+        self.labels.append(next.labels)?;
         self.n_rows += next.n_rows;
+        Ok(())
     }
 }
 
@@ -732,6 +819,9 @@ impl FeatureState {
         }
         if self.first_number_line == 0 {
             self.first_number_line = next.first_number_line;
+        }
+        if self.first_inf_line == 0 {
+            self.first_inf_line = next.first_inf_line;
         }
         self.others.extend(
             next.others
@@ -779,7 +869,11 @@ fn convert(batch: &RawRows, n_cols: usize, path: &Path) -> Result<Rows> {
                     if st.first_number_line == 0 {
                         st.first_number_line = line;
                     }
-                    x as f32
+                    let v = x as f32;
+                    if v.is_infinite() && st.first_inf_line == 0 {
+                        st.first_inf_line = line;
+                    }
+                    v
                 }
                 Cell::Bool(b) => {
                     st.n_bool += 1;
@@ -798,38 +892,55 @@ fn convert(batch: &RawRows, n_cols: usize, path: &Path) -> Result<Rows> {
         }
         // Label.
         let raw = field(n_cols - 1);
-        rows.label_strings.push(match field_text(n_cols - 1) {
-            Some(t) => t.to_owned(),
-            None => String::from_utf8_lossy(raw).into_owned(),
-        });
-        let cell = match classify(raw, field_text(n_cols - 1)) {
-            Cell::Missing => {
-                return Err(err(
+        let text = match field_text(n_cols - 1) {
+            Some(t) => std::borrow::Cow::Borrowed(t),
+            None => String::from_utf8_lossy(raw),
+        };
+        rows.labels.push(&text, line, || {
+            match classify(raw, field_text(n_cols - 1)) {
+                Cell::Missing => Err(err(
                     path,
                     format!(
                         "line {line}, column {n_cols}: the label is missing ({}); sklearn raises \
                          'Input y contains NaN'; give every row a label",
                         show(raw)
                     ),
-                ));
+                )),
+                Cell::Int(i) => Ok(LabelCell::Int(i)),
+                Cell::Float(x) => Ok(LabelCell::Float(x)),
+                Cell::Bool(b) => Ok(LabelCell::Bool(b)),
+                Cell::Other => Ok(LabelCell::Text),
             }
-            Cell::Int(i) => LabelCell::Int(i),
-            Cell::Float(x) => {
-                if x.fract() != 0.0 && rows.first_label_float_nonint.is_none() {
-                    rows.first_label_float_nonint = Some((line, show(raw)));
-                }
-                LabelCell::Float(x)
-            }
-            Cell::Bool(b) => LabelCell::Bool(b),
-            Cell::Other => {
-                rows.label_kind_other = true;
-                LabelCell::Bool(false)
-            }
-        };
-        rows.label_cells.push((cell, line));
+        })?;
         rows.n_rows += 1;
     }
     Ok(rows)
+}
+
+/// Rows are numbered with `u32` (labels, folds, tree samples).
+const MAX_ROWS: usize = u32::MAX as usize;
+
+/// The error for a file whose first `n_rows` rows of `n_cols` fields are more rows than the
+/// trainer can number (bad input: a retry cannot help) or do not fit in memory (exit 2).
+fn too_many_rows(path: &Path, n_rows: usize, n_cols: usize) -> Error {
+    if n_rows > MAX_ROWS {
+        return err(
+            path,
+            format!(
+                "the file has more than {MAX_ROWS} data rows, more than the trainer can \
+                 number; split it or sample it"
+            ),
+        );
+    }
+    let n_features = n_cols - 2;
+    let gib = (n_rows as f64) * (4.0 * n_features as f64 + 4.0) / f64::from(1 << 30);
+    Error::resources(
+        path,
+        format!(
+            "not enough memory to hold {n_rows} rows of {n_features} features ({gib:.1} GiB as \
+             float32); use a machine with more memory, or fewer rows or columns"
+        ),
+    )
 }
 
 type Converted = (usize, Result<Rows>, RawRows);
@@ -927,7 +1038,12 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
             };
             self.merged += 1;
             match res {
-                Ok(rows) => self.rows.append(rows),
+                Ok(rows) => {
+                    let n_rows = self.rows.n_rows + rows.n_rows;
+                    if n_rows > MAX_ROWS || self.rows.append(rows).is_err() {
+                        self.error = Some(too_many_rows(self.path, n_rows, self.n_cols));
+                    }
+                }
                 Err(e) => self.error = Some(e),
             }
             if let Some(n) = self.expected_rows.take() {
@@ -1021,6 +1137,40 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
     }
 }
 
+/// What the CSV reader's error means: the input file could not be read (exit 2, wherever in
+/// the file it happened), or a record is longer than [`MAX_RECORD_BYTES`]. With byte records and
+/// `flexible`, the reader has no other errors.
+fn csv_error(path: &Path, e: csv::Error) -> Error {
+    let line = e.position().map_or(0, |p| p.line());
+    let source = match e.into_kind() {
+        csv::ErrorKind::Io(source) => source,
+        other => {
+            return err(
+                path,
+                format!("line {line}: malformed CSV ({other:?}); fix the quoting on that line"),
+            );
+        }
+    };
+    if let Some(long) = source
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<RecordTooLong>())
+    {
+        return err(
+            path,
+            format!(
+                "line {}: the row starting here is longer than {} MiB (one endless field, or a \
+                 quote that never closes); this is not a CSV main.py can train on; check the file",
+                long.line,
+                long.max >> 20
+            ),
+        );
+    }
+    Error::Read {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 fn parse_records<R: Read>(
     reader: &mut csv::Reader<R>,
     path: &Path,
@@ -1035,18 +1185,13 @@ fn parse_records<R: Read>(
                 .iter()
                 .all(|c| matches!(c, b' ' | b'\t' | b'\r' | 0x0b | 0x0c))
     };
-    // Errors say whether the reader itself failed (an I/O error).
+    // Errors say whether the reader itself failed (an I/O error or a record too long).
     let read = |reader: &mut csv::Reader<R>,
                 record: &mut csv::ByteRecord|
      -> std::result::Result<bool, (Error, bool)> {
         let more = reader.read_byte_record(record).map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
             let io = e.is_io_error();
-            let e = err(
-                path,
-                format!("line {line}: malformed CSV ({e}); fix the quoting on that line"),
-            );
-            (e, io)
+            (csv_error(path, e), io)
         })?;
         // pandas decodes each field as UTF-8 and raises on an invalid one. Field by field: the
         // bytes of a record's fields joined can be valid where a field is not (`\xC3,\xA9`).
@@ -1181,10 +1326,7 @@ fn parse_records<R: Read>(
         n_rows,
         columns: columns_rows,
         states,
-        label_cells,
-        label_strings,
-        label_kind_other,
-        first_label_float_nonint,
+        labels,
     } = rows;
 
     let index_offset = usize::from(implicit_index);
@@ -1207,13 +1349,19 @@ fn parse_records<R: Read>(
     let mut columns = Vec::with_capacity(n_features);
     for (f, (st, mut col)) in states.into_iter().zip(columns_rows).enumerate() {
         let file_col = f + 2;
+        let mut first_inf_line = st.first_inf_line;
         match kinds[f] {
             ColumnKind::Object => {
                 // pandas keeps text; sklearn converts every cell with Python's float().
                 let mut bad = None;
                 for (row, line, text) in &st.others {
                     match python_float(text) {
-                        Some(x) => col[*row] = x as f32,
+                        Some(x) => {
+                            col[*row] = x as f32;
+                            if col[*row].is_infinite() && !(1..*line).contains(&first_inf_line) {
+                                first_inf_line = *line;
+                            }
+                        }
                         None => {
                             bad = Some((*line, show(text.as_bytes())));
                             break;
@@ -1247,14 +1395,13 @@ fn parse_records<R: Read>(
             }
             _ => {}
         }
-        if let Some(i) = col.iter().position(|x| x.is_infinite()) {
+        if first_inf_line != 0 {
             return Err(err(
                 path,
                 format!(
-                    "line {}, column {file_col} ('{}'): the value is infinite or too large for \
-                     float32; sklearn raises 'Input X contains infinity'; use finite values \
-                     below 3.4e38",
-                    label_cells[i].1,
+                    "line {first_inf_line}, column {file_col} ('{}'): the value is infinite or \
+                     too large for float32; sklearn raises 'Input X contains infinity'; use \
+                     finite values below 3.4e38",
                     name_of(f)
                 ),
             ));
@@ -1264,14 +1411,7 @@ fn parse_records<R: Read>(
     }
 
     let label_col = n_cols;
-    let (labels, classes, label_kind) = encode_labels(
-        path,
-        label_col,
-        &label_cells,
-        &label_strings,
-        label_kind_other,
-        first_label_float_nonint,
-    )?;
+    let (labels, classes, label_kind) = labels.encode(path, label_col)?;
     Ok(Dataset {
         n_rows,
         n_features,
@@ -1282,124 +1422,6 @@ fn parse_records<R: Read>(
         feature_names: (0..n_features).map(name_of).collect(),
         label_name: name_of(n_features),
     })
-}
-
-/// Infers the label dtype as pandas does and encodes classes in sklearn's sorted order.
-fn encode_labels(
-    path: &Path,
-    label_col: usize,
-    cells: &[(LabelCell, u64)],
-    strings: &[String],
-    any_other: bool,
-    first_nonint: Option<(u64, String)>,
-) -> Result<(Vec<u32>, Vec<String>, LabelKind)> {
-    let n_int = cells
-        .iter()
-        .filter(|(c, _)| matches!(c, LabelCell::Int(_)))
-        .count();
-    let n_float = cells
-        .iter()
-        .filter(|(c, _)| matches!(c, LabelCell::Float(_)))
-        .count();
-    let n_bool = cells.len() - n_int - n_float;
-    let ints_mix_signs_beyond_i64 = cells
-        .iter()
-        .any(|(c, _)| matches!(c, LabelCell::Int(i) if *i < 0))
-        && cells
-            .iter()
-            .any(|(c, _)| matches!(c, LabelCell::Int(i) if *i > i128::from(i64::MAX)));
-
-    if !any_other && n_bool == 0 && n_float == 0 && !ints_mix_signs_beyond_i64 {
-        let values: Vec<i128> = cells
-            .iter()
-            .map(|(c, _)| match c {
-                LabelCell::Int(i) => *i,
-                _ => 0,
-            })
-            .collect();
-        let (labels, classes) = encode_sorted(&values, |a, b| a.cmp(b), |v| v.to_string());
-        return Ok((labels, classes, LabelKind::Int));
-    }
-    if !any_other && n_bool == 0 {
-        // float64 column: non-finite or non-integral labels are "continuous" for sklearn.
-        let values: Vec<f64> = cells
-            .iter()
-            .map(|(c, _)| match c {
-                LabelCell::Int(i) => *i as f64,
-                LabelCell::Float(x) => *x,
-                LabelCell::Bool(_) => 0.0,
-            })
-            .collect();
-        if let Some(((_, line), _)) = cells.iter().zip(&values).find(|(_, v)| !v.is_finite()) {
-            return Err(err(
-                path,
-                format!(
-                    "line {line}, column {label_col}: the label is infinite; sklearn raises \
-                     'Input y contains infinity'; use class labels"
-                ),
-            ));
-        }
-        if let Some((line, text)) = first_nonint {
-            return Err(err(
-                path,
-                format!(
-                    "line {line}, column {label_col}: the label {text} is not a whole number, so \
-                     the target is continuous and sklearn fails every fit ('All the fits \
-                     failed'); use class labels (integers or text) in the last column"
-                ),
-            ));
-        }
-        let (labels, classes) =
-            encode_sorted(&values, |a, b| a.total_cmp(b), |v| crate::pyfloat::repr(*v));
-        return Ok((labels, classes, LabelKind::Float));
-    }
-    if !any_other && n_int == 0 && n_float == 0 {
-        let values: Vec<bool> = cells
-            .iter()
-            .map(|(c, _)| matches!(c, LabelCell::Bool(true)))
-            .collect();
-        let (labels, classes) = encode_sorted(
-            &values,
-            |a, b| a.cmp(b),
-            |v| {
-                if *v {
-                    "True".to_owned()
-                } else {
-                    "False".to_owned()
-                }
-            },
-        );
-        return Ok((labels, classes, LabelKind::Bool));
-    }
-    // Object/str column: numpy sorts Python strings by code point (= UTF-8 byte order).
-    let (labels, classes) = encode_sorted(
-        strings,
-        |a, b| a.as_bytes().cmp(b.as_bytes()),
-        |s| s.clone(),
-    );
-    Ok((labels, classes, LabelKind::Str))
-}
-
-fn encode_sorted<T: Clone>(
-    values: &[T],
-    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
-    render: impl Fn(&T) -> String,
-) -> (Vec<u32>, Vec<String>) {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| cmp(&values[a], &values[b]));
-    let mut labels = vec![0u32; values.len()];
-    let mut classes = Vec::new();
-    let mut prev: Option<usize> = None;
-    for &i in &order {
-        let new_class =
-            prev.is_none_or(|p| cmp(&values[p], &values[i]) != std::cmp::Ordering::Equal);
-        if new_class {
-            classes.push(render(&values[i]));
-        }
-        labels[i] = (classes.len() - 1) as u32;
-        prev = Some(i);
-    }
-    (labels, classes)
 }
 
 #[cfg(test)]
@@ -1425,6 +1447,13 @@ mod tests {
         }
     }
 
+    fn spawn_read_ahead<'scope, R: Read + Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        inner: R,
+    ) -> ReadAhead {
+        ReadAhead::spawn(scope, inner).unwrap_or_else(|_| panic!("no thread for the read-ahead"))
+    }
+
     #[test]
     fn read_ahead_passes_every_byte_in_order() {
         for (len, step) in [
@@ -1436,7 +1465,7 @@ mod tests {
         ] {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let got = std::thread::scope(|scope| {
-                let mut ra = ReadAhead::spawn(
+                let mut ra = spawn_read_ahead(
                     scope,
                     Trickle {
                         bytes: &bytes,
@@ -1462,7 +1491,7 @@ mod tests {
     fn read_ahead_stops_when_the_parser_stops() {
         let bytes = vec![b'x'; 5 * CHUNK];
         std::thread::scope(|scope| {
-            let mut ra = ReadAhead::spawn(
+            let mut ra = spawn_read_ahead(
                 scope,
                 Trickle {
                     bytes: &bytes,
@@ -1943,6 +1972,98 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("device gone"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_read_error_anywhere_is_an_io_error() {
+        // Past the first MiB (the read-ahead's first chunk) and past the first batches.
+        let bytes = synthetic(100_000, |_, _| {});
+        assert!(bytes.len() > 3 * CHUNK);
+        for batch_bytes in [3000, BATCH_BYTES] {
+            let source = FailsAtEnd {
+                bytes: &bytes,
+                failed: false,
+            };
+            let e = std::thread::scope(|scope| {
+                let source = spawn_read_ahead(scope, source);
+                parse_reader(source, Path::new("in.csv"), batch_bytes, 0).unwrap_err()
+            });
+            assert!(matches!(e, Error::Read { .. }), "{e}");
+            assert_eq!(e.exit_code(), 2);
+            assert!(e.to_string().contains("device gone"), "{e}");
+        }
+    }
+
+    /// `head`, then `n` bytes of `fill`, parsed; the error's text.
+    fn parse_endless(head: &[u8], fill: u8, n: usize) -> Error {
+        let source = head.chain(std::io::repeat(fill).take(n as u64));
+        parse_reader(source, Path::new("in.csv"), BATCH_BYTES, 0).unwrap_err()
+    }
+
+    #[test]
+    fn a_record_longer_than_the_limit_is_refused() {
+        let too_long = MAX_RECORD_BYTES + 2 * CHUNK;
+        // One endless field of NULs (a sparse file's hole, /dev/zero), unquoted and quoted,
+        // after a few rows, in the header, and as the first data row.
+        for (head, line) in [
+            (&b"i,a,y\n0,1,2\n1,2,3\n2,"[..], 4),
+            (b"i,a,y\n0,1,2\n1,2,3\n2,\"", 4),
+            (b"i,a,y\n0,1,2\r\n1,\"2\n\",3\n", 5),
+            (b"i,a,y", 1),
+            (b"i,a,y\n", 2),
+        ] {
+            let e = parse_endless(head, 0, too_long);
+            assert_eq!(e.exit_code(), 1, "{e}");
+            let want = format!("line {line}: the row starting here is longer than 64 MiB");
+            assert!(e.to_string().contains(&want), "{e}");
+        }
+        // Rows up to the limit are read: one long field (an error of its own, the row is
+        // short), and a long label.
+        let e = parse_endless(b"i,a,y\n0,1,2\n1,", b'7', MAX_RECORD_BYTES - 10);
+        assert!(e.to_string().contains("line 3: expected 3 fields"), "{e}");
+        let long = "x".repeat(MAX_RECORD_BYTES - 10);
+        let d = parse(&format!("i,a,y\n0,1,{long}\n1,2,y\n")).unwrap();
+        assert_eq!(d.classes[0].len(), MAX_RECORD_BYTES - 10);
+    }
+
+    /// Bytes through a `QuoteScan` with a limit of `max` bytes per record.
+    fn scan(bytes: &[u8], max: usize, read_size: usize) -> std::io::Result<()> {
+        let mut scan = QuoteScan::new(bytes)?;
+        scan.max_record = max;
+        let mut buf = vec![0; read_size];
+        while scan.read(&mut buf)? > 0 {}
+        Ok(())
+    }
+
+    #[test]
+    fn the_record_limit_counts_each_record_from_its_start() {
+        // Records of exactly 20 bytes (without the line end), quoted or not, LF or CRLF: read
+        // in pieces of every size, a file much longer than the limit passes, and one byte more
+        // in one record does not.
+        let rows = |row: &str, n: usize| row.repeat(n).into_bytes();
+        for (ok, long) in [
+            ("1234567890,123456789\n", "1234567890,1234567890\n"),
+            ("123456789,1234567890\r\n", "123456789,12345678901\r\n"),
+            ("\"123456\n,78\",1234567\n", "\"123456\n,78\",12345678\n"),
+            (
+                "\"1234\"\"4\",\"\",1,34567\n",
+                "\"1234\"\"4\",\"\",1,345678\n",
+            ),
+        ] {
+            for read_size in [1, 7, 20, 64, 1000] {
+                assert!(scan(&rows(ok, 500), 20, read_size).is_ok(), "{ok:?}");
+                let mut bad = rows(ok, 300);
+                bad.extend(long.as_bytes());
+                bad.extend(rows(ok, 300));
+                let Err(e) = scan(&bad, 20, read_size) else {
+                    panic!("{long:?} {read_size} passed");
+                };
+                let line = if long.contains("\n,") { 601 } else { 301 };
+                assert_eq!(e.to_string(), "a record longer than 20 bytes", "{long:?}");
+                let got = e.get_ref().unwrap().downcast_ref::<RecordTooLong>();
+                assert_eq!(got.unwrap().line, line, "{long:?} {read_size}");
+            }
         }
     }
 }

@@ -46,6 +46,16 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The run needs more memory than it can have (or than any machine has); the message
+    /// says how much and what to do.
+    #[error("{path}: {message}")]
+    Resources {
+        /// The input file.
+        path: PathBuf,
+        /// What could not be held, and the remedy, as one line.
+        message: String,
+    },
+
     /// The worker thread pool could not be started.
     #[error("failed to start {threads} worker threads: {message}")]
     ThreadPool {
@@ -69,7 +79,17 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Params(_) | Error::Input { .. } | Error::Dataset(_) | Error::Linfa(_) => 1,
-            Error::Read { .. } | Error::Write { .. } | Error::ThreadPool { .. } => 2,
+            Error::Read { .. }
+            | Error::Write { .. }
+            | Error::Resources { .. }
+            | Error::ThreadPool { .. } => 2,
+        }
+    }
+
+    pub(crate) fn resources(path: &std::path::Path, message: impl Into<String>) -> Self {
+        Error::Resources {
+            path: path.to_path_buf(),
+            message: message.into(),
         }
     }
 

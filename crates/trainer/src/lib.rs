@@ -39,9 +39,11 @@ mod cv;
 mod dataset;
 mod error;
 mod forest;
+mod label;
 mod params;
 pub mod pyfloat;
 mod report;
+mod resources;
 mod rng;
 pub mod scoring;
 mod tree;
@@ -85,7 +87,7 @@ pub struct Config {
     pub output: PathBuf,
     /// Model and cross-validation parameters.
     pub params: ForestValidParams,
-    /// Worker threads; `None` uses every core.
+    /// Worker threads; `None` uses every core, and more than the cores are clamped to them.
     pub threads: Option<usize>,
     /// Optional path of the JSON report.
     pub json: Option<PathBuf>,
@@ -102,16 +104,8 @@ pub fn score_text(mean: f64) -> String {
 /// unless the whole run succeeds, and each file appears atomically (temporary file + rename).
 pub fn run(config: &Config) -> Result<Report> {
     let started = Instant::now();
-    let threads = config
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::ThreadPool {
-            threads,
-            message: e.to_string(),
-        })?;
+    resources::check_forest_size(config.params.n_estimators, &config.input)?;
+    let (pool, threads) = resources::thread_pool(resources::thread_count(config.threads))?;
     let data = read_csv(&config.input)?;
     let read_done = Instant::now();
     let score = pool.install(|| cross_validate(&data, &config.params, &config.input))?;
