@@ -11,3 +11,12 @@ bash scripts/slurm-start.sh
 bash scripts/azurite.sh start all
 
 cargo test --workspace --locked
+
+# The wide fuzz against scikit-learn, at a small size (a minute or two, most of it building the
+# pinned oracle venv from PyPI the first time): parsing corner cases, then damaged bytes (never a
+# panic, abort or hang; one-line errors). `cargo test` itself never needs Python.
+# shellcheck source=scripts/oracle/venv.sh
+source scripts/oracle/venv.sh
+oracle_venv
+"$ORACLE_PY" scripts/oracle/fuzz_compare.py --trainer target/debug/trainer --trials 30 --mutate --seed 11
+"$ORACLE_PY" scripts/oracle/fuzz_compare.py --trainer target/debug/trainer --trials 30 --hostile --seed 12

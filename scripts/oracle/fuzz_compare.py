@@ -5,9 +5,15 @@ and picks random trainer flags (half of the trials with a random --scoring), the
 the reference result computed exactly as golden.py does. Mismatching CSVs are kept for
 inspection. Deterministic for a given --seed.
 
+--hostile damages the bytes instead (random bytes, huge fields, control characters, NULs,
+invalid UTF-8, deep quoting, stray CRs). The trainer must then never panic, abort or hang: it
+either fails with exactly one line on stderr, exit 1 or 2 and no output file, or succeeds with
+exactly the reference's output. A trainer error where the reference succeeded is counted and
+listed ("refused") but passes: pandas reads some damaged bytes its own way.
+
 Usage (from the repo root, in the oracle venv):
   .venv-oracle/bin/python scripts/oracle/fuzz_compare.py --trainer PATH [--trials 200] [--seed 0]
-      [--mutate] [--large ROWS]   (--large: CSVs of ROWS/4..ROWS rows and 8..40 features)
+      [--mutate | --hostile] [--large ROWS]   (--large: CSVs of ROWS/4..ROWS rows, 8..40 features)
 Exit status: 0 if every trial matched, 1 otherwise.
 """
 
@@ -114,6 +120,79 @@ def mutate(text, rs):
     return out
 
 
+CONTROL = bytes(range(0, 32)) + b"\x7f"
+# Invalid UTF-8: a lone continuation byte, a truncated sequence, an overlong '/', a surrogate,
+# a code point beyond U+10FFFF, bytes that never occur.
+BAD_UTF8 = [b"\x80", b"\xc3", b"\xe2\x82", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xff", b"\xfe"]
+# How big a "huge" field gets; rarely past the trainer's 64 MiB limit on a row.
+HUGE = [1 << 10, 1 << 16, 1 << 20, (64 << 20) + 1000]
+
+
+def hostile(data, rs):
+    """Damage CSV bytes the way a hostile or broken producer would."""
+    if rs.uniform() < 0.1:
+        return bytes(rs.randint(0, 256, int(rs.randint(0, 4096))).astype(np.uint8))
+    data = bytearray(data)
+    for _ in range(int(rs.randint(1, 4))):
+        pos = int(rs.randint(0, len(data) + 1))
+        if rs.uniform() < 0.5:
+            # The start of a line: the index column (dropped) or a header name, where pandas
+            # accepts most damage, so the trainer must then give the same score.
+            pos = data.find(b"\n", pos) + 1
+        m = int(rs.randint(0, 7))
+        if m == 0:
+            size = HUGE[int(rs.randint(0, 3))] if rs.uniform() < 0.97 else HUGE[3]
+            fill = bytes([int(rs.choice(list(b"7x\x00 ,\"")))])
+            data[pos:pos] = fill * size
+        elif m == 1:
+            data[pos:pos] = bytes(rs.choice(list(CONTROL), int(rs.randint(1, 4))).astype(np.uint8))
+        elif m == 2:
+            data[pos:pos] = b"\x00" * int(rs.randint(1, 5))
+        elif m == 3:
+            data[pos:pos] = BAD_UTF8[int(rs.randint(0, len(BAD_UTF8)))]
+        elif m == 4:
+            depth = int(rs.choice([2, 10, 1000, 100_000]))
+            data[pos:pos] = b'"' * depth + b"x" + b'"' * int(rs.choice([depth, depth + 1, 0]))
+        elif m == 5:
+            data[pos:pos] = bytes([int(rs.choice(list(b"\r\n,\"")))])
+        else:
+            end = min(len(data), pos + int(rs.randint(1, 64)))
+            data[pos:end] = bytes(rs.randint(0, 256, end - pos).astype(np.uint8))
+    return bytes(data)
+
+
+def judge(reference, proc, got, hostile_mode):
+    """Whether the trainer's run is acceptable, and a note when it refused what passed."""
+    status, output, warning = reference
+    if proc is None:
+        return False, "timed out"
+    one_line_error = (proc.returncode in (1, 2) and got is None
+                      and len(proc.stderr.strip().splitlines()) == 1 and "panicked" not in proc.stderr)
+    if status == "ok":
+        # Each distinct sklearn warning (" | "-joined) must appear in the trainer's stderr.
+        warned = all(w in proc.stderr for w in warning.split(" | ")) if warning else True
+        if proc.returncode == 0 and got == output and warned:
+            return True, None
+        if hostile_mode and one_line_error:
+            return True, "refused"
+        return False, None
+    if hostile_mode:
+        return one_line_error, None
+    return proc.returncode == 1 and got is None, None
+
+
+def run_trainer(trainer, csv, out, args):
+    if os.path.exists(out):
+        os.remove(out)
+    try:
+        proc = subprocess.run([trainer, csv, out] + args, capture_output=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return None, None
+    proc.stderr = proc.stderr.decode("utf-8", "replace")
+    got = open(out).read() if os.path.exists(out) else None
+    return proc, got
+
+
 def random_args(rs):
     args = []
     if rs.uniform() < 0.3:
@@ -145,6 +224,8 @@ def main():
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--mutate", action="store_true", help="also apply random parsing corner cases")
+    ap.add_argument("--hostile", action="store_true",
+                    help="damage the bytes (never a panic, abort or hang; one-line errors)")
     ap.add_argument("--large", type=int, default=0, metavar="ROWS",
                     help="large CSVs (ROWS/4..ROWS rows, 8..40 features) instead of small ones")
     ap.add_argument("--keep", default="target/fuzz-compare", help="where mismatching CSVs are kept")
@@ -152,36 +233,39 @@ def main():
     rs = np.random.RandomState(a.seed)
     tmp = tempfile.mkdtemp(prefix="fuzz-")
     bad = 0
-    counts = {"ok": 0, "error": 0, "warning": 0}
+    counts = {"ok": 0, "error": 0, "warning": 0, "refused": 0}
     for t in range(a.trials):
         csv = os.path.join(tmp, "in.csv")
-        with open(csv, "w", newline="") as fh:
-            text = random_csv(rs, a.large)
-            fh.write(mutate(text.replace("\r\n", "\n"), rs) if a.mutate else text)
-        args = random_args(rs) if not a.mutate or rs.uniform() < 0.3 else []
+        text = random_csv(rs, a.large)
+        if a.hostile:
+            data = hostile(text.encode(), rs)
+        elif a.mutate:
+            data = mutate(text.replace("\r\n", "\n"), rs).encode()
+        else:
+            data = text.encode()
+        with open(csv, "wb") as fh:
+            fh.write(data)
+        args = random_args(rs) if not (a.mutate or a.hostile) or rs.uniform() < 0.3 else []
         # Folds beyond the smallest class make sklearn raise; keep those as error trials.
         status, output, warning, python_error = golden.run_reference(csv, args)
         counts[status] += 1
         counts["warning"] += bool(warning)
         out = os.path.join(tmp, "out.txt")
-        if os.path.exists(out):
-            os.remove(out)
-        proc = subprocess.run([a.trainer, csv, out] + args, capture_output=True, text=True)
-        got = open(out).read() if os.path.exists(out) else None
-        if status == "ok":
-            # Each distinct sklearn warning (" | "-joined) must appear in the trainer's stderr.
-            warned = all(w in proc.stderr for w in warning.split(" | ")) if warning else True
-            good = proc.returncode == 0 and got == output and warned
-        else:
-            good = proc.returncode == 1 and got is None
+        proc, got = run_trainer(a.trainer, csv, out, args)
+        good, note = judge((status, output, warning), proc, got, a.hostile)
+        if note == "refused":
+            counts["refused"] += 1
+            print(f"refused trial {t} (reference: {output}): {proc.stderr.strip()[:300]}")
         if not good:
             bad += 1
             os.makedirs(a.keep, exist_ok=True)
             keep = os.path.join(a.keep, f"trial_{a.seed}_{t}.csv")
             os.replace(csv, keep)
+            trainer = f"rc={proc.returncode} {got!r} {proc.stderr.strip()[:300]}" if proc else note
             print(f"MISMATCH trial {t}: {keep} args={args}\n  reference: {status} {output or python_error}\n"
-                  f"  trainer:   rc={proc.returncode} {got!r} {proc.stderr.strip()[:300]}")
-    print(f"{a.trials - bad} passed, {bad} failed  (reference: {counts['ok']} ok of which {counts['warning']} warned, {counts['error']} error)")
+                  f"  trainer:   {trainer}")
+    print(f"{a.trials - bad} passed, {bad} failed  (reference: {counts['ok']} ok of which {counts['warning']} warned, "
+          f"{counts['error']} error; trainer refused {counts['refused']} the reference accepted)")
     return 1 if bad else 0
 
 
