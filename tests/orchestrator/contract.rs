@@ -167,6 +167,7 @@ async fn slurm_backend_honours_the_contract() {
         cpus_per_task: None,
         mem: None,
         poll_interval: Duration::from_millis(300),
+        inputs_per_task: Default::default(),
     })
     .expect("slurm backend");
     check_contract(&backend, &s).await;

@@ -236,7 +236,8 @@ async fn with_backend(
     match kind {
         BackendKind::Local => action.run_on(&Local::new(out_dir), out_dir, shutdown).await,
         BackendKind::Slurm => {
-            let backend = Slurm::from_settings(&args.slurm, file.slurm.as_ref(), out_dir)?;
+            let backend =
+                Slurm::from_settings(&args.slurm, &args.pack, file.slurm.as_ref(), out_dir)?;
             action.run_on(&backend, out_dir, shutdown).await
         }
         BackendKind::AzureBatch => {

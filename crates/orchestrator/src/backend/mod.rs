@@ -83,6 +83,9 @@ pub struct BackendArgs {
     /// Azure Batch backend settings.
     #[command(flatten)]
     pub azure_batch: azure_batch::AzureBatchArgs,
+    /// `--inputs-per-task`, shared by the backends that pack inputs (Slurm, Azure Batch).
+    #[command(flatten)]
+    pub pack: kit::pack::PackArgs,
 }
 
 /// A place that can run trainer tasks: this machine, an Azure Batch pool, a Slurm cluster.

@@ -6,6 +6,8 @@
 //! - [`store`]: the content-addressed object store (hash while copying, verify before reuse,
 //!   named input links checked by inode) the local and Slurm backends stage into;
 //! - [`redact`]: keys, signatures and tokens masked out of any text that may reach a user;
+//! - [`pack`]: the pack planner (`--inputs-per-task N|auto`) that the Slurm and Azure Batch
+//!   backends use to run several inputs in one engine task;
 //! - [`pgroups`]: the process groups of running tasks, recorded in the run directory so a
 //!   session after a kill -9 kills the orphans before running their tasks again.
 
@@ -13,6 +15,7 @@ use std::path::Path;
 
 use crate::{Error, Result};
 
+pub mod pack;
 pub mod pgroups;
 pub mod redact;
 pub mod store;

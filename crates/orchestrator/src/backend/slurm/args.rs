@@ -10,6 +10,7 @@ use clap::Args;
 use std::time::Duration;
 
 use super::Slurm;
+use crate::backend::kit::pack::{InputsPerTask, PackArgs};
 use crate::{Error, Result};
 
 /// Slurm backend flags, flattened into `run`, `resume` and `cleanup`; `[slurm]` in the TOML
@@ -45,10 +46,12 @@ impl Slurm {
     /// The backend for a command: flags over the `[slurm]` table, checked.
     pub fn from_settings(
         args: &SlurmArgs,
+        pack: &PackArgs,
         file: Option<&toml::Table>,
         out_dir: &Path,
     ) -> Result<Self> {
         let flags = SlurmOptions {
+            inputs_per_task: pack.inputs_per_task.map(|p| p.to_string()),
             staging_dir: args.staging_dir.clone(),
             partition: args.partition.clone(),
             time_limit: args.time_limit.clone(),
@@ -77,6 +80,8 @@ pub struct SlurmConfig {
     pub mem: Option<String>,
     /// How often `scontrol` is asked about running jobs.
     pub poll_interval: Duration,
+    /// How many inputs one array element runs (`--inputs-per-task`).
+    pub inputs_per_task: InputsPerTask,
 }
 
 /// The Slurm settings as given (flags, or the `[slurm]` table of the TOML file), unchecked.
@@ -89,6 +94,7 @@ pub struct SlurmConfig {
 /// cpus_per_task = 1
 /// mem = "2G"
 /// poll_interval = "1s"
+/// inputs_per_task = "auto"   # or a number from 1 to 1000
 /// ```
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +111,26 @@ pub struct SlurmOptions {
     pub mem: Option<String>,
     /// How often to ask Slurm about running jobs, e.g. `500ms`, `2s` [default: 1s].
     pub poll_interval: Option<String>,
+    /// Inputs per array element, `auto` or 1 to 1000 [default: auto].
+    #[serde(default, deserialize_with = "number_or_text")]
+    pub inputs_per_task: Option<String>,
+}
+
+/// `inputs_per_task = 10` and `inputs_per_task = "10"` both mean 10 in the TOML file.
+fn number_or_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Number(i64),
+        Text(String),
+    }
+    let v: Option<Value> = serde::Deserialize::deserialize(d)?;
+    Ok(v.map(|v| match v {
+        Value::Number(n) => n.to_string(),
+        Value::Text(t) => t,
+    }))
 }
 
 impl SlurmConfig {
@@ -126,6 +152,15 @@ impl SlurmConfig {
                 .map_err(|e| Error::Config(format!("slurm poll interval: {e}")))?,
             None => Duration::from_secs(1),
         };
+        let inputs_per_task = match flags.inputs_per_task.or(file.inputs_per_task) {
+            // The flag was checked by clap already; only the file's text can be wrong here.
+            Some(text) => text.parse().map_err(|e| {
+                Error::Config(format!(
+                    "inputs_per_task in [slurm] of the configuration file: {e}"
+                ))
+            })?,
+            None => InputsPerTask::Auto,
+        };
         Ok(Self {
             staging_dir: flags
                 .staging_dir
@@ -136,6 +171,7 @@ impl SlurmConfig {
             cpus_per_task: flags.cpus_per_task.or(file.cpus_per_task),
             mem: flags.mem.or(file.mem),
             poll_interval,
+            inputs_per_task,
         })
     }
 }

@@ -46,6 +46,8 @@ use tokio_util::sync::CancellationToken;
 
 use self::commands::TaskRecord;
 use self::state::{Entry, Reported, RunState, Status, Submission, io_error};
+#[cfg(test)]
+use super::kit::pack::InputsPerTask;
 use super::kit::store::{ObjectStore, named_input};
 use super::kit::write_atomic;
 use super::{Backend, OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
@@ -1153,6 +1155,7 @@ mod tests {
             cpus_per_task: None,
             mem: None,
             poll_interval: Duration::from_millis(500),
+            inputs_per_task: InputsPerTask::Fixed(1),
         }
     }
 
@@ -1341,6 +1344,22 @@ mod tests {
         assert_eq!(c.mem.as_deref(), Some("1G"));
         assert_eq!(c.poll_interval, Duration::from_secs(2));
         assert_eq!(c.staging_dir, Path::new("/o/slurm-staging"));
+        assert_eq!(c.inputs_per_task, InputsPerTask::Auto);
+        let packed: toml::Table = toml::from_str("inputs_per_task = 50").unwrap();
+        let c = SlurmConfig::from_options(SlurmOptions::default(), Some(&packed), Path::new("/o"))
+            .unwrap();
+        assert_eq!(c.inputs_per_task, InputsPerTask::Fixed(50));
+        let flags = SlurmOptions {
+            inputs_per_task: Some("auto".into()),
+            ..SlurmOptions::default()
+        };
+        let c = SlurmConfig::from_options(flags, Some(&packed), Path::new("/o")).unwrap();
+        assert_eq!(c.inputs_per_task, InputsPerTask::Auto);
+        let zero: toml::Table = toml::from_str("inputs_per_task = 0").unwrap();
+        let err = SlurmConfig::from_options(SlurmOptions::default(), Some(&zero), Path::new("/o"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("from 1 to 1000"), "{err}");
         let bad: toml::Table = toml::from_str("partiton = \"typo\"").unwrap();
         let err = SlurmConfig::from_options(SlurmOptions::default(), Some(&bad), Path::new("/o"))
             .unwrap_err()
