@@ -495,3 +495,77 @@ async fn batch_unreachable_when_the_job_is_switched_to_end_is_waited_out() {
     );
     handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batch_unreachable_while_tasks_are_added_pauses_the_submission_and_adds_each_task_once() {
+    azurite();
+    let s = Scratch::new();
+    let golden = copy_all_inputs(&s);
+    // Batch answers 503 to every `addtaskcollection` (more than one call's attempts), then
+    // stops answering at all (connections refused), then answers again.
+    let busy = fault(json!({
+        "kind": "status", "status": 503, "count": 100_000, "retryAfter": 0,
+        "pathContains": "addtaskcollection"
+    }));
+    let mut handle = standin(s.path(), vec![busy]).await;
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args(&s, &[]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while standin_ids(&handle.url(), "/jobs").await.is_empty() {
+        assert!(Instant::now() < deadline, "the run never created its job");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    handle.stop_serving().await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    handle.clear_faults();
+    // The first request after the outage is carried out but its answer is lost: the resend
+    // must find the tasks there (TaskExists) and not add them again.
+    handle.arm(fault(json!({
+        "kind": "drop", "after": true, "count": 1, "pathContains": "addtaskcollection"
+    })));
+    handle.serve_again().await.unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.matches("adding tasks is paused").count(),
+        1,
+        "one line for the pause:\n{text}"
+    );
+    assert!(text.contains("adding tasks resumes"), "{text}");
+    assert!(
+        text.contains("existed=") && !text.contains("existed=0"),
+        "the resent tasks were found already added:\n{text}"
+    );
+    let rows = rows(&s.run_dir());
+    for (name, line) in &golden {
+        let r = row(&rows, name);
+        assert_eq!(r["status"], "succeeded", "{name}: {r:#}\n{text}");
+        assert_eq!(
+            r["score"].as_str(),
+            Some(line.trim_start_matches("The model score: ")),
+            "{name}"
+        );
+    }
+    let jobs = standin_ids(&handle.url(), "/jobs").await;
+    assert_eq!(jobs.len(), 1, "one job, never replaced: {jobs:?}");
+    let tasks = standin_get(
+        &handle.url(),
+        &format!("/jobs/{}/tasks", jobs[0]),
+        "id,executionInfo",
+    )
+    .await;
+    let tasks = tasks["value"].as_array().unwrap();
+    assert_eq!(tasks.len(), golden.len(), "each task added once: {tasks:?}");
+    for t in tasks {
+        let e = &t["executionInfo"];
+        assert_eq!(e["retryCount"].as_u64(), Some(0), "ran once: {t}");
+    }
+    handle.shutdown().await;
+}

@@ -6,6 +6,9 @@
 //!   says `success` / `clienterror` / `servererror`);
 //! - an output file's `uploadCondition` comes back `TaskCompletion` for `taskCompletion`, a
 //!   pool's `nodeFillType` `Spread`, and its `vmSize` in lower case (`standard_d1_v2`);
+//! - error categories (`failureInfo`, `schedulingError`) are `UserError` / `ServerError`, as in
+//!   Microsoft's Batch error-handling documentation (the spec says `usererror` / `servererror`;
+//!   no recording has a failed task);
 //! - every JSON body carries `odata.metadata`, `$metadata#<entity set>` plus `/@Element` for a
 //!   single entity;
 //! - states, results, `osType` and the like stay in the spec's lower case.
@@ -21,6 +24,15 @@ pub(crate) fn task_add_status(added: bool, server_error: bool) -> &'static str {
         (true, _) => "Success",
         (false, true) => "ServerError",
         (false, false) => "ClientError",
+    }
+}
+
+/// `BatchErrorSourceCategory` as the service writes it.
+pub(crate) fn error_category(spec: &str) -> &'static str {
+    if spec.eq_ignore_ascii_case("servererror") {
+        "ServerError"
+    } else {
+        "UserError"
     }
 }
 

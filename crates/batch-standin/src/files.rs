@@ -184,7 +184,7 @@ pub(crate) fn match_output(
 /// A failure to prepare or upload, in the shape of `BatchTaskFailureInfo`.
 pub(crate) fn failure(category: &str, code: &str, message: impl Into<String>) -> Value {
     let message = message.into();
-    json!({"category": category, "code": code, "message": message,
+    json!({"category": crate::casing::error_category(category), "code": code, "message": message,
            "details": [{"name": "Message", "value": message}]})
 }
 

@@ -975,7 +975,7 @@ pub(crate) fn fail_auto_pool_later(sh: Arc<Shared>, job_id: String, code: String
         }
         tracing::info!(job = %job_id, %code, "fault: auto-pool creation failed");
         j.scheduling_error =
-            Some(json!({"category": "usererror", "code": code, "message": message}));
+            Some(json!({"category": "UserError", "code": code, "message": message}));
         complete_job(&sh, st, &job_id);
     });
 }

@@ -168,7 +168,7 @@ impl Pool {
                 v["startTaskInfo"] = json!({
                     "state": "completed", "startTime": rfc3339(node.created), "endTime": rfc3339(node.created),
                     "exitCode": 1, "retryCount": 0, "result": "failure",
-                    "failureInfo": {"category": "usererror", "code": "FailureExitCode",
+                    "failureInfo": {"category": "UserError", "code": "FailureExitCode",
                                     "message": "The task process exited with an unexpected exit code"}});
             }
             Some(_) => {

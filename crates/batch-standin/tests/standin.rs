@@ -323,7 +323,7 @@ async fn tasks_run_with_resource_files_and_upload_outputs() {
         tf["executionInfo"]["failureInfo"]["code"],
         "FailureExitCode"
     );
-    assert_eq!(tf["executionInfo"]["failureInfo"]["category"], "usererror");
+    assert_eq!(tf["executionInfo"]["failureInfo"]["category"], "UserError");
     assert!(
         store.blob("/out/r1/tfail/result.txt").is_none(),
         "tasksuccess outputs skip failed tasks"

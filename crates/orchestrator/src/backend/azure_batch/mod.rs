@@ -369,7 +369,13 @@ impl AzureBatch {
         }
         let mut ours: HashSet<String> = pending.iter().map(|p| p.id.clone()).collect();
         let submit_started = std::time::Instant::now();
-        let submit = tasks::submit_all(client.clone(), job_id, pending, self.cfg.submitters);
+        let submit = tasks::submit_all(
+            client.clone(),
+            job_id,
+            pending,
+            self.cfg.submitters,
+            self.cfg.job_timeout,
+        );
         let submitted = tokio::select! {
             biased;
             () = shutdown.cancelled() => return Ok(WatchEnd::Cancelled),

@@ -20,6 +20,9 @@ use super::model::{
 };
 use super::testserver::{self, Answer, Seen, Server};
 
+/// How long a submission here may wait out Batch not answering (never, in these replays).
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// One recorded request and its response.
 #[derive(Debug, Clone)]
 struct Exchange {
@@ -304,7 +307,7 @@ async fn recorded_addtaskcollection_answers_add_every_task() {
         let n = pending.len();
         let server = script(vec![x.clone()]).await;
         let client = Arc::new(client(&server));
-        let out = super::tasks::submit_all(client, "job", pending, 1)
+        let out = super::tasks::submit_all(client, "job", pending, 1, PATIENCE)
             .await
             .unwrap();
         assert_eq!(out.added, n, "{}: {out:?}", x.at);
@@ -321,7 +324,7 @@ async fn recorded_request_body_too_large_refuses_a_lone_task() {
         .unwrap();
     let server = script(vec![x]).await;
     let pending = vec![super::tasks::Pending::raw("t1", b"{}".to_vec())];
-    let out = super::tasks::submit_all(Arc::new(client(&server)), "job", pending, 1)
+    let out = super::tasks::submit_all(Arc::new(client(&server)), "job", pending, 1, PATIENCE)
         .await
         .unwrap();
     assert_eq!(out.rejected.len(), 1);
@@ -834,7 +837,7 @@ async fn task_requests_match_the_recorded_ones() {
     answer.response_body["value"][0]["taskId"] = "t-0123456789abcdef".into();
     let seen = capture(vec![answer], |c| async move {
         let pending = vec![super::tasks::Pending::new(&our_task())];
-        let out = super::tasks::submit_all(c, "job", pending, 1)
+        let out = super::tasks::submit_all(c, "job", pending, 1, PATIENCE)
             .await
             .unwrap();
         assert_eq!(out.added, 1);

@@ -1,16 +1,16 @@
 //! Tasks: one `BatchTaskCreateOptions` per input, and bulk submission through
 //! `addtaskcollection` (at most 100 tasks and under 500 kB a request, halving on
 //! `RequestBodyTooLarge`, per-task server errors retried, `TaskExists` counted as success,
-//! several submitters in parallel).
+//! several submitters in parallel, Batch out of reach waited out).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
-use super::client::{BatchClient, Call};
+use super::client::{ApiError, BatchClient, Call};
 use super::model::{
     self, OutputFile, OutputFileBlobContainerDestination, OutputFileDestination,
     OutputFileUploadConfig, ResourceFile, TaskAddCollectionResult, TaskAddStatus, TaskConstraints,
@@ -27,6 +27,11 @@ pub(crate) const MAX_TASKS_PER_REQUEST: usize = 100;
 pub(crate) const MAX_BODY_BYTES: usize = 500_000;
 /// Attempts for a task that keeps getting per-task `servererror`.
 const MAX_TASK_ATTEMPTS: u32 = 8;
+/// Attempts for one `addtaskcollection` call; longer trouble pauses the submission instead
+/// (see [`Outage`]), as the watch does.
+const SUBMIT_CALL_ATTEMPTS: u32 = 4;
+/// Wait between tries while Batch does not answer.
+const OUTAGE_PAUSE: Duration = Duration::from_secs(2);
 
 /// File names the task sees in its working directory.
 pub(crate) const TRAINER_FILE: &str = "trainer";
@@ -174,14 +179,58 @@ struct Shared {
     limit: AtomicUsize,
     result: Mutex<Submitted>,
     fatal: Mutex<Option<String>>,
+    outage: Mutex<Outage>,
 }
 
-/// Adds every task to `job_id` with `submitters` parallel workers.
+/// Batch not answering during submission: the tasks in flight are requeued (their ids make a
+/// resend safe: one that did arrive comes back `TaskExists`) and every submitter waits, up to
+/// `patience` (the job's own cap), instead of ending the run.
+#[derive(Default)]
+struct Outage {
+    since: Option<Instant>,
+    patience: Duration,
+}
+
+impl Outage {
+    /// A call failed for a transient reason; an error once the outage outlasted `patience`.
+    fn failed(&mut self, job_id: &str, e: &ApiError) -> Result<(), String> {
+        let Some(since) = self.since else {
+            tracing::warn!(
+                job = %job_id,
+                "Azure Batch does not answer ({e}); adding tasks is paused and resumes when it \
+                 answers (up to {:?}, the job's cap)",
+                self.patience
+            );
+            self.since = Some(Instant::now());
+            return Ok(());
+        };
+        if since.elapsed() >= self.patience {
+            return Err(format!(
+                "adding tasks to job `{job_id}` failed: Azure Batch has not answered for {:.0} s: {e}",
+                since.elapsed().as_secs_f64()
+            ));
+        }
+        Ok(())
+    }
+
+    fn answered(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(
+                "Azure Batch answers again after {:.0} s; adding tasks resumes",
+                since.elapsed().as_secs_f64()
+            );
+        }
+    }
+}
+
+/// Adds every task to `job_id` with `submitters` parallel workers, waiting out Batch being
+/// out of reach for up to `patience`.
 pub(crate) async fn submit_all(
     client: Arc<BatchClient>,
     job_id: &str,
     tasks: Vec<Pending>,
     submitters: usize,
+    patience: Duration,
 ) -> Result<Submitted, String> {
     let shared = Arc::new(Shared {
         unresolved: AtomicUsize::new(tasks.len()),
@@ -189,6 +238,10 @@ pub(crate) async fn submit_all(
         limit: AtomicUsize::new(MAX_TASKS_PER_REQUEST),
         result: Mutex::new(Submitted::default()),
         fatal: Mutex::new(None),
+        outage: Mutex::new(Outage {
+            since: None,
+            patience,
+        }),
     });
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..submitters.max(1) {
@@ -251,9 +304,14 @@ async fn worker(client: &BatchClient, shared: &Shared, job_id: &str) {
             continue;
         }
         let call = Call::new(Method::POST, format!("/jobs/{job_id}/addtaskcollection"))
-            .json(body_of(&chunk));
+            .json(body_of(&chunk))
+            .attempts(SUBMIT_CALL_ATTEMPTS);
         shared.result.lock().expect("lock").requests += 1;
-        match client.send_json::<TaskAddCollectionResult>(&call).await {
+        let sent = client.send_json::<TaskAddCollectionResult>(&call).await;
+        if !sent.as_ref().is_err_and(ApiError::is_transient) {
+            shared.outage.lock().expect("lock").answered();
+        }
+        match sent {
             Ok(res) => handle_results(shared, chunk, res),
             Err(e) if e.is_code("RequestBodyTooLarge") || e.status == Some(413) => {
                 if chunk.len() == 1 {
@@ -278,9 +336,18 @@ async fn worker(client: &BatchClient, shared: &Shared, job_id: &str) {
                     requeue(shared, chunk);
                 }
             }
+            Err(e) if e.is_transient() => {
+                requeue(shared, chunk);
+                let lasting = shared.outage.lock().expect("lock").failed(job_id, &e);
+                if let Err(f) = lasting {
+                    *shared.fatal.lock().expect("lock") = Some(f);
+                    return;
+                }
+                tokio::time::sleep(OUTAGE_PAUSE).await;
+            }
             Err(e) => {
-                // The client already retried throttling, 5xx and I/O; anything left is not
-                // something more attempts will fix.
+                // Anything but no answer, throttling or a server error is not something more
+                // attempts will fix.
                 *shared.fatal.lock().expect("lock") =
                     Some(format!("adding tasks to job `{job_id}` failed: {e}"));
                 return;
@@ -451,7 +518,9 @@ mod tests {
                 Pending::new(&build_task(&s, &inputs()).unwrap())
             })
             .collect();
-        let out = submit_all(client, "job", pending, 3).await.unwrap();
+        let out = submit_all(client, "job", pending, 3, Duration::from_secs(60))
+            .await
+            .unwrap();
         assert_eq!(out.rejected.len(), 1, "{:?}", out.rejected);
         assert_eq!(out.rejected[0].0, "t-13");
         assert_eq!(out.already_existed, 23);
@@ -467,6 +536,34 @@ mod tests {
         assert_eq!(tries["t-4"], 1, "a successful task is never resent");
     }
 
+    /// Batch dropping every connection for longer than the job may run: the submission waits
+    /// that long, then fails with how long it waited (it does not end at the first failure).
+    #[tokio::test]
+    async fn an_outage_longer_than_the_patience_ends_the_submission() {
+        use super::super::client::{Auth, RetryPolicy};
+        use super::super::testserver::{self, Answer};
+        let server = testserver::start(|_, _| Answer::Drop).await;
+        let auth = Auth::SharedKey {
+            account: "a".into(),
+            key: b"k".to_vec(),
+        };
+        let retry = RetryPolicy {
+            base: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let client = Arc::new(BatchClient::new(&server.url, "2025-06-01", auth, retry).unwrap());
+        let pending = vec![Pending::new(
+            &build_task(&spec("x.csv", &[]), &inputs()).unwrap(),
+        )];
+        let t0 = Instant::now();
+        let e = submit_all(client, "job", pending, 2, Duration::from_secs(3))
+            .await
+            .unwrap_err();
+        assert!(t0.elapsed() >= Duration::from_secs(3), "{:?}", t0.elapsed());
+        assert!(e.contains("has not answered for"), "{e}");
+        assert!(server.seen.lock().unwrap().len() > 2 * SUBMIT_CALL_ATTEMPTS as usize);
+    }
+
     #[test]
     fn chunks_respect_count_and_bytes() {
         let shared = Shared {
@@ -475,6 +572,7 @@ mod tests {
             limit: AtomicUsize::new(MAX_TASKS_PER_REQUEST),
             result: Mutex::new(Submitted::default()),
             fatal: Mutex::new(None),
+            outage: Mutex::default(),
         };
         for i in 0..250 {
             shared.queue.lock().unwrap().push_back(Pending {
