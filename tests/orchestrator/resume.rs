@@ -269,3 +269,123 @@ fn kill_9_leaves_no_orphan_beside_the_rerun() {
     let rows = rows(&s.run_dir());
     assert_eq!(rows[0]["status"], "succeeded");
 }
+
+/// kill -9 in the middle of a journal append leaves a torn last line; resume trusts none of
+/// it, loses no task and runs no recorded success again.
+#[test]
+fn kill_9_mid_append_leaves_a_torn_line_that_resume_ignores() {
+    let s = Scratch::new();
+    for name in INPUTS {
+        s.copy_input(name, name);
+    }
+    let wrapper = logging_wrapper(&s);
+    let mut child = s.spawn_run(&wrapper, &["--concurrency", "1"]);
+    let run_dir = s.wait_for_run("two tasks done and another running", |dir| {
+        succeeded_inputs(dir).len() >= 2
+            && manifest(dir)["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["state"] == "running")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before = succeeded_inputs(&run_dir);
+    let running: Vec<String> = manifest(&run_dir)["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["state"] == "running")
+        .map(|t| t["task_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!running.is_empty() && done_before.len() < INPUTS.len());
+    // What a kill in the middle of appending the running task's success looks like: the
+    // line's start, no end. (A kill -9 cannot cut one write(2) short; a power loss can.)
+    let journal = run_dir.join("manifest.journal");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    assert!(bytes.ends_with(b"\n"), "the journal ends with a whole line");
+    bytes.extend_from_slice(format!(r#"{{"id":"{}","state":"succ"#, running[0]).as_bytes());
+    std::fs::write(&journal, &bytes).unwrap();
+    assert_eq!(
+        succeeded_inputs(&run_dir),
+        done_before,
+        "the torn line is not trusted"
+    );
+
+    let run_id = run_dir.file_name().unwrap().to_str().unwrap().to_owned();
+    let resumed = s.out_command(&["resume", &run_id]);
+    assert!(resumed.status.success(), "{}", show(&resumed));
+    let goldens: BTreeMap<_, _> = golden_default_outputs().into_iter().collect();
+    let rows = rows(&run_dir);
+    assert_eq!(rows.len(), INPUTS.len());
+    for r in &rows {
+        let input = r["input"].as_str().unwrap();
+        assert_eq!(r["status"], "succeeded", "{r:#}");
+        assert_eq!(
+            r["score"],
+            goldens[input].strip_prefix("The model score: ").unwrap()
+        );
+    }
+    let counts = s.invocations();
+    for input in &done_before {
+        assert_eq!(counts.get(input), Some(&1), "{input} ran again: {counts:?}");
+    }
+    // The session compacted: the torn line is gone, the snapshot holds every state.
+    assert_eq!(
+        std::fs::read_to_string(&journal).unwrap().lines().count(),
+        1,
+        "only the header is left"
+    );
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("manifest.json")).unwrap()).unwrap();
+    assert!(
+        snapshot["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["state"] == "succeeded")
+    );
+}
+
+/// A run directory written by an orchestrator of manifest format 1 (one pretty
+/// manifest.json, no journal, a `staged` section) resumes, and is rewritten as format 2.
+#[test]
+fn a_run_with_a_format_1_manifest_resumes_and_is_migrated() {
+    let s = Scratch::new();
+    for name in ["iris.csv", "wine.csv"] {
+        s.copy_input(name, name);
+    }
+    let wrapper = logging_wrapper(&s);
+    let out = s.run(&wrapper, &[]);
+    assert!(out.status.success(), "{}", show(&out));
+    let run_dir = s.run_dir();
+    let mut old = manifest(&run_dir);
+    old["format"] = 1.into();
+    old.as_object_mut().unwrap().remove("journal");
+    old["staged"] = serde_json::json!({"trainer": "objects/x", "inputs": {}});
+    let wine = old["tasks"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["input_name"] == "wine.csv")
+        .unwrap();
+    wine["state"] = "running".into(); // It was running when that orchestrator died.
+    std::fs::write(
+        run_dir.join("manifest.json"),
+        serde_json::to_vec_pretty(&old).unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_file(run_dir.join("manifest.journal")).unwrap();
+
+    let again = s.run(&wrapper, &[]);
+    assert!(again.status.success(), "{}", show(&again));
+    let counts = s.invocations();
+    assert_eq!(
+        (counts.get("iris.csv"), counts.get("wine.csv")),
+        (Some(&1), Some(&2))
+    );
+    let migrated = manifest(&run_dir);
+    assert_eq!(migrated["format"], 2);
+    assert!(migrated.get("staged").is_none());
+    assert!(rows(&run_dir).iter().all(|r| r["status"] == "succeeded"));
+}

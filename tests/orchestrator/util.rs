@@ -239,10 +239,11 @@ pub fn row<'a>(rows: &'a [serde_json::Value], input: &str) -> &'a serde_json::Va
         .unwrap_or_else(|| panic!("no row for {input} in {rows:#?}"))
 }
 
-/// `manifest.json` of a run.
+/// A run's manifest as JSON: its snapshot (`manifest.json`) with the journal's changes
+/// applied, read as the orchestrator reads it (also while a run is going on).
 pub fn manifest(run_dir: &Path) -> serde_json::Value {
-    let bytes = std::fs::read(run_dir.join("manifest.json")).expect("manifest.json exists");
-    serde_json::from_slice(&bytes).expect("manifest.json is JSON")
+    let m = orchestrator::manifest::Manifest::load(run_dir).expect("the manifest is readable");
+    serde_json::to_value(&m).expect("a manifest serializes")
 }
 
 /// Golden trainer outputs for the default flags, by input file name (`iris.csv` ->

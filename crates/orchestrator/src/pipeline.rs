@@ -27,7 +27,7 @@ use crate::backend::{Backend, BackendKind, OUTPUT_FILE, kit};
 use crate::config::{ResumeOverrides, RunConfig};
 use crate::input::{self, Input};
 use crate::job::{RunContext, StageObject, StagePlan, Staged, TaskEvent};
-use crate::manifest::{self, InputRecord, Manifest, TaskRecord, TaskState};
+use crate::manifest::{self, InputRecord, Journal, Manifest, TaskRecord, TaskState};
 use crate::progress::Progress;
 use crate::report;
 use crate::sweep::Grid;
@@ -309,10 +309,10 @@ async fn plan_fresh(config: &RunConfig, worker_cores: usize) -> Result<(Manifest
         timeout_seconds: config.timeout.map(|t| t.as_secs_f64()),
         inputs: records,
         tasks,
-        staged: None,
         orchestrator_pid: None,
         sweep: config.grid.clone(),
         retired: vec![],
+        journal: 0,
     };
     Ok((fresh, run_dir))
 }
@@ -672,14 +672,6 @@ fn existing_run_dir(out_dir: &Path, run_id: &str) -> Result<PathBuf> {
     Ok(run_dir)
 }
 
-async fn save(manifest: &Manifest, run_dir: &Path) -> Result<()> {
-    let bytes = manifest.to_bytes();
-    let path = Manifest::path(run_dir);
-    tokio::task::spawn_blocking(move || kit::write_atomic(&path, &bytes))
-        .await
-        .expect("manifest write does not panic")
-}
-
 /// Stages, runs every task that is not done, keeps the manifest current, writes the report.
 ///
 /// `_lock` is the run's lock, taken before `m` was read, and held until this returns.
@@ -700,7 +692,9 @@ async fn execute<B: Backend>(
             t.state = TaskState::Pending;
         }
     }
-    save(&m, run_dir).await?;
+    // The session starts from a snapshot of its own: the merged plan, with no journal to
+    // replay (a format-1 manifest is rewritten as format 2 here).
+    let mut journal = Journal::compact(&mut m, run_dir).await?;
     if let Some(parent) = run_dir.parent() {
         kit::sync_dir(parent)?;
     }
@@ -721,9 +715,16 @@ async fn execute<B: Backend>(
             plan.inputs.len() + 1
         );
         let staged = backend.stage(&ctx, &plan).await?;
-        m.staged = Some(staged.clone());
-        save(&m, run_dir).await?;
-        run_tasks(backend, &mut m, &ctx, &staged, &to_run, &shutdown).await?;
+        run_tasks(
+            backend,
+            &mut m,
+            &mut journal,
+            &ctx,
+            &staged,
+            &to_run,
+            &shutdown,
+        )
+        .await?;
     } else {
         tracing::info!("run {}: every task is already done", m.run_id);
     }
@@ -736,7 +737,10 @@ async fn execute<B: Backend>(
             t.failure.get_or_insert_with(|| "interrupted".into());
         }
     }
-    save(&m, run_dir).await?;
+    // The session ends with a snapshot of the final states, so a finished run's
+    // manifest.json holds everything and its journal is empty.
+    drop(journal);
+    Journal::compact(&mut m, run_dir).await?;
 
     let run_dir_owned = run_dir.to_path_buf();
     let report = tokio::task::spawn_blocking(move || -> Result<_> {
@@ -772,11 +776,11 @@ async fn execute<B: Backend>(
     })
 }
 
-/// Shortest time between two manifest writes while tasks run.
+/// Shortest time between two journal flushes while tasks run.
 ///
-/// Each write serializes the whole manifest and fsyncs it; doing that for every event of a
-/// thousand-task run costs more CPU than the tasks it records on a small machine. A state the
-/// crash loses is at most this old, and losing it is safe: the task just runs again.
+/// Each flush appends the batch's lines and syncs them (one `fdatasync`); one per event would
+/// cost a disk flush per task. A state a crash loses is at most this old, and losing it is
+/// safe: the task just runs again.
 const MANIFEST_WRITE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Applies backend events to the manifest and the progress bar.
@@ -793,22 +797,20 @@ struct Tracker<'a> {
 }
 
 impl Tracker<'_> {
-    fn apply(&mut self, ev: TaskEvent) {
+    /// Applies `ev` and returns the index of the task it changed.
+    fn apply(&mut self, ev: TaskEvent) -> Option<usize> {
         match ev {
             TaskEvent::Started { task_id, attempt } => {
-                let Some(&i) = self.index.get(&task_id) else {
-                    return;
-                };
+                let &i = self.index.get(&task_id)?;
                 let t = &mut self.m.tasks[i];
                 t.state = TaskState::Running;
                 t.attempts = self.base.get(&task_id).copied().unwrap_or(0) + attempt;
                 self.running.insert(task_id);
                 self.progress.set_running(self.running.len());
+                Some(i)
             }
             TaskEvent::Finished(outcome) => {
-                let Some(&i) = self.index.get(&outcome.task_id) else {
-                    return;
-                };
+                let &i = self.index.get(&outcome.task_id)?;
                 let t = &mut self.m.tasks[i];
                 t.finish(
                     &outcome,
@@ -845,6 +847,7 @@ impl Tracker<'_> {
                     t.attempts
                 );
                 self.progress.finished(&line, ok);
+                Some(i)
             }
         }
     }
@@ -852,12 +855,12 @@ impl Tracker<'_> {
 
 /// Runs `to_run` on the backend, applying its events to the manifest and the progress bar.
 ///
-/// The manifest is rewritten after each batch of events, at most every
-/// [`MANIFEST_WRITE_INTERVAL`]: events that arrive in between are applied together and written
-/// once. A state is never recorded before the backend reported it.
+/// Each event's change is a journal line; the lines are flushed in batches, at most every
+/// [`MANIFEST_WRITE_INTERVAL`]. A state is never recorded before the backend reported it.
 async fn run_tasks<B: Backend>(
     backend: &B,
     m: &mut Manifest,
+    journal: &mut Journal,
     ctx: &RunContext,
     staged: &Staged,
     to_run: &[usize],
@@ -893,13 +896,17 @@ async fn run_tasks<B: Backend>(
         let mut open = true;
         while open {
             let Some(first) = rx.recv().await else { break };
-            tracker.apply(first);
+            if let Some(i) = tracker.apply(first) {
+                journal.record(&tracker.m.tasks[i]);
+            }
             let deadline = last_write + MANIFEST_WRITE_INTERVAL;
             loop {
                 tokio::select! {
                     biased;
                     ev = rx.recv() => match ev {
-                        Some(ev) => tracker.apply(ev),
+                        Some(ev) => if let Some(i) = tracker.apply(ev) {
+                            journal.record(&tracker.m.tasks[i]);
+                        },
                         None => {
                             open = false;
                             break;
@@ -909,7 +916,7 @@ async fn run_tasks<B: Backend>(
                 }
             }
             if write_error.is_none()
-                && let Err(e) = save(tracker.m, &ctx.run_dir).await
+                && let Err(e) = flush(journal, tracker.m, &ctx.run_dir).await
             {
                 tracker
                     .progress
@@ -928,6 +935,15 @@ async fn run_tasks<B: Backend>(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Flushes the journal's batch, and compacts when the journal has outgrown its snapshot.
+async fn flush(journal: &mut Journal, m: &mut Manifest, run_dir: &Path) -> Result<()> {
+    journal.flush().await?;
+    if journal.wants_compaction() {
+        *journal = Journal::compact(m, run_dir).await?;
+    }
+    Ok(())
 }
 
 /// `orchestrator status RUN_ID`: where a run stands, as text.
