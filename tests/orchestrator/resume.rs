@@ -270,34 +270,29 @@ fn kill_9_leaves_no_orphan_beside_the_rerun() {
     assert_eq!(rows[0]["status"], "succeeded");
 }
 
+/// The ids of a run's tasks in `state`.
+fn ids_in_state(run_dir: &Path, state: &str) -> Vec<String> {
+    let m = manifest(run_dir);
+    let tasks = m["tasks"].as_array().unwrap();
+    let ids = tasks.iter().filter(|t| t["state"] == state);
+    ids.map(|t| t["task_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// kill -9 in the middle of a journal append leaves a torn last line; resume trusts none of
 /// it, loses no task and runs no recorded success again.
 #[test]
 fn kill_9_mid_append_leaves_a_torn_line_that_resume_ignores() {
     let s = Scratch::new();
-    for name in INPUTS {
-        s.copy_input(name, name);
-    }
-    let wrapper = logging_wrapper(&s);
-    let mut child = s.spawn_run(&wrapper, &["--concurrency", "1"]);
-    let run_dir = s.wait_for_run("two tasks done and another running", |dir| {
-        succeeded_inputs(dir).len() >= 2
-            && manifest(dir)["tasks"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|t| t["state"] == "running")
+    INPUTS.iter().for_each(|name| s.copy_input(name, name));
+    let mut child = s.spawn_run(&logging_wrapper(&s), &["--concurrency", "1"]);
+    let run_dir = s.wait_for_run("a task done and another running", |dir| {
+        !ids_in_state(dir, "succeeded").is_empty() && !ids_in_state(dir, "running").is_empty()
     });
     child.kill().unwrap();
     child.wait().unwrap();
     let done_before = succeeded_inputs(&run_dir);
-    let running: Vec<String> = manifest(&run_dir)["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["state"] == "running")
-        .map(|t| t["task_id"].as_str().unwrap().to_owned())
-        .collect();
+    let running = ids_in_state(&run_dir, "running");
     assert!(!running.is_empty() && done_before.len() < INPUTS.len());
     // What a kill in the middle of appending the running task's success looks like: the
     // line's start, no end. (A kill -9 cannot cut one write(2) short; a power loss can.)
