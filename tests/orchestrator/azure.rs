@@ -5,6 +5,9 @@
 #[path = "util.rs"]
 mod util;
 
+#[path = "azure_util.rs"]
+mod azure_util;
+
 /// Jobs that end early, failures after the pool exists, outages, tokens (issue 12, items 3-6).
 #[path = "azure_ops.rs"]
 mod ops;
@@ -16,55 +19,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use azure_util::{ACCOUNT, KEY, azurite, azurite_connection, azurite_port, fault, standin};
 use base64::Engine as _;
 use batch_standin::Fault;
-use util::{Scratch, golden_default_outputs, repo_root, row, rows, show, trainer_bin};
-
-const ACCOUNT: &str = "standin";
-const KEY: &[u8] = b"batch-standin-test-key-not-a-secret";
-/// Azurite's published development account (public, documented, not a secret), at the port
-/// `scripts/azurite.sh` uses (`AZURITE_HTTP_PORT`, default 10000).
-fn azurite_connection(port: u16) -> String {
-    format!(
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;\
-AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;\
-BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
-    )
-}
-
-fn azurite_port() -> u16 {
-    std::env::var("AZURITE_HTTP_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(10000)
-}
-
-/// Starts Azurite (idempotent) or fails loudly.
-fn azurite() {
-    let out = Command::new(repo_root().join("scripts/azurite.sh"))
-        .args(["start", "http"])
-        .output()
-        .expect("run scripts/azurite.sh");
-    assert!(
-        out.status.success(),
-        "scripts/azurite.sh start http failed:\n{}",
-        show(&out)
-    );
-}
-
-fn fault(v: serde_json::Value) -> Fault {
-    serde_json::from_value(v).expect("fault JSON")
-}
-
-async fn standin(dir: &Path, faults: Vec<Fault>) -> batch_standin::Handle {
-    let mut c =
-        batch_standin::Config::new("127.0.0.1:0".parse().unwrap(), ACCOUNT, dir.join("standin"));
-    c.credentials.account_key = Some(KEY.to_vec());
-    c.faults = faults;
-    batch_standin::serve(c)
-        .await
-        .expect("start the Batch stand-in")
-}
+use util::{Scratch, golden_default_outputs, row, rows, show, trainer_bin};
 
 /// The orchestrator pointed at the stand-in and Azurite.
 fn orchestrator(s: &Scratch, url: &str) -> Command {

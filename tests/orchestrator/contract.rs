@@ -1,5 +1,8 @@
-//! The `Backend` trait's contract, checked through the library against the local and Slurm
-//! backends (the Slurm test starts the single-node cluster through `scripts/slurm-start.sh`).
+//! The `Backend` trait's contract, checked through the library against the local, Slurm and
+//! Azure Batch backends (the Slurm test starts the single-node cluster through
+//! `scripts/slurm-start.sh`; the Azure Batch test runs the Batch stand-in in-process and Blob
+//! Storage on Azurite, started through `scripts/azurite.sh`, both passed to the backend's
+//! builder, not through the environment).
 //!
 //! The `check_*` functions take any backend, so another backend's tests can include this file
 //! with `#[path]` and run the same checks against its own engine.
@@ -10,9 +13,13 @@ mod util;
 #[path = "slurm_util.rs"]
 mod slurm_util;
 
+#[path = "azure_util.rs"]
+mod azure_util;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use orchestrator::backend::azure_batch::AzureBatch;
 use orchestrator::backend::slurm::{Slurm, SlurmConfig};
 use orchestrator::backend::{Backend, Local, OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
 use orchestrator::input::hash_file;
@@ -171,6 +178,25 @@ async fn slurm_backend_honours_the_contract() {
     })
     .expect("slurm backend");
     check_contract(&backend, &s).await;
+}
+
+/// The same contract on Azure Batch: the stand-in for Batch, Azurite for Blob Storage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn azure_batch_backend_honours_the_contract() {
+    azure_util::azurite();
+    let s = Scratch::new();
+    let standin = azure_util::standin(s.path(), vec![]).await;
+    let mut config = azure_util::standin_config(&standin.url());
+    config.poll_interval = Duration::from_millis(300);
+    // Azurite is shared with other tests: containers of our own, and only ours cleaned up.
+    let backend = AzureBatch::builder(config)
+        .storage(azure_util::azurite_storage())
+        .container_prefix(format!("contract{}", std::process::id()))
+        .build()
+        .await
+        .expect("azure batch backend");
+    check_contract(&backend, &s).await;
+    standin.shutdown().await;
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 //! `storage.rs` the only one that talks to Blob Storage (through `azure-staging`).
 
 mod args;
+mod builder;
 mod client;
 pub mod config;
 mod job;
@@ -27,9 +28,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use args::AzureBatchArgs;
+pub use builder::AzureBatchBuilder;
 pub use config::{AzureBatchConfig, AzureBatchOptions, BatchAuth, PoolMode};
 
-use self::client::{Auth, BatchClient, RetryPolicy};
+use self::client::BatchClient;
 use self::model::{
     AutoPoolSpec, JobCreate, NameValue, PoolCreate, PoolInfo, VirtualMachineConfiguration,
 };
@@ -68,30 +70,7 @@ impl std::fmt::Debug for AzureBatch {
 impl AzureBatch {
     /// A backend for `cfg`, with Blob Storage credentials from the environment.
     pub async fn new(cfg: AzureBatchConfig) -> Result<Self> {
-        cfg.validate().map_err(err)?;
-        let auth = match &cfg.auth {
-            BatchAuth::SharedKey(k) => Auth::SharedKey {
-                account: cfg.account_name.clone(),
-                key: client::decode_key(k).map_err(err)?,
-            },
-            // Cached: the Azure CLI credential would otherwise run `az` for every call.
-            BatchAuth::EntraId => Auth::Entra(Arc::new(azure_staging::CachedCredential::new(
-                entra_credential().map_err(err)?,
-            ))),
-        };
-        let client = BatchClient::new(
-            &cfg.account_url,
-            &cfg.api_version,
-            auth,
-            RetryPolicy::default(),
-        )
-        .map_err(|e| err(e.to_string()))?;
-        let storage = Storage::from_env().map_err(err)?;
-        Ok(Self {
-            cfg,
-            client: Arc::new(client),
-            storage,
-        })
+        Self::builder(cfg).build().await
     }
 
     fn pool_id(&self, run: &RunContext) -> String {

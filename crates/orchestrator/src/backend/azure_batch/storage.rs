@@ -25,19 +25,35 @@ fn text(e: azure_staging::Error) -> String {
 }
 
 impl Storage {
-    /// The account from `AZURE_STORAGE_*`; container names start with
+    /// The account from `AZURE_STORAGE_*`; container names start with `prefix`, else
     /// `ORCHESTRATOR_AZURE_CONTAINER_PREFIX` (default `orch`), which `cleanup --all` also
     /// confines itself to.
-    pub(crate) fn from_env() -> Result<Self, String> {
+    pub(crate) fn from_env(prefix: Option<String>) -> Result<Self, String> {
         let config = azure_staging::StorageConfig::from_env().map_err(text)?;
+        let prefix = match prefix {
+            Some(p) => Some(p),
+            None => match std::env::var(CONTAINER_PREFIX_VAR) {
+                Ok(p) if !p.is_empty() => {
+                    azure_staging::naming::validate_prefix(&p)
+                        .map_err(|e| format!("{CONTAINER_PREFIX_VAR}: {}", text(e)))?;
+                    Some(p)
+                }
+                _ => None,
+            },
+        };
+        Self::new(config, prefix)
+    }
+
+    /// The account of `config`; container names start with `prefix` (default `orch`).
+    pub(crate) fn new(
+        config: azure_staging::StorageConfig,
+        prefix: Option<String>,
+    ) -> Result<Self, String> {
         // The builder makes one HTTP client that every storage call shares.
         let mut builder = StagingClient::builder(config);
-        if let Some(p) = std::env::var(CONTAINER_PREFIX_VAR)
-            .ok()
-            .filter(|p| !p.is_empty())
-        {
+        if let Some(p) = prefix.filter(|p| !p.is_empty()) {
             azure_staging::naming::validate_prefix(&p)
-                .map_err(|e| format!("{CONTAINER_PREFIX_VAR}: {}", text(e)))?;
+                .map_err(|e| format!("container prefix `{p}`: {}", text(e)))?;
             builder = builder.container_prefix(p);
         }
         let client = builder.build().map_err(text)?;
