@@ -417,96 +417,37 @@ fn row_name(svg: &mut String, x: usize, y: usize, name: &str) {
     );
 }
 
-/// A self-contained page: summary, an inline SVG bar per input (score on a 0..1 axis, failed
-/// inputs marked in red), and the table. No scripts, no external resources.
+/// Rows up to which report.html charts every row and has the full table.
+const HTML_ALL_ROWS_MAX: usize = 200;
+/// Scored rows from which report.html shows the histogram of scores.
+const HISTOGRAM_MIN_SCORES: usize = 20;
+/// Bins of the histogram of scores.
+const HISTOGRAM_BINS: usize = 20;
+/// Best and worst rows charted when there are too many to chart all.
+const BEST_WORST: usize = 20;
+/// Failed or unfinished rows listed one by one in report.html.
+const FAILURES_LISTED_MAX: usize = 200;
+/// Distinct failure causes counted in report.html.
+const CAUSES_MAX: usize = 50;
+/// Inputs listed in report.html's best setting per input.
+const BEST_SETTINGS_MAX: usize = 200;
+
+/// A self-contained page (no scripts, no external resources) whose size does not grow with
+/// the run: the summary; a sweep's best setting per input and means per flag; the scores (a
+/// bar per row for a small run; for a large one a histogram and the best and worst rows);
+/// every failure (one by one up to a bound, and all of them counted by cause); the full
+/// table for a small run. report.csv and report.json keep every row.
 pub fn to_html(report: &Report) -> String {
-    const ROW_H: usize = 22;
-    const BAR_W: usize = 520;
     let labels: Vec<String> = report
         .rows
         .iter()
         .map(|r| row_label(r, report.grid.as_ref()))
         .collect();
-    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
-    let label_w = (longest * 7 + 16).clamp(260, 640);
-    #[expect(non_snake_case, reason = "reads as the constant it was")]
-    let LABEL_W = label_w;
-    let height = report.rows.len() * ROW_H + 40;
-    let width = LABEL_W + BAR_W + 200;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="Score per input">"#
-    );
-    for tick in 0..=4 {
-        let x = LABEL_W + BAR_W * tick / 4;
-        let _ = write!(
-            svg,
-            r##"<line x1="{x}" y1="0" x2="{x}" y2="{y}" stroke="#ddd"/><text x="{x}" y="{t}" font-size="11" text-anchor="middle">{v:.2}</text>"##,
-            y = height - 30,
-            t = height - 15,
-            v = tick as f64 / 4.0
-        );
-    }
-    for (i, r) in report.rows.iter().enumerate() {
-        let y = i * ROW_H;
-        row_name(&mut svg, LABEL_W - 8, y + 15, &labels[i]);
-        match r.score_value() {
-            Some(score) => {
-                let w = (score.clamp(0.0, 1.0) * BAR_W as f64).round() as usize;
-                let _ = write!(
-                    svg,
-                    r##"<rect x="{LABEL_W}" y="{ry}" width="{w}" height="{h}" fill="#4c78a8"><title>{name}: {s}</title></rect><text x="{tx}" y="{ty}" font-size="11">{s}</text>"##,
-                    ry = y + 3,
-                    h = ROW_H - 6,
-                    name = esc(&labels[i]),
-                    s = esc(r.score.as_deref().unwrap_or("")),
-                    tx = LABEL_W + w + 4,
-                    ty = y + 15
-                );
-            }
-            None => {
-                let _ = write!(
-                    svg,
-                    r##"<text x="{tx}" y="{ty}" font-size="11" fill="#c0392b">{status}</text>"##,
-                    tx = LABEL_W + 4,
-                    ty = y + 15,
-                    status = esc(&r.status)
-                );
-            }
-        }
-    }
-    svg.push_str("</svg>");
-
-    let s = &report.summary;
-    let mut table = String::new();
-    for (r, label) in report.rows.iter().zip(&labels) {
-        let _ = write!(
-            table,
-            "<tr class=\"{cls}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
-            esc(label),
-            esc(&r.task_id),
-            esc(&r.status),
-            esc(r.score.as_deref().unwrap_or("")),
-            r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
-            r.attempts,
-            r.wall_seconds
-                .map(|w| format!("{w:.2}"))
-                .unwrap_or_default(),
-            esc(&r.stderr_tail),
-            cls = if r.status == "succeeded" { "ok" } else { "bad" },
-        );
-    }
-    let best = s
-        .best
-        .as_ref()
-        .map(|(n, v)| format!("{} ({v})", esc(n)))
-        .unwrap_or_else(|| "-".into());
-    let worst = s
-        .worst
-        .as_ref()
-        .map(|(n, v)| format!("{} ({v})", esc(n)))
-        .unwrap_or_else(|| "-".into());
+    let mut body = summary_html(report);
+    body.push_str(&sweep_html(report));
+    body.push_str(&scores_html(report, &labels));
+    body.push_str(&failures_html(report, &labels));
+    body.push_str(&tasks_html(report, &labels));
     format!(
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Run {run_id}</title>
@@ -516,26 +457,300 @@ table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding
 tr.bad td {{ background: #fdecea; }} pre {{ margin: 0; white-space: pre-wrap; max-width: 40em; }}
 </style></head><body>
 <h1>Run <code>{run_id}</code></h1>
-<p>Backend: {backend}. Inputs: {inputs} ({tasks} tasks). Succeeded: {succeeded}. Failed: {failed}. Unfinished: {unfinished}.
-Best: {best}. Worst: {worst}. Attempts: {attempts}. Task time: {task_seconds:.1} s.</p>
-{sweep}<h2>Score per input</h2>
-{svg}
-<h2>Tasks</h2>
-<table><tr><th>input</th><th>task_id</th><th>status</th><th>score</th><th>exit_code</th><th>attempts</th><th>wall_seconds</th><th>stderr_tail</th></tr>
-{table}</table>
-</body></html>
+{body}</body></html>
 "#,
         run_id = esc(&report.run_id),
-        sweep = sweep_html(report),
+    )
+}
+
+/// The totals paragraph.
+fn summary_html(report: &Report) -> String {
+    let s = &report.summary;
+    let pick = |p: &Option<(String, String)>| {
+        p.as_ref()
+            .map(|(n, v)| format!("{} ({v})", esc(n)))
+            .unwrap_or_else(|| "-".into())
+    };
+    format!(
+        "<p>Backend: {backend}. Inputs: {inputs} ({tasks} tasks). Succeeded: {succeeded}. \
+         Failed: {failed}. Unfinished: {unfinished}.\nBest: {best}. Worst: {worst}. Attempts: \
+         {attempts}. Task time: {task_seconds:.1} s. Every row is in report.csv and \
+         report.json.</p>\n",
         backend = esc(&report.backend),
         inputs = s.inputs,
         tasks = s.tasks,
         succeeded = s.succeeded,
         failed = s.failed,
         unfinished = s.unfinished,
+        best = pick(&s.best),
+        worst = pick(&s.worst),
         attempts = s.attempts,
         task_seconds = s.task_seconds,
     )
+}
+
+/// The scores: a bar per row when there are few, otherwise the histogram and the best and
+/// worst rows.
+fn scores_html(report: &Report, labels: &[String]) -> String {
+    let mut scored: Vec<(usize, f64)> = report
+        .rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.score_value().filter(|v| !v.is_nan()).map(|v| (i, v)))
+        .collect();
+    let mut out = String::new();
+    if scored.len() >= HISTOGRAM_MIN_SCORES {
+        let values: Vec<f64> = scored.iter().map(|&(_, v)| v).collect();
+        let _ = writeln!(
+            out,
+            "<h2>Histogram of scores</h2>\n<p>{} scored rows.</p>\n{}",
+            values.len(),
+            histogram_svg(&values)
+        );
+    }
+    if report.rows.len() <= HTML_ALL_ROWS_MAX {
+        let rows: Vec<usize> = (0..report.rows.len()).collect();
+        let _ = writeln!(
+            out,
+            "<h2>Score per input</h2>\n{}",
+            bars_svg(report, labels, &rows)
+        );
+        return out;
+    }
+    // Stable: among equal scores the row first in report order comes first.
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let best: Vec<usize> = scored.iter().take(BEST_WORST).map(|&(i, _)| i).collect();
+    let worst: Vec<usize> = scored
+        .iter()
+        .rev()
+        .take(BEST_WORST)
+        .map(|&(i, _)| i)
+        .collect();
+    let _ = writeln!(
+        out,
+        "<h2>Best {} of {} scored</h2>\n{}\n<h2>Worst {}</h2>\n{}",
+        best.len(),
+        scored.len(),
+        bars_svg(report, labels, &best),
+        worst.len(),
+        bars_svg(report, labels, &worst)
+    );
+    out
+}
+
+/// A histogram of `values` (finite or infinite, at least one) in [`HISTOGRAM_BINS`] equal
+/// bins from the lowest to the highest, as an inline SVG with a count over each bar.
+fn histogram_svg(values: &[f64]) -> String {
+    const W: usize = 640;
+    const H: usize = 180;
+    const PAD: usize = 30;
+    let finite = values.iter().copied().filter(|v| v.is_finite());
+    let lo = finite.clone().fold(f64::INFINITY, f64::min);
+    let hi = finite.fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo <= hi { (lo, hi) } else { (0.0, 0.0) };
+    let bins = if hi > lo { HISTOGRAM_BINS } else { 1 };
+    let mut counts = vec![0usize; bins];
+    for &v in values {
+        let at = if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
+        let bin = ((at.clamp(0.0, 1.0) * bins as f64) as usize).min(bins - 1);
+        counts[bin] += 1;
+    }
+    let most = counts.iter().copied().max().unwrap_or(1).max(1);
+    let bar_w = W / bins;
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="Histogram of scores">"#,
+        w = W + 2 * PAD,
+        h = H + 2 * PAD
+    );
+    for (b, &n) in counts.iter().enumerate() {
+        let bh = n * H / most;
+        let x = PAD + b * bar_w;
+        let from = lo + (hi - lo) * b as f64 / bins as f64;
+        let to = lo + (hi - lo) * (b + 1) as f64 / bins as f64;
+        let _ = write!(
+            svg,
+            r##"<rect x="{x}" y="{y}" width="{w}" height="{bh}" fill="#4c78a8"><title>{from:.4} to {to:.4}: {n}</title></rect><text x="{tx}" y="{ty}" font-size="10" text-anchor="middle">{n}</text>"##,
+            y = PAD + H - bh,
+            w = bar_w.saturating_sub(2).max(1),
+            tx = x + bar_w / 2,
+            ty = PAD + H - bh - 3,
+        );
+    }
+    for (x, v) in [(PAD, lo), (PAD + W / 2, (lo + hi) / 2.0), (PAD + W, hi)] {
+        let _ = write!(
+            svg,
+            r#"<text x="{x}" y="{y}" font-size="11" text-anchor="middle">{v:.4}</text>"#,
+            y = PAD + H + 16
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// A bar per row of `rows` (indices into the report): the score on a 0..1 axis, rows
+/// without a score marked with their status in red.
+fn bars_svg(report: &Report, labels: &[String], rows: &[usize]) -> String {
+    const ROW_H: usize = 22;
+    const BAR_W: usize = 520;
+    let longest = rows
+        .iter()
+        .map(|&i| labels[i].chars().count())
+        .max()
+        .unwrap_or(0);
+    let label_w = (longest * 7 + 16).clamp(260, 640);
+    let height = rows.len() * ROW_H + 40;
+    let width = label_w + BAR_W + 200;
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="Score per input">"#
+    );
+    for tick in 0..=4 {
+        let x = label_w + BAR_W * tick / 4;
+        let _ = write!(
+            svg,
+            r##"<line x1="{x}" y1="0" x2="{x}" y2="{y}" stroke="#ddd"/><text x="{x}" y="{t}" font-size="11" text-anchor="middle">{v:.2}</text>"##,
+            y = height - 30,
+            t = height - 15,
+            v = tick as f64 / 4.0
+        );
+    }
+    for (k, &i) in rows.iter().enumerate() {
+        let (r, y) = (&report.rows[i], k * ROW_H);
+        row_name(&mut svg, label_w - 8, y + 15, &labels[i]);
+        let Some(score) = r.score_value() else {
+            let _ = write!(
+                svg,
+                r##"<text x="{tx}" y="{ty}" font-size="11" fill="#c0392b">{status}</text>"##,
+                tx = label_w + 4,
+                ty = y + 15,
+                status = esc(&r.status)
+            );
+            continue;
+        };
+        let w = (score.clamp(0.0, 1.0) * BAR_W as f64).round() as usize;
+        let _ = write!(
+            svg,
+            r##"<rect x="{label_w}" y="{ry}" width="{w}" height="{h}" fill="#4c78a8"><title>{name}: {s}</title></rect><text x="{tx}" y="{ty}" font-size="11">{s}</text>"##,
+            ry = y + 3,
+            h = ROW_H - 6,
+            name = esc(&labels[i]),
+            s = esc(r.score.as_deref().unwrap_or("")),
+            tx = label_w + w + 4,
+            ty = y + 15
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// A row's failure in a few words: the engine's reason, else the last line of stderr, else
+/// the exit code.
+fn cause(r: &Row) -> String {
+    if let Some(f) = &r.failure {
+        return f.clone();
+    }
+    if let Some(line) = r.stderr_tail.lines().last() {
+        return line.to_owned();
+    }
+    match r.exit_code {
+        Some(code) => format!("exit code {code}"),
+        None => r.status.clone(),
+    }
+}
+
+/// Every row that did not succeed: counted by cause, and listed one by one up to
+/// [`FAILURES_LISTED_MAX`]. Nothing when every row succeeded.
+fn failures_html(report: &Report, labels: &[String]) -> String {
+    let failed: Vec<usize> = (0..report.rows.len())
+        .filter(|&i| report.rows[i].status != "succeeded")
+        .collect();
+    if failed.is_empty() {
+        return String::new();
+    }
+    let mut causes: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for &i in &failed {
+        causes.entry(cause(&report.rows[i])).or_insert((0, i)).0 += 1;
+    }
+    let mut by_count: Vec<(&String, &(usize, usize))> = causes.iter().collect();
+    by_count.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.1.1.cmp(&b.1.1)));
+    let mut out = format!(
+        "<h2>Failures and unfinished tasks ({})</h2>\n<table><tr><th>rows</th><th>cause</th>\
+         <th>first</th></tr>\n",
+        failed.len()
+    );
+    for &(text, &(n, first)) in by_count.iter().take(CAUSES_MAX) {
+        let _ = writeln!(
+            out,
+            "<tr class=\"bad\"><td>{n}</td><td><pre>{}</pre></td><td>{}</td></tr>",
+            esc(text),
+            esc(&labels[first])
+        );
+    }
+    out.push_str("</table>\n");
+    if by_count.len() > CAUSES_MAX {
+        let rest: usize = by_count[CAUSES_MAX..].iter().map(|(_, c)| c.0).sum();
+        let _ = writeln!(
+            out,
+            "<p>{} other causes, {rest} rows: see report.csv.</p>",
+            by_count.len() - CAUSES_MAX
+        );
+    }
+    if report.rows.len() > HTML_ALL_ROWS_MAX {
+        let shown = &failed[..failed.len().min(FAILURES_LISTED_MAX)];
+        out.push_str(&rows_table(report, labels, shown));
+        if shown.len() < failed.len() {
+            let _ = writeln!(
+                out,
+                "<p>{} of {} listed; every one is in report.csv.</p>",
+                shown.len(),
+                failed.len()
+            );
+        }
+    }
+    out
+}
+
+/// The full table of a small run (a large one's rows are in report.csv).
+fn tasks_html(report: &Report, labels: &[String]) -> String {
+    if report.rows.len() > HTML_ALL_ROWS_MAX {
+        return format!(
+            "<p>{} rows: the full table is report.csv (and report.json).</p>\n",
+            report.rows.len()
+        );
+    }
+    let rows: Vec<usize> = (0..report.rows.len()).collect();
+    format!("<h2>Tasks</h2>\n{}", rows_table(report, labels, &rows))
+}
+
+/// A table of `rows` (indices into the report).
+fn rows_table(report: &Report, labels: &[String], rows: &[usize]) -> String {
+    let mut table = String::from(
+        "<table><tr><th>input</th><th>task_id</th><th>status</th><th>score</th>\
+         <th>exit_code</th><th>attempts</th><th>wall_seconds</th><th>stderr_tail</th></tr>\n",
+    );
+    for &i in rows {
+        let r = &report.rows[i];
+        let _ = writeln!(
+            table,
+            "<tr class=\"{cls}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
+            esc(&labels[i]),
+            esc(&r.task_id),
+            esc(&r.status),
+            esc(r.score.as_deref().unwrap_or("")),
+            r.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+            r.attempts,
+            r.wall_seconds
+                .map(|w| format!("{w:.2}"))
+                .unwrap_or_default(),
+            esc(if r.stderr_tail.is_empty() {
+                r.failure.as_deref().unwrap_or("")
+            } else {
+                &r.stderr_tail
+            }),
+            cls = if r.status == "succeeded" { "ok" } else { "bad" },
+        );
+    }
+    table.push_str("</table>\n");
+    table
 }
 
 /// A row's name in charts and tables: the input, and in a sweep its setting.
@@ -562,7 +777,7 @@ fn sweep_html(report: &Report) -> String {
         let _ = write!(out, "<th>{}</th>", esc(f));
     }
     out.push_str("<th>score</th></tr>\n");
-    for b in best {
+    for b in best.iter().take(BEST_SETTINGS_MAX) {
         let _ = write!(out, "<tr><td>{}</td>", esc(&b.input));
         for cell in setting_cells(Some(grid), b.setting.as_ref()) {
             let _ = write!(out, "<td>{}</td>", esc(cell));
@@ -580,9 +795,17 @@ fn sweep_html(report: &Report) -> String {
         .flat_map(|m| m.values.iter().filter_map(|v| v.mean))
         .fold(1.0_f64, f64::min);
     let axis_from = (((lowest - 0.02) * 20.0).floor() / 20.0).clamp(0.0, 0.95);
+    out.push_str("</table>\n");
+    if best.len() > BEST_SETTINGS_MAX {
+        let _ = writeln!(
+            out,
+            "<p>{BEST_SETTINGS_MAX} of {} inputs listed; every one is in best.csv.</p>",
+            best.len()
+        );
+    }
     let _ = writeln!(
         out,
-        "</table>\n<h2>Mean score per value</h2>\n<p>For each swept flag, the mean score of \
+        "<h2>Mean score per value</h2>\n<p>For each swept flag, the mean score of \
          every (input, setting) with that value; bars start at {axis_from:.2} and end at 1.</p>"
     );
     for m in means {
@@ -627,75 +850,93 @@ fn flag_chart(m: &FlagMeans, axis_from: f64) -> String {
     svg
 }
 
-/// The summary printed at the end of a run (and by `status`): one line per input when there
-/// are few, only the unsuccessful ones when there are many, then the totals.
+/// Lines of the terminal summary's tables: every row when there are few, only the
+/// unsuccessful ones (at most this many) when there are many; a sweep's best settings alike.
+const TERMINAL_ROWS_MAX: usize = 40;
+
+/// The summary printed at the end of a run (and by `status`): the rows (see
+/// [`TERMINAL_ROWS_MAX`]), the totals, and a sweep's best setting per input.
 pub fn summary_table(report: &Report) -> String {
-    const FULL_TABLE_MAX: usize = 40;
+    let mut out = rows_text(report);
+    out.push_str(&totals_text(report));
+    if let Some(best) = &report.best {
+        out.push_str(&best_settings_text(best));
+    }
+    out
+}
+
+/// The table of rows: all of a small run, the unsuccessful ones of a large one.
+fn rows_text(report: &Report) -> String {
     let mut out = String::new();
-    let rows: Vec<&Row> = if report.rows.len() <= FULL_TABLE_MAX {
+    let rows: Vec<&Row> = if report.rows.len() <= TERMINAL_ROWS_MAX {
         report.rows.iter().collect()
     } else {
         report
             .rows
             .iter()
             .filter(|r| r.status != "succeeded")
-            .take(FULL_TABLE_MAX)
+            .take(TERMINAL_ROWS_MAX)
             .collect()
     };
+    if rows.is_empty() {
+        return out;
+    }
     let grid = report.grid.as_ref();
-    if !rows.is_empty() {
-        // Names and messages come from files and the trainer: escaped, so each stays on its
-        // line and cannot move the terminal's cursor.
-        let names: Vec<_> = rows
-            .iter()
-            .map(|r| one_line(&row_label(r, grid)).into_owned())
-            .collect();
-        let name_w = names
-            .iter()
-            .map(|n| n.chars().count())
-            .max()
-            .unwrap_or(5)
-            .max(5);
+    // Names and messages come from files and the trainer: escaped, so each stays on its
+    // line and cannot move the terminal's cursor.
+    let names: Vec<_> = rows
+        .iter()
+        .map(|r| one_line(&row_label(r, grid)).into_owned())
+        .collect();
+    let name_w = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let _ = writeln!(
+        out,
+        "{:<name_w$}  {:<9}  {:<20}  {:>4}  {:>8}  {:>9}",
+        "input", "status", "score", "exit", "attempts", "wall (s)"
+    );
+    for (r, name) in rows.iter().zip(&names) {
         let _ = writeln!(
             out,
             "{:<name_w$}  {:<9}  {:<20}  {:>4}  {:>8}  {:>9}",
-            "input", "status", "score", "exit", "attempts", "wall (s)"
+            name,
+            r.status,
+            r.score.as_deref().unwrap_or("-"),
+            r.exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+            r.attempts,
+            r.wall_seconds
+                .map(|w| format!("{w:.2}"))
+                .unwrap_or_else(|| "-".into()),
         );
-        for (r, name) in rows.iter().zip(&names) {
-            let _ = writeln!(
-                out,
-                "{:<name_w$}  {:<9}  {:<20}  {:>4}  {:>8}  {:>9}",
-                name,
-                r.status,
-                r.score.as_deref().unwrap_or("-"),
-                r.exit_code
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "-".into()),
-                r.attempts,
-                r.wall_seconds
-                    .map(|w| format!("{w:.2}"))
-                    .unwrap_or_else(|| "-".into()),
-            );
-            if r.status != "succeeded"
-                && let Some(line) = r.stderr_tail.lines().last().or(r.failure.as_deref())
-            {
-                let _ = writeln!(out, "{:<name_w$}    {}", "", one_line(line));
-            }
+        if r.status != "succeeded"
+            && let Some(line) = r.stderr_tail.lines().last().or(r.failure.as_deref())
+        {
+            let _ = writeln!(out, "{:<name_w$}    {}", "", one_line(line));
         }
-        if rows.len() < report.rows.len() {
-            let _ = writeln!(
-                out,
-                "({} of {} rows shown; all are in report.csv)",
-                rows.len(),
-                report.rows.len()
-            );
-        }
-        out.push('\n');
     }
+    if rows.len() < report.rows.len() {
+        let _ = writeln!(
+            out,
+            "({} of {} rows shown; all are in report.csv)",
+            rows.len(),
+            report.rows.len()
+        );
+    }
+    out.push('\n');
+    out
+}
+
+/// The run's totals, best and worst.
+fn totals_text(report: &Report) -> String {
     let s = &report.summary;
-    let _ = writeln!(
-        out,
-        "Run {}: {} inputs{}, {} succeeded, {} failed{}",
+    let mut out = format!(
+        "Run {}: {} inputs{}, {} succeeded, {} failed{}\n",
         report.run_id,
         s.inputs,
         s.settings
@@ -718,21 +959,33 @@ pub fn summary_table(report: &Report) -> String {
         "Totals: {} tasks, {} attempts, {:.1} s of task time",
         s.tasks, s.attempts, s.task_seconds
     );
-    if let Some(best) = &report.best {
-        let _ = writeln!(out, "Best setting per input (also in best.csv):");
-        let w = best
-            .iter()
-            .map(|b| one_line(&b.input).chars().count())
-            .max()
-            .unwrap_or(0);
-        for b in best {
-            let _ = match (&b.label, &b.score) {
-                (Some(label), Some(score)) => {
-                    writeln!(out, "  {:<w$}  {score:<20}  {label}", one_line(&b.input))
-                }
-                _ => writeln!(out, "  {:<w$}  no setting scored", one_line(&b.input)),
-            };
-        }
+    out
+}
+
+/// A sweep's best setting per input, for the first [`TERMINAL_ROWS_MAX`] inputs.
+fn best_settings_text(best: &[Best]) -> String {
+    let mut out = String::from("Best setting per input (also in best.csv):\n");
+    let shown = &best[..best.len().min(TERMINAL_ROWS_MAX)];
+    let w = shown
+        .iter()
+        .map(|b| one_line(&b.input).chars().count())
+        .max()
+        .unwrap_or(0);
+    for b in shown {
+        let _ = match (&b.label, &b.score) {
+            (Some(label), Some(score)) => {
+                writeln!(out, "  {:<w$}  {score:<20}  {label}", one_line(&b.input))
+            }
+            _ => writeln!(out, "  {:<w$}  no setting scored", one_line(&b.input)),
+        };
+    }
+    if shown.len() < best.len() {
+        let _ = writeln!(
+            out,
+            "  ({} of {} inputs shown; all are in best.csv)",
+            shown.len(),
+            best.len()
+        );
     }
     out
 }
@@ -803,6 +1056,86 @@ mod tests {
         assert_eq!(s.best, Some(("a.csv".into(), "0.9".into())));
         assert_eq!(s.worst, Some(("b.csv".into(), "0.5".into())));
         assert_eq!((s.attempts, s.task_seconds), (4, 2.0));
+    }
+
+    /// A report of `n` rows: row i scores i/n, except every `fail_every`-th, which failed
+    /// with its own long stderr.
+    fn large_report(n: usize, fail_every: usize) -> Report {
+        let rows: Vec<Row> = (0..n)
+            .map(|i| {
+                let name = format!("input_{i:06}.csv");
+                if i % fail_every == 0 {
+                    let mut r = row(&name, "failed", None);
+                    r.exit_code = Some(1);
+                    r.stderr_tail = format!("error: {name}: line {i}: {}", "x".repeat(950));
+                    r
+                } else {
+                    row(
+                        &name,
+                        "succeeded",
+                        Some(&format!("{}", i as f64 / n as f64)),
+                    )
+                }
+            })
+            .collect();
+        let manifest: Manifest = serde_json::from_value(serde_json::json!({
+            "format": 2, "run_id": "big", "backend": "local", "input_dir": "in",
+            "trainer": {"path": "t", "digest": "d", "size": 1},
+            "trainer_args": [], "threads": 1, "concurrency": 1, "retries": 0,
+            "timeout_seconds": null, "inputs": [], "orchestrator_pid": null, "tasks": []
+        }))
+        .unwrap();
+        let summary = summarize(&rows, &manifest);
+        Report {
+            run_id: "big".into(),
+            backend: "local".into(),
+            trainer_digest: "d".into(),
+            trainer_args: vec![],
+            rows,
+            summary,
+            grid: None,
+            best: None,
+            means: None,
+        }
+    }
+
+    #[test]
+    fn a_100k_row_report_html_is_small_and_shows_histogram_best_worst_and_failures() {
+        let report = large_report(100_000, 1_000);
+        let html = to_html(&report);
+        assert!(html.len() < 200 * 1024, "{} bytes", html.len());
+        assert!(html.contains("Histogram of scores"));
+        assert!(html.contains("<p>99900 scored rows.</p>"));
+        assert!(html.contains("Best 20 of 99900 scored"));
+        assert!(html.contains("input_099999.csv"), "the best");
+        assert!(html.contains("input_000001.csv"), "the worst");
+        // Every failure: 100 of them, each listed, each its own cause.
+        assert!(html.contains("Failures and unfinished tasks (100)"));
+        assert!(html.contains("input_099000.csv"));
+        assert!(!html.contains("input_050001.csv"), "not every row");
+        // report.csv keeps every row.
+        let csv = to_csv(&report, Path::new("report.csv")).unwrap();
+        assert_eq!(csv.iter().filter(|&&b| b == b'\n').count(), 100_001);
+
+        // Every row failed, each with its own 1 kB message: still bounded, and all counted.
+        let failed = large_report(100_000, 1);
+        let html = to_html(&failed);
+        assert!(html.len() < 512 * 1024, "{} bytes", html.len());
+        assert!(html.contains("Failures and unfinished tasks (100000)"));
+        assert!(html.contains("99950 other causes, 99950 rows"));
+        assert!(html.contains("200 of 100000 listed; every one is in report.csv."));
+    }
+
+    #[test]
+    fn a_small_report_charts_and_lists_every_row() {
+        let report = large_report(30, 10);
+        let html = to_html(&report);
+        assert!(html.contains("Score per input") && html.contains("<h2>Tasks</h2>"));
+        for i in 0..30 {
+            assert!(html.contains(&format!("input_{i:06}.csv")));
+        }
+        assert!(html.contains("Histogram of scores"), "27 scores");
+        assert!(html.contains("Failures and unfinished tasks (3)"));
     }
 
     #[test]
