@@ -167,11 +167,17 @@ fn slurm_task_cancelled_with_scancel_is_reported_cancelled() {
     let tmp = tempfile::tempdir().unwrap();
     let inputs = inputs(tmp.path(), &ALL_INPUTS);
     let out_dir = tmp.path().join("out");
-    // One task at a time (`%1`), so the last index is still pending when it is cancelled.
-    let mut child = run_cmd(&out_dir, &inputs, &trainer(), &["--concurrency", "1"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    // One task at a time (`%1`), so the last index is still pending when it is cancelled;
+    // one input per array element, so that index is one task.
+    let mut child = run_cmd(
+        &out_dir,
+        &inputs,
+        &trainer(),
+        &["--concurrency", "1", "--inputs-per-task", "1"],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
     let (run, state) = wait_for_job(&out_dir, &mut child);
     let job = state["submissions"][0]["job_id"]
         .as_str()
@@ -575,4 +581,189 @@ fn a_sweep_of_3_inputs_by_8_settings_on_slurm_scores_like_scikit_learn() {
     assert_eq!(state["submissions"].as_array().unwrap().len(), 1);
     let objects = std::fs::read_dir(out_dir.join("slurm-staging/objects")).unwrap();
     assert_eq!(objects.count(), 4, "3 inputs and the trainer");
+}
+
+/// The golden score of each of `input_files/` (default flags).
+fn golden_scores() -> BTreeMap<String, String> {
+    read_json(&root().join("tests/golden/cases.json"))
+        .as_array()
+        .expect("golden cases")
+        .iter()
+        .filter(|c| c["status"] == "ok" && c["args"].as_array().is_some_and(Vec::is_empty))
+        .filter_map(|c| {
+            let name = c["csv"].as_str()?.strip_prefix("input_files/")?;
+            Some((name.to_owned(), score_of(c["output"].as_str()?)))
+        })
+        .collect()
+}
+
+/// How often each task id appears in the run's `starts.log` (one line per trainer start).
+fn starts_per_task(sub_dir: &Path) -> BTreeMap<String, usize> {
+    let starts = std::fs::read_to_string(sub_dir.parent().unwrap().join("starts.log")).unwrap();
+    let mut counts = BTreeMap::new();
+    for line in starts.lines() {
+        *counts
+            .entry(line.split('\t').next().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    counts
+}
+
+#[test]
+fn slurm_packs_run_the_trainer_once_per_input_and_a_bad_input_fails_alone() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path(), &ALL_INPUTS);
+    std::fs::copy(
+        root().join("tests/fixtures/trainer/bad_non_numeric_cell.csv"),
+        inputs.join("bad.csv"),
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = output(run_cmd(
+        &out_dir,
+        &inputs,
+        &trainer(),
+        &["--inputs-per-task", "3"],
+    ));
+    assert_eq!(out.status.code(), Some(1), "the bad input fails the run");
+    let run = run_dir(&out_dir);
+    let rows = rows(&run);
+    assert_eq!(rows.len(), ALL_INPUTS.len() + 1, "one row per input");
+    let golden = golden_scores();
+    for name in ALL_INPUTS {
+        let row = &rows[name];
+        assert_eq!(row["status"], "succeeded", "{name}: {row}");
+        assert_eq!(row["attempts"], 1, "{name}");
+        assert_eq!(row["score"].as_str(), Some(golden[name].as_str()), "{name}");
+    }
+    let bad = &rows["bad.csv"];
+    assert_eq!(
+        (bad["status"].as_str(), bad["exit_code"].as_i64()),
+        (Some("failed"), Some(1))
+    );
+    assert!(
+        bad["stderr_tail"].as_str().unwrap().contains("bad.csv"),
+        "{bad}"
+    );
+
+    // 7 inputs in packs of 3: one array job of 3 elements; each input ran exactly once.
+    let state = read_json(&run.join("slurm.json"));
+    let subs = state["submissions"].as_array().unwrap();
+    assert_eq!(subs.len(), 1, "bad input is never retried: {state}");
+    assert_eq!(subs[0]["packs"], serde_json::json!([0, 3, 6]), "{state}");
+    let sub_dir = PathBuf::from(subs[0]["dir"].as_str().unwrap());
+    let starts = starts_per_task(&sub_dir);
+    assert_eq!(starts.len(), ALL_INPUTS.len() + 1);
+    assert!(starts.values().all(|&n| n == 1), "{starts:?}");
+}
+
+#[test]
+fn slurm_pack_retry_reruns_only_the_inputs_that_failed() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(
+        tmp.path(),
+        &["iris.csv", "wine.csv", "digits.csv", "breast_cancer.csv"],
+    );
+    // Fails once (exit 2, retryable) on wine.csv only.
+    let trainer = tmp.path().join("flaky-trainer");
+    write_script(
+        &trainer,
+        &FLAKY_TRAINER.replace(
+            "if [[ ! -e $mark ]]",
+            "if [[ $1 == *wine.csv && ! -e $mark ]]",
+        ),
+    );
+    let flaky = tmp.path().join("flaky");
+    std::fs::create_dir(&flaky).unwrap();
+    let out_dir = tmp.path().join("out");
+    let mut cmd = run_cmd(
+        &out_dir,
+        &inputs,
+        &trainer,
+        &["--inputs-per-task", "4", "--retries", "1"],
+    );
+    cmd.env("FLAKY_DIR", &flaky);
+    let out = output(cmd);
+    assert_eq!(out.status.code(), Some(0), "the retry succeeds");
+    let run = run_dir(&out_dir);
+    for (input, row) in rows(&run) {
+        assert_eq!(row["status"], "succeeded", "{input}: {row}");
+        let attempts = if input == "wine.csv" { 2 } else { 1 };
+        assert_eq!(row["attempts"], attempts, "{input}: {row}");
+    }
+    let state = read_json(&run.join("slurm.json"));
+    let subs = state["submissions"].as_array().unwrap();
+    assert_eq!(subs.len(), 2, "{state}");
+    assert_eq!(
+        subs[0]["packs"],
+        serde_json::json!([0]),
+        "one pack of 4: {state}"
+    );
+    let retried = subs[1]["tasks"].as_array().unwrap();
+    assert_eq!(
+        retried.len(),
+        1,
+        "only the failed input runs again: {state}"
+    );
+    assert_eq!(retried[0]["attempt"], 2);
+}
+
+#[test]
+fn slurm_requeued_pack_reruns_only_its_unfinished_inputs() {
+    cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs = inputs(tmp.path(), &["breast_cancer.csv", "iris.csv", "wine.csv"]);
+    // iris.csv (the second of the pack) is slow enough to be requeued while it runs.
+    let trainer = tmp.path().join("slow-trainer");
+    write_script(
+        &trainer,
+        "#!/bin/bash\n[[ $1 == *iris.csv ]] && sleep 3\nprintf 'The model score: 0.25' >\"$2\"\n",
+    );
+    let out_dir = tmp.path().join("out");
+    let mut child = run_cmd(&out_dir, &inputs, &trainer, &["--inputs-per-task", "3"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (run, state) = wait_for_job(&out_dir, &mut child);
+    let job = state["submissions"][0]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sub_dir = PathBuf::from(state["submissions"][0]["dir"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sub_dir.join("results/1/stdout.txt").exists() {
+        assert!(Instant::now() < deadline, "the second input never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new("scontrol")
+        .args(["requeue", &format!("{job}_0")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "scontrol requeue {job}_0");
+
+    let status = wait_exit(&mut child, Duration::from_secs(180));
+    assert_eq!(status.code(), Some(0), "the requeued pack completes");
+    for (input, row) in rows(&run) {
+        assert_eq!(row["status"], "succeeded", "{input}: {row}");
+        assert_eq!(
+            row["attempts"], 1,
+            "a requeue is not a new attempt: {input}"
+        );
+    }
+    let tasks = state["submissions"][0]["tasks"].as_array().unwrap();
+    let id = |slot: usize| tasks[slot]["task_id"].as_str().unwrap().to_owned();
+    let starts = starts_per_task(&sub_dir);
+    assert_eq!(
+        starts[&id(0)],
+        1,
+        "the finished input is not run again: {starts:?}"
+    );
+    assert_eq!(
+        starts[&id(1)],
+        2,
+        "the interrupted one runs again: {starts:?}"
+    );
+    assert_eq!(starts[&id(2)], 1, "{starts:?}");
 }

@@ -10,10 +10,16 @@
 //! STAGING/runs/<run-id>/inputs/<name>      hard links to the input objects under their own
 //!                                          names, so the trainer's messages name the input
 //! STAGING/runs/<run-id>/sub-<n>/           one `sbatch --array` submission:
-//!     manifest.tsv, flags/<index>, timeout   what each index runs
-//!     results/<index>/{output.txt,stdout.txt,stderr.txt,status}
-//!     slurm-<job>_<index>.{out,err}        the wrapper's own output
+//!     manifest.tsv, flags/<set>, timeout     which inputs (slots) each element runs, and how
+//!     results/<slot>/{output.txt,stdout.txt,stderr.txt,status}   one directory per input
+//!     slurm-<job>_<element>.{out,err}      the wrapper's own output
 //! ```
+//!
+//! Packing (`--inputs-per-task`, `kit::pack`): an array element runs a pack of consecutive
+//! inputs, the trainer once per input, and leaves one result directory per input. Each input
+//! is still its own task: it is reported when its status file appears (the element may run
+//! on), a bad input fails alone, a retry resubmits only the inputs that failed, and an element
+//! Slurm requeues skips the inputs that had finished.
 //!
 //! Mapping to [`Backend`]: `stage` copies objects into the staging area; `execute` submits one
 //! array job for all tasks (`sbatch --parsable --array=0-N%M --requeue`), polls
@@ -46,6 +52,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::commands::TaskRecord;
 use self::state::{Entry, Reported, RunState, Status, Submission, io_error};
+use super::kit::pack;
 #[cfg(test)]
 use super::kit::pack::InputsPerTask;
 use super::kit::store::{ObjectStore, named_input};
@@ -119,20 +126,27 @@ impl Slurm {
         self.config.staging_dir.join("runs").join(&run.run_id)
     }
 
-    /// `--time` for each array task.
-    fn time_arg(&self, run: &RunContext) -> Option<String> {
+    /// `--time` for each array element (a pack of up to `pack_len` inputs).
+    fn time_arg(&self, run: &RunContext, pack_len: usize) -> Option<String> {
         if let Some(t) = &self.config.time_limit {
             return Some(t.clone());
         }
-        // The wrapper enforces the exact timeout; Slurm's limit (minute granularity) is a
-        // backstop for a wrapper that hangs, so it leaves room for the wrapper's kill grace.
+        // The wrapper enforces the exact timeout per input; Slurm's limit (minute
+        // granularity) is a backstop for a wrapper that hangs, so it leaves room for the
+        // wrapper's kill grace after every input of the pack.
         run.timeout
-            .map(|t| (t.as_secs() + 5).div_ceil(60).max(1) + 1)
+            .map(|t| {
+                ((t.as_secs() + 5) * pack_len.max(1) as u64)
+                    .div_ceil(60)
+                    .max(1)
+                    + 1
+            })
             .map(|m| m.to_string())
     }
 
-    /// Submits `batch` as one or more array jobs (at most `max_array` indices each), records
-    /// them in `state` and starts tracking their tasks.
+    /// Submits `batch` as one or more array jobs, in packs of inputs (`--inputs-per-task`) of
+    /// at most `max_array` elements each, records them in `state` and starts tracking their
+    /// tasks (one [`Tracked`] per input, whatever its pack).
     async fn submit(
         &self,
         ctx: &ExecCtx<'_>,
@@ -140,88 +154,147 @@ impl Slurm {
         batch: Vec<(TaskSpec, u32)>,
         tracked: &mut BTreeMap<String, Tracked>,
     ) -> Result<()> {
-        for chunk in batch.chunks(ctx.max_array.max(1)) {
-            let seq = state.submissions.len() as u32;
-            let dir = ctx.stage_dir.join(format!("sub-{seq}"));
-            let job_name = format!("orch-{}-{seq}", job_name_part(&ctx.run.run_id));
-            let mut named = Vec::with_capacity(chunk.len());
-            for (spec, _) in chunk {
-                let input = ctx.staged.inputs.get(&spec.input_digest).ok_or_else(|| {
-                    fail(format!(
-                        "input {} of task {} was not staged",
-                        spec.input_digest, spec.task_id
-                    ))
-                })?;
-                // The trainer's messages name the file it is given: give it the input's name
-                // (a hard link in the run's staging directory, beside the objects).
-                let link = named_input(&ctx.stage_dir, Path::new(input), &spec.input_name);
-                named.push(path_string(&link));
-            }
-            let files: Vec<(&TaskSpec, &str)> = chunk
+        let mut named = Vec::with_capacity(batch.len());
+        let mut sizes = Vec::with_capacity(batch.len());
+        for (spec, _) in &batch {
+            let input = ctx.staged.inputs.get(&spec.input_digest).ok_or_else(|| {
+                fail(format!(
+                    "input {} of task {} was not staged",
+                    spec.input_digest, spec.task_id
+                ))
+            })?;
+            sizes.push(std::fs::metadata(input).map_or(0, |m| m.len()));
+            // The trainer's messages name the file it is given: give it the input's name
+            // (a hard link in the run's staging directory, beside the objects).
+            let link = named_input(&ctx.stage_dir, Path::new(input), &spec.input_name);
+            named.push(path_string(&link));
+        }
+        let packs = pack::plan(
+            &sizes,
+            self.config.inputs_per_task,
+            &pack::TrainerRate::MEASURED,
+            ctx.run.concurrency.max(1),
+        );
+        for chunk in packs.chunks(ctx.max_array.max(1)) {
+            let range = chunk[0].start..chunk[chunk.len() - 1].end;
+            let starts: Vec<u32> = chunk
                 .iter()
-                .zip(&named)
-                .map(|((spec, _), path)| (spec, path.as_str()))
+                .map(|p| (p.start - range.start) as u32)
                 .collect();
-            let timeout_secs = ctx.run.timeout.map_or(0, |t| t.as_secs().max(1));
-            state::write_submission_files(&dir, &ctx.staged.trainer, &files, timeout_secs)?;
-
-            // Recorded before sbatch: if the orchestrator dies right after submitting, resume
-            // finds the job by name instead of submitting its tasks again.
-            state.submissions.push(Submission {
-                seq,
-                job_name: job_name.clone(),
-                job_id: None,
-                dir: dir.clone(),
-                tasks: chunk
-                    .iter()
-                    .map(|(spec, attempt)| Entry {
-                        task_id: spec.task_id.clone(),
-                        attempt: *attempt,
-                    })
-                    .collect(),
-            });
-            state.save(&ctx.run.run_dir)?;
-
-            let args = self.sbatch_args(ctx, &dir, &job_name, chunk.len());
-            let job_id = match commands::run("sbatch", &args).await {
-                Ok(out) => commands::parse_sbatch_id(&out).ok_or_else(|| {
-                    fail(format!(
-                        "unexpected `sbatch --parsable` output: {}",
-                        out.trim()
-                    ))
-                }),
-                Err(e) => Err(e),
-            };
-            let job_id = match job_id {
-                Ok(id) => id,
-                Err(e) => {
-                    state.submissions.pop();
-                    state.save(&ctx.run.run_dir)?;
-                    return Err(e);
-                }
-            };
-            tracing::info!(
-                "slurm: submitted array job {job_id} ({} tasks) from {}",
-                chunk.len(),
-                dir.display()
-            );
-            state.submissions[seq as usize].job_id = Some(job_id);
-            state.save(&ctx.run.run_dir)?;
-            for (idx, (spec, attempt)) in chunk.iter().enumerate() {
-                tracked.insert(
-                    spec.task_id.clone(),
-                    Tracked {
-                        spec: spec.clone(),
-                        sub: seq as usize,
-                        idx: idx as u32,
-                        attempt: *attempt,
-                        started: false,
-                        requeues: 0,
-                    },
-                );
-            }
+            self.submit_one(
+                ctx,
+                state,
+                &batch[range.clone()],
+                &named[range],
+                starts,
+                tracked,
+            )
+            .await?;
         }
         Ok(())
+    }
+
+    /// One `sbatch --array` for `tasks`, whose element `e` runs the slots from `starts[e]`.
+    async fn submit_one(
+        &self,
+        ctx: &ExecCtx<'_>,
+        state: &mut RunState,
+        tasks: &[(TaskSpec, u32)],
+        named: &[String],
+        starts: Vec<u32>,
+        tracked: &mut BTreeMap<String, Tracked>,
+    ) -> Result<()> {
+        let seq = state.submissions.len() as u32;
+        let dir = ctx.stage_dir.join(format!("sub-{seq}"));
+        let job_name = format!("orch-{}-{seq}", job_name_part(&ctx.run.run_id));
+        let mut sub = Submission {
+            seq,
+            job_name: job_name.clone(),
+            job_id: None,
+            dir: dir.clone(),
+            tasks: tasks
+                .iter()
+                .map(|(spec, attempt)| Entry {
+                    task_id: spec.task_id.clone(),
+                    attempt: *attempt,
+                })
+                .collect(),
+            // One input per element is recorded as before packing.
+            packs: if starts.len() == tasks.len() {
+                Vec::new()
+            } else {
+                starts
+            },
+        };
+        let elements: Vec<u32> = (0..tasks.len() as u32).map(|i| sub.element_of(i)).collect();
+        let files: Vec<(&TaskSpec, &str)> = tasks
+            .iter()
+            .zip(named)
+            .map(|((spec, _), path)| (spec, path.as_str()))
+            .collect();
+        let timeout_secs = ctx.run.timeout.map_or(0, |t| t.as_secs().max(1));
+        state::write_submission_files(&dir, &ctx.staged.trainer, &files, &elements, timeout_secs)?;
+        let n_elements = elements.last().map_or(0, |&e| e as usize + 1);
+        let longest = (0..n_elements as u32)
+            .map(|e| sub.pack_len(e))
+            .max()
+            .unwrap_or(1);
+
+        // Recorded before sbatch: if the orchestrator dies right after submitting, resume
+        // finds the job by name instead of submitting its tasks again.
+        state.submissions.push(sub.clone());
+        state.save(&ctx.run.run_dir)?;
+
+        let args = self.sbatch_args(ctx, &dir, &job_name, n_elements, longest);
+        let job_id = self.sbatch(ctx, state, &args).await?;
+        tracing::info!(
+            "slurm: submitted array job {job_id} ({} tasks in {n_elements} elements) from {}",
+            tasks.len(),
+            dir.display()
+        );
+        sub.job_id = Some(job_id.clone());
+        state.submissions[seq as usize].job_id = Some(job_id);
+        state.save(&ctx.run.run_dir)?;
+        for (slot, (spec, attempt)) in tasks.iter().enumerate() {
+            tracked.insert(
+                spec.task_id.clone(),
+                Tracked {
+                    spec: spec.clone(),
+                    sub: seq as usize,
+                    idx: slot as u32,
+                    elem: elements[slot],
+                    packed: sub.pack_len(elements[slot]) > 1,
+                    attempt: *attempt,
+                    started: false,
+                    requeues: 0,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs `sbatch` for the submission just recorded last in `state`; forgets it again
+    /// when `sbatch` fails, so nothing is adopted that never reached Slurm.
+    async fn sbatch(
+        &self,
+        ctx: &ExecCtx<'_>,
+        state: &mut RunState,
+        args: &[OsString],
+    ) -> Result<String> {
+        let job_id = match commands::run("sbatch", args).await {
+            Ok(out) => commands::parse_sbatch_id(&out).ok_or_else(|| {
+                fail(format!(
+                    "unexpected `sbatch --parsable` output: {}",
+                    out.trim()
+                ))
+            }),
+            Err(e) => Err(e),
+        };
+        if job_id.is_err() {
+            state.submissions.pop();
+            state.save(&ctx.run.run_dir)?;
+        }
+        job_id
     }
 
     fn sbatch_args(
@@ -230,6 +303,7 @@ impl Slurm {
         dir: &Path,
         job_name: &str,
         n: usize,
+        longest_pack: usize,
     ) -> Vec<OsString> {
         let mut array = format!("--array=0-{}", n - 1);
         if ctx.run.concurrency > 0 && ctx.run.concurrency < n {
@@ -251,7 +325,7 @@ impl Slurm {
         if let Some(p) = &self.config.partition {
             args.push(format!("--partition={p}").into());
         }
-        if let Some(t) = self.time_arg(ctx.run) {
+        if let Some(t) = self.time_arg(ctx.run, longest_pack) {
             args.push(format!("--time={t}").into());
         }
         if let Some(c) = self.config.cpus_per_task {
@@ -380,8 +454,13 @@ struct Tracked {
     spec: TaskSpec,
     /// Index into [`RunState::submissions`].
     sub: usize,
-    /// Array index within that submission.
+    /// Slot within that submission: its files are in `results/<idx>`.
     idx: u32,
+    /// The array element (Slurm's index) whose pack runs this slot.
+    elem: u32,
+    /// That element runs other inputs too: the task's own files, not Slurm's record of the
+    /// element, say when it started and ended.
+    packed: bool,
     attempt: u32,
     /// A `Started` event was sent for this attempt.
     started: bool,
@@ -701,17 +780,15 @@ impl Slurm {
         end: &SlurmEnd<'_>,
         reporter: &Reporter<'_>,
     ) -> Result<Option<(TaskSpec, u32)>> {
-        let results = state.submissions[t.sub]
-            .dir
-            .join("results")
-            .join(t.idx.to_string());
+        let results = results_dir(&state.submissions[t.sub], t.idx);
         let status = Status::read(&results.join("status"));
-        let verdict = judge(
-            status,
-            end,
-            results.join(OUTPUT_FILE).is_file(),
-            t.started || matches!(end, SlurmEnd::Record(r) if r.has_started()),
-        );
+        let started = t.started
+            || if t.packed {
+                results.join(STDOUT_FILE).exists()
+            } else {
+                matches!(end, SlurmEnd::Record(r) if r.has_started())
+            };
+        let verdict = judge(status, end, results.join(OUTPUT_FILE).is_file(), started);
         // Each session has the run's retry budget, as with the other backends.
         if verdict.retryable
             && reporter.relative(&t.spec.task_id, t.attempt).max(1) <= ctx.run.retries
@@ -764,15 +841,19 @@ impl Slurm {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         for (id, t) in std::mem::take(tracked) {
-            let results = state.submissions[t.sub]
-                .dir
-                .join("results")
-                .join(t.idx.to_string());
+            let results = results_dir(&state.submissions[t.sub], t.idx);
             let record = last
                 .get(&t.sub)
                 .and_then(|r| r.as_ref())
-                .and_then(|r| r.get(&t.idx));
-            let started = t.started || record.is_some_and(TaskRecord::has_started);
+                .and_then(|r| r.get(&t.elem));
+            // In a pack, only the inputs the wrapper reached have started; the others stay
+            // pending for a resume, as tasks of an element that never started do.
+            let started = t.started
+                || if t.packed {
+                    results.join(STDOUT_FILE).exists()
+                } else {
+                    record.is_some_and(TaskRecord::has_started)
+                };
             if let Some(status) = Status::read(&results.join("status")) {
                 // Finished before the cancel reached it: a real result, reported as such.
                 let verdict = judge(
@@ -815,8 +896,8 @@ impl Slurm {
         reporter: &Reporter<'_>,
     ) -> Result<()> {
         let sub = &state.submissions[t.sub];
-        let results = sub.dir.join("results").join(t.idx.to_string());
-        collect(ctx, sub, t.idx, &results, &t.spec.task_id)?;
+        let results = results_dir(sub, t.idx);
+        collect(ctx, sub, t.elem, &results, &t.spec.task_id)?;
         if !t.started {
             reporter.started(state, &t.spec.task_id, t.attempt);
         }
@@ -851,6 +932,8 @@ fn sort_tasks(
             continue;
         };
         let attempt = state.submissions[sub].tasks[idx as usize].attempt;
+        let elem = state.submissions[sub].element_of(idx);
+        let packed = state.submissions[sub].pack_len(elem) > 1;
         // Its outcome was reported and the core still wants it (a retryable failure, a
         // timeout, a cancel): that is a request for a new attempt.
         if state
@@ -868,6 +951,8 @@ fn sort_tasks(
                 spec,
                 sub,
                 idx,
+                elem,
+                packed,
                 attempt,
                 started: false,
                 requeues: 0,
@@ -949,6 +1034,11 @@ impl Slurm {
     }
 }
 
+/// Where the wrapper leaves slot `slot`'s files.
+fn results_dir(sub: &Submission, slot: u32) -> PathBuf {
+    sub.dir.join("results").join(slot.to_string())
+}
+
 /// The submissions that still have tracked tasks, each once, in order.
 fn tracked_submissions(tracked: &BTreeMap<String, Tracked>) -> Vec<usize> {
     let mut subs: Vec<usize> = tracked.values().map(|t| t.sub).collect();
@@ -959,6 +1049,9 @@ fn tracked_submissions(tracked: &BTreeMap<String, Tracked>) -> Vec<usize> {
 
 /// How a polled task stands: `None` while it is queued or running (its start reported once),
 /// or how its attempt ended.
+///
+/// An input of a pack ends when its status file is complete, though its element runs on; it
+/// starts when the wrapper opens its stdout file.
 fn judge_poll<'r>(
     t: &mut Tracked,
     records: Option<&'r BTreeMap<u32, TaskRecord>>,
@@ -969,12 +1062,25 @@ fn judge_poll<'r>(
     let Some(records) = records else {
         return Some(SlurmEnd::UnknownJob);
     };
-    let Some(r) = records.get(&t.idx) else {
+    let Some(r) = records.get(&t.elem) else {
         return Some(SlurmEnd::Vanished);
     };
     t.requeues = t.requeues.max(r.restarts);
     if r.is_terminal() {
         return Some(SlurmEnd::Record(r));
+    }
+    if t.packed {
+        if r.has_started() {
+            let results = results_dir(&state.submissions[t.sub], t.idx);
+            if Status::read(&results.join("status")).is_some() {
+                return Some(SlurmEnd::Record(r));
+            }
+            if !t.started && results.join(STDOUT_FILE).exists() {
+                t.started = true;
+                reporter.started(state, id, t.attempt);
+            }
+        }
+        return None;
     }
     if r.has_started() && !t.started {
         t.started = true;
@@ -991,7 +1097,7 @@ fn judge_poll<'r>(
 fn collect(
     ctx: &ExecCtx<'_>,
     sub: &Submission,
-    idx: u32,
+    elem: u32,
     results: &Path,
     task_id: &str,
 ) -> Result<()> {
@@ -1003,7 +1109,7 @@ fn collect(
             && !src.is_file()
             && let Some(job) = &sub.job_id
         {
-            src = sub.dir.join(format!("slurm-{job}_{idx}.err"));
+            src = sub.dir.join(format!("slurm-{job}_{elem}.err"));
         }
         let dest = task_dir.join(name);
         if src.is_file() {
@@ -1228,7 +1334,7 @@ mod tests {
         };
         let sub = ctx.stage_dir.join("sub-0");
         let args: Vec<String> = slurm
-            .sbatch_args(&ctx, &sub, "orch-r1-0", 5)
+            .sbatch_args(&ctx, &sub, "orch-r1-0", 5, 1)
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect();
@@ -1255,7 +1361,7 @@ mod tests {
         let run = run_ctx(dir.path(), None, 8);
         let ctx = ExecCtx { run: &run, ..ctx };
         let args: Vec<String> = slurm
-            .sbatch_args(&ctx, &sub, "orch-r1-0", 5)
+            .sbatch_args(&ctx, &sub, "orch-r1-0", 5, 1)
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect();

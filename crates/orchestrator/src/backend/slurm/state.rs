@@ -56,8 +56,36 @@ pub(super) struct Submission {
     pub job_id: Option<String>,
     /// Directory holding manifest, flags and results (in the staging area).
     pub dir: PathBuf,
-    /// Index `i` runs `tasks[i]`.
+    /// The tasks of the submission; `tasks[i]`'s files are in `results/<i>` (its *slot*).
     pub tasks: Vec<Entry>,
+    /// Where each array element's pack starts in `tasks`: element `e` runs the slots from
+    /// `packs[e]` up to the next element's start. Empty: one task per element (element =
+    /// slot), as before packing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packs: Vec<u32>,
+}
+
+impl Submission {
+    /// The array element that runs slot `slot`.
+    pub(super) fn element_of(&self, slot: u32) -> u32 {
+        if self.packs.is_empty() {
+            return slot;
+        }
+        (self.packs.partition_point(|&start| start <= slot) as u32).saturating_sub(1)
+    }
+
+    /// How many slots element `elem` runs.
+    pub(super) fn pack_len(&self, elem: u32) -> usize {
+        if self.packs.is_empty() {
+            return 1;
+        }
+        let start = self.packs[elem as usize] as usize;
+        let end = self
+            .packs
+            .get(elem as usize + 1)
+            .map_or(self.tasks.len(), |&e| e as usize);
+        end - start
+    }
 }
 
 /// One array index.
@@ -108,15 +136,19 @@ impl RunState {
     }
 }
 
-/// Writes the files the wrapper reads for one submission: `manifest.tsv`, `flags/<index>`
-/// and `timeout`.
+/// Writes the files the wrapper reads for one submission: `manifest.tsv`, `flags/<set>` and
+/// `timeout`.
 ///
-/// `tasks[i]` is `(spec, staged input path)`. Fields are tab-separated, so the values the
-/// wrapper splits on (task id, trainer path, input path) must not contain tabs or newlines.
+/// `tasks[i]` is `(spec, staged input path)` for slot `i`; `elements[i]` is the array element
+/// that runs it. A manifest line is `element TAB slot TAB flag set TAB task id TAB trainer TAB
+/// input TAB input name`; tasks with the same trainer flags share one `flags/<set>` file (a
+/// run without a sweep writes one). Fields are tab-separated, so the values the wrapper
+/// splits on (task id, trainer path, input path) must not contain tabs or newlines.
 pub(super) fn write_submission_files(
     dir: &Path,
     trainer: &str,
     tasks: &[(&TaskSpec, &str)],
+    elements: &[u32],
     timeout_secs: u64,
 ) -> Result<()> {
     let flags_dir = dir.join("flags");
@@ -124,7 +156,8 @@ pub(super) fn write_submission_files(
     std::fs::create_dir_all(dir.join("results"))
         .map_err(|e| io_error("create", &dir.join("results"), e))?;
     let mut manifest = String::new();
-    for (idx, (spec, input)) in tasks.iter().enumerate() {
+    let mut sets: BTreeMap<&[String], usize> = BTreeMap::new();
+    for (slot, ((spec, input), elem)) in tasks.iter().zip(elements).enumerate() {
         for (what, value) in [
             ("task id", spec.task_id.as_str()),
             ("trainer path", trainer),
@@ -138,28 +171,40 @@ pub(super) fn write_submission_files(
                 )));
             }
         }
+        // The wrapper's "started" signal is its stdout file appearing in here.
+        let results = dir.join("results").join(slot.to_string());
+        std::fs::create_dir_all(&results).map_err(|e| io_error("create", &results, e))?;
+        let next = sets.len();
+        let set = *sets.entry(spec.trainer_args.as_slice()).or_insert(next);
+        if set == next {
+            write_flags(&flags_dir.join(set.to_string()), &spec.trainer_args)?;
+        }
         // The input name is last and only for people reading the manifest; `read` puts the
         // rest of the line into the last field, so a tab in it cannot shift the others.
         let name = spec.input_name.replace(['\n', '\r'], " ");
         manifest.push_str(&format!(
-            "{idx}\t{}\t{trainer}\t{input}\t{name}\n",
+            "{elem}\t{slot}\t{set}\t{}\t{trainer}\t{input}\t{name}\n",
             spec.task_id
         ));
-        let mut flags = Vec::new();
-        for arg in &spec.trainer_args {
-            if arg.contains('\0') {
-                return Err(fail(format!(
-                    "trainer flag `{}` contains a NUL byte",
-                    arg.escape_debug()
-                )));
-            }
-            flags.extend_from_slice(arg.as_bytes());
-            flags.push(0);
-        }
-        write_atomic(&flags_dir.join(idx.to_string()), &flags)?;
     }
     write_atomic(&dir.join("timeout"), format!("{timeout_secs}\n").as_bytes())?;
     write_atomic(&dir.join("manifest.tsv"), manifest.as_bytes())
+}
+
+/// One set of trainer flags, NUL-separated, as the wrapper's `mapfile -d ''` reads them.
+fn write_flags(path: &Path, args: &[String]) -> Result<()> {
+    let mut flags = Vec::new();
+    for arg in args {
+        if arg.contains('\0') {
+            return Err(fail(format!(
+                "trainer flag `{}` contains a NUL byte",
+                arg.escape_debug()
+            )));
+        }
+        flags.extend_from_slice(arg.as_bytes());
+        flags.push(0);
+    }
+    write_atomic(path, &flags)
 }
 
 /// What the wrapper recorded in `results/<index>/status`.
@@ -179,17 +224,24 @@ impl Status {
         Self::parse(&std::fs::read_to_string(path).ok()?)
     }
 
+    /// `None` also for a file whose last line is not `end`: the wrapper is still writing it
+    /// (it writes in place, to save a `mv` per input).
     fn parse(text: &str) -> Option<Self> {
         let mut exit = None;
         let mut timed_out = false;
         let mut wall = 0.0;
+        let mut complete = false;
         for line in text.lines() {
+            complete = line == "end";
             match line.split_once('=') {
                 Some(("exit", v)) => exit = v.trim().parse().ok(),
                 Some(("timed_out", v)) => timed_out = v.trim() == "1",
                 Some(("wall", v)) => wall = v.trim().parse().unwrap_or(0.0),
                 _ => {}
             }
+        }
+        if !complete {
+            return None;
         }
         Some(Self {
             exit: exit?,
@@ -239,6 +291,7 @@ mod tests {
                         attempt: seq + 1,
                     })
                     .collect(),
+                packs: vec![],
             });
         }
         state.save(dir.path()).unwrap();
@@ -247,6 +300,30 @@ mod tests {
         assert_eq!(back.latest("a"), Some((0, 0)));
         assert_eq!(back.latest("b"), Some((1, 0)));
         assert_eq!(back.latest("c"), None);
+    }
+
+    #[test]
+    fn packs_map_slots_to_elements() {
+        let entry = |i: u32| Entry {
+            task_id: format!("t{i}"),
+            attempt: 1,
+        };
+        let mut sub = Submission {
+            seq: 0,
+            job_name: "j".into(),
+            job_id: None,
+            dir: PathBuf::from("/s"),
+            tasks: (0..5).map(entry).collect(),
+            packs: vec![],
+        };
+        assert_eq!((sub.element_of(3), sub.pack_len(3)), (3, 1));
+        sub.packs = vec![0, 2, 3];
+        let elems: Vec<u32> = (0..5).map(|s| sub.element_of(s)).collect();
+        assert_eq!(elems, [0, 0, 1, 2, 2]);
+        assert_eq!(
+            (sub.pack_len(0), sub.pack_len(1), sub.pack_len(2)),
+            (2, 1, 2)
+        );
     }
 
     #[test]
@@ -262,17 +339,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = spec("a", &["--threads", "1", "with space", ""]);
         let b = spec("b", &[]);
+        let c = spec("c", &["--threads", "1", "with space", ""]);
         write_submission_files(
             dir.path(),
             "/s/trainer",
-            &[(&a, "/s/in a"), (&b, "/s/b")],
+            &[(&a, "/s/in a"), (&b, "/s/b"), (&c, "/s/c")],
+            &[0, 0, 1],
             30,
         )
         .unwrap();
         let manifest = std::fs::read_to_string(dir.path().join("manifest.tsv")).unwrap();
         assert_eq!(
             manifest,
-            "0\ta\t/s/trainer\t/s/in a\ta.csv\n1\tb\t/s/trainer\t/s/b\tb.csv\n"
+            "0\t0\t0\ta\t/s/trainer\t/s/in a\ta.csv\n0\t1\t1\tb\t/s/trainer\t/s/b\tb.csv\n\
+             1\t2\t0\tc\t/s/trainer\t/s/c\tc.csv\n"
         );
         let flags = std::fs::read(dir.path().join("flags/0")).unwrap();
         assert_eq!(flags, b"--threads\x001\x00with space\x00\x00");
@@ -280,6 +360,10 @@ mod tests {
             std::fs::read(dir.path().join("flags/1"))
                 .unwrap()
                 .is_empty()
+        );
+        assert!(
+            !dir.path().join("flags/2").exists(),
+            "one file per flag set"
         );
         assert_eq!(
             std::fs::read_to_string(dir.path().join("timeout")).unwrap(),
@@ -292,7 +376,7 @@ mod tests {
     fn tabs_in_paths_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let a = spec("a", &[]);
-        let err = write_submission_files(dir.path(), "/s/tr\tainer", &[(&a, "/s/a")], 0)
+        let err = write_submission_files(dir.path(), "/s/tr\tainer", &[(&a, "/s/a")], &[0], 0)
             .unwrap_err()
             .to_string();
         assert!(err.contains("trainer path"), "{err}");
@@ -300,15 +384,20 @@ mod tests {
 
     #[test]
     fn status_files() {
-        let s = Status::parse("exit=2\ntimed_out=0\nwall=1.250\n").unwrap();
+        let s = Status::parse("exit=2\ntimed_out=0\nwall=1.250\nend\n").unwrap();
         assert_eq!(s.exit, 2);
         assert!(!s.timed_out);
         assert_eq!(s.wall, 1.25);
         assert!(
-            Status::parse("exit=124\ntimed_out=1\nwall=3\n")
+            Status::parse("exit=124\ntimed_out=1\nwall=3\nend\n")
                 .unwrap()
                 .timed_out
         );
-        assert_eq!(Status::parse("wall=1\n"), None);
+        assert_eq!(Status::parse("wall=1\nend\n"), None);
+        assert_eq!(
+            Status::parse("exit=0\ntimed_out=0\n"),
+            None,
+            "still being written"
+        );
     }
 }
