@@ -403,6 +403,18 @@ fn slurm_interrupt_cancels_the_array_job_and_resume_finishes() {
     }
 }
 
+/// What Slurm does to a `--requeue` job whose node fails: kill element 0 and queue it again;
+/// then the run must finish successfully.
+fn requeue_element_0_and_finish(job: &str, child: &mut std::process::Child) {
+    let status = Command::new("scontrol")
+        .args(["requeue", &format!("{job}_0")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "scontrol requeue {job}_0");
+    let status = wait_exit(child, Duration::from_secs(180));
+    assert_eq!(status.code(), Some(0), "the requeued element completes");
+}
+
 #[test]
 fn slurm_requeued_task_reruns_within_the_same_attempt() {
     cluster();
@@ -417,15 +429,7 @@ fn slurm_requeued_task_reruns_within_the_same_attempt() {
         tmp.path(),
         "#!/bin/bash\nsleep 3\nprintf 'The model score: 0.25' >\"$2\"\n",
     );
-    // What Slurm does to a `--requeue` job whose node fails: kill it and queue it again.
-    let status = Command::new("scontrol")
-        .args(["requeue", &format!("{job}_0")])
-        .status()
-        .unwrap();
-    assert!(status.success(), "scontrol requeue {job}_0");
-
-    let status = wait_exit(&mut child, Duration::from_secs(180));
-    assert_eq!(status.code(), Some(0), "the requeued task completes");
+    requeue_element_0_and_finish(&job, &mut child);
     let rows = rows(&run);
     let row = &rows["iris.csv"];
     assert_eq!(row["status"], "succeeded", "{row}");
@@ -714,37 +718,21 @@ fn slurm_pack_retry_reruns_only_the_inputs_that_failed() {
 fn slurm_requeued_pack_reruns_only_its_unfinished_inputs() {
     cluster();
     let tmp = tempfile::tempdir().unwrap();
-    let inputs = inputs(tmp.path(), &["breast_cancer.csv", "iris.csv", "wine.csv"]);
     // iris.csv (the second of the pack) is slow enough to be requeued while it runs.
-    let trainer = tmp.path().join("slow-trainer");
-    write_script(
-        &trainer,
+    let RunningTask {
+        mut child,
+        run,
+        job,
+        sub_dir,
+    } = start_running_task(
+        tmp.path(),
+        &["breast_cancer.csv", "iris.csv", "wine.csv"],
         "#!/bin/bash\n[[ $1 == *iris.csv ]] && sleep 3\nprintf 'The model score: 0.25' >\"$2\"\n",
+        &["--inputs-per-task", "3"],
+        1,
     );
-    let out_dir = tmp.path().join("out");
-    let mut child = run_cmd(&out_dir, &inputs, &trainer, &["--inputs-per-task", "3"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (run, state) = wait_for_job(&out_dir, &mut child);
-    let job = state["submissions"][0]["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let sub_dir = PathBuf::from(state["submissions"][0]["dir"].as_str().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !sub_dir.join("results/1/stdout.txt").exists() {
-        assert!(Instant::now() < deadline, "the second input never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let status = Command::new("scontrol")
-        .args(["requeue", &format!("{job}_0")])
-        .status()
-        .unwrap();
-    assert!(status.success(), "scontrol requeue {job}_0");
-
-    let status = wait_exit(&mut child, Duration::from_secs(180));
-    assert_eq!(status.code(), Some(0), "the requeued pack completes");
+    let state = read_json(&run.join("slurm.json"));
+    requeue_element_0_and_finish(&job, &mut child);
     for (input, row) in rows(&run) {
         assert_eq!(row["status"], "succeeded", "{input}: {row}");
         assert_eq!(

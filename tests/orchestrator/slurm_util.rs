@@ -216,11 +216,23 @@ pub(crate) struct RunningTask {
 /// Runs `trainer_script` (a slow stand-in trainer) on one input and returns once Slurm has
 /// started its task, so a test can do something to the task while it runs.
 pub(crate) fn start_one_running_task(tmp: &Path, trainer_script: &str) -> RunningTask {
-    let inputs = inputs(tmp, &["iris.csv"]);
+    start_running_task(tmp, &["iris.csv"], trainer_script, &[], 0)
+}
+
+/// Runs `trainer_script` on `names` (of `input_files/`) with `extra` flags and returns once
+/// the input in slot `slot` of the first submission has started.
+pub(crate) fn start_running_task(
+    tmp: &Path,
+    names: &[&str],
+    trainer_script: &str,
+    extra: &[&str],
+    slot: usize,
+) -> RunningTask {
+    let inputs = inputs(tmp, names);
     let trainer = tmp.join("slow-trainer");
     write_script(&trainer, trainer_script);
     let out_dir = tmp.join("out");
-    let mut child = run_cmd(&out_dir, &inputs, &trainer, &[])
+    let mut child = run_cmd(&out_dir, &inputs, &trainer, extra)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -230,7 +242,7 @@ pub(crate) fn start_one_running_task(tmp: &Path, trainer_script: &str) -> Runnin
         .unwrap()
         .to_owned();
     let sub_dir = PathBuf::from(state["submissions"][0]["dir"].as_str().unwrap());
-    wait_until_first_task_started(&sub_dir);
+    wait_until_started(&sub_dir, slot);
     RunningTask {
         child,
         run,
@@ -242,9 +254,14 @@ pub(crate) fn start_one_running_task(tmp: &Path, trainer_script: &str) -> Runnin
 /// Waits (at most a minute) until index 0 of the submission in `sub_dir` has started: its
 /// wrapper has created the task's stdout file.
 pub(crate) fn wait_until_first_task_started(sub_dir: &Path) {
+    wait_until_started(sub_dir, 0);
+}
+
+/// Waits (at most a minute) until slot `slot` of the submission in `sub_dir` has started.
+pub(crate) fn wait_until_started(sub_dir: &Path, slot: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !sub_dir.join("results/0/stdout.txt").exists() {
-        assert!(Instant::now() < deadline, "the first task never started");
+    while !sub_dir.join(format!("results/{slot}/stdout.txt")).exists() {
+        assert!(Instant::now() < deadline, "slot {slot} never started");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
