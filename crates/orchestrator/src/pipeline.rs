@@ -683,74 +683,20 @@ async fn execute<B: Backend>(
     shutdown: CancellationToken,
 ) -> Result<Finished> {
     let session_start = Instant::now();
-    std::fs::create_dir_all(run_dir.join("tasks")).map_err(|e| Error::io("create", run_dir, e))?;
-    m.orchestrator_pid = Some(std::process::id());
-    // Tasks that were running when a previous orchestrator died, or that may succeed on a
-    // new try, go back to pending; their earlier attempts still count.
-    for t in &mut m.tasks {
-        if !t.is_done() {
-            t.state = TaskState::Pending;
-        }
-    }
-    // The session starts from a snapshot of its own: the merged plan, with no journal to
-    // replay (a format-1 manifest is rewritten as format 2 here).
-    let mut journal = Journal::compact(&mut m, run_dir).await?;
-    if let Some(parent) = run_dir.parent() {
-        kit::sync_dir(parent)?;
-    }
-
-    let ctx = run_context(&m, run_dir);
-    let plan = stage_plan(&m);
-    let to_run: Vec<usize> = (0..m.tasks.len())
-        .filter(|&i| !m.tasks[i].is_done())
-        .collect();
-    if !to_run.is_empty() {
-        tracing::info!(
-            "run {}: {} of {} tasks to run on {} ({}), staging {} objects",
-            m.run_id,
-            to_run.len(),
-            m.tasks.len(),
-            backend.name(),
-            backend.describe_concurrency(m.concurrency),
-            plan.inputs.len() + 1
-        );
-        let staged = backend.stage(&ctx, &plan).await?;
-        run_tasks(
-            backend,
-            &mut m,
-            &mut journal,
-            &ctx,
-            &staged,
-            &to_run,
-            &shutdown,
-        )
-        .await?;
-    } else {
-        tracing::info!("run {}: every task is already done", m.run_id);
-    }
-
-    // A backend that returned without a final word on a task (only on shutdown) leaves it
-    // unfinished; record it cancelled so the next resume runs it.
-    for t in &mut m.tasks {
-        if t.state == TaskState::Running {
-            t.state = TaskState::Cancelled;
-            t.failure.get_or_insert_with(|| "interrupted".into());
-        }
-    }
+    let journal = start_session(&mut m, run_dir).await?;
+    run_session(backend, &mut m, journal, run_dir, &shutdown).await?;
     // The session ends with a snapshot of the final states, so a finished run's
     // manifest.json holds everything and its journal is empty.
-    drop(journal);
     Journal::compact(&mut m, run_dir).await?;
-
     let run_dir_owned = run_dir.to_path_buf();
-    let report = tokio::task::spawn_blocking(move || -> Result<_> {
+    let (report, written) = tokio::task::spawn_blocking(move || -> Result<_> {
         let report = report::build(&m, &run_dir_owned);
+        drop(m);
         let written = report::write(&report, &run_dir_owned)?;
         Ok((report, written))
     })
     .await
     .expect("report does not panic")?;
-    let (report, written) = report;
     print!("{}", report::summary_table(&report));
     println!(
         "Report: {} (also report.json, report.html); session took {:.1} s",
@@ -776,6 +722,67 @@ async fn execute<B: Backend>(
     })
 }
 
+/// Readies the run directory and the manifest for a session: tasks not done go back to
+/// pending, and the session starts from a snapshot of its own (the merged plan, with no
+/// journal to replay; a format-1 manifest is rewritten as format 2 here).
+async fn start_session(m: &mut Manifest, run_dir: &Path) -> Result<Journal> {
+    std::fs::create_dir_all(run_dir.join("tasks")).map_err(|e| Error::io("create", run_dir, e))?;
+    m.orchestrator_pid = Some(std::process::id());
+    // Tasks that were running when a previous orchestrator died, or that may succeed on a
+    // new try, go back to pending; their earlier attempts still count.
+    for t in &mut m.tasks {
+        if !t.is_done() {
+            t.state = TaskState::Pending;
+        }
+    }
+    let journal = Journal::compact(m, run_dir).await?;
+    if let Some(parent) = run_dir.parent() {
+        kit::sync_dir(parent)?;
+    }
+    Ok(journal)
+}
+
+/// Stages and runs every task that is not done. What staging needs (the plan, where the
+/// objects landed: a path per input) is dropped before the report is built.
+async fn run_session<B: Backend>(
+    backend: &B,
+    m: &mut Manifest,
+    mut journal: Journal,
+    run_dir: &Path,
+    shutdown: &CancellationToken,
+) -> Result<()> {
+    let ctx = run_context(m, run_dir);
+    let to_run: Vec<usize> = (0..m.tasks.len())
+        .filter(|&i| !m.tasks[i].is_done())
+        .collect();
+    if to_run.is_empty() {
+        tracing::info!("run {}: every task is already done", m.run_id);
+        return Ok(());
+    }
+    let plan = stage_plan(m);
+    tracing::info!(
+        "run {}: {} of {} tasks to run on {} ({}), staging {} objects",
+        m.run_id,
+        to_run.len(),
+        m.tasks.len(),
+        backend.name(),
+        backend.describe_concurrency(m.concurrency),
+        plan.inputs.len() + 1
+    );
+    let staged = backend.stage(&ctx, &plan).await?;
+    drop(plan);
+    run_tasks(backend, m, &mut journal, &ctx, &staged, &to_run, shutdown).await?;
+    // A backend that returned without a final word on a task (only on shutdown) leaves it
+    // unfinished; record it cancelled so the next resume runs it.
+    for t in &mut m.tasks {
+        if t.state == TaskState::Running {
+            t.state = TaskState::Cancelled;
+            t.failure.get_or_insert_with(|| "interrupted".into());
+        }
+    }
+    Ok(())
+}
+
 /// Shortest time between two journal flushes while tasks run.
 ///
 /// Each flush appends the batch's lines and syncs them (one `fdatasync`); one per event would
@@ -787,8 +794,8 @@ const MANIFEST_WRITE_INTERVAL: Duration = Duration::from_millis(100);
 struct Tracker<'a> {
     m: &'a mut Manifest,
     index: BTreeMap<String, usize>,
-    /// Attempts made in earlier sessions, by task.
-    base: BTreeMap<String, u32>,
+    /// Attempts made in earlier sessions, by task index.
+    base: Vec<u32>,
     running: BTreeSet<String>,
     progress: Progress,
     finished: u64,
@@ -804,7 +811,7 @@ impl Tracker<'_> {
                 let &i = self.index.get(&task_id)?;
                 let t = &mut self.m.tasks[i];
                 t.state = TaskState::Running;
-                t.attempts = self.base.get(&task_id).copied().unwrap_or(0) + attempt;
+                t.attempts = self.base[i] + attempt;
                 self.running.insert(task_id);
                 self.progress.set_running(self.running.len());
                 Some(i)
@@ -812,10 +819,7 @@ impl Tracker<'_> {
             TaskEvent::Finished(outcome) => {
                 let &i = self.index.get(&outcome.task_id)?;
                 let t = &mut self.m.tasks[i];
-                t.finish(
-                    &outcome,
-                    self.base.get(&outcome.task_id).copied().unwrap_or(0),
-                );
+                t.finish(&outcome, self.base[i]);
                 self.running.remove(&outcome.task_id);
                 self.progress.set_running(self.running.len());
                 self.finished += 1;
@@ -874,10 +878,7 @@ async fn run_tasks<B: Backend>(
     let total = m.tasks.len() as u64;
     let already = total - to_run.len() as u64;
     let mut tracker = Tracker {
-        base: to_run
-            .iter()
-            .map(|&i| (m.tasks[i].task_id.clone(), m.tasks[i].attempts))
-            .collect(),
+        base: m.tasks.iter().map(|t| t.attempts).collect(),
         index: m.task_index(),
         m,
         running: BTreeSet::new(),
