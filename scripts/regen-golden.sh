@@ -4,6 +4,8 @@
 #   tests/fixtures/trainer/*.csv edge-case CSVs             (scripts/oracle/golden.py)
 #   tests/golden/cases.json      expected trainer results   (scripts/oracle/golden.py)
 #   tests/golden/sweep.json      expected sweep scores      (scripts/oracle/sweep_golden.py)
+#   tests/fixtures/regression/*.csv, tests/golden/estimators.json
+#                                --estimator cases          (scripts/oracle/estimator_golden.py)
 # Deterministic: running it again on the same stack leaves `git diff` empty.
 # Python is the test oracle only; `cargo test` reads the committed files and never needs it.
 # Usage: scripts/regen-golden.sh
@@ -18,3 +20,4 @@ if [[ -f scripts/oracle/golden.py ]]; then
     "$ORACLE_PY" scripts/oracle/golden.py
 fi
 "$ORACLE_PY" scripts/oracle/sweep_golden.py
+"$ORACLE_PY" scripts/oracle/estimator_golden.py

@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -114,7 +115,7 @@ def spread(xs):
 
 def mode_pairs(args):
     programs = [
-        ("trainer", [args.trainer]),
+        ("trainer", [args.trainer] + shlex.split(args.trainer_args)),
         ("main.py", [args.python, args.main_py]),
         ("main.py n_jobs=-1", [args.python, args.main_njobs]),
     ]
@@ -186,7 +187,7 @@ def mode_growth(args):
     for csv in args.csv:
         rs = []
         for _ in range(args.pairs):
-            r = run_once([args.trainer, csv, out], out)
+            r = run_once([args.trainer] + shlex.split(args.trainer_args) + [csv, out], out)
             check_ok("trainer", os.path.basename(csv), r)
             rs.append(r)
         n, p = csv_shape(csv)
@@ -205,7 +206,7 @@ def mode_growth(args):
 
 
 def csv_shape(csv):
-    """(rows, features) from the bench file name synth_<rows>_<features>.csv."""
+    """(rows, features) from the bench file name synth_<rows>_<features>.csv (or regression_)."""
     parts = os.path.basename(csv)[: -len(".csv")].split("_")
     return int(parts[1]), int(parts[2])
 
@@ -215,6 +216,7 @@ def main():
     ap.add_argument("mode", choices=["pairs", "growth"])
     ap.add_argument("csv", nargs="+")
     ap.add_argument("--trainer", required=True)
+    ap.add_argument("--trainer-args", default="", help="flags for the trainer (e.g. --estimator NAME)")
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--main-py")
     ap.add_argument("--main-njobs")

@@ -1,7 +1,9 @@
 """Randomized differential check: `trainer` against scikit-learn on random small CSVs.
 
-Each trial writes a random CSV (ties, constant columns, missing cells, several label kinds)
-and picks random trainer flags (half of the trials with a random --scoring), then compares the trainer's exit status and output bytes with
+Each trial draws an estimator (among those on main: estimator_golden.LANDED), writes a random
+CSV (ties, constant columns, missing cells, several label kinds; for a regressor a float target:
+ties, integers, counts, constants, huge and tiny values, now and then a NaN/inf/text cell) and
+picks random trainer flags (half of the trials with a random --scoring), then compares the trainer's exit status and output bytes with
 the reference result computed exactly as golden.py does. Mismatching CSVs are kept for
 inspection. Deterministic for a given --seed.
 
@@ -28,9 +30,41 @@ import numpy as np
 sys.dont_write_bytecode = True  # importing golden.py must not leave __pycache__ in the tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import golden  # noqa: E402  (run_reference: the same in-process reference as the goldens)
+from estimator_golden import LANDED, REGRESSION_CRITERIA, REGRESSION_SCORERS, REGRESSORS  # noqa: E402
+
+# Only what the trainer on main supports (estimator_golden.LANDED) is drawn.
+ESTIMATORS = ["RandomForestClassifier"] + [
+    e for e in ["RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor"] if e in LANDED
+]
+REG_CRITERIA = ["squared_error"] + [c for c in REGRESSION_CRITERIA[1:] if c in LANDED]
 
 
-def random_csv(rs, large=0):
+def regression_target(rs, n, cols):
+    """Float target text: signal plus noise, with ties, integers, signs, constants, huge values."""
+    signal = np.zeros(n)
+    for c in cols[:3]:
+        v = np.array([float(x) if x not in ("", "NA", "nan") else 0.0 for x in c])
+        signal += np.nan_to_num(v, posinf=0.0, neginf=0.0)
+    kind = rs.choice(["float", "int", "counts", "ties", "const", "huge", "tiny"])
+    y = signal + rs.normal(size=n) * rs.uniform(0.1, 3.0)
+    if kind == "int":
+        return [str(int(v)) for v in np.round(y * 10)]
+    if kind == "counts":
+        return [str(int(v)) for v in rs.poisson(np.exp(np.clip(signal, -3, 3) / 3))]
+    if kind == "ties":
+        y = np.round(y)
+    elif kind == "const":
+        y = np.full(n, float(rs.randint(-2, 3)))
+    elif kind == "huge":
+        y = y * 10.0 ** rs.choice([100, 150, 300])
+    elif kind == "tiny":
+        y = y * 10.0 ** rs.choice([-100, -300])
+    else:
+        y = np.round(y, int(rs.randint(0, 8)))
+    return [repr(float(v)) for v in y]
+
+
+def random_csv(rs, large=0, regression=False):
     if large:
         # Big enough that the trainer's upper nodes are not grown from a subtree copy
         # (tree::Block holds 1 MiB / (4 * p) rows): both paths meet the reference.
@@ -70,9 +104,12 @@ def random_csv(rs, large=0):
         "neg": [str(v) for v in range(-k, 0)],
         "bool": ["True", "false"],
     }.get(label_kind)
+    labels = regression_target(rs, n, cols) if regression else [names[v] for v in y]
+    if regression and rs.uniform() < 0.03:
+        labels[int(rs.randint(0, n))] = str(rs.choice(["", "NA", "inf", "x"]))
     rows = [",".join([""] + [f"x{j}" for j in range(p)] + ["label"])]
     for i in range(n):
-        rows.append(",".join([str(i)] + [c[i] for c in cols] + [names[y[i]]]))
+        rows.append(",".join([str(i)] + [c[i] for c in cols] + [labels[i]]))
     eol = "\r\n" if rs.uniform() < 0.1 else "\n"
     return eol.join(rows) + eol
 
@@ -193,8 +230,11 @@ def run_trainer(trainer, csv, out, args):
     return proc, got
 
 
-def random_args(rs):
+def random_args(rs, estimator="RandomForestClassifier"):
     args = []
+    # The default estimator is spelled out half of the time (no draw while it is the only one).
+    if len(ESTIMATORS) > 1 and (estimator != "RandomForestClassifier" or rs.uniform() < 0.5):
+        args = ["--estimator", estimator]
     if rs.uniform() < 0.3:
         args += ["--n-estimators", str(rs.choice([1, 3, 10, 17]))]
     if rs.uniform() < 0.3:
@@ -206,15 +246,22 @@ def random_args(rs):
     if rs.uniform() < 0.4:
         args += ["--max-features", str(rs.choice(["sqrt", "log2", "all", "1", "2", "0.3", "0.75"]))]
     if rs.uniform() < 0.3:
-        args += ["--criterion", str(rs.choice(["gini", "entropy", "log_loss"]))]
+        crit = REG_CRITERIA if estimator in REGRESSORS else ["gini", "entropy", "log_loss"]
+        args += ["--criterion", str(rs.choice(crit))]
     if rs.uniform() < 0.2:
         args += ["--no-bootstrap"]
+    elif "--bootstrap" in LANDED and rs.uniform() < 0.2:
+        args += ["--bootstrap"]
     if rs.uniform() < 0.3:
         args += ["--random-state", str(rs.randint(0, 10_000))]
     if rs.uniform() < 0.3:
         args += ["--cv", str(rs.choice([2, 3, 4, 6]))]
     if rs.uniform() < 0.5:
-        args += ["--scoring", str(rs.choice(golden.SCORERS))]
+        # A regressor mostly gets a regression scorer (the others score nan on every fold).
+        names = golden.SCORERS
+        if estimator in REGRESSORS and rs.uniform() < 0.8:
+            names = REGRESSION_SCORERS
+        args += ["--scoring", str(rs.choice(names))]
     return args
 
 
@@ -236,7 +283,9 @@ def main():
     counts = {"ok": 0, "error": 0, "warning": 0, "refused": 0}
     for t in range(a.trials):
         csv = os.path.join(tmp, "in.csv")
-        text = random_csv(rs, a.large)
+        # One draw more only once a second estimator is on main (old seeds stay as they were).
+        estimator = str(rs.choice(ESTIMATORS)) if len(ESTIMATORS) > 1 else ESTIMATORS[0]
+        text = random_csv(rs, a.large, regression=estimator in REGRESSORS)
         if a.hostile:
             data = hostile(text.encode(), rs)
         elif a.mutate:
@@ -245,10 +294,13 @@ def main():
             data = text.encode()
         with open(csv, "wb") as fh:
             fh.write(data)
-        args = random_args(rs) if not (a.mutate or a.hostile) or rs.uniform() < 0.3 else []
+        args = random_args(rs, estimator) if not (a.mutate or a.hostile) or rs.uniform() < 0.3 else []
+        if estimator != "RandomForestClassifier" and "--estimator" not in args:
+            args = ["--estimator", estimator] + args
         # Folds beyond the smallest class make sklearn raise; keep those as error trials.
         status, output, warning, python_error = golden.run_reference(csv, args)
         counts[status] += 1
+        counts[estimator] = counts.get(estimator, 0) + 1
         counts["warning"] += bool(warning)
         out = os.path.join(tmp, "out.txt")
         proc, got = run_trainer(a.trainer, csv, out, args)
@@ -264,8 +316,9 @@ def main():
             trainer = f"rc={proc.returncode} {got!r} {proc.stderr.strip()[:300]}" if proc else note
             print(f"MISMATCH trial {t}: {keep} args={args}\n  reference: {status} {output or python_error}\n"
                   f"  trainer:   {trainer}")
+    per = ", ".join(f"{e} {counts.get(e, 0)}" for e in ESTIMATORS)
     print(f"{a.trials - bad} passed, {bad} failed  (reference: {counts['ok']} ok of which {counts['warning']} warned, "
-          f"{counts['error']} error; trainer refused {counts['refused']} the reference accepted)")
+          f"{counts['error']} error; trainer refused {counts['refused']} the reference accepted; {per})")
     return 1 if bad else 0
 
 

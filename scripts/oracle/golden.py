@@ -7,15 +7,16 @@ Outputs (paths relative to the repo root):
 Each case runs the reference in-process, exactly as scripts/oracle/main.py does but with the
 case's parameters:
     df = pd.read_csv(csv, index_col=0); X = df.iloc[:, :-1]; y = df.iloc[:, -1]
-    scores = cross_val_score(RandomForestClassifier(**params), X, y, cv=K)
+    scores = cross_val_score(Estimator(**params), X, y, cv=K)
     output = f"The model score: {scores.mean()}"
-(`--scoring NAME` passes `scoring=NAME` to cross_val_score.)
+(`--estimator NAME` picks Estimator, default RandomForestClassifier; parameters the flags do not
+set keep that class's own defaults. `--scoring NAME` passes `scoring=NAME` to cross_val_score.)
 Case object: name, csv, args (trainer flags), status ("ok" | "error"), output (ok only),
 warning (the distinct UserWarnings sklearn printed on an ok run, joined by " | ", else null),
 python_error (error only).
 
 A case is "error" when Python raises, and also when the mean is not a finite number because
-fits failed: sklearn then only warns and main.py writes "The model score: nan", which the
+fits (or, without --scoring, the default scorer) failed: sklearn then only warns and main.py writes "The model score: nan", which the
 trainer must refuse. With --scoring, a fold whose scorer raises scores nan ("Scoring failed")
 and main.py writes the nan line: that is an ok case, and the trainer writes the same line.
 
@@ -38,7 +39,12 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.model_selection import cross_val_score
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -679,18 +685,30 @@ PARAM_CASES += [
 KNOWN_ERROR_FIXTURES_NAN = {"bad_non_numeric_cell", "bad_infinite_value", "bad_too_large_for_float32"}
 
 
+# --estimator NAME -> the scikit-learn class (its own defaults for every parameter not set).
+ESTIMATORS = {
+    "RandomForestClassifier": RandomForestClassifier,
+    "RandomForestRegressor": RandomForestRegressor,
+    "ExtraTreesClassifier": ExtraTreesClassifier,
+    "ExtraTreesRegressor": ExtraTreesRegressor,
+}
+
+
 def parse_args(args):
-    """Trainer flags -> (RandomForestClassifier kwargs, cv, scoring)."""
+    """Trainer flags -> (estimator class, its kwargs, cv, scoring)."""
     params = dict(n_estimators=10, max_depth=None, min_samples_split=2, random_state=0)
+    estimator = RandomForestClassifier
     cv = 5
     scoring = None
     it = iter(args)
     for flag in it:
-        if flag == "--no-bootstrap":
-            params["bootstrap"] = False
+        if flag in ("--no-bootstrap", "--bootstrap"):
+            params["bootstrap"] = flag == "--bootstrap"
             continue
         val = next(it)
-        if flag == "--n-estimators":
+        if flag == "--estimator":
+            estimator = ESTIMATORS[val]
+        elif flag == "--n-estimators":
             params["n_estimators"] = int(val)
         elif flag == "--max-depth":
             params["max_depth"] = int(val)
@@ -717,7 +735,7 @@ def parse_args(args):
             scoring = val
         else:
             raise SystemExit(f"golden.py: unknown trainer flag {flag}")
-    return params, cv, scoring
+    return estimator, params, cv, scoring
 
 
 def last_error_line(text):
@@ -741,16 +759,22 @@ def describe_exception(e):
 
 def run_reference(csv, args):
     """Run the reference in-process. Returns (status, output, warning, python_error)."""
-    params, cv, scoring = parse_args(args)
+    return run_reference_folds(csv, args)[:4]
+
+
+def run_reference_folds(csv, args):
+    """run_reference's result and then the fold scores (a list of floats; None on error)."""
+    estimator, params, cv, scoring = parse_args(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             df = pd.read_csv(os.path.join(ROOT, csv), index_col=0)
             X = df.iloc[:, :-1]
             y = df.iloc[:, -1]
-            scores = cross_val_score(RandomForestClassifier(**params), X, y, cv=cv, scoring=scoring)
+            scores = cross_val_score(estimator(**params), X, y, cv=cv, scoring=scoring)
         except Exception as e:  # noqa: BLE001 - every failure of the reference is a result
-            return "error", None, None, describe_exception(e)
+            return "error", None, None, describe_exception(e), None
+    folds = [float(v) for v in scores]
     user = [w for w in caught if issubclass(w.category, UserWarning)]
     mean = scores.mean()
     fits_failed = any("fits failed" in str(w.message) for w in caught)
@@ -765,8 +789,9 @@ def run_reference(csv, args):
                 msg = msg.split("Details:")[0].strip() + " Details: " + last_error_line(msg)
             if msg not in seen:
                 seen.append(msg)
-        return "ok", f"The model score: {mean}", " | ".join(seen) or None, None
-    if not math.isfinite(mean):
+        return "ok", f"The model score: {mean}", " | ".join(seen) or None, None, folds
+    scoring_failed = any(str(w.message).startswith("Scoring failed") for w in caught)
+    if not math.isfinite(mean) and (fits_failed or scoring_failed):
         # sklearn only warned: fits that failed and folds whose scoring failed score nan.
         parts, inner = [], ""
         for w in caught:
@@ -776,9 +801,10 @@ def run_reference(csv, args):
                 inner = inner or last_error_line(msg)
         return "error", None, None, (
             f"main.py exits 0 and writes 'The model score: {mean}': " + "; ".join(parts) + f" ({inner})"
-        )
-    warning = " | ".join(str(w.message).strip() for w in user) or None
-    return "ok", f"The model score: {mean}", warning, None
+        ), None
+    # Each distinct warning once (a regressor's r2 warns once per one-row fold).
+    warning = " | ".join(dict.fromkeys(str(w.message).strip() for w in user)) or None
+    return "ok", f"The model score: {mean}", warning, None, folds
 
 
 def check_main_py(case):
@@ -812,8 +838,18 @@ def check_main_py(case):
     return problems
 
 
-def write_fixtures(fx):
-    d = os.path.join(ROOT, FIXTURE_DIR)
+FIXTURE_INTRO = [
+    "# Trainer edge-case fixtures",
+    "",
+    "Generated by `scripts/oracle/golden.py` (run `scripts/regen-golden.sh`); do not edit by hand.",
+    "Expected results (from scikit-learn 1.9.1 / pandas 3.1.1) are in `tests/golden/cases.json`.",
+    "Files named `bad_*` are inputs the trainer must reject (exit 1, nothing written).",
+]
+
+
+def write_fixtures(fx, directory=FIXTURE_DIR, intro=FIXTURE_INTRO):
+    """Write fx's CSVs into directory (removing stale ones) and its README table."""
+    d = os.path.join(ROOT, directory)
     os.makedirs(d, exist_ok=True)
     wanted = {f"{name}.csv" for name in fx}
     for f in os.listdir(d):
@@ -822,19 +858,28 @@ def write_fixtures(fx):
     for name, (data, _) in fx.items():
         with open(os.path.join(d, f"{name}.csv"), "wb") as fh:
             fh.write(data)
-    lines = [
-        "# Trainer edge-case fixtures",
-        "",
-        "Generated by `scripts/oracle/golden.py` (run `scripts/regen-golden.sh`); do not edit by hand.",
-        "Expected results (from scikit-learn 1.9.1 / pandas 3.1.1) are in `tests/golden/cases.json`.",
-        "Files named `bad_*` are inputs the trainer must reject (exit 1, nothing written).",
-        "",
-        "| file | what it exercises |",
-        "|---|---|",
-    ]
+    lines = intro + ["", "| file | what it exercises |", "|---|---|"]
     lines += [f"| {name}.csv | {desc} |" for name, (_, desc) in fx.items()]
     with open(os.path.join(d, "README.md"), "w") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def exit_status(failures):
+    """Print the mismatches, if any; 1 if there are some, else 0."""
+    if failures:
+        print(f"\n{len(failures)} MISMATCH(ES):", file=sys.stderr)
+        for f in failures:
+            print("  " + f, file=sys.stderr)
+    return 1 if failures else 0
+
+
+def write_json(path, results):
+    """results as indented JSON at path, atomically."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
 
 
 def main():
@@ -873,12 +918,7 @@ def main():
 
     names = [c["name"] for c in results]
     assert len(names) == len(set(names)), "duplicate case names"
-    path = os.path.join(ROOT, GOLDEN_PATH)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    write_json(os.path.join(ROOT, GOLDEN_PATH), results)
 
     n_ok = sum(c["status"] == "ok" for c in results)
     n_warn = sum(bool(c["warning"]) for c in results)
@@ -888,12 +928,7 @@ def main():
         f"{n_default} default-args cases checked against main.py as a subprocess; "
         f"{len(fx)} fixtures in {FIXTURE_DIR}; wrote {GOLDEN_PATH}"
     )
-    if failures:
-        print(f"\n{len(failures)} MISMATCH(ES):", file=sys.stderr)
-        for f in failures:
-            print("  " + f, file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(failures)
 
 
 if __name__ == "__main__":

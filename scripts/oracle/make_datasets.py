@@ -9,6 +9,8 @@ Usage:
         iris, iris_str, wine, breast_cancer, digits, synth_1k_20 into OUT_DIR.
     python make_datasets.py synth ROWS FEATURES OUT_CSV
         one make_classification CSV with a fixed seed (see `synth_params`).
+    python make_datasets.py regression ROWS FEATURES OUT_CSV
+        one make_regression CSV with a fixed seed (see `regression_frame`), float target last.
 
 All output is deterministic: same stack (scripts/oracle/requirements.txt), same bytes.
 """
@@ -24,6 +26,7 @@ from sklearn.datasets import (
     load_iris,
     load_wine,
     make_classification,
+    make_regression,
 )
 
 SEED = 42
@@ -65,6 +68,17 @@ def synth_frame(rows: int, features: int) -> pd.DataFrame:
     return df
 
 
+def regression_frame(rows: int, features: int) -> pd.DataFrame:
+    """make_regression with half the features informative, noise 10 and the fixed seed."""
+    X, y = make_regression(
+        n_samples=rows, n_features=features, n_informative=max(1, features // 2), noise=10.0,
+        random_state=SEED,
+    )
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(features)])
+    df["target"] = y
+    return df
+
+
 def bunch_frame(bunch) -> pd.DataFrame:
     df = pd.DataFrame(bunch.data, columns=[str(c) for c in bunch.feature_names])
     df["target"] = bunch.target
@@ -92,10 +106,11 @@ def main(argv: list) -> int:
         for name, df in sample_frames().items():
             df.to_csv(os.path.join(out, f"{name}.csv"))
         return 0
-    if len(argv) == 5 and argv[1] == "synth":
+    if len(argv) == 5 and argv[1] in ("synth", "regression"):
         rows, features, out = int(argv[2]), int(argv[3]), argv[4]
+        frame = synth_frame if argv[1] == "synth" else regression_frame
         tmp = out + ".tmp"
-        synth_frame(rows, features).to_csv(tmp)
+        frame(rows, features).to_csv(tmp)
         os.replace(tmp, out)
         return 0
     print(__doc__, file=sys.stderr)

@@ -1,5 +1,7 @@
 //! Golden outputs from the reference (scikit-learn 1.9.1 via `scripts/regen-golden.sh`):
-//! every case in `tests/golden/cases.json` runs through the built binary.
+//! every case in `tests/golden/cases.json` (RandomForestClassifier) and
+//! `tests/golden/estimators.json` (`--estimator`, regression fixtures) runs through the built
+//! binary.
 
 use std::path::Path;
 
@@ -11,12 +13,17 @@ use crate::util::{repo_root, run, stderr};
 fn check_case(case: &Value, root: &Path, output_override: Option<&str>) -> Result<(), String> {
     let name = case["name"].as_str().unwrap_or("?");
     let csv = root.join(case["csv"].as_str().ok_or("case without csv")?);
-    let args: Vec<&str> = case["args"]
+    let mut args: Vec<&str> = case["args"]
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let out = dir.path().join("out.txt");
+    let report = dir.path().join("report.json");
+    let report_arg = report.to_string_lossy().into_owned();
+    if case["fold_scores"].is_array() {
+        args.extend(["--json", report_arg.as_str()]);
+    }
     let o = run(&csv, &out, &args);
     let err = stderr(&o);
     match case["status"].as_str() {
@@ -33,6 +40,9 @@ fn check_case(case: &Value, root: &Path, output_override: Option<&str>) -> Resul
                     "{name}: output {:?}, want {want:?}",
                     String::from_utf8_lossy(&got)
                 ));
+            }
+            if let Some(want) = case["fold_scores"].as_array() {
+                check_fold_scores(name, want, &report)?;
             }
             // Several distinct warnings are joined by " | "; the trainer prints each on a line.
             for w in case["warning"]
@@ -56,10 +66,12 @@ fn check_case(case: &Value, root: &Path, output_override: Option<&str>) -> Resul
             if out.exists() {
                 return Err(format!("{name}: OUTPUT was created"));
             }
+            // A refused file is named; a refused flag value ("error_mentions") is named instead.
             let file_name = csv.file_name().unwrap().to_string_lossy();
-            if err.lines().count() != 1 || !err.contains(file_name.as_ref()) {
+            let named = case["error_mentions"].as_str().unwrap_or(&file_name);
+            if err.lines().count() != 1 || !err.contains(named) {
                 return Err(format!(
-                    "{name}: want one stderr line naming {file_name}: {err:?}"
+                    "{name}: want one stderr line naming {named}: {err:?}"
                 ));
             }
             // An existing OUTPUT must survive untouched.
@@ -75,30 +87,59 @@ fn check_case(case: &Value, root: &Path, output_override: Option<&str>) -> Resul
     }
 }
 
-fn cases() -> (Vec<Value>, std::path::PathBuf) {
+/// The `--json` report's `fold_scores` against the reference's (Python reprs). The report's
+/// numbers are read as text and parsed by `str::parse`, which rounds correctly, so a one-ulp
+/// difference in one fold is seen.
+fn check_fold_scores(name: &str, want: &[Value], report: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(report).map_err(|e| format!("{name}: no report: {e}"))?;
+    let start = text
+        .find("\"fold_scores\"")
+        .and_then(|i| text[i..].find('[').map(|j| i + j + 1))
+        .ok_or_else(|| format!("{name}: report without fold_scores"))?;
+    let end = start + text[start..].find(']').ok_or("unterminated fold_scores")?;
+    let got: Vec<f64> = text[start..end]
+        .split(',')
+        .map(|v| v.trim().parse::<f64>().unwrap_or(f64::NAN))
+        .collect();
+    let want: Vec<f64> = want
+        .iter()
+        .map(|v| v.as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN))
+        .collect();
+    let same = got.len() == want.len()
+        && got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits());
+    if !same {
+        let first = got.iter().zip(&want).position(|(g, w)| g.to_bits() != w.to_bits());
+        return Err(format!(
+            "{name}: fold scores {got:?}, want {want:?} (first differing fold: {first:?})"
+        ));
+    }
+    Ok(())
+}
+
+fn cases(file: &str) -> (Vec<Value>, std::path::PathBuf) {
     let root = repo_root();
-    let path = root.join("tests/golden/cases.json");
+    let path = root.join("tests/golden").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "{} is missing ({e}); run scripts/regen-golden.sh",
             path.display()
         )
     });
-    let cases: Vec<Value> = serde_json::from_str(&text).expect("cases.json is a JSON array");
-    assert!(!cases.is_empty(), "cases.json has no cases");
+    let cases: Vec<Value> = serde_json::from_str(&text).expect("a JSON array of cases");
+    assert!(!cases.is_empty(), "{file} has no cases");
     (cases, root)
 }
 
-#[test]
-fn every_golden_case_matches_the_reference() {
-    let (cases, root) = cases();
+/// Runs every case of `file`; panics listing each one that differs.
+fn check_file(file: &str) {
+    let (cases, root) = cases(file);
     let failures: Vec<String> = cases
         .iter()
         .filter_map(|c| check_case(c, &root, None).err())
         .collect();
     assert!(
         failures.is_empty(),
-        "{} of {} golden cases failed:\n{}",
+        "{} of {} golden cases in {file} failed:\n{}",
         failures.len(),
         cases.len(),
         failures.join("\n")
@@ -106,9 +147,19 @@ fn every_golden_case_matches_the_reference() {
 }
 
 #[test]
+fn every_golden_case_matches_the_reference() {
+    check_file("cases.json");
+}
+
+#[test]
+fn every_estimator_golden_case_matches_the_reference() {
+    check_file("estimators.json");
+}
+
+#[test]
 fn the_harness_notices_a_single_wrong_byte() {
     // Guard against a harness that cannot fail: flip one byte of an expected output.
-    let (cases, root) = cases();
+    let (cases, root) = cases("cases.json");
     let case = cases
         .iter()
         .find(|c| c["status"] == "ok" && c["warning"].is_null())
