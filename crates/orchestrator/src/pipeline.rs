@@ -233,8 +233,9 @@ pub async fn plan(config: &RunConfig, worker_cores: usize) -> Result<Planned> {
     adopt_existing(fresh, run_dir)
 }
 
-/// [`plan`] without reading the run directory: the manifest a new run would start from.
-async fn plan_fresh(config: &RunConfig, worker_cores: usize) -> Result<(Manifest, PathBuf)> {
+/// The checks on a run's flags that need nothing read; returns the `--threads` the user
+/// gave the trainer, if any.
+fn check_run_flags(config: &RunConfig) -> Result<Option<usize>> {
     if config
         .trainer_args
         .iter()
@@ -251,12 +252,17 @@ async fn plan_fresh(config: &RunConfig, worker_cores: usize) -> Result<(Manifest
     if let Some(grid) = &config.grid {
         grid.check_fixed(&config.trainer_args)?;
     }
+    Ok(explicit_threads)
+}
+
+/// Planning's input discovery: the inputs (sorted, named safely, hashed) and the trainer
+/// (found, hashed, and asked about a sweep's settings). Blocking work, done off the runtime.
+async fn find_inputs_and_trainer(config: &RunConfig) -> Result<(Vec<Input>, StageObject)> {
     let input_dir = config.input_dir.clone();
     let trainer_arg = config.trainer.clone();
     let grid = config.grid.clone();
     let fixed = config.trainer_args.clone();
-    // Hashing, directory walks and asking the trainer about a grid are blocking work.
-    let (inputs, trainer) = tokio::task::spawn_blocking(move || -> Result<_> {
+    tokio::task::spawn_blocking(move || -> Result<_> {
         let inputs = input::discover(&input_dir)?;
         let trainer_path = input::find_trainer(trainer_arg.as_deref())?;
         if let Some(grid) = &grid {
@@ -266,8 +272,13 @@ async fn plan_fresh(config: &RunConfig, worker_cores: usize) -> Result<(Manifest
         Ok((inputs, trainer))
     })
     .await
-    .expect("planning does not panic")?;
+    .expect("planning does not panic")
+}
 
+/// [`plan`] without reading the run directory: the manifest a new run would start from.
+async fn plan_fresh(config: &RunConfig, worker_cores: usize) -> Result<(Manifest, PathBuf)> {
+    let explicit_threads = check_run_flags(config)?;
+    let (inputs, trainer) = find_inputs_and_trainer(config).await?;
     let (tasks, records) = plan_tasks(
         &inputs,
         &trainer.digest,
@@ -489,6 +500,15 @@ pub fn describe_plan<B: Backend>(backend: &B, planned: &Planned) -> String {
     let run = run_context(m, &planned.run_dir);
     let plan = stage_plan(m);
     let staged = backend.staged_locations(&run, &plan);
+    let mut out = describe_run(backend, planned);
+    describe_objects(&mut out, &plan, &staged);
+    describe_tasks(&mut out, backend, m, &run, &staged);
+    out
+}
+
+/// The run's settings, for [`describe_plan`].
+fn describe_run<B: Backend>(backend: &B, planned: &Planned) -> String {
+    let m = &planned.manifest;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -532,13 +552,18 @@ pub fn describe_plan<B: Backend>(backend: &B, planned: &Planned) -> String {
             .map(|t| format!("{t} s"))
             .unwrap_or_else(|| "none".into())
     );
+    out
+}
+
+/// The staged objects and where they go, for [`describe_plan`].
+fn describe_objects(out: &mut String, plan: &StagePlan, staged: &Staged) {
     let _ = writeln!(
-        out,
+        *out,
         "Staged objects ({}, content-addressed):",
         plan.inputs.len() + 1
     );
     let _ = writeln!(
-        out,
+        *out,
         "  {}  {:>10} B  {} -> {}",
         &plan.trainer.digest[..12],
         plan.trainer.size,
@@ -547,7 +572,7 @@ pub fn describe_plan<B: Backend>(backend: &B, planned: &Planned) -> String {
     );
     for o in &plan.inputs {
         let _ = writeln!(
-            out,
+            *out,
             "  {}  {:>10} B  {} -> {}",
             &o.digest[..12],
             o.size,
@@ -555,32 +580,41 @@ pub fn describe_plan<B: Backend>(backend: &B, planned: &Planned) -> String {
             one_line(staged.inputs.get(&o.digest).map_or("?", String::as_str))
         );
     }
+}
+
+/// Each task and its command, for [`describe_plan`].
+fn describe_tasks<B: Backend>(
+    out: &mut String,
+    backend: &B,
+    m: &Manifest,
+    run: &RunContext,
+    staged: &Staged,
+) {
     let _ = writeln!(
-        out,
+        *out,
         "Tasks ({} for {} inputs):",
         m.tasks.len(),
         m.inputs.len()
     );
     let args = m.task_args();
+    // Inputs by task, once: a scan of every input per task was quadratic in the run.
+    let mut names: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for i in &m.inputs {
+        names.entry(i.task_id.as_str()).or_default().push(&i.name);
+    }
     for t in &m.tasks {
-        let names: Vec<&str> = m
-            .inputs
-            .iter()
-            .filter(|i| i.task_id == t.task_id)
-            .map(|i| i.name.as_str())
-            .collect();
+        let names = names.get(t.task_id.as_str()).map_or(&[][..], Vec::as_slice);
         let _ = writeln!(
-            out,
+            *out,
             "  {}  {}  [{}]",
             t.task_id,
             one_line(&names.join(", ")),
             if t.is_done() { "done" } else { "to run" }
         );
-        let argv = backend.task_command(&run, &staged, &t.spec(args.clone()));
+        let argv = backend.task_command(run, staged, &t.spec(args.clone()));
         let cmd: Vec<String> = argv.iter().map(|a| shell_quote(a)).collect();
-        let _ = writeln!(out, "      $ {}", one_line(&cmd.join(" ")));
+        let _ = writeln!(*out, "      $ {}", one_line(&cmd.join(" ")));
     }
-    out
 }
 
 /// `orchestrator run`: plan, then execute (or print the plan with `dry_run`).
