@@ -19,7 +19,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use azure_util::{ACCOUNT, KEY, azurite, azurite_connection, azurite_port, fault, standin};
+use azure_util::{
+    ACCOUNT, KEY, azurite, azurite_connection, azurite_port, fault, standin, standin_with,
+};
 use base64::Engine as _;
 use batch_standin::Fault;
 use util::{Scratch, golden_default_outputs, row, rows, show, trainer_bin};
@@ -804,5 +806,55 @@ async fn a_sweep_of_3_inputs_by_8_settings_scores_like_scikit_learn() {
     assert!(out.status.success(), "{text}");
     sweep_golden::assert_sweep_matches_goldens(&s.run_dir(), "criterion");
     assert_no_secrets(&text);
+    handle.shutdown().await;
+}
+
+/// The trainer reaches each node once (a job preparation task puts it in the node's shared
+/// directory) instead of once per task: 14 tasks on 2 nodes whose disks hold the trainer once
+/// plus a little run without a node filling up, and the trainer blob is fetched once per node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_trainer_is_downloaded_once_per_node_and_tasks_fit_a_small_disk() {
+    azurite();
+    let s = Scratch::new();
+    let golden = copy_all_inputs(&s);
+    for i in 0..8 {
+        let mut csv = String::from(",a,b,label\n");
+        for r in 0..30 {
+            csv.push_str(&format!(
+                "{r},{},{},{}\n",
+                r * (i + 1),
+                (r * 7 + i) % 11,
+                r % 3
+            ));
+        }
+        s.write_input(&format!("synth{i}.csv"), &csv);
+    }
+    let trainer_bytes = std::fs::metadata(trainer_bin()).unwrap().len();
+    let handle = standin_with(s.path(), vec![], |c| {
+        c.node_disk_bytes = Some(trainer_bytes + 4_000_000)
+    })
+    .await;
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args(&s, &["--nodes", "2", "--task-slots", "2"]));
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    let rows = rows(&s.run_dir());
+    assert_eq!(rows.len(), golden.len() + 8, "{rows:#?}");
+    for r in &rows {
+        assert_eq!(r["status"], "succeeded", "{r:#}\n{text}");
+    }
+    for (name, line) in &golden {
+        let want = line.trim_start_matches("The model score: ");
+        assert_eq!(row(&rows, name)["score"].as_str(), Some(want), "{name}");
+    }
+    // Every input is fetched once by its task; whatever is left is the trainer.
+    let downloads = handle.downloads();
+    let total: u64 = downloads.values().sum();
+    let trainer = total - rows.len() as u64;
+    assert!(
+        (1..=2).contains(&trainer),
+        "the trainer is fetched once per node (2 nodes), not per task: {downloads:#?}"
+    );
     handle.shutdown().await;
 }

@@ -81,10 +81,20 @@ pub fn fault(v: serde_json::Value) -> Fault {
 
 /// The Batch stand-in on a free port, with `faults` armed, keeping its state under `dir`.
 pub async fn standin(dir: &Path, faults: Vec<Fault>) -> batch_standin::Handle {
+    standin_with(dir, faults, |_| {}).await
+}
+
+/// [`standin`] with its configuration adjusted (a node disk budget, delays).
+pub async fn standin_with(
+    dir: &Path,
+    faults: Vec<Fault>,
+    adjust: impl FnOnce(&mut batch_standin::Config),
+) -> batch_standin::Handle {
     let mut c =
         batch_standin::Config::new("127.0.0.1:0".parse().unwrap(), ACCOUNT, dir.join("standin"));
     c.credentials.account_key = Some(KEY.to_vec());
     c.faults = faults;
+    adjust(&mut c);
     batch_standin::serve(c)
         .await
         .expect("start the Batch stand-in")

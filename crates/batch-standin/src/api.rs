@@ -50,6 +50,7 @@ pub(crate) fn dispatch(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
         "Jobs_TerminateJob" => terminate_job(sh, c),
         "Jobs_ListJobs" => list_jobs(sh, c),
         "Jobs_GetJobTaskCounts" => task_counts(sh, c),
+        "Jobs_ListJobPreparationAndReleaseTaskStatus" => job_prep_status(sh, c),
         "Tasks_CreateTask" => create_task(sh, c),
         "Tasks_CreateTaskCollection" => create_task_collection(sh, c),
         "Tasks_ListTasks" => list_tasks(sh, c),
@@ -594,19 +595,17 @@ fn job_missing() -> BatchError {
 fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
     let id = c.body["id"].as_str().unwrap_or_default().to_owned();
     check_id("id", &id)?;
-    for unsupported in [
-        "jobManagerTask",
-        "jobPreparationTask",
-        "jobReleaseTask",
-        "networkConfiguration",
-    ] {
+    for unsupported in ["jobManagerTask", "jobReleaseTask", "networkConfiguration"] {
         if !c.body[unsupported].is_null() {
             return Err(BatchError::bad_value(
                 unsupported,
                 "set",
-                "batch-standin does not run job manager, preparation or release tasks or virtual networks.",
+                "batch-standin does not run job manager or release tasks or virtual networks.",
             ));
         }
+    }
+    if c.body["jobPreparationTask"].is_object() {
+        check_task_spec(&c.body["jobPreparationTask"])?;
     }
     if c.body["usesTaskDependencies"].as_bool() == Some(true) {
         return Err(BatchError::bad_value(
@@ -820,6 +819,37 @@ fn list_jobs(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
             .collect()
     };
     list_reply(sh, c, items, "jobs")
+}
+
+/// `GET /jobs/{id}/jobpreparationandreleasetaskstatus`: one entry per node where the job's
+/// preparation task ran or runs.
+fn job_prep_status(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let items = {
+        let st = sh.lock();
+        let id = c.param("jobId");
+        let j = st.jobs.get(id).ok_or_else(job_missing)?;
+        if !j.spec["jobPreparationTask"].is_object() {
+            return Err(BatchError::conflict(
+                "JobPreparationTaskOrReleaseTaskNotSpecified",
+                "The specified job does not have a job preparation task or a job release task.",
+            ));
+        }
+        let mut items = Vec::new();
+        for p in st.pools.values() {
+            for n in &p.nodes {
+                if let Some(r) = n.job_prep.get(id) {
+                    let url = format!("{}/pools/{}/nodes/{}", sh.base_url, p.id, n.id);
+                    items.push((
+                        format!("{}/{}", p.id, n.id),
+                        json!({"poolId": p.id, "nodeId": n.id, "nodeUrl": url,
+                               "jobPreparationTaskExecutionInfo": r.info}),
+                    ));
+                }
+            }
+        }
+        items
+    };
+    list_reply(sh, c, items, "jobpreparationandreleasetaskstatuslist")
 }
 
 fn task_counts(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {

@@ -68,6 +68,10 @@ pub struct Cli {
     /// The account's active job quota.
     #[arg(long, default_value_t = 300)]
     pub max_active_jobs: usize,
+    /// Each node's disk in bytes (task directories and the shared directory); a node whose
+    /// files exceed it turns `unusable`. Default: unlimited.
+    #[arg(long)]
+    pub node_disk_bytes: Option<u64>,
     /// Print the bound account URL on stdout once listening (for scripts).
     #[arg(long)]
     pub print_url: bool,
@@ -104,6 +108,7 @@ impl TryFrom<Cli> for Config {
         c.task_counts_lag = Duration::from_millis(cli.task_counts_lag_ms);
         c.autoscale_nodes = cli.autoscale_nodes;
         c.max_active_jobs = cli.max_active_jobs;
+        c.node_disk_bytes = cli.node_disk_bytes;
         if let Some(b) = cli.max_body_bytes {
             c.max_body_bytes = b;
         }

@@ -86,6 +86,10 @@ pub struct Config {
     /// operation's response schema; a mismatch (a stand-in bug) becomes a
     /// 500 `StandInResponseInvalid` instead of silently misleading a client.
     pub check_responses: bool,
+    /// Each node's disk, in bytes, for task directories (kept for their `retentionTime`) and
+    /// the shared directory: a node whose files exceed it turns `unusable`, as a Batch node
+    /// with a full disk does. `None`: unlimited.
+    pub node_disk_bytes: Option<u64>,
     /// The account's active job quota (active, disabled and terminating
     /// jobs count); job creation beyond it gets 409
     /// `ActiveJobAndScheduleQuotaReached`, as on the service.
@@ -113,6 +117,7 @@ impl Config {
             max_body_bytes: 1024 * 1024,
             check_responses: true,
             max_active_jobs: 300,
+            node_disk_bytes: None,
         }
     }
 }
@@ -165,6 +170,11 @@ impl Handle {
 
     pub fn clear_faults(&self) {
         self.shared.faults.clear();
+    }
+
+    /// Resource-file downloads so far by URL without its query: how often nodes fetched a blob.
+    pub fn downloads(&self) -> std::collections::HashMap<String, u64> {
+        self.shared.lock().downloads.clone()
     }
 
     /// The most task processes that ran at once so far.
@@ -254,6 +264,7 @@ pub async fn serve(config: Config) -> Result<Handle> {
         config,
     });
     tokio::spawn(runner::scheduler(shared.clone()));
+    tokio::spawn(runner::reaper(shared.clone()));
     let serving = CancellationToken::new();
     let join = tokio::spawn(server::accept_loop(
         shared.clone(),

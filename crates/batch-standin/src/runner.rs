@@ -56,16 +56,55 @@ pub(crate) async fn scheduler(sh: Arc<Shared>) {
             () = sh.shutdown.cancelled() => return,
             () = sh.wake.notified() => {}
         }
-        for l in schedule(&sh) {
+        let (launches, preps) = schedule(&sh);
+        for p in preps {
+            tokio::spawn(crate::starttask::run_job_prep(sh.clone(), p));
+        }
+        for l in launches {
             tokio::spawn(run(sh.clone(), l));
         }
     }
 }
 
-fn schedule(sh: &Shared) -> Vec<Launch> {
+/// A job preparation task to run on a node before the job's first task there.
+pub(crate) struct PrepLaunch {
+    pub pool_id: String,
+    pub node_id: String,
+    pub job_id: String,
+    pub task: Value,
+}
+
+/// Whether a node may run tasks of a job with preparation task `prep`: it succeeded there (or
+/// is running, without `waitForSuccess`). A node that never ran it gets it started (`start`).
+fn prep_allows(node: &mut Node, job_id: &str, prep: &Value, start: &mut bool) -> bool {
+    if !prep.is_object() {
+        return true;
+    }
+    let wait = prep["waitForSuccess"].as_bool().unwrap_or(true);
+    match node.job_prep.get(job_id) {
+        None => {
+            node.job_prep.insert(
+                job_id.to_owned(),
+                crate::state::PrepRun {
+                    completed: false,
+                    success: false,
+                    info: json!({"state": "running", "startTime": timefmt::rfc3339(OffsetDateTime::now_utc()), "retryCount": 0}),
+                },
+            );
+            *start = true;
+            !wait
+        }
+        // Failed for good: "Batch will not run Tasks of this Job on the Node".
+        Some(r) if r.completed => r.success,
+        Some(_) => !wait,
+    }
+}
+
+fn schedule(sh: &Shared) -> (Vec<Launch>, Vec<PrepLaunch>) {
     let mut guard = sh.lock();
     let st = &mut *guard;
     let mut launches = Vec::new();
+    let mut preps = Vec::new();
     let mut waiting = std::collections::VecDeque::new();
     while let Some((job_id, key)) = st.queue.pop_front() {
         let Some(j) = st.jobs.get_mut(&job_id) else {
@@ -99,10 +138,30 @@ fn schedule(sh: &Shared) -> Vec<Launch> {
         let slots = t.required_slots();
         let per_node = pool.slots_per_node;
         let pack = pool.spec["taskSchedulingPolicy"]["nodeFillType"] == "pack";
+        let prep = &j.spec["jobPreparationTask"];
+        let pool_id = pool.id.clone();
+        let mut allowed = vec![false; pool.nodes.len()];
+        for (i, n) in pool.nodes.iter_mut().enumerate() {
+            if n.failed.is_some() || n.starting || n.used_slots + slots > per_node {
+                continue;
+            }
+            let mut start = false;
+            allowed[i] = prep_allows(n, &job_id, prep, &mut start);
+            if start {
+                preps.push(PrepLaunch {
+                    pool_id: pool_id.clone(),
+                    node_id: n.id.clone(),
+                    job_id: job_id.clone(),
+                    task: prep.clone(),
+                });
+            }
+        }
         let candidates = pool
             .nodes
             .iter_mut()
-            .filter(|n| n.failed.is_none() && !n.starting && n.used_slots + slots <= per_node);
+            .enumerate()
+            .filter(|(i, _)| allowed[*i])
+            .map(|(_, n)| n);
         let node: Option<&mut Node> = if pack {
             candidates.max_by_key(|n| n.used_slots)
         } else {
@@ -122,10 +181,9 @@ fn schedule(sh: &Shared) -> Vec<Launch> {
             .config
             .work_dir
             .join("pools")
-            .join(&pool.id)
+            .join(&pool_id)
             .join("nodes")
             .join(&node_id);
-        let pool_id = pool.id.clone();
 
         st.next_attempt += 1;
         let attempt = st.next_attempt;
@@ -172,7 +230,7 @@ fn schedule(sh: &Shared) -> Vec<Launch> {
         st.peak_running = st.peak_running.max(st.running);
     }
     st.queue = waiting;
-    launches
+    (launches, preps)
 }
 
 async fn run(sh: Arc<Shared>, l: Launch) {
@@ -208,8 +266,9 @@ async fn execute(sh: &Arc<Shared>, l: &Launch) -> Outcome {
     }
     for rf in l.spec["resourceFiles"].as_array().into_iter().flatten() {
         tokio::select! {
-            r = files::download(&sh.http, &wd, rf) => if let Err(f) = r {
-                return Outcome::Preprocessing(f);
+            r = files::download(&sh.http, &wd, rf) => match r {
+                Err(f) => return Outcome::Preprocessing(f),
+                Ok(()) => count_download(sh, rf),
             },
             () = l.token.cancelled() => return Outcome::Stopped(stop_reason(l), None),
         }
@@ -296,6 +355,100 @@ async fn execute(sh: &Arc<Shared>, l: &Launch) -> Outcome {
         sh.lock().pgids.remove(&p);
     }
     outcome
+}
+
+/// Counts a resource-file download by its URL without the query (the SAS).
+pub(crate) fn count_download(sh: &Shared, rf: &Value) {
+    let url = rf["httpUrl"].as_str().unwrap_or_default();
+    let key = url.split('?').next().unwrap_or_default().to_owned();
+    *sh.lock().downloads.entry(key).or_insert(0) += 1;
+}
+
+/// Bytes of the regular files under `dir` (0 when it is missing).
+pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Keeps a finished task's directory on its node for the task's `retentionTime` (counted
+/// against the node's disk), after which the reaper deletes it.
+fn retain(sh: &Shared, l: &Launch) {
+    let bytes = dir_size(&l.task_dir);
+    let keep = l.spec["constraints"]["retentionTime"]
+        .as_str()
+        .and_then(timefmt::parse_duration)
+        .unwrap_or(Duration::from_secs(7 * 86_400));
+    let mut st = sh.lock();
+    forget_dirs(&mut st, std::slice::from_ref(&l.task_dir));
+    if let Some(n) = st
+        .pools
+        .get_mut(&l.pool_id)
+        .and_then(|p| p.nodes.iter_mut().find(|n| n.id == l.node_id))
+    {
+        n.account_disk(bytes, 0, sh.config.node_disk_bytes);
+    }
+    st.retained.push(crate::state::Retained {
+        until: Instant::now() + keep.min(Duration::from_secs(400 * 86_400)),
+        pool_id: l.pool_id.clone(),
+        node_id: l.node_id.clone(),
+        dir: l.task_dir.clone(),
+        bytes,
+    });
+}
+
+/// Stops counting `dirs` against their nodes (deleted, or about to be).
+fn forget_dirs(st: &mut State, dirs: &[PathBuf]) {
+    let mut gone = Vec::new();
+    st.retained.retain(|r| {
+        let hit = dirs.contains(&r.dir);
+        if hit {
+            gone.push((r.pool_id.clone(), r.node_id.clone(), r.bytes));
+        }
+        !hit
+    });
+    for (pool, node, bytes) in gone {
+        if let Some(n) = st
+            .pools
+            .get_mut(&pool)
+            .and_then(|p| p.nodes.iter_mut().find(|n| n.id == node))
+        {
+            n.account_disk(0, bytes, None);
+        }
+    }
+}
+
+/// Deletes task directories whose retention passed, once a second.
+pub(crate) async fn reaper(sh: Arc<Shared>) {
+    loop {
+        tokio::select! {
+            () = sh.shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let due: Vec<PathBuf> = {
+            let mut st = sh.lock();
+            let now = Instant::now();
+            let due: Vec<PathBuf> = st
+                .retained
+                .iter()
+                .filter(|r| r.until <= now)
+                .map(|r| r.dir.clone())
+                .collect();
+            forget_dirs(&mut st, &due);
+            due
+        };
+        for d in due {
+            let _ = tokio::fs::remove_dir_all(d).await;
+        }
+    }
 }
 
 pub(crate) fn exit_code(s: std::process::ExitStatus) -> i32 {
@@ -504,6 +657,7 @@ async fn finish(sh: &Arc<Shared>, l: &Launch, outcome: Outcome) {
         fail.get_or_insert(f);
     }
     let stopped = matches!(outcome, Outcome::Stopped(..));
+    retain(sh, l);
     let mut guard = sh.lock();
     let st = &mut *guard;
     let success = fail.is_none();
@@ -793,7 +947,14 @@ pub(crate) fn delete_job(sh: &Arc<Shared>, st: &mut State, job_id: &str) {
     let (sh, id) = (sh.clone(), job_id.to_owned());
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
-        sh.lock().jobs.remove(&id);
+        {
+            let mut st = sh.lock();
+            st.jobs.remove(&id);
+            forget_dirs(&mut st, &dirs);
+            for n in st.pools.values_mut().flat_map(|p| p.nodes.iter_mut()) {
+                n.job_prep.remove(&id);
+            }
+        }
         for d in dirs {
             let _ = tokio::fs::remove_dir_all(d).await;
         }
@@ -876,19 +1037,7 @@ pub(crate) fn allocate_later(sh: Arc<Shared>, pool_id: String) {
                 let have = p.nodes.iter().filter(|n| n.dedicated == dedicated).count();
                 for i in have..want {
                     let id = format!("tvmps_{}_{:06}", if dedicated { "d" } else { "p" }, i);
-                    p.nodes.push(Node {
-                        id,
-                        failed: None,
-                        starting: false,
-                        start_info: None,
-                        dedicated,
-                        used_slots: 0,
-                        running_tasks: 0,
-                        total_run: 0,
-                        total_succeeded: 0,
-                        state_time: now,
-                        created: now,
-                    });
+                    p.nodes.push(Node::new(id, dedicated, now));
                 }
                 while p.nodes.iter().filter(|n| n.dedicated == dedicated).count() > want {
                     let idx = p

@@ -26,6 +26,10 @@ pub(crate) struct State {
     pub next_attempt: u64,
     /// Process groups of running task processes, killed on shutdown.
     pub pgids: std::collections::HashSet<u32>,
+    /// Resource-file downloads so far, by URL without its query (what a node fetched).
+    pub downloads: std::collections::HashMap<String, u64>,
+    /// Finished task directories still on their node, until their `retentionTime` passes.
+    pub retained: Vec<Retained>,
     etag_counter: u64,
 }
 
@@ -61,8 +65,36 @@ pub(crate) struct Pool {
     pub auto_for_job: Option<String>,
 }
 
+/// A finished task's directory kept on its node until `until` (the task's `retentionTime`).
+pub(crate) struct Retained {
+    pub until: Instant,
+    pub pool_id: String,
+    pub node_id: String,
+    pub dir: PathBuf,
+    pub bytes: u64,
+}
+
+/// A job preparation task's run on one node (`jobPreparationTaskExecutionInfo`).
+#[derive(Clone)]
+pub(crate) struct PrepRun {
+    /// Done (exit 0, retries exhausted or a preprocessing error).
+    pub completed: bool,
+    pub success: bool,
+    pub info: Value,
+}
+
 pub(crate) struct Node {
     pub id: String,
+    /// Job preparation runs on this node, by job id: tasks of a job with a preparation task
+    /// start here only after it succeeded (with `waitForSuccess`).
+    pub job_prep: BTreeMap<String, PrepRun>,
+    /// Bytes in this node's task directories and shared directory (see `Config::node_disk_bytes`).
+    pub disk_used: u64,
+    /// Bytes of the shared directory, counted in `disk_used`.
+    pub shared_bytes: u64,
+    /// Made unusable by a full disk (`disk_used` above `disk_budget`).
+    pub failed_disk: bool,
+    pub disk_budget: u64,
     /// `unusable` or `starttaskfailed` (a fault or a failed start task);
     /// such nodes get no tasks.
     pub failed: Option<String>,
@@ -77,6 +109,45 @@ pub(crate) struct Node {
     pub total_succeeded: u64,
     pub state_time: OffsetDateTime,
     pub created: OffsetDateTime,
+}
+
+impl Node {
+    pub(crate) fn new(id: String, dedicated: bool, now: OffsetDateTime) -> Self {
+        Self {
+            id,
+            job_prep: BTreeMap::new(),
+            disk_used: 0,
+            shared_bytes: 0,
+            failed_disk: false,
+            disk_budget: 0,
+            failed: None,
+            starting: false,
+            start_info: None,
+            dedicated,
+            used_slots: 0,
+            running_tasks: 0,
+            total_run: 0,
+            total_succeeded: 0,
+            state_time: now,
+            created: now,
+        }
+    }
+
+    /// Adds `bytes` (or takes them back) and turns the node `unusable` once its disk is full,
+    /// as a Batch node whose disk fills up does.
+    pub(crate) fn account_disk(&mut self, add: u64, remove: u64, budget: Option<u64>) {
+        self.disk_used = (self.disk_used + add).saturating_sub(remove);
+        if let Some(b) = budget
+            && self.disk_used > b
+            && self.failed.is_none()
+        {
+            tracing::info!(node = %self.id, used = self.disk_used, budget = b, "node disk full: unusable");
+            self.failed = Some("unusable".into());
+            self.failed_disk = true;
+            self.disk_budget = b;
+            self.state_time = OffsetDateTime::now_utc();
+        }
+    }
 }
 
 impl Pool {
@@ -170,6 +241,11 @@ impl Pool {
                     "exitCode": 1, "retryCount": 0, "result": "failure",
                     "failureInfo": {"category": "UserError", "code": "FailureExitCode",
                                     "message": "The task process exited with an unexpected exit code"}});
+            }
+            Some(_) if node.disk_used > 0 && node.failed_disk => {
+                v["errors"] = json!([{"code": "DiskFull",
+                    "message": format!("The node ran out of disk space: {} bytes in task and shared directories exceed its disk of {} bytes.", node.disk_used, node.disk_budget),
+                    "errorDetails": []}]);
             }
             Some(_) => {
                 v["errors"] = json!([{"code": "NodeUnusable",

@@ -1144,3 +1144,121 @@ async fn answers_in_the_services_casing_with_its_limits_and_delays() {
     c.wait_for("/jobs/jbig", 10, |j| j["state"] == "completed")
         .await;
 }
+
+/// A job preparation task runs once per node, before the job's first task there (its
+/// resource files downloaded once per node), and its state is listed per node; one that fails
+/// leaves the job's tasks waiting on that node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_preparation_runs_once_per_node_before_the_jobs_tasks() {
+    let s = start().await;
+    let c = &s.client;
+    let store = BlobStore::start().await;
+    store.put_file("/stage/tool", b"#!/bin/sh\necho tool ran\n");
+    c.steady_pool("pprep", 2, 2).await;
+    let prep = json!({"commandLine": "/bin/sh -c 'sleep 0.2; cp tool $AZ_BATCH_NODE_SHARED_DIR/tool && chmod 0755 $AZ_BATCH_NODE_SHARED_DIR/tool'",
+                      "resourceFiles": [{"httpUrl": store.url("/stage/tool"), "filePath": "tool"}],
+                      "waitForSuccess": true, "constraints": {"maxTaskRetryCount": 1}});
+    let body = json!({"id": "jp", "poolInfo": {"poolId": "pprep"}, "jobPreparationTask": prep});
+    let r = c.call("POST", "/jobs", Some(&body)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let tasks: Vec<Value> = (0..8)
+        .map(|i| {
+            task(
+                &format!("t{i}"),
+                "/bin/sh -c '$AZ_BATCH_NODE_SHARED_DIR/tool'",
+            )
+        })
+        .collect();
+    add(c, "jp", tasks).await;
+    for i in 0..8 {
+        let t = wait_task(c, "jp", &format!("t{i}")).await;
+        assert_eq!(t["executionInfo"]["result"], "success", "{t}");
+    }
+    let status = c
+        .call("GET", "/jobs/jp/jobpreparationandreleasetaskstatus", None)
+        .await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    let entries = status.body["value"].as_array().unwrap();
+    assert!(!entries.is_empty() && entries.len() <= 2, "{}", status.body);
+    for e in entries {
+        let info = &e["jobPreparationTaskExecutionInfo"];
+        assert_eq!(info["state"], "completed", "{e}");
+        assert_eq!(info["result"], "success", "{e}");
+        assert_eq!(info["exitCode"], 0, "{e}");
+    }
+    let downloads = s.handle.downloads();
+    let n = downloads
+        .iter()
+        .find(|(k, _)| k.ends_with("/stage/tool"))
+        .map(|(_, n)| *n);
+    assert_eq!(
+        n,
+        Some(entries.len() as u64),
+        "one download per node: {downloads:?}"
+    );
+
+    // A preparation task that fails: the job's tasks never start on that node.
+    let bad = json!({"id": "jbad", "poolInfo": {"poolId": "pprep"},
+                     "jobPreparationTask": {"commandLine": "/bin/sh -c 'echo no >&2; exit 3'"}});
+    assert_eq!(c.call("POST", "/jobs", Some(&bad)).await.status, 201);
+    add(c, "jbad", vec![task("never", "/bin/true")]).await;
+    let st = c
+        .wait_for("/jobs/jbad/jobpreparationandreleasetaskstatus", 10, |l| {
+            l["value"].as_array().is_some_and(|v| {
+                !v.is_empty()
+                    && v.iter()
+                        .all(|e| e["jobPreparationTaskExecutionInfo"]["state"] == "completed")
+            })
+        })
+        .await;
+    assert_eq!(
+        st["value"][0]["jobPreparationTaskExecutionInfo"]["exitCode"], 3,
+        "{st}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = c.call("GET", "/jobs/jbad/tasks/never", None).await;
+    assert_eq!(t.body["state"], "active", "{}", t.body);
+}
+
+/// Task directories stay on the node for their retention time and count against its disk:
+/// past the budget the node turns `unusable` (with a DiskFull error); short retention frees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_disk_makes_the_node_unusable_until_retention_frees_it() {
+    let s = start_with(|c| c.node_disk_bytes = Some(300_000)).await;
+    let c = &s.client;
+    c.steady_pool("pdisk", 1, 1).await;
+    job(c, "jshort", "pdisk").await;
+    let write = "/bin/sh -c 'head -c 100000 /dev/zero > big'";
+    let short: Vec<Value> = (0..6)
+        .map(|i| json!({"id": format!("s{i}"), "commandLine": write, "constraints": {"retentionTime": "PT1S"}}))
+        .collect();
+    for t in short {
+        add(c, "jshort", vec![t.clone()]).await;
+        let id = t["id"].as_str().unwrap();
+        assert_eq!(
+            wait_task(c, "jshort", id).await["executionInfo"]["result"],
+            "success"
+        );
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+    }
+    let node = &c.call("GET", "/pools/pdisk/nodes", None).await.body["value"][0];
+    assert_ne!(
+        node["state"], "unusable",
+        "short retention frees the disk: {node}"
+    );
+
+    job(c, "jlong", "pdisk").await;
+    let long: Vec<Value> = (0..4)
+        .map(|i| json!({"id": format!("l{i}"), "commandLine": write, "constraints": {"retentionTime": "PT1H"}}))
+        .collect();
+    add(c, "jlong", long).await;
+    let nodes = c
+        .wait_for("/pools/pdisk/nodes", 20, |l| {
+            l["value"][0]["state"] == "unusable"
+        })
+        .await;
+    assert_eq!(
+        nodes["value"][0]["errors"][0]["code"], "DiskFull",
+        "{nodes}"
+    );
+}

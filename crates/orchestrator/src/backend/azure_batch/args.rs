@@ -62,6 +62,14 @@ pub struct AzureBatchArgs {
     /// Azure Batch: parallel add-task-collection requests [default: 4].
     #[arg(long, env = "ORCHESTRATOR_AZURE_SUBMITTERS", value_name = "N")]
     pub submitters: Option<usize>,
+    /// Azure Batch: how long a finished task's directory stays on its node, e.g. 1h
+    /// [default: 10m].
+    #[arg(
+        long,
+        env = "ORCHESTRATOR_AZURE_TASK_RETENTION",
+        value_name = "DURATION"
+    )]
+    pub task_retention: Option<String>,
 }
 
 impl AzureBatchArgs {
@@ -81,6 +89,7 @@ impl AzureBatchArgs {
             job_timeout: self.job_timeout.clone(),
             poll_interval: self.batch_poll_interval.clone(),
             submitters: self.submitters,
+            task_retention: self.task_retention.clone(),
         }
     }
 }

@@ -141,7 +141,9 @@ impl AzureBatchConfig {
             image_sku: None,
             keep_pool: false,
             job_timeout: Duration::from_secs(24 * 3600),
-            task_retention: Duration::from_secs(24 * 3600),
+            // Long enough to read a finished task's files on the node; short enough that
+            // thousands of finished task directories do not fill a node's disk.
+            task_retention: Duration::from_secs(10 * 60),
             submitters: 4,
             poll_interval: Duration::from_secs(5),
             pool_stall_warning: Duration::from_secs(15 * 60),
@@ -207,6 +209,8 @@ pub struct AzureBatchOptions {
     pub poll_interval: Option<String>,
     /// Parallel task submitters.
     pub submitters: Option<usize>,
+    /// How long a finished task's directory stays on its node (`10m`).
+    pub task_retention: Option<String>,
 }
 
 impl AzureBatchOptions {
@@ -226,6 +230,7 @@ impl AzureBatchOptions {
             job_timeout: self.job_timeout.or(other.job_timeout),
             poll_interval: self.poll_interval.or(other.poll_interval),
             submitters: self.submitters.or(other.submitters),
+            task_retention: self.task_retention.or(other.task_retention),
         }
     }
 }
@@ -293,6 +298,9 @@ impl AzureBatchConfig {
         }
         if let Some(v) = o.submitters {
             c.submitters = v;
+        }
+        if let Some(v) = o.task_retention {
+            c.task_retention = duration("--task-retention", &v)?;
         }
         c.validate()?;
         Ok(c)

@@ -9,8 +9,8 @@ use reqwest::Method;
 use super::client::{BatchClient, Call};
 
 use super::model::{
-    self, JobConstraints, JobCreate, JobPatch, JobState, JobTerminate, JobView, NameValue, Page,
-    PoolInfo, TaskExecutionResult, TaskState,
+    self, JobConstraints, JobCreate, JobPatch, JobPreparationTask, JobState, JobTerminate, JobView,
+    NameValue, Page, PoolInfo, TaskExecutionResult, TaskState,
 };
 use super::pool::next_call;
 
@@ -90,12 +90,14 @@ pub(crate) async fn succeeded_task_ids(
 }
 
 /// The job: `noaction` until every task is in (then patched to `terminatejob`: a job with no
-/// tasks yet would end at once), a wall-clock cap, tagged with the run id for `cleanup`.
+/// tasks yet would end at once), a wall-clock cap, the preparation task that puts the trainer
+/// on each node, tagged with the run id for `cleanup`.
 pub(crate) fn job_body(
     run_id: &str,
     job_id: &str,
     pool_info: PoolInfo,
     cap: Duration,
+    prep: Option<JobPreparationTask>,
 ) -> JobCreate {
     JobCreate {
         id: job_id.to_owned(),
@@ -105,6 +107,7 @@ pub(crate) fn job_body(
         constraints: JobConstraints {
             max_wall_clock_time: Some(model::iso_duration(cap)),
         },
+        job_preparation_task: prep,
         metadata: model::run_metadata(run_id),
     }
 }
@@ -268,7 +271,18 @@ mod tests {
             pool_id: Some("orch-run-1".into()),
             auto_pool_specification: None,
         };
-        let body = job_body("run-1", "orch-run-1", info, Duration::from_secs(6 * 3600));
+        let prep = super::super::tasks::trainer_preparation(
+            "https://acct.blob.core.windows.net/orch-stage/abc?sv=2022-11-02&sp=r&sig=SIG",
+            &"ab".repeat(32),
+            Duration::from_secs(600),
+        );
+        let body = job_body(
+            "run-1",
+            "orch-run-1",
+            info,
+            Duration::from_secs(6 * 3600),
+            Some(prep),
+        );
         let got: serde_json::Value = serde_json::from_slice(&model::to_body(&body)).unwrap();
         let want: serde_json::Value =
             serde_json::from_str(include_str!("snapshots/job.json")).unwrap();

@@ -84,8 +84,28 @@ impl AzureBatch {
         job::batch_id("orch-", &run.run_id)
     }
 
-    fn job_body(&self, run: &RunContext, job_id: &str, pool_info: PoolInfo) -> JobCreate {
-        job::job_body(&run.run_id, job_id, pool_info, self.cfg.job_timeout)
+    /// The job, with the preparation task that puts the trainer (`trainer_url`, a read SAS
+    /// of the staged blob `trainer_object`) on every node.
+    fn job_body(
+        &self,
+        run: &RunContext,
+        job_id: &str,
+        pool_info: PoolInfo,
+        trainer_url: &str,
+        trainer_object: &str,
+    ) -> JobCreate {
+        let prep = tasks::trainer_preparation(
+            trainer_url,
+            object_digest(trainer_object),
+            self.cfg.task_retention,
+        );
+        job::job_body(
+            &run.run_id,
+            job_id,
+            pool_info,
+            self.cfg.job_timeout,
+            Some(prep),
+        )
     }
 
     fn pool_info(
@@ -124,7 +144,7 @@ impl AzureBatch {
         &self,
         run: &RunContext,
         tasks: &[TaskSpec],
-        trainer_url: &str,
+        trainer_path: &str,
         input_url: &dyn Fn(&str) -> Option<String>,
         output_container_url: &str,
     ) -> (Vec<model::TaskCreate>, Vec<(String, String)>) {
@@ -141,7 +161,7 @@ impl AzureBatch {
             // The output container belongs to the run; blobs are `<task-id>/<file>`.
             let prefix = spec.task_id.clone();
             let x = tasks::TaskInputs {
-                trainer_url,
+                trainer_path,
                 input_url: &input,
                 output_container_url,
                 output_prefix: &prefix,
@@ -198,14 +218,16 @@ impl AzureBatch {
         if let Some(p) = &pool_body {
             out.push_str(&format!("POST /pools\n{}\n", pretty(p)));
         }
+        let trainer = placeholder(&staged.trainer, "r");
         out.push_str(&format!(
             "POST /jobs\n{}\n",
-            pretty(&self.job_body(run, &job_id, pool_info))
+            pretty(&self.job_body(run, &job_id, pool_info, &trainer, &staged.trainer))
         ));
-        let trainer = placeholder(&staged.trainer, "r");
+        let trainer_path = tasks::node_trainer(object_digest(&staged.trainer));
         let out_container = placeholder(&self.storage.output_container_base(&run.run_id), "cw");
         let input_url = |d: &str| staged.inputs.get(d).map(|u| placeholder(u, "r"));
-        let (pending, bad) = self.task_bodies(run, tasks, &trainer, &input_url, &out_container);
+        let (pending, bad) =
+            self.task_bodies(run, tasks, &trainer_path, &input_url, &out_container);
         for chunk in pending.chunks(tasks::MAX_TASKS_PER_REQUEST) {
             out.push_str(&format!(
                 "POST /jobs/{job_id}/addtaskcollection\n{}\n",
@@ -291,6 +313,7 @@ impl AzureBatch {
             job_id: &job_id,
             pool_id: pool_body.as_ref().map(|p| p.id.clone()),
             urls: &urls,
+            trainer_object: &staged.trainer,
         };
         let end = self
             .submit_and_watch(&on_pool, pool_info, specs, events, shutdown)
@@ -337,10 +360,11 @@ impl AzureBatch {
         shutdown: &CancellationToken,
     ) -> std::result::Result<WatchEnd, String> {
         let (client, run, job_id) = (&self.client, p.run, p.job_id);
-        job::create_job(client, &self.job_body(run, job_id, pool_info)).await?;
+        let job = self.job_body(run, job_id, pool_info, &p.urls.trainer, p.trainer_object);
+        job::create_job(client, &job).await?;
         let lookup = |d: &str| p.urls.inputs.get(d).cloned();
-        let (creates, bad) =
-            self.task_bodies(run, &specs, &p.urls.trainer, &lookup, &p.urls.outputs);
+        let trainer_path = tasks::node_trainer(object_digest(p.trainer_object));
+        let (creates, bad) = self.task_bodies(run, &specs, &trainer_path, &lookup, &p.urls.outputs);
         let pending: Vec<tasks::Pending> = creates.iter().map(tasks::Pending::new).collect();
         drop(creates);
         for (id, why) in &bad {
@@ -597,6 +621,13 @@ struct OnPool<'a> {
     /// The named pool (an auto-pool's id is learned from the job).
     pool_id: Option<String>,
     urls: &'a SignedUrls,
+    /// The staged trainer's blob URL (its last segment is the digest).
+    trainer_object: &'a str,
+}
+
+/// The digest a staged object's URL ends with (objects are named by digest).
+fn object_digest(object_url: &str) -> &str {
+    object_url.rsplit('/').next().unwrap_or(object_url)
 }
 
 fn refused(task_id: &str, why: &str) -> TaskOutcome {
@@ -714,9 +745,9 @@ impl Backend for AzureBatch {
         }
     }
 
-    fn task_command(&self, _run: &RunContext, _staged: &Staged, task: &TaskSpec) -> Vec<String> {
+    fn task_command(&self, _run: &RunContext, staged: &Staged, task: &TaskSpec) -> Vec<String> {
         let x = tasks::TaskInputs {
-            trainer_url: "",
+            trainer_path: &tasks::node_trainer(object_digest(&staged.trainer)),
             input_url: "",
             output_container_url: "",
             output_prefix: "",

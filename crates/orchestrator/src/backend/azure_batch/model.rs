@@ -310,7 +310,21 @@ pub(crate) struct JobCreate {
     pub(crate) on_all_tasks_complete: String,
     pub(crate) on_task_failure: String,
     pub(crate) constraints: JobConstraints,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) job_preparation_task: Option<JobPreparationTask>,
     pub(crate) metadata: Vec<NameValue>,
+}
+
+/// `BatchJobPreparationTask`: runs once on each node before the job's first task there.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobPreparationTask {
+    pub(crate) id: String,
+    pub(crate) command_line: String,
+    pub(crate) resource_files: Vec<ResourceFile>,
+    pub(crate) constraints: TaskConstraints,
+    pub(crate) wait_for_success: bool,
+    pub(crate) rerun_on_node_reboot_after_success: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

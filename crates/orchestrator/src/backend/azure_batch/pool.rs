@@ -422,7 +422,7 @@ mod tests {
                 pool: pool_spec(&c, ubuntu("server-gen1"), "run-1"),
             }),
         };
-        let job = super::super::job::job_body("run-1", "orch-run-1", info, c.job_timeout);
+        let job = super::super::job::job_body("run-1", "orch-run-1", info, c.job_timeout, None);
         snapshot(&job, include_str!("snapshots/autopool-job.json"));
     }
 

@@ -463,7 +463,13 @@ async fn recorded_lifecycle_answers_are_success() {
     ));
     let server = script(answers).await;
     let c = client(&server);
-    let jb = super::job::job_body("run-1", "terminateJob", pool_info("PatchJob"), ms(60_000));
+    let jb = super::job::job_body(
+        "run-1",
+        "terminateJob",
+        pool_info("PatchJob"),
+        ms(60_000),
+        None,
+    );
     super::job::create_job(&c, &jb).await.unwrap();
     super::job::terminate_job(&c, "terminateJob", "UserTerminate")
         .await
@@ -786,6 +792,7 @@ async fn job_requests_match_the_recorded_ones() {
             "orch-run-1",
             pool_info("orch-run-1"),
             ms(3_600_000),
+            None,
         );
         super::job::create_job(&c, &jb).await.unwrap();
         super::job::set_terminate_when_done(&c, "orch-run-1", ms(0))
@@ -814,7 +821,7 @@ fn our_task() -> super::model::TaskCreate {
         prior_attempts: 0,
     };
     let inputs = super::tasks::TaskInputs {
-        trainer_url: "https://acct.blob.core.windows.net/s/trainer?sv=1&sig=S",
+        trainer_path: "$AZ_BATCH_NODE_SHARED_DIR/orchestrator/trainer-abc",
         input_url: "https://acct.blob.core.windows.net/s/abc?sv=1&sig=S",
         output_container_url: "https://acct.blob.core.windows.net/o?sv=1&sig=S",
         output_prefix: "t-0123456789abcdef",

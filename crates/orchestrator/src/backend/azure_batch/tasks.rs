@@ -12,9 +12,9 @@ use reqwest::Method;
 
 use super::client::{ApiError, BatchClient, Call};
 use super::model::{
-    self, OutputFile, OutputFileBlobContainerDestination, OutputFileDestination,
-    OutputFileUploadConfig, ResourceFile, TaskAddCollectionResult, TaskAddStatus, TaskConstraints,
-    TaskCreate,
+    self, JobPreparationTask, OutputFile, OutputFileBlobContainerDestination,
+    OutputFileDestination, OutputFileUploadConfig, ResourceFile, TaskAddCollectionResult,
+    TaskAddStatus, TaskConstraints, TaskCreate,
 };
 use crate::job::TaskSpec;
 
@@ -33,8 +33,9 @@ const SUBMIT_CALL_ATTEMPTS: u32 = 4;
 /// Wait between tries while Batch does not answer.
 const OUTAGE_PAUSE: Duration = Duration::from_secs(2);
 
-/// File names the task sees in its working directory.
+/// The trainer's file name in the job preparation task's working directory.
 pub(crate) const TRAINER_FILE: &str = "trainer";
+/// File names the task sees in its working directory.
 pub(crate) const OUTPUT_FILE: &str = "output.txt";
 /// Left by the command line when the trainer exits 1 (bad input); see [`build_task`].
 pub(crate) const BAD_INPUT_FILE: &str = "bad-input.txt";
@@ -46,10 +47,50 @@ fn is_plain_word(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "._+=,:@%/-".contains(c))
 }
 
+/// Where the job preparation task leaves the trainer on every node: the node's shared
+/// directory, keyed by the trainer's digest (jobs of other runs on a reused pool keep theirs).
+pub(crate) fn node_trainer(digest: &str) -> String {
+    format!("$AZ_BATCH_NODE_SHARED_DIR/orchestrator/trainer-{digest}")
+}
+
+/// The job preparation task: downloads the trainer once per node (not once per task, which
+/// filled nodes' disks: a 2 MB binary kept for every task's retention) and moves it into the
+/// node's shared directory under its digest. Runs again harmlessly (the second job on a node
+/// finds it there). Tasks wait for it (`waitForSuccess`).
+pub(crate) fn trainer_preparation(
+    trainer_url: &str,
+    digest: &str,
+    retention: Duration,
+) -> JobPreparationTask {
+    let target = node_trainer(digest);
+    let script = format!(
+        "t=\"{target}\"; if [ -x \"$t\" ]; then rm -f {TRAINER_FILE}; else \
+         mkdir -p \"$AZ_BATCH_NODE_SHARED_DIR/orchestrator\" && mv -f {TRAINER_FILE} \"$t.part.$$\" \
+         && mv -f \"$t.part.$$\" \"$t\"; fi"
+    );
+    JobPreparationTask {
+        id: "orchestrator-trainer".into(),
+        command_line: format!("/bin/sh -c '{script}'"),
+        resource_files: vec![ResourceFile {
+            http_url: trainer_url.into(),
+            file_path: TRAINER_FILE.into(),
+            file_mode: Some("0755".into()),
+        }],
+        constraints: TaskConstraints {
+            max_wall_clock_time: None,
+            retention_time: model::iso_duration(retention),
+            // A download can fail for passing reasons; three tries before the node is given up.
+            max_task_retry_count: 2,
+        },
+        wait_for_success: true,
+        rerun_on_node_reboot_after_success: true,
+    }
+}
+
 /// Everything one task body needs besides its spec.
 pub(crate) struct TaskInputs<'a> {
-    /// Read SAS URL of the trainer blob.
-    pub(crate) trainer_url: &'a str,
+    /// The trainer on the node ([`node_trainer`]).
+    pub(crate) trainer_path: &'a str,
     /// Read SAS URL of this input's blob.
     pub(crate) input_url: &'a str,
     /// Output container URL with a create+write SAS.
@@ -61,9 +102,9 @@ pub(crate) struct TaskInputs<'a> {
     pub(crate) retention: Duration,
 }
 
-/// The task body: resource files (trainer 0755, input), `/bin/sh -c` command line running the
-/// static trainer (no Python, no start task), result uploaded on success and `../std*.txt`
-/// on completion.
+/// The task body: the input as a resource file, a `/bin/sh -c` command line running the
+/// static trainer from the node's shared directory (no Python, no start task), result
+/// uploaded on success and `../std*.txt` on completion.
 ///
 /// Batch retries every non-zero exit (`maxTaskRetryCount`), but the trainer's exit 1 means bad
 /// input, which no retry can fix. So the command line turns exit 1 into exit 0 plus a
@@ -82,7 +123,7 @@ pub(crate) fn build_task(spec: &TaskSpec, x: &TaskInputs<'_>) -> Result<TaskCrea
              use only letters, digits and ._+=,:@%/-"
         ));
     }
-    let mut script = format!("./{TRAINER_FILE} ./{input_file} ./{OUTPUT_FILE}");
+    let mut script = format!("\"{}\" ./{input_file} ./{OUTPUT_FILE}", x.trainer_path);
     for a in &spec.trainer_args {
         script.push(' ');
         script.push_str(a);
@@ -106,18 +147,11 @@ pub(crate) fn build_task(spec: &TaskSpec, x: &TaskInputs<'_>) -> Result<TaskCrea
         id: spec.task_id.clone(),
         display_name: spec.input_name.chars().take(1024).collect(),
         command_line: format!("/bin/sh -c '{script}'"),
-        resource_files: vec![
-            ResourceFile {
-                http_url: x.trainer_url.into(),
-                file_path: TRAINER_FILE.into(),
-                file_mode: Some("0755".into()),
-            },
-            ResourceFile {
-                http_url: x.input_url.into(),
-                file_path: input_file,
-                file_mode: None,
-            },
-        ],
+        resource_files: vec![ResourceFile {
+            http_url: x.input_url.into(),
+            file_path: input_file,
+            file_mode: None,
+        }],
         output_files: vec![
             // One wildcard for the output and the bad-input marker: on success exactly one of
             // them exists, and a wildcard that matches one file of two is never an upload
@@ -438,13 +472,13 @@ mod tests {
 
     fn inputs() -> TaskInputs<'static> {
         TaskInputs {
-            trainer_url: "https://acct.blob.core.windows.net/orch-stage/trainer-abc?sv=2022-11-02&sp=r&sig=SIG",
+            trainer_path: "$AZ_BATCH_NODE_SHARED_DIR/orchestrator/trainer-abc",
             input_url: "https://acct.blob.core.windows.net/orch-stage/abc?sv=2022-11-02&sp=r&sig=SIG",
             output_container_url: "https://acct.blob.core.windows.net/orch-out?sv=2022-11-02&sp=cw&sig=SIG",
             output_prefix: "run-1/t-0123456789abcdef",
             max_retries: 2,
             timeout: Some(Duration::from_secs(1800)),
-            retention: Duration::from_secs(86_400),
+            retention: Duration::from_secs(600),
         }
     }
 
@@ -460,7 +494,7 @@ mod tests {
     #[test]
     fn odd_input_names_get_a_plain_file_name_and_odd_flags_are_refused() {
         let t = build_task(&spec("my data (1).csv", &[]), &inputs()).unwrap();
-        assert_eq!(t.resource_files[1].file_path, "input.csv");
+        assert_eq!(t.resource_files[0].file_path, "input.csv");
         assert!(t.command_line.contains("./input.csv"));
         assert!(build_task(&spec("a.csv", &["it's"]), &inputs()).is_err());
     }
