@@ -45,6 +45,7 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.base import is_regressor
 from sklearn.model_selection import cross_val_score
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -762,8 +763,29 @@ def run_reference(csv, args):
     return run_reference_folds(csv, args)[:4]
 
 
+REGRESSION_SCORERS = SCORERS[SCORERS.index("r2"):]
+
+
 def run_reference_folds(csv, args):
-    """run_reference's result and then the fold scores (a list of floats; None on error)."""
+    """run_reference's result and then the fold scores (a list of floats; None on error).
+
+    One deliberate difference from main.py: a classification scorer on a regressor (accuracy,
+    roc_auc, ...) is refused (issue 14: "a scorer that does not fit the estimator ... is one
+    clear line, exit 1"), where sklearn scores the folds nan ("Scoring failed"; or, when every
+    prediction happens to be integral, a number). The error text keeps what sklearn did."""
+    result = sklearn_folds(csv, args)
+    estimator, _, _, scoring = parse_args(args)
+    if is_regressor(estimator()) and scoring is not None and scoring not in REGRESSION_SCORERS:
+        detail = (result[2] or "").split("Details: ")[-1]
+        return "error", None, None, (
+            f"refused (issue 14: --scoring {scoring} does not fit a regressor); sklearn: "
+            f"{result[1] or result[3]}" + (f" (Details: {detail})" if detail else "")
+        ), None
+    return result
+
+
+def sklearn_folds(csv, args):
+    """What scikit-learn does: run_reference_folds without the refusal rule."""
     estimator, params, cv, scoring = parse_args(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
