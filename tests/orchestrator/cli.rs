@@ -180,6 +180,46 @@ fn a_misspelt_config_key_is_refused_with_its_name() {
     );
 }
 
+/// A backend's table in the file reaches that backend (and only a known backend's table is
+/// accepted); here Azure Batch's, seen in the request bodies of its dry run.
+#[test]
+fn a_backends_table_in_the_config_file_reaches_that_backend() {
+    let s = Scratch::new();
+    s.copy_input("iris.csv", "iris.csv");
+    let toml = s.path().join("orchestrator.toml");
+    std::fs::write(
+        &toml,
+        "backend = \"azure-batch\"\n[azure_batch]\nvm-size = \"Standard_D4s_v5\"\ntask-slots = 3\n",
+    )
+    .unwrap();
+    // Credentials-shaped values only: a dry run builds the clients and sends nothing.
+    let env = [
+        (
+            "AZURE_BATCH_ACCOUNT_URL",
+            "https://acct.westeurope.batch.azure.com",
+        ),
+        ("AZURE_BATCH_ACCOUNT_KEY", "a2V5"),
+        ("AZURE_STORAGE_ACCOUNT", "acct"),
+        ("AZURE_STORAGE_KEY", "a2V5"),
+    ];
+    let plan = dry_plan(&s, &[], &env);
+    assert!(
+        plan.contains("\"vmSize\": \"Standard_D4s_v5\"")
+            && plan.contains("\"taskSlotsPerNode\": 3"),
+        "{plan}"
+    );
+    for (text, want) in [
+        ("[slurmm]\npartition = \"x\"\n", "slurmm"),
+        ("[local]\nthreads = 2\n", "[local]"),
+    ] {
+        std::fs::write(&toml, text).unwrap();
+        let out = s.run(&tripwire(&s), &["--dry-run"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(want), "{text}: {stderr}");
+    }
+}
+
 #[test]
 fn status_shows_where_a_run_stands_and_cleanup_keeps_shared_objects() {
     let s = Scratch::new();

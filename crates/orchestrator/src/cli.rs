@@ -1,7 +1,7 @@
-//! The command line: clap definitions (raw flags and `ORCHESTRATOR_*` environment variables),
-//! their merge with the TOML file into checked configs, and the one place that turns a
-//! [`BackendKind`] into a concrete backend. Besides this file, only a backend's own `args.rs`
-//! (its flags) and `BackendKind` (a `ValueEnum`) know clap.
+//! The command line: clap definitions (raw flags and `ORCHESTRATOR_*` environment variables)
+//! and their merge with the TOML file into checked configs. Which backends exist is listed
+//! once, in `backend::backends!`; besides this file, only a backend's own `args.rs` (its
+//! flags) and that list know clap.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,9 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::EXIT_OK;
-use crate::backend::azure_batch::AzureBatch;
-use crate::backend::slurm::Slurm;
-use crate::backend::{Backend, BackendArgs, BackendKind, Local};
+use crate::backend::{Backend, BackendArgs, BackendKind, WithBackend};
 use crate::config::{self, FileConfig, ResumeOverrides, RunConfig};
 use crate::pipeline;
 use crate::sweep::GridOptions;
@@ -191,37 +189,49 @@ struct BackendSettings<'a> {
     args: &'a BackendArgs,
 }
 
-impl Action {
-    async fn run_on<B: Backend>(
-        self,
-        backend: &B,
-        out_dir: &Path,
-        shutdown: CancellationToken,
-    ) -> Result<u8> {
-        match self {
+/// A command with what it needs besides its backend, run by [`with_backend`].
+struct Invocation {
+    action: Action,
+    out_dir: PathBuf,
+    shutdown: CancellationToken,
+}
+
+impl WithBackend for Invocation {
+    type Output = u8;
+
+    async fn with<B: Backend>(self, backend: &B) -> Result<u8> {
+        let Self {
+            action,
+            out_dir,
+            shutdown,
+        } = self;
+        match action {
             Action::Run(config) => Ok(pipeline::run(backend, &config, shutdown).await?.exit_code),
             Action::Resume { run_id, overrides } => Ok(pipeline::resume(
-                backend, out_dir, &run_id, &overrides, shutdown,
+                backend, &out_dir, &run_id, &overrides, shutdown,
             )
             .await?
             .exit_code),
             Action::Cleanup { run_id } => {
-                pipeline::cleanup(backend, out_dir, &run_id).await?;
+                pipeline::cleanup(backend, &out_dir, &run_id).await?;
                 println!("Cleaned up run {run_id} on the {} backend", backend.name());
                 Ok(EXIT_OK)
             }
-            Action::CleanupAll => Err(Error::Config(format!(
-                "`cleanup --all` applies to the azure-batch backend, not {}",
-                backend.name()
-            ))),
+            Action::CleanupAll => match backend.cleanup_all().await? {
+                Some(done) => {
+                    println!("cleanup --all: {done}");
+                    Ok(EXIT_OK)
+                }
+                None => Err(Error::Config(format!(
+                    "`cleanup --all` applies to the azure-batch backend, not {}",
+                    backend.name()
+                ))),
+            },
         }
     }
 }
 
-// ============================================================================================
-// Backend selection: the one place that knows every engine. Each backend's author replaces
-// its arm with the construction of the backend (from its flattened args and its TOML table).
-// ============================================================================================
+/// Builds the backend of `kind` from its flags and its table, and runs `action` on it.
 async fn with_backend(
     kind: BackendKind,
     settings: BackendSettings<'_>,
@@ -233,23 +243,12 @@ async fn with_backend(
         file,
         args,
     } = settings;
-    match kind {
-        BackendKind::Local => action.run_on(&Local::new(out_dir), out_dir, shutdown).await,
-        BackendKind::Slurm => {
-            let backend =
-                Slurm::from_settings(&args.slurm, &args.pack, file.slurm.as_ref(), out_dir)?;
-            action.run_on(&backend, out_dir, shutdown).await
-        }
-        BackendKind::AzureBatch => {
-            let backend =
-                AzureBatch::from_settings(&args.azure_batch, file.azure_batch.as_ref()).await?;
-            if let Action::CleanupAll = action {
-                println!("cleanup --all: {}", backend.cleanup_all().await?);
-                return Ok(EXIT_OK);
-            }
-            action.run_on(&backend, out_dir, shutdown).await
-        }
-    }
+    let command = Invocation {
+        action,
+        out_dir: out_dir.to_path_buf(),
+        shutdown,
+    };
+    kind.build_then(args, out_dir, file, command).await
 }
 
 /// Runs a parsed command line to completion and returns the process exit code.

@@ -4,6 +4,7 @@
 //! `cli.rs`), then the TOML file (`--config PATH`, else `./orchestrator.toml` if present), then
 //! the defaults documented on each field.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ pub const DEFAULT_CONFIG_FILE: &str = "orchestrator.toml";
 /// retries = 2
 /// timeout = "10m"
 /// trainer_args = ["--n-estimators", "20"]
+///
+/// [slurm]            # each backend's own table, named in `backend::backends!`
+/// partition = "debug"
 /// ```
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,10 +52,10 @@ pub struct FileConfig {
     pub timeout: Option<String>,
     /// Trainer flags used when none are given after `--`.
     pub trainer_args: Option<Vec<String>>,
-    /// Settings of the Slurm backend; read by that backend's own code.
-    pub slurm: Option<toml::Table>,
-    /// Settings of the Azure Batch backend; read by that backend's own code.
-    pub azure_batch: Option<toml::Table>,
+    /// Each backend's table (`[slurm]`, `[azure_batch]`), by its name; read by that backend's
+    /// own code.
+    #[serde(skip)]
+    pub backend_tables: BTreeMap<String, toml::Table>,
 }
 
 impl FileConfig {
@@ -68,8 +72,40 @@ impl FileConfig {
             }
             Err(e) => return Err(Error::io("read configuration file", path, e)),
         };
-        toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("`{}`: {}", path.display(), e.message())))
+        Self::parse(&text).map_err(|e| Error::Config(format!("`{}`: {e}", path.display())))
+    }
+
+    /// Parses the file's text: the backends' tables are set aside by name, and every other
+    /// key must be one of the fields above.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let mut doc: toml::Table = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+        let mut backend_tables = BTreeMap::new();
+        for name in BackendKind::TABLES {
+            match doc.remove(*name) {
+                None => {}
+                Some(toml::Value::Table(t)) => {
+                    backend_tables.insert((*name).to_owned(), t);
+                }
+                Some(_) => return Err(format!("`{name}` must be a table (`[{name}]`)")),
+            }
+        }
+        let mut config: Self =
+            toml::Value::Table(doc)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    format!(
+                        "{} (or a backend's table: {})",
+                        e.message().trim_end_matches('\n'),
+                        BackendKind::TABLES.join(", ")
+                    )
+                })?;
+        config.backend_tables = backend_tables;
+        Ok(config)
+    }
+
+    /// The table of the backend whose table is called `name`, if the file has one.
+    pub fn backend_table(&self, name: &str) -> Option<&toml::Table> {
+        self.backend_tables.get(name)
     }
 }
 
@@ -156,9 +192,25 @@ mod tests {
 
     #[test]
     fn unknown_config_keys_are_refused() {
-        let err = toml::from_str::<FileConfig>("concurency = 3").unwrap_err();
-        assert!(err.message().contains("concurency"), "{err}");
-        let ok: FileConfig = toml::from_str("concurrency = 3\ntimeout = \"5m\"").unwrap();
+        let err = FileConfig::parse("concurency = 3").unwrap_err();
+        assert!(err.contains("concurency"), "{err}");
+        let err = FileConfig::parse("[slurmm]\npartition = \"x\"").unwrap_err();
+        assert!(
+            err.contains("slurmm") && err.contains("azure_batch"),
+            "{err}"
+        );
+        let err = FileConfig::parse("slurm = 3").unwrap_err();
+        assert!(err.contains("must be a table"), "{err}");
+        let ok = FileConfig::parse("concurrency = 3\ntimeout = \"5m\"").unwrap();
         assert_eq!(ok.concurrency, Some(3));
+    }
+
+    #[test]
+    fn each_backend_table_is_kept_for_its_backend() {
+        let c = FileConfig::parse("backend = \"slurm\"\n[slurm]\npartition = \"debug\"\n").unwrap();
+        assert_eq!(c.backend.as_deref(), Some("slurm"));
+        let t = c.backend_table(BackendKind::Slurm.table()).unwrap();
+        assert_eq!(t["partition"].as_str(), Some("debug"));
+        assert!(c.backend_table(BackendKind::AzureBatch.table()).is_none());
     }
 }

@@ -1,12 +1,14 @@
-//! The one trait every execution engine implements, and nothing else.
+//! The one trait every execution engine implements, and the one list of engines.
 //!
 //! The core (`crate::pipeline`) owns discovery, task ids, the manifest, progress and the report.
 //! A backend owns only its engine: where staged bytes live, how a task is started, watched,
 //! retried, cancelled and cleaned up. Only a backend's own module knows its engine exists.
 //!
-//! Refinements since the skeleton (additive, existing implementors keep compiling):
-//! [`BackendKind`] lives here; [`Backend::staged_locations`], [`Backend::task_command`] and
-//! [`Backend::worker_cores`] are provided methods with defaults that a backend may override.
+//! The backends are listed once, in `backends!` below, which generates [`BackendKind`] and
+//! [`BackendArgs`]; each backend's folder implements [`Backend`] and [`FromSettings`] (its
+//! flags, its configuration table, its construction). [`Backend::staged_locations`],
+//! [`Backend::task_command`], [`Backend::worker_cores`] and [`Backend::cleanup_all`] are
+//! provided methods with defaults that a backend may override.
 
 use std::fmt;
 use std::future::Future;
@@ -25,33 +27,136 @@ pub mod slurm;
 
 pub use local::Local;
 
-/// The engines this crate knows, chosen once at the edge (`cli.rs`). Adding a backend adds a
-/// variant here, its flags to [`BackendArgs`], its table to the configuration file and one arm
-/// where `cli.rs` builds it; everything else lives in the backend's own folder.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "kebab-case")]
-#[value(rename_all = "kebab-case")]
-pub enum BackendKind {
+/// The one list of backends. Each line names a backend's `BackendKind` variant, its name (on
+/// the command line, in reports and run ids), the [`BackendArgs`] field that holds its flags
+/// (also the name of its table in the configuration file) and its type, which implements
+/// [`Backend`] and [`FromSettings`] in its own folder. Adding a backend is its folder plus one
+/// line here.
+macro_rules! backends {
+    ($($(#[doc = $doc:literal])* $variant:ident = $name:literal, $field:ident: $ty:ty;)+) => {
+        /// The engines this crate knows, chosen once at the edge (`cli.rs`).
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+        )]
+        pub enum BackendKind {
+            $($(#[doc = $doc])* #[serde(rename = $name)] #[value(name = $name)] $variant,)+
+        }
+
+        impl BackendKind {
+            /// The name used on the command line, in reports and in run ids.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)+
+                }
+            }
+
+            /// The name of this backend's table in the configuration file (`[slurm]`).
+            pub fn table(self) -> &'static str {
+                match self {
+                    $(Self::$variant => stringify!($field),)+
+                }
+            }
+
+            /// Every backend's table name.
+            pub const TABLES: &[&str] = &[$(stringify!($field)),+];
+
+            /// Builds this backend from its flags in `args` and its table in `file`, and hands
+            /// it to `then`.
+            pub async fn build_then<T: WithBackend>(
+                self,
+                args: &BackendArgs,
+                out_dir: &Path,
+                file: &crate::config::FileConfig,
+                then: T,
+            ) -> Result<T::Output> {
+                let ctx = BuildContext {
+                    out_dir,
+                    table: file.backend_table(self.table()),
+                    pack: &args.pack,
+                };
+                match self {
+                    $(Self::$variant => {
+                        let backend = <$ty as FromSettings>::build(&args.$field, &ctx).await?;
+                        then.with(&backend).await
+                    })+
+                }
+            }
+        }
+
+        /// Every backend's own flags (each defined in its folder), flattened once into `run`,
+        /// `resume` and `cleanup`.
+        #[derive(Debug, Clone, Default, clap::Args)]
+        pub struct BackendArgs {
+            $(
+                #[allow(missing_docs)]
+                #[command(flatten)]
+                pub $field: <$ty as FromSettings>::Args,
+            )+
+            /// `--inputs-per-task`, shared by the backends that pack inputs (Slurm, Azure Batch).
+            #[command(flatten)]
+            pub pack: kit::pack::PackArgs,
+        }
+    };
+}
+
+backends! {
     /// Child processes on this machine (the default: no cloud, no account, no configuration).
-    Local,
+    Local = "local", local: Local;
     /// An Azure Batch pool.
-    AzureBatch,
+    AzureBatch = "azure-batch", azure_batch: azure_batch::AzureBatch;
     /// A Slurm cluster.
-    Slurm,
+    Slurm = "slurm", slurm: slurm::Slurm;
+}
+
+/// What a backend is built from for one command (see [`FromSettings`]).
+#[derive(Debug)]
+pub struct BuildContext<'a> {
+    /// The output directory (`--out`).
+    pub out_dir: &'a Path,
+    /// The backend's own table of the configuration file, if there is one.
+    pub table: Option<&'a toml::Table>,
+    /// `--inputs-per-task`, for the backends that pack inputs.
+    pub pack: &'a kit::pack::PackArgs,
+}
+
+/// How the command line builds a backend: its own flags (defined in its folder, flattened
+/// into [`BackendArgs`]) merged over its configuration table, checked.
+pub trait FromSettings: Backend + Sized {
+    /// The backend's flags.
+    type Args: clap::Args + Clone + Default + fmt::Debug;
+
+    /// The backend for one command.
+    fn build(args: &Self::Args, ctx: &BuildContext<'_>) -> impl Future<Output = Result<Self>>;
+}
+
+/// What to do with the backend [`BackendKind::build_then`] built (the command).
+pub trait WithBackend {
+    /// What the command returns.
+    type Output;
+
+    /// Runs the command on `backend`.
+    fn with<B: Backend>(self, backend: &B) -> impl Future<Output = Result<Self::Output>>;
+}
+
+/// The flags of a backend that has none.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NoArgs {}
+
+/// The local backend needs nothing but the output directory.
+impl FromSettings for Local {
+    type Args = NoArgs;
+
+    async fn build(_: &NoArgs, ctx: &BuildContext<'_>) -> Result<Self> {
+        if ctx.table.is_some_and(|t| !t.is_empty()) {
+            return Err(crate::Error::Config(
+                "`[local]` in the configuration file: the local backend has no settings".into(),
+            ));
+        }
+        Ok(Local::new(ctx.out_dir))
+    }
 }
 
 impl BackendKind {
-    /// The name used on the command line, in reports and in run ids.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Local => "local",
-            Self::AzureBatch => "azure-batch",
-            Self::Slurm => "slurm",
-        }
-    }
-
     /// Parses a name as `--backend` does (the configuration file's `backend = "..."`).
     pub fn parse(name: &str) -> std::result::Result<Self, String> {
         <Self as clap::ValueEnum>::from_str(name, false).map_err(|_| {
@@ -71,21 +176,6 @@ impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Every backend's own flags (each defined in its folder), flattened once into `run`,
-/// `resume` and `cleanup`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct BackendArgs {
-    /// Slurm backend settings.
-    #[command(flatten)]
-    pub slurm: slurm::SlurmArgs,
-    /// Azure Batch backend settings.
-    #[command(flatten)]
-    pub azure_batch: azure_batch::AzureBatchArgs,
-    /// `--inputs-per-task`, shared by the backends that pack inputs (Slurm, Azure Batch).
-    #[command(flatten)]
-    pub pack: kit::pack::PackArgs,
 }
 
 /// A place that can run trainer tasks: this machine, an Azure Batch pool, a Slurm cluster.
@@ -124,6 +214,13 @@ pub trait Backend: Send + Sync {
     /// Delete what this run created on the engine (jobs, pools, staged blobs, scratch dirs).
     /// Results already collected under the run directory are never touched.
     fn cleanup(&self, run: &RunContext) -> impl Future<Output = Result<()>> + Send;
+
+    /// `orchestrator cleanup --all`: deletes everything this tool created on the engine,
+    /// found without any run directory, and says what was deleted. `None` (the default): the
+    /// backend has nothing beyond what `cleanup RUN_ID` removes.
+    fn cleanup_all(&self) -> impl Future<Output = Result<Option<String>>> + Send {
+        async { Ok(None) }
+    }
 
     /// Where [`Backend::stage`] would put each object, computed without side effects.
     ///

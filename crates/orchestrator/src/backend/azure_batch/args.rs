@@ -102,3 +102,11 @@ impl AzureBatch {
         Self::new(config).await
     }
 }
+
+impl crate::backend::FromSettings for AzureBatch {
+    type Args = AzureBatchArgs;
+
+    async fn build(args: &AzureBatchArgs, ctx: &crate::backend::BuildContext<'_>) -> Result<Self> {
+        Self::from_settings(args, ctx.table).await
+    }
+}

@@ -682,6 +682,11 @@ fn pretty<T: serde::Serialize>(body: &T) -> String {
 }
 
 impl Backend for AzureBatch {
+    async fn cleanup_all(&self) -> Result<Option<String>> {
+        // The inherent `cleanup_all` (a path names it before the trait's).
+        AzureBatch::cleanup_all(self).await.map(Some)
+    }
+
     fn describe_dry_run(&self, planned: &crate::pipeline::Planned) -> Option<String> {
         Some(self.describe_planned(planned))
     }

@@ -63,6 +63,14 @@ impl Slurm {
     }
 }
 
+impl crate::backend::FromSettings for Slurm {
+    type Args = SlurmArgs;
+
+    async fn build(args: &SlurmArgs, ctx: &crate::backend::BuildContext<'_>) -> Result<Self> {
+        Self::from_settings(args, ctx.pack, ctx.table, ctx.out_dir)
+    }
+}
+
 /// Checked settings of the Slurm backend (from `--partition`, `--time-limit`,
 /// `--cpus-per-task`, `--mem`, `--staging-dir`).
 #[derive(Debug, Clone)]
