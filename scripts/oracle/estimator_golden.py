@@ -152,6 +152,12 @@ def fixtures():
     X, y = make_friedman1(n_samples=240, n_features=7, noise=1.0, random_state=0)
     out["friedman1"] = (table(X, y), "make_friedman1(240, 7 features, noise 1, seed 0)")
 
+    X, y = make_friedman1(n_samples=5000, n_features=6, noise=0.5, random_state=1)
+    out["friedman1_5k"] = (
+        table(np.round(X, 4), np.round(y, 4)),
+        "make_friedman1(5000, 6 features, noise 0.5, seed 1), 4 decimals: deep trees, many ties",
+    )
+
     rs = np.random.RandomState(1)
     X = np.round(rs.normal(size=(200, 5)), 3)
     y = np.round(X[:, 0] * 3 + X[:, 1] ** 2 + rs.normal(size=200), 4)
@@ -342,6 +348,9 @@ def cases(fx):
                       ["--cv", "10"], ["--max-features", "2"]]:
             add(est, reg("friedman1"), extra)
             add(est, reg("missing_features"), extra)
+        for extra in [["--max-features", "0.5"], ["--criterion", "absolute_error"],
+                      ["--criterion", "poisson", "--max-depth", "12"], ["--bootstrap", "--scoring", "neg_median_absolute_error"]]:
+            add(est, reg("friedman1_5k"), extra)
         add(est, reg("tiny_12"), ["--cv", "3"])
         add(est, reg("tiny_12"), ["--cv", "12"])
         add(est, reg("tiny_4"), ["--cv", "2"])

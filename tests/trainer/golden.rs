@@ -106,9 +106,15 @@ fn check_fold_scores(name: &str, want: &[Value], report: &Path) -> Result<(), St
         .map(|v| v.as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN))
         .collect();
     let same = got.len() == want.len()
-        && got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits());
+        && got
+            .iter()
+            .zip(&want)
+            .all(|(g, w)| g.to_bits() == w.to_bits());
     if !same {
-        let first = got.iter().zip(&want).position(|(g, w)| g.to_bits() != w.to_bits());
+        let first = got
+            .iter()
+            .zip(&want)
+            .position(|(g, w)| g.to_bits() != w.to_bits());
         return Err(format!(
             "{name}: fold scores {got:?}, want {want:?} (first differing fold: {first:?})"
         ));
@@ -130,13 +136,29 @@ fn cases(file: &str) -> (Vec<Value>, std::path::PathBuf) {
     (cases, root)
 }
 
-/// Runs every case of `file`; panics listing each one that differs.
+/// Runs every case of `file` (on every core: each case is its own process); panics listing
+/// each one that differs.
 fn check_file(file: &str) {
     let (cases, root) = cases(file);
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|c| check_case(c, &root, None).err())
-        .collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = cases.len().div_ceil(workers);
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = cases
+            .chunks(chunk)
+            .map(|part| {
+                let root = &root;
+                s.spawn(move || {
+                    part.iter()
+                        .filter_map(|c| check_case(c, root, None).err())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a golden worker panicked"))
+            .collect()
+    });
     assert!(
         failures.is_empty(),
         "{} of {} golden cases in {file} failed:\n{}",
