@@ -24,7 +24,7 @@ use azure_util::{
 };
 use base64::Engine as _;
 use batch_standin::Fault;
-use util::{Scratch, golden_default_outputs, row, rows, show, trainer_bin};
+use util::{Scratch, assert_golden_scores, golden_default_outputs, row, rows, show, trainer_bin};
 
 /// The orchestrator pointed at the stand-in and Azurite.
 fn orchestrator(s: &Scratch, url: &str) -> Command {
@@ -83,6 +83,51 @@ fn run_args(s: &Scratch, extra: &[&str]) -> Vec<String> {
     v
 }
 
+/// What almost every test here starts from: Azurite up, a scratch directory, and the stand-in
+/// (with `faults` armed) keeping its state in it.
+async fn start(faults: Vec<Fault>) -> (Scratch, batch_standin::Handle) {
+    azurite();
+    let s = Scratch::new();
+    let handle = standin(s.path(), faults).await;
+    (s, handle)
+}
+
+/// `orchestrator run` of the scratch's inputs on the stand-in, with the real trainer, 300 ms
+/// polls and `extra` flags; not started.
+fn run_cmd(s: &Scratch, handle: &batch_standin::Handle, extra: &[&str]) -> Command {
+    let mut cmd = orchestrator(s, &handle.url());
+    cmd.args(run_args(s, extra));
+    cmd
+}
+
+/// Waits for a spawned orchestrator (its output piped) without blocking the stand-in.
+async fn wait_output(child: std::process::Child) -> Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Runs `cmd`, which must succeed; returns what it printed.
+async fn run_ok(cmd: Command) -> String {
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+/// Every task of `job` on the stand-in ran once: no retry, no requeue.
+async fn assert_no_task_ran_twice(url: &str, job: &str) {
+    let tasks = standin_get(url, &format!("/jobs/{job}/tasks"), "id,executionInfo").await;
+    for t in tasks["value"].as_array().unwrap() {
+        let e = &t["executionInfo"];
+        assert_eq!(
+            (e["retryCount"].as_u64(), e["requeueCount"].as_u64()),
+            (Some(0), Some(0)),
+            "no task ran twice: {t}"
+        );
+    }
+}
+
 fn copy_all_inputs(s: &Scratch) -> Vec<(String, String)> {
     let golden = golden_default_outputs();
     assert!(golden.len() >= 5, "goldens for input_files/: {golden:?}");
@@ -109,10 +154,8 @@ fn assert_no_secrets(text: &str) {
 /// Runs every input of `input_files/` with `faults` armed; checks the report against the
 /// goldens and returns the orchestrator's log and the total requeue count.
 async fn run_all_with_faults(faults: Vec<Fault>, slow_start: bool) -> (String, u64) {
-    azurite();
-    let s = Scratch::new();
+    let (s, handle) = start(faults).await;
     let golden = copy_all_inputs(&s);
-    let handle = standin(s.path(), faults).await;
     let mut cmd = orchestrator(&s, &handle.url());
     if slow_start {
         // Each task idles a second first, so a preemption lands while it runs.
@@ -133,12 +176,10 @@ async fn run_all_with_faults(faults: Vec<Fault>, slow_start: bool) -> (String, u
     let run_dir = s.run_dir();
     let rows = rows(&run_dir);
     assert_eq!(rows.len(), golden.len());
+    assert_golden_scores(&rows, &golden, &text);
     let mut requeued = 0;
     for (name, line) in &golden {
         let r = row(&rows, name);
-        assert_eq!(r["status"], "succeeded", "{name}: {r:#}\n{text}");
-        let want = line.trim_start_matches("The model score: ");
-        assert_eq!(r["score"].as_str(), Some(want), "{name}: {r:#}");
         let task_dir = run_dir.join("tasks").join(r["task_id"].as_str().unwrap());
         assert_eq!(
             std::fs::read_to_string(task_dir.join("output.txt")).unwrap(),
@@ -200,16 +241,12 @@ async fn scores_equal_goldens_when_requests_must_be_halved() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_fatal_pool_resize_error_fails_fast_with_the_quota_named() {
-    azurite();
-    let s = Scratch::new();
-    s.copy_input("iris.csv", "iris.csv");
     let faults = vec![fault(
         serde_json::json!({"kind": "resizeError", "code": "AccountCoreQuotaReached", "message": "core quota reached"}),
     )];
-    let handle = standin(s.path(), faults).await;
-    let mut cmd = orchestrator(&s, &handle.url());
-    cmd.args(run_args(&s, &[]));
-    let text = fails_fast(cmd).await;
+    let (s, handle) = start(faults).await;
+    s.copy_input("iris.csv", "iris.csv");
+    let text = fails_fast(run_cmd(&s, &handle, &[])).await;
     assert!(
         text.contains("AccountCoreQuotaReached") && text.contains("Quotas"),
         "{text}"
@@ -356,11 +393,9 @@ fn run_args_with(s: &Scratch, trainer: &Path, extra: &[&str]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ctrl_c_terminates_the_job_and_deletes_the_pool() {
-    azurite();
-    let s = Scratch::new();
+    let (s, handle) = start(vec![]).await;
     s.copy_input("iris.csv", "iris.csv");
     s.copy_input("wine.csv", "wine.csv");
-    let handle = standin(s.path(), vec![]).await;
     let trainer = slow_trainer(&s, 30);
     let mut cmd = orchestrator(&s, &handle.url());
     cmd.args(run_args_with(&s, &trainer, &[]))
@@ -378,9 +413,7 @@ async fn ctrl_c_terminates_the_job_and_deletes_the_pool() {
             .success()
     );
     let t0 = Instant::now();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = wait_output(child).await;
     assert!(
         t0.elapsed() < Duration::from_secs(20),
         "shutdown took {:?}",
@@ -399,10 +432,8 @@ async fn ctrl_c_terminates_the_job_and_deletes_the_pool() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crashed_run_resumes_on_the_same_job_without_rerunning_tasks() {
-    azurite();
-    let s = Scratch::new();
+    let (s, handle) = start(vec![]).await;
     let golden = copy_all_inputs(&s);
-    let handle = standin(s.path(), vec![]).await;
     let trainer = slow_trainer(&s, 3);
     let mut cmd = orchestrator(&s, &handle.url());
     cmd.args(run_args_with(
@@ -424,32 +455,8 @@ async fn a_crashed_run_resumes_on_the_same_job_without_rerunning_tasks() {
         vec![job.clone()],
         "resume reused the job"
     );
-    let tasks = standin_get(
-        &handle.url(),
-        &format!("/jobs/{job}/tasks"),
-        "id,executionInfo",
-    )
-    .await;
-    for t in tasks["value"].as_array().unwrap() {
-        assert_eq!(
-            t["executionInfo"]["retryCount"], 0,
-            "no task ran twice: {t}"
-        );
-        assert_eq!(
-            t["executionInfo"]["requeueCount"], 0,
-            "no task ran twice: {t}"
-        );
-    }
-    let rows = rows(&s.run_dir());
-    for (name, line) in &golden {
-        let r = row(&rows, name);
-        assert_eq!(r["status"], "succeeded", "{name}: {r:#}\n{text}");
-        assert_eq!(
-            r["score"].as_str(),
-            Some(line.trim_start_matches("The model score: ")),
-            "{name}"
-        );
-    }
+    assert_no_task_ran_twice(&handle.url(), &job).await;
+    assert_golden_scores(&rows(&s.run_dir()), &golden, &text);
     handle.shutdown().await;
 }
 
@@ -463,13 +470,9 @@ fn httpdate_now() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keep_pool_then_cleanup_removes_job_pool_and_outputs() {
-    azurite();
-    let s = Scratch::new();
+    let (s, handle) = start(vec![]).await;
     s.copy_input("iris.csv", "iris.csv");
-    let handle = standin(s.path(), vec![]).await;
-    let mut cmd = orchestrator(&s, &handle.url());
-    cmd.args(run_args(&s, &["--keep-pool"]));
-    let out = output(cmd).await;
+    let out = output(run_cmd(&s, &handle, &["--keep-pool"])).await;
     assert!(out.status.success(), "{}", show(&out));
     let run_dir = s.run_dir();
     let run_id = run_dir.file_name().unwrap().to_string_lossy().into_owned();
@@ -505,17 +508,13 @@ async fn keep_pool_then_cleanup_removes_job_pool_and_outputs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pool_whose_nodes_all_fail_their_start_stops_with_their_stderr() {
-    azurite();
-    let s = Scratch::new();
-    s.copy_input("iris.csv", "iris.csv");
     let faults = vec![fault(serde_json::json!({
         "kind": "nodeFailure", "state": "starttaskfailed", "nodes": 1,
         "stderr": "mount: /data: permission denied"
     }))];
-    let handle = standin(s.path(), faults).await;
-    let mut cmd = orchestrator(&s, &handle.url());
-    cmd.args(run_args(&s, &["--nodes", "1"]));
-    let text = fails_fast(cmd).await;
+    let (s, handle) = start(faults).await;
+    s.copy_input("iris.csv", "iris.csv");
+    let text = fails_fast(run_cmd(&s, &handle, &["--nodes", "1"])).await;
     assert!(
         text.contains("starttaskfailed") && text.contains("permission denied"),
         "{text}"
@@ -525,57 +524,26 @@ async fn a_pool_whose_nodes_all_fail_their_start_stops_with_their_stderr() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_auto_pool_with_spot_nodes_runs_and_dies_with_the_job() {
-    azurite();
-    let s = Scratch::new();
+    let (s, handle) = start(vec![]).await;
     s.copy_input("iris.csv", "iris.csv");
     s.copy_input("wine.csv", "wine.csv");
-    let handle = standin(s.path(), vec![]).await;
-    let mut cmd = orchestrator(&s, &handle.url());
-    cmd.args(run_args(&s, &["--auto-pool", "--spot-nodes", "2"]));
-    let out = output(cmd).await;
-    let text = show(&out);
-    assert!(out.status.success(), "{text}");
-    let rows = rows(&s.run_dir());
-    for (name, line) in golden_default_outputs()
-        .iter()
+    let text = run_ok(run_cmd(&s, &handle, &["--auto-pool", "--spot-nodes", "2"])).await;
+    let golden: Vec<_> = golden_default_outputs()
+        .into_iter()
         .filter(|(n, _)| n == "iris.csv" || n == "wine.csv")
-    {
-        let r = row(&rows, name);
-        assert_eq!(
-            r["score"].as_str(),
-            Some(line.trim_start_matches("The model score: ")),
-            "{name}"
-        );
-    }
+        .collect();
+    assert_golden_scores(&rows(&s.run_dir()), &golden, &text);
     // The job was switched to terminatejob, so it completed, and its auto-pool goes with it.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let pools = standin_get(&handle.url(), "/pools", "id,state").await;
-        let live: Vec<_> = pools["value"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["state"] != "deleting")
-            .collect();
-        if live.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "auto-pool still alive: {pools}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    ops::assert_pools_released(&handle.url()).await;
     handle.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bad_csv_fails_only_its_task_with_the_trainers_error_and_exit_code() {
-    azurite();
-    let s = Scratch::new();
+    let (s, handle) = start(vec![]).await;
     s.copy_input("iris.csv", "iris.csv");
     s.write_input("broken.csv", "a,b,label\n1,2,x\n3,oops\n");
-    let handle = standin(s.path(), vec![]).await;
-    let mut cmd = orchestrator(&s, &handle.url());
-    cmd.args(run_args(&s, &["--retries", "1"]));
-    let out = output(cmd).await;
+    let out = output(run_cmd(&s, &handle, &["--retries", "1"])).await;
     let text = show(&out);
     assert!(
         !out.status.success(),
@@ -606,10 +574,8 @@ async fn a_bad_csv_fails_only_its_task_with_the_trainers_error_and_exit_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_killed_after_its_job_finished_collects_instead_of_rerunning() {
-    azurite();
-    let s = Scratch::new();
+    let (s, handle) = start(vec![]).await;
     let golden = copy_all_inputs(&s);
-    let handle = standin(s.path(), vec![]).await;
     let mut cmd = orchestrator(&s, &handle.url());
     // A long poll interval: the tasks finish and the job terminates while the orchestrator sleeps.
     let mut args = run_args(&s, &["--nodes", "3", "--task-slots", "2"]);
@@ -638,25 +604,14 @@ async fn a_run_killed_after_its_job_finished_collects_instead_of_rerunning() {
         vec![job],
         "no second job was needed"
     );
-    let rows = rows(&s.run_dir());
-    for (name, line) in &golden {
-        let r = row(&rows, name);
-        assert_eq!(r["status"], "succeeded", "{name}: {r:#}\n{text}");
-        assert_eq!(
-            r["score"].as_str(),
-            Some(line.trim_start_matches("The model score: ")),
-            "{name}"
-        );
-    }
+    assert_golden_scores(&rows(&s.run_dir()), &golden, &text);
     handle.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cancelled_run_resumes_on_a_new_job_and_finishes() {
-    azurite();
-    let s = Scratch::new();
+    let (s, handle) = start(vec![]).await;
     s.copy_input("iris.csv", "iris.csv");
-    let handle = standin(s.path(), vec![]).await;
     let trainer = slow_trainer(&s, 8);
     let mut cmd = orchestrator(&s, &handle.url());
     cmd.args(run_args_with(&s, &trainer, &[]))
@@ -692,10 +647,8 @@ async fn a_cancelled_run_resumes_on_a_new_job_and_finishes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_task_over_its_time_limit_is_reported_timed_out() {
-    azurite();
-    let s = Scratch::new();
+    let (s, handle) = start(vec![]).await;
     s.copy_input("iris.csv", "iris.csv");
-    let handle = standin(s.path(), vec![]).await;
     let trainer = slow_trainer(&s, 60);
     let mut cmd = orchestrator(&s, &handle.url());
     cmd.args(run_args_with(
@@ -751,9 +704,7 @@ async fn answered_like_azure_every_input_matches_the_local_backend() {
     let handle = batch_standin::serve(c)
         .await
         .expect("start the Batch stand-in");
-    let mut cmd = orchestrator(&s, &handle.url());
-    cmd.args(run_args(&s, &["--retries", "1"]));
-    let out = output(cmd).await;
+    let out = output(run_cmd(&s, &handle, &["--retries", "1"])).await;
     let text = show(&out);
     assert!(!out.status.success(), "{text}");
     let azure_rows = rows(&s.run_dir());
@@ -791,12 +742,10 @@ async fn answered_like_azure_every_input_matches_the_local_backend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sweep_of_3_inputs_by_8_settings_scores_like_scikit_learn() {
-    azurite();
-    let s = Scratch::new();
+    let (s, handle) = start(vec![]).await;
     for name in sweep_golden::SWEEP_INPUTS {
         s.copy_input(name, name);
     }
-    let handle = standin(s.path(), vec![]).await;
     let grid = sweep_golden::sweep_grid("criterion=gini,entropy");
     let grid: Vec<&str> = grid.iter().map(String::as_str).collect();
     let mut cmd = orchestrator(&s, &handle.url());
@@ -834,20 +783,13 @@ async fn the_trainer_is_downloaded_once_per_node_and_tasks_fit_a_small_disk() {
         c.node_disk_bytes = Some(trainer_bytes + 4_000_000)
     })
     .await;
-    let mut cmd = orchestrator(&s, &handle.url());
-    cmd.args(run_args(&s, &["--nodes", "2", "--task-slots", "2"]));
-    let out = output(cmd).await;
-    let text = show(&out);
-    assert!(out.status.success(), "{text}");
+    let text = run_ok(run_cmd(&s, &handle, &["--nodes", "2", "--task-slots", "2"])).await;
     let rows = rows(&s.run_dir());
     assert_eq!(rows.len(), golden.len() + 8, "{rows:#?}");
     for r in &rows {
         assert_eq!(r["status"], "succeeded", "{r:#}\n{text}");
     }
-    for (name, line) in &golden {
-        let want = line.trim_start_matches("The model score: ");
-        assert_eq!(row(&rows, name)["score"].as_str(), Some(want), "{name}");
-    }
+    assert_golden_scores(&rows, &golden, &text);
     // Every input is fetched once by its task; whatever is left is the trainer.
     let downloads = handle.downloads();
     let total: u64 = downloads.values().sum();

@@ -72,12 +72,10 @@ const QUEUED: [&str; 3] = ["iris.csv", "wine.csv", "breast_cancer.csv"];
 /// Three inputs on one task slot, each task 30 s long: the first runs, the others queue. The
 /// orchestrator polls every `poll`.
 async fn queued_run(poll: &str, extra: &[&str]) -> (Scratch, batch_standin::Handle, Command) {
-    azurite();
-    let s = Scratch::new();
+    let (s, handle) = start(vec![]).await;
     for n in QUEUED {
         s.copy_input(n, n);
     }
-    let handle = standin(s.path(), vec![]).await;
     let trainer = slow_trainer(&s, 30);
     let mut cmd = orchestrator(&s, &handle.url());
     let mut args = run_args_with(&s, &trainer, &["--nodes", "1", "--task-slots", "1"]);
@@ -136,9 +134,7 @@ async fn a_job_terminated_from_outside_ends_the_run_with_queued_tasks_not_run() 
     .await;
     assert_eq!(status, reqwest::StatusCode::ACCEPTED);
     let t0 = Instant::now();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = wait_output(child).await;
     assert!(
         t0.elapsed().as_secs_f64() < 2.0 * poll + 3.0,
         "the run must end within two polls of the job's end, took {:?}\n{}",
@@ -165,15 +161,11 @@ async fn a_job_past_its_wall_clock_cap_ends_the_run_with_queued_tasks_not_run() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_auto_pool_that_cannot_be_created_ends_the_run_with_every_task_not_run() {
-    azurite();
-    let s = Scratch::new();
+    let faults = vec![fault(serde_json::json!({"kind": "autoPoolFailure"}))];
+    let (s, handle) = start(faults).await;
     s.copy_input("iris.csv", "iris.csv");
     s.copy_input("wine.csv", "wine.csv");
-    let faults = vec![fault(serde_json::json!({"kind": "autoPoolFailure"}))];
-    let handle = standin(s.path(), faults).await;
-    let mut cmd = orchestrator(&s, &handle.url());
-    cmd.args(run_args(&s, &["--auto-pool"]));
-    let text = fails_fast(cmd).await;
+    let text = fails_fast(run_cmd(&s, &handle, &["--auto-pool"])).await;
     let rows = rows(&s.run_dir());
     for n in ["iris.csv", "wine.csv"] {
         assert_not_run(&rows, n, "AutoPoolCreationFailedWithQuotaReached");
@@ -229,10 +221,8 @@ async fn a_failure_at_any_step_after_the_pool_exists_still_releases_the_pool() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cleanup_all_finds_every_pool_job_and_container_without_a_manifest() {
-    azurite();
-    let s = Scratch::new();
+    let (s, handle) = start(vec![]).await;
     s.copy_input("iris.csv", "iris.csv");
-    let handle = standin(s.path(), vec![]).await;
     // Azurite is shared with the tests running beside this one: a prefix of our own keeps
     // `cleanup --all` to this test's containers.
     let prefix = format!("ops{}", std::process::id());
@@ -340,10 +330,8 @@ async fn wait_until_watching(url: &str, job: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batch_unreachable_for_a_while_pauses_the_watch_and_the_run_completes() {
-    azurite();
-    let s = Scratch::new();
+    let (s, mut handle) = start(vec![]).await;
     let golden = copy_all_inputs(&s);
-    let mut handle = standin(s.path(), vec![]).await;
     let trainer = slow_trainer(&s, 2);
     let mut cmd = orchestrator(&s, &handle.url());
     cmd.args(run_args_with(
@@ -362,43 +350,17 @@ async fn batch_unreachable_for_a_while_pauses_the_watch_and_the_run_completes() 
     handle.stop_serving().await;
     tokio::time::sleep(outage()).await;
     handle.serve_again().await.unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = wait_output(child).await;
     let text = show(&out);
     assert!(out.status.success(), "{text}");
     assert!(
         text.contains("Azure Batch does not answer") && text.contains("the watch resumes"),
         "the pause and the resumption are logged:\n{text}"
     );
-    let rows = rows(&s.run_dir());
-    for (name, line) in &golden {
-        let r = row(&rows, name);
-        assert_eq!(r["status"], "succeeded", "{name}: {r:#}\n{text}");
-        let want = line.trim_start_matches("The model score: ");
-        assert_eq!(r["score"].as_str(), Some(want), "{name}");
-    }
+    assert_golden_scores(&rows(&s.run_dir()), &golden, &text);
     let jobs = standin_ids(&handle.url(), "/jobs").await;
     assert_eq!(jobs, vec![job.clone()], "one job, never replaced");
-    let tasks = standin_get(
-        &handle.url(),
-        &format!("/jobs/{job}/tasks"),
-        "id,executionInfo",
-    )
-    .await;
-    for t in tasks["value"].as_array().unwrap() {
-        let e = &t["executionInfo"];
-        assert_eq!(
-            (e["retryCount"].as_u64(), e["requeueCount"].as_u64()),
-            (Some(0), Some(0)),
-            "no task ran twice: {t}"
-        );
-        assert_eq!(
-            e["result"].as_str().map(str::to_ascii_lowercase).as_deref(),
-            Some("success"),
-            "{t}"
-        );
-    }
+    assert_no_task_ran_twice(&handle.url(), &job).await;
     handle.shutdown().await;
 }
 
@@ -468,19 +430,13 @@ async fn an_az_login_run_of_200_tasks_acquires_its_entra_token_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batch_unreachable_when_the_job_is_switched_to_end_is_waited_out() {
-    azurite();
-    let s = Scratch::new();
-    s.copy_input("iris.csv", "iris.csv");
     // More failures than the client's own attempts (10), answered at once (Retry-After: 0).
     let faults = vec![fault(json!({
         "kind": "status", "status": 503, "count": 12, "retryAfter": 0, "method": "PATCH"
     }))];
-    let handle = standin(s.path(), faults).await;
-    let mut cmd = orchestrator(&s, &handle.url());
-    cmd.args(run_args(&s, &[]));
-    let out = output(cmd).await;
-    let text = show(&out);
-    assert!(out.status.success(), "{text}");
+    let (s, handle) = start(faults).await;
+    s.copy_input("iris.csv", "iris.csv");
+    let text = run_ok(run_cmd(&s, &handle, &[])).await;
     assert!(text.contains("trying again to switch the job"), "{text}");
     assert_eq!(row(&rows(&s.run_dir()), "iris.csv")["status"], "succeeded");
     let job = standin_ids(&handle.url(), "/jobs").await.remove(0);
@@ -498,16 +454,14 @@ async fn batch_unreachable_when_the_job_is_switched_to_end_is_waited_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn batch_unreachable_while_tasks_are_added_pauses_the_submission_and_adds_each_task_once() {
-    azurite();
-    let s = Scratch::new();
-    let golden = copy_all_inputs(&s);
     // Batch answers 503 to every `addtaskcollection` (more than one call's attempts), then
     // stops answering at all (connections refused), then answers again.
     let busy = fault(json!({
         "kind": "status", "status": 503, "count": 100_000, "retryAfter": 0,
         "pathContains": "addtaskcollection"
     }));
-    let mut handle = standin(s.path(), vec![busy]).await;
+    let (s, mut handle) = start(vec![busy]).await;
+    let golden = copy_all_inputs(&s);
     let mut cmd = orchestrator(&s, &handle.url());
     cmd.args(run_args(&s, &[]))
         .stdout(std::process::Stdio::piped())
@@ -528,9 +482,7 @@ async fn batch_unreachable_while_tasks_are_added_pauses_the_submission_and_adds_
         "kind": "drop", "after": true, "count": 1, "pathContains": "addtaskcollection"
     })));
     handle.serve_again().await.unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = wait_output(child).await;
     let text = show(&out);
     assert!(out.status.success(), "{text}");
     assert_eq!(
@@ -543,29 +495,11 @@ async fn batch_unreachable_while_tasks_are_added_pauses_the_submission_and_adds_
         text.contains("existed=") && !text.contains("existed=0"),
         "the resent tasks were found already added:\n{text}"
     );
-    let rows = rows(&s.run_dir());
-    for (name, line) in &golden {
-        let r = row(&rows, name);
-        assert_eq!(r["status"], "succeeded", "{name}: {r:#}\n{text}");
-        assert_eq!(
-            r["score"].as_str(),
-            Some(line.trim_start_matches("The model score: ")),
-            "{name}"
-        );
-    }
+    assert_golden_scores(&rows(&s.run_dir()), &golden, &text);
     let jobs = standin_ids(&handle.url(), "/jobs").await;
     assert_eq!(jobs.len(), 1, "one job, never replaced: {jobs:?}");
-    let tasks = standin_get(
-        &handle.url(),
-        &format!("/jobs/{}/tasks", jobs[0]),
-        "id,executionInfo",
-    )
-    .await;
-    let tasks = tasks["value"].as_array().unwrap();
+    let tasks = standin_ids(&handle.url(), &format!("/jobs/{}/tasks", jobs[0])).await;
     assert_eq!(tasks.len(), golden.len(), "each task added once: {tasks:?}");
-    for t in tasks {
-        let e = &t["executionInfo"];
-        assert_eq!(e["retryCount"].as_u64(), Some(0), "ran once: {t}");
-    }
+    assert_no_task_ran_twice(&handle.url(), &jobs[0]).await;
     handle.shutdown().await;
 }

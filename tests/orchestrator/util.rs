@@ -239,6 +239,17 @@ pub fn row<'a>(rows: &'a [serde_json::Value], input: &str) -> &'a serde_json::Va
         .unwrap_or_else(|| panic!("no row for {input} in {rows:#?}"))
 }
 
+/// Every input of `golden` (name, the trainer's output line) succeeded with the golden score;
+/// `log` is shown when one did not.
+pub fn assert_golden_scores(rows: &[serde_json::Value], golden: &[(String, String)], log: &str) {
+    for (name, line) in golden {
+        let r = row(rows, name);
+        assert_eq!(r["status"], "succeeded", "{name}: {r:#}\n{log}");
+        let want = line.trim_start_matches("The model score: ");
+        assert_eq!(r["score"].as_str(), Some(want), "{name}: {r:#}");
+    }
+}
+
 /// A run's manifest as JSON: its snapshot (`manifest.json`) with the journal's changes
 /// applied, read as the orchestrator reads it (also while a run is going on).
 pub fn manifest(run_dir: &Path) -> serde_json::Value {
