@@ -196,7 +196,7 @@ pub struct StagingClient {
     prefix: String,
     concurrency: usize,
     block_size: usize,
-    retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Shared by every service client this builds (connection pool, root certificates).
     transport: Arc<dyn HttpClient>,
     sas_margin: Duration,
@@ -270,7 +270,7 @@ impl StagingClient {
     }
 
     /// A service client authorised for our own requests.
-    fn service(&self) -> Result<BlobServiceClient> {
+    pub(crate) fn service(&self) -> Result<BlobServiceClient> {
         let options = BlobServiceClientOptions {
             client_options: self.client_options(),
             ..Default::default()

@@ -7,7 +7,9 @@
 //!   and a progress callback ([`progress_bar`] gives an `indicatif` bar);
 //! - mints least-privilege SAS URLs for the nodes: blob read (`r`), container read+list (`rl`)
 //!   for inputs, container create+write (`cw`) for outputs; https-only against Azure;
-//! - downloads outputs, lists, and deletes everything of a run.
+//! - downloads outputs, lists, and deletes everything of a run;
+//! - reads inputs that already live in Blob Storage ([`input`]: `az://` prefixes listed with
+//!   their `Content-MD5`, downloads hashed while they stream, a read SAS per input blob).
 //!
 //! Credentials come from the environment only ([`StorageConfig::from_env`]):
 //! `AZURE_STORAGE_CONNECTION_STRING`, or `AZURE_STORAGE_ACCOUNT` + `AZURE_STORAGE_KEY`, or
@@ -51,6 +53,7 @@
 mod client;
 pub mod config;
 mod error;
+pub mod input;
 pub mod naming;
 mod progress;
 pub mod redact;
@@ -64,6 +67,7 @@ pub use client::{
 };
 pub use config::{Auth, EnvCredentialChain, StorageConfig};
 pub use error::{Error, Result};
+pub use input::{BlobPrefix, InputBlob, InputDownload};
 pub use naming::RunContainers;
 pub use progress::{Progress, ProgressEvent, ProgressFn, progress_bar};
 pub use retry::RetryPolicy;

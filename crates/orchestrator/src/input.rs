@@ -1,5 +1,6 @@
 //! Finding what a run works on: the input CSVs (checked names, content digests) and the
-//! trainer executable. Nothing here writes a file.
+//! trainer executable. Nothing here writes a file, except that inputs in Blob Storage
+//! ([`blob`]) are downloaded once into `OUT/blob-inputs/`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,29 @@ use sha2::{Digest, Sha256};
 
 use crate::job::{StageObject, is_safe_name};
 use crate::{Error, Result};
+
+pub mod blob;
+
+/// The inputs of a run from what the user named: a local directory ([`discover`]) or a blob
+/// prefix, `az://ACCOUNT/CONTAINER/PREFIX` or `https://ACCOUNT.blob.core.windows.net/...`
+/// ([`blob::discover`], which downloads into `out_dir`).
+pub fn discover_source(source: &Path, out_dir: &Path) -> Result<Vec<Input>> {
+    let Some(text) = source.to_str() else {
+        return discover(source);
+    };
+    match azure_staging::BlobPrefix::parse(text) {
+        None => discover(source),
+        Some(Ok(prefix)) => blob::discover(&prefix, text, out_dir),
+        Some(Err(e)) => Err(Error::Input {
+            // Never echo a query: it may hold a SAS signature.
+            path: PathBuf::from(text.split(['?', '#']).next().unwrap_or_default()),
+            reason: match e {
+                azure_staging::Error::InvalidArgument(m) => m,
+                other => other.to_string(),
+            },
+        }),
+    }
+}
 
 /// One input file, accepted and hashed.
 #[derive(Debug, Clone, PartialEq, Eq)]

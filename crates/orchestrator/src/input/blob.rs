@@ -1,0 +1,191 @@
+//! Inputs that already live in Blob Storage (`az://ACCOUNT/CONTAINER/PREFIX`, or the
+//! `https://ACCOUNT.blob.core.windows.net/...` form), for the backends that run on files.
+//!
+//! The prefix is listed once; its `*.csv` blobs are named and checked like a directory's
+//! files (the last segment of the blob name; blobs in "sub-directories" under the prefix are
+//! not inputs, as sub-directories are not). Each blob is downloaded once into
+//! `OUT/blob-inputs/<sha256>`, hashed while it streams and checked against its
+//! `Content-MD5`, and recorded in `OUT/blob-inputs/index.json` with its ETag: a rerun whose
+//! blobs did not change downloads nothing. From there an input is an ordinary local file: its
+//! digest (SHA-256, so a task id does not depend on where the bytes came from) gives the task
+//! id, and the backend stages it into its own content-addressed store, verified again.
+//!
+//! Nothing is written before the listing succeeded: a missing container, an empty prefix or
+//! missing permission is one line, and no directory is created.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use azure_staging::{BlobPrefix, InputBlob, StagingClient};
+use serde::{Deserialize, Serialize};
+
+use super::{Input, check_name, has_csv_extension};
+use crate::backend::kit::write_atomic;
+use crate::job::StageObject;
+use crate::{Error, Result};
+
+/// Downloads at once: enough to hide a round trip per small blob.
+const DOWNLOADS_IN_FLIGHT: usize = 8;
+
+/// Where downloaded inputs are kept, under `--out`.
+pub const CACHE_DIR: &str = "blob-inputs";
+
+/// What `index.json` remembers of one blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Known {
+    etag: Option<String>,
+    size: u64,
+    md5: String,
+    sha256: String,
+}
+
+/// The inputs under `prefix` (see the module docs); `shown` is the URL as the user gave it.
+pub fn discover(prefix: &BlobPrefix, shown: &str, out_dir: &Path) -> Result<Vec<Input>> {
+    let refuse = |e: azure_staging::Error| Error::Input {
+        path: PathBuf::from(shown),
+        reason: match e {
+            azure_staging::Error::InvalidArgument(m) => m,
+            other => other.to_string(),
+        },
+    };
+    let client = Arc::new(StagingClient::from_env().map_err(refuse)?);
+    let blobs = block_on(client.list_input_blobs(prefix)).map_err(refuse)?;
+    let named = name_inputs(prefix, shown, blobs)?;
+    let cache = out_dir.join(CACHE_DIR);
+    let index_path = cache.join("index.json");
+    let mut index: BTreeMap<String, Known> = std::fs::read(&index_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let key = |blob: &InputBlob| format!("{}/{}/{}", prefix.account, prefix.container, blob.name);
+    let missing: Vec<InputBlob> = named
+        .iter()
+        .map(|(_, b)| b)
+        .filter(|b| cached(&cache, index.get(&key(b)), b).is_none())
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        std::fs::create_dir_all(&cache).map_err(|e| Error::io("create", &cache, e))?;
+        tracing::info!("downloading {} input blob(s) from {shown}", missing.len());
+        let got = block_on(download_all(client, prefix, missing, &cache)).map_err(refuse)?;
+        for (blob, known) in got {
+            index.insert(key(&blob), known);
+        }
+        let bytes = serde_json::to_vec_pretty(&index).expect("the index serialises");
+        write_atomic(&index_path, &bytes)?;
+    }
+    Ok(named
+        .into_iter()
+        .map(|(name, blob)| {
+            let known = cached(&cache, index.get(&key(&blob)), &blob).expect("downloaded");
+            Input {
+                name,
+                object: StageObject {
+                    path: cache.join(&known.sha256),
+                    digest: known.sha256.clone(),
+                    size: known.size,
+                },
+            }
+        })
+        .collect())
+}
+
+/// The `*.csv` blobs directly under the prefix with their input names, byte-wise sorted.
+fn name_inputs(
+    prefix: &BlobPrefix,
+    shown: &str,
+    blobs: Vec<InputBlob>,
+) -> Result<Vec<(String, InputBlob)>> {
+    let mut named = Vec::new();
+    for blob in blobs {
+        let rest = blob.name[prefix.prefix.len()..].trim_start_matches('/');
+        if rest.contains('/') || !has_csv_extension(rest.as_bytes()) {
+            continue;
+        }
+        let name = blob.name.rsplit('/').next().unwrap_or_default().to_owned();
+        check_name(&name).map_err(|reason| Error::Input {
+            path: PathBuf::from(format!(
+                "az://{}/{}/{}",
+                prefix.account, prefix.container, blob.name
+            )),
+            reason,
+        })?;
+        named.push((name, blob));
+    }
+    named.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    if named.is_empty() {
+        return Err(Error::Input {
+            path: PathBuf::from(shown),
+            reason: "no *.csv blobs under this prefix (blobs in sub-folders of it are not \
+                     inputs); check the container and prefix"
+                .into(),
+        });
+    }
+    Ok(named)
+}
+
+/// The recorded download of `blob`, if it is still the same blob and its file is there.
+fn cached<'a>(cache: &Path, known: Option<&'a Known>, blob: &InputBlob) -> Option<&'a Known> {
+    let known = known?;
+    let same = known.size == blob.size
+        && blob.etag.is_some()
+        && known.etag == blob.etag
+        && blob.content_md5.as_ref().is_none_or(|m| *m == known.md5);
+    let file = std::fs::metadata(cache.join(&known.sha256)).ok()?;
+    (same && file.is_file() && file.len() == known.size).then_some(known)
+}
+
+/// Downloads `blobs` into `cache/<sha256>`, [`DOWNLOADS_IN_FLIGHT`] at a time.
+async fn download_all(
+    client: Arc<StagingClient>,
+    prefix: &BlobPrefix,
+    blobs: Vec<InputBlob>,
+    cache: &Path,
+) -> azure_staging::Result<Vec<(InputBlob, Known)>> {
+    let mut done = Vec::with_capacity(blobs.len());
+    let mut running = tokio::task::JoinSet::new();
+    for (i, blob) in blobs.into_iter().enumerate() {
+        if running.len() >= DOWNLOADS_IN_FLIGHT
+            && let Some(joined) = running.join_next().await
+        {
+            done.push(joined.expect("download task does not panic")?);
+        }
+        let (client, prefix) = (client.clone(), prefix.clone());
+        let tmp = cache.join(format!(".download-{}-{i}", std::process::id()));
+        let cache = cache.to_path_buf();
+        running.spawn(async move {
+            let got = client.download_input(&prefix, &blob, Some(&tmp)).await?;
+            let dest = cache.join(&got.sha256);
+            tokio::fs::rename(&tmp, &dest)
+                .await
+                .map_err(|e| azure_staging::Error::Io {
+                    path: dest,
+                    source: e,
+                })?;
+            let known = Known {
+                etag: blob.etag.clone(),
+                size: got.size,
+                md5: got.md5,
+                sha256: got.sha256,
+            };
+            Ok((blob, known))
+        });
+    }
+    while let Some(joined) = running.join_next().await {
+        done.push(joined.expect("download task does not panic")?);
+    }
+    Ok(done)
+}
+
+/// Runs `future` to completion from blocking code (planning runs in `spawn_blocking`).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.block_on(future),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the blob listing")
+            .block_on(future),
+    }
+}
