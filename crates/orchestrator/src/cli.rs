@@ -3,7 +3,7 @@
 //! once, in `backend::backends!`; besides this file, only a backend's own `args.rs` (its
 //! flags) and that list know clap.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -181,15 +181,7 @@ enum Action {
     CleanupAll,
 }
 
-/// The backend-specific context passed to [`with_backend`].
-#[derive(Debug)]
-struct BackendSettings<'a> {
-    out_dir: &'a Path,
-    file: &'a FileConfig,
-    args: &'a BackendArgs,
-}
-
-/// A command with what it needs besides its backend, run by [`with_backend`].
+/// A command with what it needs besides its backend, run by [`Context::with_backend`].
 struct Invocation {
     action: Action,
     out_dir: PathBuf,
@@ -231,24 +223,29 @@ impl WithBackend for Invocation {
     }
 }
 
-/// Builds the backend of `kind` from its flags and its table, and runs `action` on it.
-async fn with_backend(
-    kind: BackendKind,
-    settings: BackendSettings<'_>,
-    action: Action,
+/// What every command shares: the output directory, the configuration file, Ctrl-C.
+struct Context {
+    out_dir: PathBuf,
+    file: FileConfig,
     shutdown: CancellationToken,
-) -> Result<u8> {
-    let BackendSettings {
-        out_dir,
-        file,
-        args,
-    } = settings;
-    let command = Invocation {
-        action,
-        out_dir: out_dir.to_path_buf(),
-        shutdown,
-    };
-    kind.build_then(args, out_dir, file, command).await
+}
+
+impl Context {
+    /// Builds the backend of `kind` from its flags and its table, and runs `action` on it.
+    async fn with_backend(
+        self,
+        kind: BackendKind,
+        args: &BackendArgs,
+        action: Action,
+    ) -> Result<u8> {
+        let invocation = Invocation {
+            action,
+            out_dir: self.out_dir.clone(),
+            shutdown: self.shutdown,
+        };
+        kind.build_then(args, &self.out_dir, &self.file, invocation)
+            .await
+    }
 }
 
 /// Runs a parsed command line to completion and returns the process exit code.
@@ -261,84 +258,82 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<u8> {
         .out
         .or_else(|| file.out.clone())
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_OUT));
+    let ctx = Context {
+        out_dir,
+        file,
+        shutdown,
+    };
     match cli.command {
         Command::Run(args) => {
-            let backend = match (args.backend, &file.backend) {
-                (Some(b), _) => b,
-                (None, Some(name)) => BackendKind::parse(name)
-                    .map_err(|e| Error::Config(format!("backend in configuration file: {e}")))?,
-                (None, None) => BackendKind::Local,
-            };
-            let timeout = parse_timeout(args.timeout.as_deref().or(file.timeout.as_deref()))?;
-            let config = RunConfig {
-                input_dir: args.input_dir,
-                out_dir: out_dir.clone(),
-                backend,
-                trainer: args.trainer.or_else(|| file.trainer.clone()),
-                concurrency: args
-                    .concurrency
-                    .map(|c| c as usize)
-                    .or(file.concurrency)
-                    .filter(|&c| c > 0),
-                retries: args
-                    .retries
-                    .or(file.retries)
-                    .unwrap_or(config::DEFAULT_RETRIES),
-                timeout,
-                dry_run: args.dry_run,
-                run_id: args.run_id,
-                grid: args.sweep.options().grid()?,
-                trainer_args: if args.trainer_args.is_empty() {
-                    file.trainer_args.clone().unwrap_or_default()
-                } else {
-                    args.trainer_args
-                },
-            };
-            let settings = BackendSettings {
-                out_dir: &out_dir,
-                file: &file,
-                args: &args.backends,
-            };
-            with_backend(backend, settings, Action::Run(config), shutdown).await
+            let (config, backends) = run_config(args, &ctx)?;
+            ctx.with_backend(config.backend, &backends, Action::Run(config))
+                .await
         }
         Command::Resume(args) => {
-            let kind = pipeline::run_backend(&out_dir, &args.run_id)?;
+            let kind = pipeline::run_backend(&ctx.out_dir, &args.run_id)?;
             let overrides = ResumeOverrides {
                 concurrency: args.concurrency.map(|c| c as usize),
                 retries: args.retries,
                 timeout: parse_timeout(args.timeout.as_deref())?,
             };
-            let settings = BackendSettings {
-                out_dir: &out_dir,
-                file: &file,
-                args: &args.backends,
-            };
             let action = Action::Resume {
                 run_id: args.run_id,
                 overrides,
             };
-            with_backend(kind, settings, action, shutdown).await
+            ctx.with_backend(kind, &args.backends, action).await
         }
         Command::Status(args) => {
-            print!("{}", pipeline::status(&out_dir, &args.run_id)?);
+            print!("{}", pipeline::status(&ctx.out_dir, &args.run_id)?);
             Ok(EXIT_OK)
         }
         Command::Cleanup(args) => {
             let (kind, action) = match args.run_id {
                 Some(run_id) => (
-                    pipeline::run_backend(&out_dir, &run_id)?,
+                    pipeline::run_backend(&ctx.out_dir, &run_id)?,
                     Action::Cleanup { run_id },
                 ),
+                // Only Azure Batch finds what it created without a run directory.
                 None => (BackendKind::AzureBatch, Action::CleanupAll),
             };
-            let settings = BackendSettings {
-                out_dir: &out_dir,
-                file: &file,
-                args: &args.backends,
-            };
-            with_backend(kind, settings, action, shutdown).await
+            ctx.with_backend(kind, &args.backends, action).await
         }
     }
+}
+
+/// `orchestrator run`'s flags over the configuration file, checked; and the backends' flags.
+fn run_config(args: RunArgs, ctx: &Context) -> Result<(RunConfig, BackendArgs)> {
+    let file = &ctx.file;
+    let backend = match (args.backend, &file.backend) {
+        (Some(b), _) => b,
+        (None, Some(name)) => BackendKind::parse(name)
+            .map_err(|e| Error::Config(format!("backend in configuration file: {e}")))?,
+        (None, None) => BackendKind::Local,
+    };
+    let config = RunConfig {
+        input_dir: args.input_dir,
+        out_dir: ctx.out_dir.clone(),
+        backend,
+        trainer: args.trainer.or_else(|| file.trainer.clone()),
+        concurrency: args
+            .concurrency
+            .map(|c| c as usize)
+            .or(file.concurrency)
+            .filter(|&c| c > 0),
+        retries: args
+            .retries
+            .or(file.retries)
+            .unwrap_or(config::DEFAULT_RETRIES),
+        timeout: parse_timeout(args.timeout.as_deref().or(file.timeout.as_deref()))?,
+        dry_run: args.dry_run,
+        run_id: args.run_id,
+        grid: args.sweep.options().grid()?,
+        trainer_args: if args.trainer_args.is_empty() {
+            file.trainer_args.clone().unwrap_or_default()
+        } else {
+            args.trainer_args
+        },
+    };
+    Ok((config, args.backends))
 }
 
 /// The whole program behind `main`: logging, signals, [`run`], the error with its causes.
