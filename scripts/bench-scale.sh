@@ -6,7 +6,10 @@
 #   local   (a) `xargs -P $(nproc)` running the same trainer commands (`--threads 1`, which is
 #           what the orchestrator gives each task on this machine) and nothing else;
 #           (b) `orchestrator run` on the local backend, on a fresh --out.
-#   slurm, azure-batch: sections added by their owners (see `backend_*` below).
+#   slurm   the same inputs on the local backend and on the Slurm test cluster
+#           (scripts/slurm-start.sh) with `--inputs-per-task ${SLURM_INPUTS_PER_TASK:-auto}`,
+#           both orchestrators timed whole; a second table (slurm wall / local wall)
+#   azure-batch: section added by its owner (see `backend_*` below).
 # and prints a markdown table:
 #   wall          whole-process wall time (date before/after)
 #   own CPU       user+sys CPU of the orchestrator itself, its children (the trainers) excluded:
@@ -221,6 +224,38 @@ backend_local() {
     [ "$keep" = 1 ] || rm -rf "$run_out"
 }
 
+# Slurm: the same inputs on the local backend and on the test cluster (scripts/slurm-start.sh),
+# packed (--inputs-per-task, default auto), each on a fresh --out; the Slurm orchestrator's
+# own CPU is all of its CPU (the trainers run under slurmstepd, not as its children).
+slurm_results=()
+backend_slurm() {
+    local n=$1 in=$2 label=$3 per_task=${SLURM_INPUTS_PER_TASK:-auto}
+    bash scripts/slurm-start.sh >&2
+    local load_l load_s
+    load_l=$(load1)
+    measure "slurm-local-$label" -- "$orchestrator" --out "$work/slurm-local-$label" run "$in" --trainer "$trainer"
+    [ "$M_CODE" = 0 ] || { echo "bench-scale: local run exited $M_CODE" >&2; tail "$work/slurm-local-$label.stderr" >&2; exit 1; }
+    local l_wall=$M_WALL
+    rm -rf "$work/slurm-local-$label"
+    load_s=$(load1)
+    measure "slurm-$label" -- "$orchestrator" --out "$work/slurm-$label" run "$in" --trainer "$trainer" \
+        --backend slurm --inputs-per-task "$per_task"
+    if [ "$M_CODE" != 0 ]; then
+        echo "bench-scale: slurm run exited $M_CODE" >&2
+        tail -n 20 "$work/slurm-$label.stderr" >&2
+        exit 1
+    fi
+    local run_dir ok elements
+    run_dir=$(find "$work/slurm-$label" -mindepth 1 -maxdepth 1 -type d ! -name objects ! -name slurm-staging)
+    ok=$(grep -c ',succeeded,' "$run_dir/report.csv" || true)
+    [ "$ok" = "$n" ] || { echo "bench-scale: $ok of $n inputs succeeded on slurm" >&2; exit 1; }
+    elements=$(grep -o 'tasks in [0-9]* elements' "$work/slurm-$label.stderr" | awk '{s += $3} END {print s + 0}')
+    local own_ms
+    own_ms=$(echo "$M_CPU * 1000 / $n" | bc -l)
+    slurm_results+=("| slurm | $n | $per_task ($elements array elements) | $(fmt "$l_wall" 1) | $(fmt "$M_WALL" 1) | $(fmt "$(echo "$M_WALL / $l_wall" | bc -l)" 2) | $(fmt "$M_CPU" 1) | $(fmt "$own_ms" 3) | $(fmt "$M_RSS_MIB" 0) | $load_l / $load_s |")
+    [ "$keep" = 1 ] || rm -rf "$work/slurm-$label"
+}
+
 echo "machine: $cores cores, $(uname -r); load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 IFS=, read -ra size_list <<< "$sizes"
 IFS=, read -ra backend_list <<< "$backends"
@@ -233,7 +268,8 @@ for size in "${size_list[@]}"; do
         echo "== $size on $b (load $(load1))" >&2
         case $b in
             local) backend_local "$n" "$in" "$size" ;;
-            *) echo "bench-scale: no section for backend \`$b\` yet (local is the only one)" >&2; exit 2 ;;
+            slurm) backend_slurm "$n" "$in" "$size" ;;
+            *) echo "bench-scale: no section for backend \`$b\` yet (local and slurm exist)" >&2; exit 2 ;;
         esac
     done
     [ "$keep" = 1 ] || rm -rf "$in"
@@ -243,4 +279,10 @@ echo
 echo "| backend | inputs | bare wall (s) | orchestrator wall (s) | ratio | own CPU (s) | own CPU per input (ms) | peak RSS (MiB) | manifest written / final MB (ratio) | run dir (MB) | report.html (KB) | load before bare / orch |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${results[@]}"
+if [ ${#slurm_results[@]} -gt 0 ]; then
+    echo
+    echo "| backend | inputs | --inputs-per-task | local backend wall (s) | slurm wall (s) | slurm / local | own CPU (s) | own CPU per input (ms) | peak RSS (MiB) | load before local / slurm |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${slurm_results[@]}"
+fi
 [ "$keep" = 0 ] || echo "kept: $work" >&2

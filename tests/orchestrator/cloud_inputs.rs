@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use azure_staging::config::{DEV_ACCOUNT, DEV_ACCOUNT_KEY};
 use azure_staging::sas::{Permissions, Protocol, SasWindow, account_sas};
-use azure_util::{azurite, azurite_connection, azurite_port};
+use azure_util::{ACCOUNT, KEY, azurite, azurite_connection, azurite_port, azurite_storage};
 use base64::Engine as _;
 use util::{Scratch, golden_default_outputs, row, rows, show, trainer_bin};
 
@@ -69,6 +69,41 @@ async fn container_with(blobs: &[(String, Vec<u8>)]) -> String {
         assert!(status.is_success(), "put {blob}: {status}");
     }
     name
+}
+
+/// Uploads `bytes` as `blob` in two blocks (Put Block + Put Block List): such a blob has no
+/// `Content-MD5`, as large uploads by most tools do not.
+async fn put_in_blocks(container: &str, blob: &str, bytes: &[u8]) {
+    let (endpoint, sas) = setup_sas();
+    let http = reqwest::Client::new();
+    let (a, b) = bytes.split_at(bytes.len() / 2);
+    let ids = ["YmxvY2stMDAx", "YmxvY2stMDAy"]; // base64 of block-001, block-002
+    for (id, part) in ids.iter().zip([a, b]) {
+        let status = http
+            .put(format!(
+                "{endpoint}/{container}/{blob}?comp=block&blockid={id}&{sas}"
+            ))
+            .body(part.to_vec())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "put block: {status}");
+    }
+    let list = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList><Latest>{}</Latest><Latest>{}</Latest></BlockList>",
+        ids[0], ids[1]
+    );
+    let status = http
+        .put(format!(
+            "{endpoint}/{container}/{blob}?comp=blocklist&{sas}"
+        ))
+        .body(list)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "put block list: {status}");
 }
 
 /// Overwrites a blob's recorded `Content-MD5` (not its bytes), as a corrupted upload would.
@@ -337,4 +372,79 @@ async fn blob_inputs_run_on_slurm_from_its_staging_store() {
         3,
         "2 inputs and the trainer, staged by digest"
     );
+}
+
+#[tokio::test]
+async fn blob_inputs_on_azure_batch_are_read_in_place_through_a_read_sas_each() {
+    let container = container_with(&golden_blobs()).await;
+    let iris = std::fs::read(util::repo_root().join("input_files/iris.csv")).unwrap();
+    put_in_blocks(&container, "data/iris_blocks.csv", &iris).await;
+    let s = Scratch::new();
+    let handle = azure_util::standin(s.path(), vec![]).await;
+    let url = format!("az://{DEV_ACCOUNT}/{container}/data/");
+    let mut cmd = s.command();
+    cmd.env("AZURE_BATCH_ACCOUNT_URL", handle.url())
+        .env("AZURE_BATCH_ACCOUNT_NAME", ACCOUNT)
+        .env(
+            "AZURE_BATCH_ACCOUNT_KEY",
+            base64::engine::general_purpose::STANDARD.encode(KEY),
+        )
+        .env(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            azurite_connection(azurite_port()),
+        )
+        .env_remove("AZURE_STORAGE_ACCOUNT")
+        .env_remove("AZURE_STORAGE_KEY")
+        .arg("--out")
+        .arg(s.out())
+        .args(["run", &url, "--backend", "azure-batch", "--trainer"])
+        .arg(trainer_bin())
+        .args(["--batch-poll-interval", "300ms"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let run = only_run(&s);
+    let rows = rows(&run);
+    let mut golden = golden_default_outputs();
+    let iris_golden = golden
+        .iter()
+        .find(|(n, _)| n == "iris.csv")
+        .unwrap()
+        .1
+        .clone();
+    golden.push(("iris_blocks.csv".into(), iris_golden));
+    assert_eq!(rows.len(), golden.len());
+    for (name, output) in &golden {
+        let r = row(&rows, name);
+        assert_eq!(r["status"], "succeeded", "{name}: {r}");
+        assert_eq!(
+            r["score"].as_str(),
+            Some(slurm_util::score_of(output).as_str()),
+            "{name}"
+        );
+    }
+    // Task ids come from Content-MD5, or the MD5 streamed once for the blob without one
+    // (recorded, not kept): no input bytes were stored on this machine.
+    let manifest = util::manifest(&run);
+    for input in manifest["inputs"].as_array().unwrap() {
+        assert!(
+            input["digest"].as_str().unwrap().starts_with("md5-"),
+            "{input}"
+        );
+    }
+    let index = std::fs::read_to_string(s.out().join("blob-inputs/index.json")).unwrap();
+    assert!(index.contains("iris_blocks.csv"), "{index}");
+    let kept = std::fs::read_dir(s.out().join("blob-inputs"))
+        .unwrap()
+        .count();
+    assert_eq!(kept, 1, "only the index");
+    // Nothing of the inputs was uploaded: the run's input container holds the trainer alone.
+    let client = azure_staging::StagingClient::builder(azurite_storage())
+        .build()
+        .unwrap();
+    let run_id = run.file_name().unwrap().to_str().unwrap();
+    let staged = client.containers(run_id).unwrap();
+    let blobs = client.list_blobs(&staged.inputs, "").await.unwrap();
+    assert_eq!(blobs.len(), 1, "the trainer only: {blobs:?}");
 }

@@ -260,6 +260,16 @@ impl StagingClient {
         .await
     }
 
+    /// The blob's URL at this client's endpoint, without a SAS (safe to log and record): the
+    /// endpoint, the container and the blob name as they are, joined by `/`.
+    pub fn input_blob_url(&self, input: &BlobPrefix, blob_name: &str) -> String {
+        format!(
+            "{}/{}/{blob_name}",
+            self.config().endpoint.as_str().trim_end_matches('/'),
+            input.container
+        )
+    }
+
     fn check_account(&self, input: &BlobPrefix) -> Result<()> {
         if input.account == self.config().account {
             return Ok(());

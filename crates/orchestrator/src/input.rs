@@ -7,20 +7,26 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::backend::BackendKind;
 use crate::job::{StageObject, is_safe_name};
 use crate::{Error, Result};
 
 pub mod blob;
 
 /// The inputs of a run from what the user named: a local directory ([`discover`]) or a blob
-/// prefix, `az://ACCOUNT/CONTAINER/PREFIX` or `https://ACCOUNT.blob.core.windows.net/...`
-/// ([`blob::discover`], which downloads into `out_dir`).
-pub fn discover_source(source: &Path, out_dir: &Path) -> Result<Vec<Input>> {
+/// prefix, `az://ACCOUNT/CONTAINER/PREFIX` or `https://ACCOUNT.blob.core.windows.net/...`:
+/// downloaded into `out_dir` ([`blob::discover`]) for the backends that run on files, left in
+/// place ([`blob::discover_in_place`]) for Azure Batch, whose tasks read each blob through
+/// its own read SAS.
+pub fn discover_source(source: &Path, out_dir: &Path, backend: BackendKind) -> Result<Vec<Input>> {
     let Some(text) = source.to_str() else {
         return discover(source);
     };
     match azure_staging::BlobPrefix::parse(text) {
         None => discover(source),
+        Some(Ok(prefix)) if backend == BackendKind::AzureBatch => {
+            blob::discover_in_place(&prefix, text, out_dir)
+        }
         Some(Ok(prefix)) => blob::discover(&prefix, text, out_dir),
         Some(Err(e)) => Err(Error::Input {
             // Never echo a query: it may hold a SAS signature.

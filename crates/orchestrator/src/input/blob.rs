@@ -10,6 +10,11 @@
 //! digest (SHA-256, so a task id does not depend on where the bytes came from) gives the task
 //! id, and the backend stages it into its own content-addressed store, verified again.
 //!
+//! A backend whose workers read blobs themselves (Azure Batch: a read SAS per blob) gets the
+//! inputs in place instead ([`discover_in_place`]): nothing is downloaded to keep, the digest
+//! is `md5-<Content-MD5>` (streamed once and recorded in `index.json` for a blob that has
+//! none), and the input's path is the blob's URL (no SAS).
+//!
 //! Nothing is written before the listing succeeded: a missing container, an empty prefix or
 //! missing permission is one line, and no directory is created.
 
@@ -31,6 +36,9 @@ const DOWNLOADS_IN_FLIGHT: usize = 8;
 /// Where downloaded inputs are kept, under `--out`.
 pub const CACHE_DIR: &str = "blob-inputs";
 
+/// What was downloaded or hashed, in [`CACHE_DIR`].
+const INDEX: &str = "index.json";
+
 /// What `index.json` remembers of one blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Known {
@@ -40,25 +48,99 @@ struct Known {
     sha256: String,
 }
 
-/// The inputs under `prefix` (see the module docs); `shown` is the URL as the user gave it.
-pub fn discover(prefix: &BlobPrefix, shown: &str, out_dir: &Path) -> Result<Vec<Input>> {
-    let refuse = |e: azure_staging::Error| Error::Input {
+/// One line for a storage refusal, naming the URL as the user gave it.
+fn refusal(shown: &str) -> impl Fn(azure_staging::Error) -> Error + '_ {
+    move |e| Error::Input {
         path: PathBuf::from(shown),
         reason: match e {
             azure_staging::Error::InvalidArgument(m) => m,
             other => other.to_string(),
         },
-    };
-    let client = Arc::new(StagingClient::from_env().map_err(refuse)?);
-    let blobs = block_on(client.list_input_blobs(prefix)).map_err(refuse)?;
+    }
+}
+
+/// The client, the `*.csv` blobs under `prefix` with their names, and what `index.json`
+/// recorded; nothing written.
+#[allow(clippy::type_complexity)]
+fn list(
+    prefix: &BlobPrefix,
+    shown: &str,
+    out_dir: &Path,
+) -> Result<(
+    Arc<StagingClient>,
+    Vec<(String, InputBlob)>,
+    BTreeMap<String, Known>,
+)> {
+    let client = Arc::new(StagingClient::from_env().map_err(refusal(shown))?);
+    let blobs = block_on(client.list_input_blobs(prefix)).map_err(refusal(shown))?;
     let named = name_inputs(prefix, shown, blobs)?;
-    let cache = out_dir.join(CACHE_DIR);
-    let index_path = cache.join("index.json");
-    let mut index: BTreeMap<String, Known> = std::fs::read(&index_path)
+    let index = std::fs::read(out_dir.join(CACHE_DIR).join(INDEX))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
-    let key = |blob: &InputBlob| format!("{}/{}/{}", prefix.account, prefix.container, blob.name);
+    Ok((client, named, index))
+}
+
+/// `index.json`'s key for a blob.
+fn key(prefix: &BlobPrefix, blob: &InputBlob) -> String {
+    format!("{}/{}/{}", prefix.account, prefix.container, blob.name)
+}
+
+fn save_index(out_dir: &Path, index: &BTreeMap<String, Known>) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(index).expect("the index serialises");
+    write_atomic(&out_dir.join(CACHE_DIR).join(INDEX), &bytes)
+}
+
+/// The inputs under `prefix`, in place: see the module docs.
+pub fn discover_in_place(prefix: &BlobPrefix, shown: &str, out_dir: &Path) -> Result<Vec<Input>> {
+    let (client, named, mut index) = list(prefix, shown, out_dir)?;
+    let mut changed = false;
+    let mut inputs = Vec::with_capacity(named.len());
+    for (name, blob) in named {
+        let recorded = index
+            .get(&key(prefix, &blob))
+            .filter(|k| k.size == blob.size && blob.etag.is_some() && k.etag == blob.etag)
+            .map(|k| k.md5.clone());
+        let md5 = match (blob.content_md5.clone(), recorded) {
+            (Some(md5), _) | (None, Some(md5)) => md5,
+            (None, None) => {
+                // No Content-MD5 (a block upload): hash the bytes once, keep nothing of them.
+                let got =
+                    block_on(client.download_input(prefix, &blob, None)).map_err(refusal(shown))?;
+                let known = Known {
+                    etag: blob.etag.clone(),
+                    size: got.size,
+                    md5: got.md5.clone(),
+                    sha256: String::new(),
+                };
+                index.insert(key(prefix, &blob), known);
+                changed = true;
+                got.md5
+            }
+        };
+        inputs.push(Input {
+            name,
+            object: StageObject {
+                path: PathBuf::from(client.input_blob_url(prefix, &blob.name)),
+                digest: format!("md5-{md5}"),
+                size: blob.size,
+            },
+        });
+    }
+    if changed {
+        let cache = out_dir.join(CACHE_DIR);
+        std::fs::create_dir_all(&cache).map_err(|e| Error::io("create", &cache, e))?;
+        save_index(out_dir, &index)?;
+    }
+    Ok(inputs)
+}
+
+/// The inputs under `prefix`, downloaded (see the module docs); `shown` is the URL as the
+/// user gave it.
+pub fn discover(prefix: &BlobPrefix, shown: &str, out_dir: &Path) -> Result<Vec<Input>> {
+    let (client, named, mut index) = list(prefix, shown, out_dir)?;
+    let cache = out_dir.join(CACHE_DIR);
+    let key = |blob: &InputBlob| key(prefix, blob);
     let missing: Vec<InputBlob> = named
         .iter()
         .map(|(_, b)| b)
@@ -68,12 +150,12 @@ pub fn discover(prefix: &BlobPrefix, shown: &str, out_dir: &Path) -> Result<Vec<
     if !missing.is_empty() {
         std::fs::create_dir_all(&cache).map_err(|e| Error::io("create", &cache, e))?;
         tracing::info!("downloading {} input blob(s) from {shown}", missing.len());
-        let got = block_on(download_all(client, prefix, missing, &cache)).map_err(refuse)?;
+        let got =
+            block_on(download_all(client, prefix, missing, &cache)).map_err(refusal(shown))?;
         for (blob, known) in got {
             index.insert(key(&blob), known);
         }
-        let bytes = serde_json::to_vec_pretty(&index).expect("the index serialises");
-        write_atomic(&index_path, &bytes)?;
+        save_index(out_dir, &index)?;
     }
     Ok(named
         .into_iter()

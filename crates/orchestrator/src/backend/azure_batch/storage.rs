@@ -113,11 +113,16 @@ impl Storage {
             digest: plan.trainer.digest.clone(),
             size: plan.trainer.size,
         }];
-        objects.extend(plan.inputs.iter().map(|o| LocalObject {
-            path: o.path.clone(),
-            digest: o.digest.clone(),
-            size: o.size,
-        }));
+        objects.extend(
+            plan.inputs
+                .iter()
+                .filter(|o| self.in_place(o).is_none())
+                .map(|o| LocalObject {
+                    path: o.path.clone(),
+                    digest: o.digest.clone(),
+                    size: o.size,
+                }),
+        );
         // azure-staging logs the one INFO summary (objects, uploaded, bytes) for the call.
         self.client
             .upload_objects(&run, &objects, None)
@@ -128,9 +133,23 @@ impl Storage {
             inputs: plan
                 .inputs
                 .iter()
-                .map(|o| (o.digest.clone(), self.object_url(run_id, &o.digest)))
+                .map(|o| {
+                    let url = self
+                        .in_place(o)
+                        .unwrap_or_else(|| self.object_url(run_id, &o.digest));
+                    (o.digest.clone(), url)
+                })
                 .collect(),
         })
+    }
+
+    /// An input that already lives in this account (`run az://...`): its blob URL, which
+    /// [`Storage::read_url`] signs as it signs staged objects, so tasks read it where it is
+    /// and nothing is uploaded or passes through this machine.
+    fn in_place(&self, object: &crate::job::StageObject) -> Option<String> {
+        let url = object.path.to_str()?;
+        url.starts_with(&format!("{}/", self.endpoint()))
+            .then(|| url.to_owned())
     }
 
     /// Read-only SAS URL for a staged object URL.
