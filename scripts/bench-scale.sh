@@ -165,7 +165,7 @@ manifest_write_bytes() {
 }
 
 results=()
-add_row() { results+=("$1"); }
+add_row() { results+=("$1"); echo "row: $1" >&2; }
 
 backend_local() {
     local n=$1 in=$2 label=$3
