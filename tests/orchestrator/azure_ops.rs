@@ -304,10 +304,15 @@ async fn cleanup_all_finds_every_pool_job_and_container_without_a_manifest() {
 /// poll (each watch call makes at most 3 quick attempts), well inside either outage.
 /// `ORCH_TEST_OUTAGE_SECONDS=180` runs the 3-minute one.
 fn outage() -> Duration {
+    outage_or(20)
+}
+
+/// `ORCH_TEST_OUTAGE_SECONDS`, else `default` seconds.
+fn outage_or(default: u64) -> Duration {
     let secs = std::env::var("ORCH_TEST_OUTAGE_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+        .unwrap_or(default);
     Duration::from_secs(secs)
 }
 
@@ -473,8 +478,10 @@ async fn batch_unreachable_while_tasks_are_added_pauses_the_submission_and_adds_
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // 6 s in CI: the submission pauses at its first failed call (4 quick attempts), so a short
+    // outage takes the same path as the 3-minute one `ORCH_TEST_OUTAGE_SECONDS=180` runs.
     handle.stop_serving().await;
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    tokio::time::sleep(outage_or(6)).await;
     handle.clear_faults();
     // The first request after the outage is carried out but its answer is lost: the resend
     // must find the tasks there (TaskExists) and not add them again.
