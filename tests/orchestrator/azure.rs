@@ -19,9 +19,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use azure_util::{
-    ACCOUNT, KEY, azurite, azurite_connection, azurite_port, fault, standin, standin_with,
-};
+use azure_util::{ACCOUNT, KEY, azurite, azurite_connection, fault, standin, standin_with};
 use base64::Engine as _;
 use batch_standin::Fault;
 use util::{Scratch, assert_golden_scores, golden_default_outputs, row, rows, show, trainer_bin};
@@ -29,19 +27,8 @@ use util::{Scratch, assert_golden_scores, golden_default_outputs, row, rows, sho
 /// The orchestrator pointed at the stand-in and Azurite.
 fn orchestrator(s: &Scratch, url: &str) -> Command {
     let mut cmd = s.command();
-    cmd.env("AZURE_BATCH_ACCOUNT_URL", url)
-        .env("AZURE_BATCH_ACCOUNT_NAME", ACCOUNT)
-        .env(
-            "AZURE_BATCH_ACCOUNT_KEY",
-            base64::engine::general_purpose::STANDARD.encode(KEY),
-        )
-        .env(
-            "AZURE_STORAGE_CONNECTION_STRING",
-            azurite_connection(azurite_port()),
-        )
-        .env_remove("AZURE_STORAGE_ACCOUNT")
-        .env_remove("AZURE_STORAGE_KEY")
-        .env("RUST_LOG", "info");
+    azure_util::standin_env(&mut cmd, url);
+    cmd.env("RUST_LOG", "info");
     cmd
 }
 

@@ -38,6 +38,23 @@ pub fn azurite_port() -> u16 {
         .unwrap_or(10000)
 }
 
+/// Points `cmd` (an orchestrator) at the stand-in at `url` (Shared Key) and at Azurite's
+/// account, with no other Azure credential inherited.
+pub fn standin_env(cmd: &mut Command, url: &str) {
+    cmd.env("AZURE_BATCH_ACCOUNT_URL", url)
+        .env("AZURE_BATCH_ACCOUNT_NAME", ACCOUNT)
+        .env(
+            "AZURE_BATCH_ACCOUNT_KEY",
+            base64::engine::general_purpose::STANDARD.encode(KEY),
+        )
+        .env(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            azurite_connection(azurite_port()),
+        )
+        .env_remove("AZURE_STORAGE_ACCOUNT")
+        .env_remove("AZURE_STORAGE_KEY");
+}
+
 /// Starts Azurite (idempotent) or fails loudly.
 pub fn azurite() {
     let out = Command::new(repo_root().join("scripts/azurite.sh"))

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use azure_staging::config::{DEV_ACCOUNT, DEV_ACCOUNT_KEY};
 use azure_staging::sas::{Permissions, Protocol, SasWindow, account_sas};
-use azure_util::{ACCOUNT, KEY, azurite, azurite_connection, azurite_port, azurite_storage};
+use azure_util::{azurite, azurite_connection, azurite_port, azurite_storage};
 use base64::Engine as _;
 use util::{Scratch, golden_default_outputs, row, rows, show, trainer_bin};
 
@@ -383,19 +383,8 @@ async fn blob_inputs_on_azure_batch_are_read_in_place_through_a_read_sas_each() 
     let handle = azure_util::standin(s.path(), vec![]).await;
     let url = format!("az://{DEV_ACCOUNT}/{container}/data/");
     let mut cmd = s.command();
-    cmd.env("AZURE_BATCH_ACCOUNT_URL", handle.url())
-        .env("AZURE_BATCH_ACCOUNT_NAME", ACCOUNT)
-        .env(
-            "AZURE_BATCH_ACCOUNT_KEY",
-            base64::engine::general_purpose::STANDARD.encode(KEY),
-        )
-        .env(
-            "AZURE_STORAGE_CONNECTION_STRING",
-            azurite_connection(azurite_port()),
-        )
-        .env_remove("AZURE_STORAGE_ACCOUNT")
-        .env_remove("AZURE_STORAGE_KEY")
-        .arg("--out")
+    azure_util::standin_env(&mut cmd, &handle.url());
+    cmd.arg("--out")
         .arg(s.out())
         .args(["run", &url, "--backend", "azure-batch", "--trainer"])
         .arg(trainer_bin())
