@@ -173,8 +173,10 @@ backend_local() {
     # (a) the bare commands: the same trainer, --threads 1, one output per input.
     mkdir -p "$work/xargs-$label"
     local pairs=$work/pairs-$label.txt
+    local f name
     for f in "$in"/*.csv; do
-        printf '%s\n%s\n' "$f" "$work/xargs-$label/$(basename "$f" .csv).txt"
+        name=${f##*/}
+        printf '%s\n%s\n' "$f" "$work/xargs-$label/${name%.csv}.txt"
     done > "$pairs"
     local load_x
     load_x=$(load1)
