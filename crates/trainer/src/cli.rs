@@ -8,7 +8,7 @@ use linfa::ParamGuard;
 
 use crate::Config;
 use crate::error::Error;
-use crate::params::{Criterion, ForestParams, ForestValidParams, MaxFeatures};
+use crate::params::{Criterion, Estimator, ForestParams, ForestValidParams, MaxFeatures};
 use crate::scoring::Scoring;
 
 /// Exact Rust port of main.py: random forest + stratified k-fold cross-validation.
@@ -32,6 +32,10 @@ pub struct Cli {
     /// class has members) are checked only by a real run.
     #[arg(long)]
     pub check: bool,
+    /// scikit-learn estimator class; each uses its own defaults for max_features, criterion
+    /// and bootstrap (regressors read the last column as numbers and use KFold).
+    #[arg(long, value_name = "NAME", default_value = "RandomForestClassifier", value_parser = parse_estimator)]
+    pub estimator: Estimator,
     /// Number of trees (n_estimators).
     #[arg(long, default_value_t = 10)]
     pub n_estimators: usize,
@@ -44,19 +48,23 @@ pub struct Cli {
     /// Minimum samples in a leaf (min_samples_leaf).
     #[arg(long, default_value_t = 1)]
     pub min_samples_leaf: usize,
-    /// Features drawn per split: sqrt, log2, all, an integer count or a fraction in (0, 1].
-    #[arg(long, default_value = "sqrt")]
-    pub max_features: String,
-    /// Split criterion.
-    #[arg(long, value_enum, default_value_t = CriterionArg::Gini)]
-    pub criterion: CriterionArg,
-    /// Fit every tree on the whole training fold instead of a bootstrap sample.
+    /// Features drawn per split: sqrt, log2, all, an integer count or a fraction in (0, 1];
+    /// default: sqrt for classifiers, 1.0 for regressors.
+    #[arg(long)]
+    pub max_features: Option<String>,
+    /// Split criterion; default: gini for classifiers, squared_error for regressors.
+    #[arg(long, value_enum)]
+    pub criterion: Option<CriterionArg>,
+    /// Fit every tree on a bootstrap sample (the random forests' default).
+    #[arg(long, conflicts_with = "no_bootstrap")]
+    pub bootstrap: bool,
+    /// Fit every tree on the whole training fold (the extra trees' default).
     #[arg(long)]
     pub no_bootstrap: bool,
     /// Seed of the forest (random_state), 0 ..= 4294967295.
     #[arg(long, default_value_t = 0)]
     pub random_state: u32,
-    /// Number of stratified cross-validation folds.
+    /// Number of cross-validation folds (stratified for classifiers, KFold for regressors).
     #[arg(long, default_value_t = 5)]
     pub cv: usize,
     /// scikit-learn scorer for each fold (cross_val_score's scoring); default: the
@@ -81,6 +89,24 @@ pub enum CriterionArg {
     /// Same as entropy.
     #[value(name = "log_loss")]
     LogLoss,
+    /// Mean squared error (regressors).
+    #[value(name = "squared_error")]
+    SquaredError,
+    /// Deprecated in sklearn 1.9.1: the same as squared_error, with a FutureWarning.
+    #[value(name = "friedman_mse")]
+    FriedmanMse,
+    /// Mean absolute error (regressors; the median in each leaf).
+    #[value(name = "absolute_error")]
+    AbsoluteError,
+    /// Half Poisson deviance (regressors; non-negative targets).
+    Poisson,
+}
+
+fn parse_estimator(s: &str) -> Result<Estimator, String> {
+    Estimator::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Estimator::ALL.iter().map(|e| e.name()).collect();
+        format!("unknown estimator; use one of {}", names.join(", "))
+    })
 }
 
 fn parse_max_features(s: &str) -> Result<MaxFeatures, String> {
@@ -114,21 +140,31 @@ impl Cli {
     /// nothing: this is all `--check` does.
     pub fn params(&self) -> Result<ForestValidParams, String> {
         let cli = self;
-        let max_features = parse_max_features(&cli.max_features)?;
+        let mut params = ForestParams::for_estimator(cli.estimator);
+        if let Some(m) = &cli.max_features {
+            params = params.max_features(parse_max_features(m)?);
+        }
+        if let Some(c) = cli.criterion {
+            params = params.criterion(match c {
+                CriterionArg::Gini => Criterion::Gini,
+                CriterionArg::Entropy | CriterionArg::LogLoss => Criterion::Entropy,
+                CriterionArg::SquaredError => Criterion::SquaredError,
+                CriterionArg::FriedmanMse => Criterion::FriedmanMse,
+                CriterionArg::AbsoluteError => Criterion::AbsoluteError,
+                CriterionArg::Poisson => Criterion::Poisson,
+            });
+        }
+        if cli.bootstrap || cli.no_bootstrap {
+            params = params.bootstrap(cli.bootstrap);
+        }
         if cli.threads == Some(0) {
             return Err("--threads must be at least 1".into());
         }
-        ForestParams::new()
+        params
             .n_estimators(cli.n_estimators)
             .max_depth(cli.max_depth)
             .min_samples_split(cli.min_samples_split)
             .min_samples_leaf(cli.min_samples_leaf)
-            .max_features(max_features)
-            .criterion(match cli.criterion {
-                CriterionArg::Gini => Criterion::Gini,
-                CriterionArg::Entropy | CriterionArg::LogLoss => Criterion::Entropy,
-            })
-            .bootstrap(!cli.no_bootstrap)
             .random_state(cli.random_state)
             .n_folds(cli.cv)
             .scoring(cli.scoring)

@@ -16,8 +16,8 @@ use rayon::prelude::*;
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::forest::{argmax, fit_tree, tree_config, tree_seeds};
-use crate::params::ForestValidParams;
+use crate::forest::{Grower, argmax, fit_tree, tree_config, tree_seeds};
+use crate::params::{Criterion, ForestValidParams};
 use crate::scoring::{Classes, ClassifierFold, Scoring, fold_value};
 use crate::tree::TrainSet;
 
@@ -166,18 +166,18 @@ fn plan_fold(data: &Dataset, test_folds: &[usize], fold: usize) -> FoldPlan {
         .iter()
         .map(|col| train.iter().any(|&i| col[i as usize].is_nan()))
         .collect();
-    let mut present = vec![false; data.classes.len()];
+    let mut present = vec![false; data.classes().len()];
     for &i in &train {
-        present[data.labels[i as usize] as usize] = true;
+        present[data.labels()[i as usize] as usize] = true;
     }
-    let classes: Vec<u32> = (0..data.classes.len() as u32)
+    let classes: Vec<u32> = (0..data.classes().len() as u32)
         .filter(|&c| present[c as usize])
         .collect();
-    let mut local = vec![0u32; data.classes.len()];
+    let mut local = vec![0u32; data.classes().len()];
     for (k, &c) in classes.iter().enumerate() {
         local[c as usize] = k as u32;
     }
-    let y = data.labels.iter().map(|&l| local[l as usize]).collect();
+    let y = data.labels().iter().map(|&l| local[l as usize]).collect();
     FoldPlan {
         train,
         test,
@@ -196,66 +196,55 @@ struct FoldSum {
     proba: Vec<f64>,
 }
 
-/// Runs the whole cross-validation on the current rayon pool. Errors are the ones sklearn
-/// raises (as [`Error::Input`] naming `data_path`).
-pub fn cross_validate(
-    data: &Dataset,
-    params: &ForestValidParams,
-    data_path: &std::path::Path,
-) -> Result<CvScore> {
-    let (test_folds, warning) =
-        stratified_test_folds(&data.labels, params.n_folds).map_err(|msg| {
-            Error::input(
-                data_path,
-                format!("{msg} (sklearn); add rows or lower --cv"),
-            )
-        })?;
-    let cfg = tree_config(params, data.n_features);
-    let plans: Vec<FoldPlan> = (0..params.n_folds)
-        .into_par_iter()
-        .map(|k| plan_fold(data, &test_folds, k))
-        .collect();
-    let columns: Vec<&[f32]> = data.columns.iter().map(Vec::as_slice).collect();
-    let seeds = tree_seeds(params.random_state, params.n_estimators);
-    let n_trees = seeds.len();
-    let sums: Vec<Mutex<FoldSum>> = plans
+/// `KFold(n_folds, shuffle=False)`: the fold of each row's test set (contiguous blocks, the
+/// first `n % n_folds` one row longer), or the message sklearn raises.
+pub fn kfold_test_folds(n: usize, n_folds: usize) -> std::result::Result<Vec<usize>, String> {
+    if n_folds > n {
+        return Err(format!(
+            "Cannot have number of splits n_splits={n_folds} greater than the number of samples: \
+             n_samples={n}."
+        ));
+    }
+    let mut folds = Vec::with_capacity(n);
+    for k in 0..n_folds {
+        let size = n / n_folds + usize::from(k < n % n_folds);
+        folds.extend(std::iter::repeat_n(k, size));
+    }
+    Ok(folds)
+}
+
+/// Fits every (fold, tree) pair on the current rayon pool and returns, per fold, the sum of
+/// the trees' contributions (`job(fold, tree)`, `widths[fold]` values) added strictly in tree
+/// order, as sklearn's sequential `out += prediction` does: bit-identical whatever the
+/// thread count. Each contribution is dropped as soon as it is added.
+fn sum_over_trees(
+    widths: &[usize],
+    n_trees: usize,
+    job: impl Fn(usize, usize) -> Vec<f64> + Sync,
+) -> Vec<Vec<f64>> {
+    let sums: Vec<Mutex<FoldSum>> = widths
         .iter()
-        .map(|p| {
+        .map(|&w| {
             Mutex::new(FoldSum {
                 next_tree: 0,
                 pending: BTreeMap::new(),
-                proba: vec![0.0; p.test.len() * p.classes.len()],
+                proba: vec![0.0; w],
             })
         })
         .collect();
     // Jobs are (fold, tree) pairs taken in order by every worker of the pool.
     let next_job = AtomicUsize::new(0);
-    let n_jobs = params.n_folds * n_trees;
+    let n_jobs = widths.len() * n_trees;
     rayon::scope(|scope| {
         for _ in 0..rayon::current_num_threads() {
             scope.spawn(|_| {
                 loop {
-                    let job = next_job.fetch_add(1, Ordering::Relaxed);
-                    if job >= n_jobs {
+                    let job_id = next_job.fetch_add(1, Ordering::Relaxed);
+                    if job_id >= n_jobs {
                         break;
                     }
-                    let (fold, t) = (job / n_trees, job % n_trees);
-                    let plan = &plans[fold];
-                    let set = TrainSet {
-                        columns: &columns,
-                        n_rows: data.n_rows,
-                        n_features: data.n_features,
-                        y: &plan.y,
-                        n_classes: plan.classes.len(),
-                        has_missing: &plan.has_missing,
-                    };
-                    let tree = fit_tree(set, &plan.train, seeds[t], params.bootstrap, cfg);
-                    let mut contribution = Vec::with_capacity(plan.test.len() * plan.classes.len());
-                    for &i in &plan.test {
-                        contribution
-                            .extend_from_slice(tree.leaf_value_by(|f| columns[f][i as usize]));
-                    }
-                    drop(tree);
+                    let (fold, t) = (job_id / n_trees, job_id % n_trees);
+                    let contribution = job(fold, t);
                     let mut sum = sums[fold].lock().unwrap_or_else(PoisonError::into_inner);
                     sum.pending.insert(t, contribution);
                     loop {
@@ -270,26 +259,89 @@ pub fn cross_validate(
             });
         }
     });
+    sums.into_iter()
+        .map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner).proba)
+        .collect()
+}
+
+/// Runs the whole cross-validation on the current rayon pool: the classifier's
+/// `StratifiedKFold` or the regressor's `KFold`, as `cross_val_score(est, X, y, cv=K)` picks.
+/// Errors are the ones sklearn raises (as [`Error::Input`] naming `data_path`).
+pub fn cross_validate(
+    data: &Dataset,
+    params: &ForestValidParams,
+    data_path: &std::path::Path,
+) -> Result<CvScore> {
+    match data.values() {
+        Some(y) => cross_validate_regressor(data, y, params, data_path),
+        None => cross_validate_classifier(data, params, data_path),
+    }
+}
+
+fn cross_validate_classifier(
+    data: &Dataset,
+    params: &ForestValidParams,
+    data_path: &std::path::Path,
+) -> Result<CvScore> {
+    let (test_folds, warning) =
+        stratified_test_folds(data.labels(), params.n_folds).map_err(|msg| {
+            Error::input(
+                data_path,
+                format!("{msg} (sklearn); add rows or lower --cv"),
+            )
+        })?;
+    let cfg = tree_config(params, data.n_features);
+    let plans: Vec<FoldPlan> = (0..params.n_folds)
+        .into_par_iter()
+        .map(|k| plan_fold(data, &test_folds, k))
+        .collect();
+    let columns: Vec<&[f32]> = data.columns.iter().map(Vec::as_slice).collect();
+    let seeds = tree_seeds(params.random_state, params.n_estimators);
+    let n_trees = seeds.len();
+    let widths: Vec<usize> = plans
+        .iter()
+        .map(|p| p.test.len() * p.classes.len())
+        .collect();
+    let grower = Grower::Classes {
+        extra: params.estimator.is_extra_trees(),
+    };
+    let sums = sum_over_trees(&widths, n_trees, |fold, t| {
+        let plan = &plans[fold];
+        let set = TrainSet {
+            columns: &columns,
+            n_rows: data.n_rows,
+            n_features: data.n_features,
+            y: &plan.y,
+            n_classes: plan.classes.len(),
+            has_missing: &plan.has_missing,
+        };
+        let tree = fit_tree(set, &plan.train, seeds[t], params.bootstrap, cfg, grower);
+        let mut contribution = Vec::with_capacity(widths[fold]);
+        for &i in &plan.test {
+            contribution.extend_from_slice(tree.leaf_value_by(|f| columns[f][i as usize]));
+        }
+        contribution
+    });
     let scoring = params.scoring.unwrap_or(Scoring::Accuracy);
     let classes = Classes {
-        kind: data.label_kind,
-        names: &data.classes,
+        kind: data.label_kind(),
+        names: data.classes(),
     };
     let mut scoring_warnings = Vec::new();
     let fold_scores: Vec<f64> = plans
         .iter()
         .zip(sums)
-        .map(|(plan, sum)| {
-            let mut proba = sum
-                .into_inner()
-                .unwrap_or_else(PoisonError::into_inner)
-                .proba;
+        .map(|(plan, mut proba)| {
             proba.iter_mut().for_each(|p| *p /= n_trees as f64);
             let y_pred: Vec<u32> = proba
                 .chunks_exact(plan.classes.len())
                 .map(|p| plan.classes[argmax(p)])
                 .collect();
-            let y_true: Vec<u32> = plan.test.iter().map(|&i| data.labels[i as usize]).collect();
+            let y_true: Vec<u32> = plan
+                .test
+                .iter()
+                .map(|&i| data.labels()[i as usize])
+                .collect();
             let fold = ClassifierFold {
                 y_true: &y_true,
                 y_pred: &y_pred,
@@ -302,20 +354,160 @@ pub fn cross_validate(
             )
         })
         .collect();
+    Ok(summarize(scoring, fold_scores, warning, scoring_warnings))
+}
+
+/// The regressor's cross-validation: `KFold` folds, the mean of the trees' predictions per
+/// test row, the scorer (default: `r2`, the estimator's `score`).
+fn cross_validate_regressor(
+    data: &Dataset,
+    y: &[f64],
+    params: &ForestValidParams,
+    data_path: &std::path::Path,
+) -> Result<CvScore> {
+    let test_folds = kfold_test_folds(data.n_rows, params.n_folds).map_err(|msg| {
+        Error::input(
+            data_path,
+            format!("{msg} (sklearn); add rows or lower --cv"),
+        )
+    })?;
+    let plans: Vec<(Vec<u32>, Vec<u32>, Vec<bool>)> = (0..params.n_folds)
+        .map(|k| split_rows(data, &test_folds, k))
+        .collect();
+    if params.criterion == Criterion::Poisson {
+        check_poisson(y, &plans, data_path)?;
+    }
+    let mut warnings = Vec::new();
+    if params.criterion == Criterion::FriedmanMse {
+        warnings.push(
+            "FutureWarning: Value `\"friedman_mse\"` for `criterion` is deprecated and will be \
+             removed in 1.11. It maps to `\"squared_error\"` as both were always equivalent. \
+             Use `criterion=\"squared_error\"` to remove this warning."
+                .to_owned(),
+        );
+    }
+    let cfg = tree_config(params, data.n_features);
+    let columns: Vec<&[f32]> = data.columns.iter().map(Vec::as_slice).collect();
+    let seeds = tree_seeds(params.random_state, params.n_estimators);
+    let n_trees = seeds.len();
+    let widths: Vec<usize> = plans.iter().map(|(_, test, _)| test.len()).collect();
+    let grower = Grower::Values {
+        y,
+        extra: params.estimator.is_extra_trees(),
+    };
+    let sums = sum_over_trees(&widths, n_trees, |fold, t| {
+        let (train, test, has_missing) = &plans[fold];
+        let set = TrainSet {
+            columns: &columns,
+            n_rows: data.n_rows,
+            n_features: data.n_features,
+            y: &[],
+            n_classes: 1,
+            has_missing,
+        };
+        let tree = fit_tree(set, train, seeds[t], params.bootstrap, cfg, grower);
+        test.iter()
+            .map(|&i| tree.leaf_value_by(|f| columns[f][i as usize])[0])
+            .collect()
+    });
+    let scoring = params.scoring.unwrap_or(Scoring::R2);
+    let mut scoring_warnings = Vec::new();
+    let fold_scores: Vec<f64> = plans
+        .iter()
+        .zip(sums)
+        .map(|((_, test, _), mut y_pred)| {
+            y_pred.iter_mut().for_each(|p| *p /= n_trees as f64);
+            let y_true: Vec<f64> = test.iter().map(|&i| y[i as usize]).collect();
+            let name = params.estimator.name();
+            fold_value(
+                scoring.score_regressor(name, &y_true, &y_pred),
+                &mut scoring_warnings,
+            )
+        })
+        .collect();
+    let warning = (!warnings.is_empty()).then(|| warnings.join(" | "));
+    Ok(summarize(scoring, fold_scores, warning, scoring_warnings))
+}
+
+/// A fold's training rows, test rows (both ascending) and which features its training rows
+/// miss.
+fn split_rows(
+    data: &Dataset,
+    test_folds: &[usize],
+    fold: usize,
+) -> (Vec<u32>, Vec<u32>, Vec<bool>) {
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for i in 0..data.n_rows as u32 {
+        if test_folds[i as usize] == fold {
+            test.push(i);
+        } else {
+            train.push(i);
+        }
+    }
+    let has_missing = data
+        .columns
+        .iter()
+        .map(|col| train.iter().any(|&i| col[i as usize].is_nan()))
+        .collect();
+    (train, test, has_missing)
+}
+
+/// sklearn's Poisson checks, which every fit (each training fold) makes: a negative target
+/// fails the fits, and so does a training fold whose targets sum to zero.
+fn check_poisson(
+    y: &[f64],
+    plans: &[(Vec<u32>, Vec<u32>, Vec<bool>)],
+    data_path: &std::path::Path,
+) -> Result<()> {
+    if let Some(row) = y.iter().position(|&v| v < 0.0) {
+        return Err(Error::input(
+            data_path,
+            format!(
+                "data row {}: the target {} is negative; sklearn raises 'Some value(s) of y are \
+                 negative which is not allowed for Poisson regression.'; use non-negative \
+                 targets or another --criterion",
+                row + 1,
+                crate::pyfloat::repr(y[row])
+            ),
+        ));
+    }
+    if let Some(k) = plans
+        .iter()
+        .position(|(train, _, _)| train.iter().all(|&i| y[i as usize] == 0.0))
+    {
+        return Err(Error::input(
+            data_path,
+            format!(
+                "the targets of training fold {k} sum to 0; sklearn raises 'Sum of y is not \
+                 strictly positive which is necessary for Poisson regression.'; use targets \
+                 with a positive sum or another --criterion"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The scores' numpy mean and standard deviation.
+fn summarize(
+    scoring: Scoring,
+    fold_scores: Vec<f64>,
+    warning: Option<String>,
+    scoring_warnings: Vec<String>,
+) -> CvScore {
     let mean = numpy_sum(&fold_scores) / fold_scores.len() as f64;
     let deviations: Vec<f64> = fold_scores
         .iter()
         .map(|s| (s - mean) * (s - mean))
         .collect();
     let std = (numpy_sum(&deviations) / fold_scores.len() as f64).sqrt();
-    Ok(CvScore {
+    CvScore {
         scoring,
         fold_scores,
         mean,
         std,
         warning,
         scoring_warnings,
-    })
+    }
 }
 
 #[cfg(test)]

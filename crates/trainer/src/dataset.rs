@@ -44,6 +44,34 @@ const NA_TOKENS: &[&[u8]] = &[
     b"null",
 ];
 
+/// What the model is asked to predict: the label column read as classes (classifiers) or as
+/// float64 values (regressors). Chosen before reading: pandas reads the column the same way,
+/// but sklearn checks and encodes it differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TargetKind {
+    /// Class labels in sklearn's sorted order (a continuous column is refused).
+    #[default]
+    Classes,
+    /// Float64 values (`np.asarray(y, dtype=float64)`; NaN and infinity are refused).
+    Values,
+}
+
+/// The label column, encoded for the estimator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Class labels.
+    Classes {
+        /// Class index of each row into `names` (which is sorted as sklearn sorts labels).
+        labels: Vec<u32>,
+        /// The distinct labels in sklearn's order, rendered for reports.
+        names: Vec<String>,
+        /// The label column's dtype (what the scorers compare `pos_label` with).
+        kind: LabelKind,
+    },
+    /// The target value of each row.
+    Values(Vec<f64>),
+}
+
 /// A parsed, validated input table.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -53,12 +81,8 @@ pub struct Dataset {
     pub n_features: usize,
     /// Float32 features by column: `columns[f][i]`; NaN marks a missing cell.
     pub columns: Vec<Vec<f32>>,
-    /// Class index of each row into `classes` (which is sorted as sklearn sorts labels).
-    pub labels: Vec<u32>,
-    /// The distinct labels in sklearn's order, rendered for reports.
-    pub classes: Vec<String>,
-    /// The label column's dtype (what the scorers compare `pos_label` with).
-    pub label_kind: LabelKind,
+    /// The label column as classes or values.
+    pub target: Target,
     /// Feature column names from the header.
     pub feature_names: Vec<String>,
     /// Name of the label column.
@@ -70,10 +94,47 @@ impl Dataset {
     pub fn row(&self, i: usize) -> Vec<f32> {
         (0..self.n_features).map(|f| self.columns[f][i]).collect()
     }
+
+    /// Class index of each row (empty for a value target).
+    pub fn labels(&self) -> &[u32] {
+        match &self.target {
+            Target::Classes { labels, .. } => labels,
+            Target::Values(_) => &[],
+        }
+    }
+
+    /// The distinct labels in sklearn's order (empty for a value target).
+    pub fn classes(&self) -> &[String] {
+        match &self.target {
+            Target::Classes { names, .. } => names,
+            Target::Values(_) => &[],
+        }
+    }
+
+    /// The label column's dtype (`Float` for a value target).
+    pub fn label_kind(&self) -> LabelKind {
+        match &self.target {
+            Target::Classes { kind, .. } => *kind,
+            Target::Values(_) => LabelKind::Float,
+        }
+    }
+
+    /// The target values (`None` for class labels).
+    pub fn values(&self) -> Option<&[f64]> {
+        match &self.target {
+            Target::Classes { .. } => None,
+            Target::Values(v) => Some(v),
+        }
+    }
 }
 
-/// Reads and parses `path` (see the module docs).
+/// Reads and parses `path` (see the module docs), with class labels.
 pub fn read_csv(path: &Path) -> Result<Dataset> {
+    read_csv_as(path, TargetKind::Classes)
+}
+
+/// Reads and parses `path`, with the label column read as `kind`.
+pub fn read_csv_as(path: &Path, kind: TargetKind) -> Result<Dataset> {
     let file = std::fs::File::open(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -83,8 +144,8 @@ pub fn read_csv(path: &Path) -> Result<Dataset> {
     // this thread reads (the result is the same).
     let len = file.metadata().map_or(0, |m| m.len());
     std::thread::scope(|scope| match ReadAhead::spawn(scope, file) {
-        Ok(ahead) => parse_reader(ahead, path, BATCH_BYTES, len),
-        Err(file) => parse_reader(file, path, BATCH_BYTES, len),
+        Ok(ahead) => parse_reader_as(ahead, path, BATCH_BYTES, len, kind),
+        Err(file) => parse_reader_as(file, path, BATCH_BYTES, len, kind),
     })
 }
 
@@ -383,7 +444,7 @@ enum ColumnKind {
 
 /// Python's `float(str)`: strips whitespace, allows `_` between digits and
 /// `inf`/`infinity`/`nan` in any case. `None` where Python raises ValueError.
-fn python_float(s: &str) -> Option<f64> {
+pub(crate) fn python_float(s: &str) -> Option<f64> {
     let ascii = python_ascii_number(s)?;
     let t = ascii.trim();
     let (sign, body) = match t.as_bytes().first() {
@@ -459,19 +520,35 @@ pub(crate) fn show(raw: &[u8]) -> String {
     format!("{out:?}")
 }
 
-/// Parses CSV bytes; `path` is only used in messages.
+/// Parses CSV bytes with class labels; `path` is only used in messages.
 pub fn parse_csv(bytes: &[u8], path: &Path) -> Result<Dataset> {
-    parse_reader(bytes, path, BATCH_BYTES, bytes.len() as u64)
+    parse_csv_as(bytes, path, TargetKind::Classes)
 }
 
-/// Streams a CSV from `input` (the file is never held in memory whole). Rows are converted in
-/// batches of about `batch_bytes` bytes (see [`Pipeline`]); the result does not depend on it.
-/// `input_len`, the input's size if known (else 0), only sizes buffers.
+/// Parses CSV bytes with the label column read as `kind`.
+pub fn parse_csv_as(bytes: &[u8], path: &Path, kind: TargetKind) -> Result<Dataset> {
+    parse_reader_as(bytes, path, BATCH_BYTES, bytes.len() as u64, kind)
+}
+
+#[cfg(test)]
 fn parse_reader<R: Read>(
     input: R,
     path: &Path,
     batch_bytes: usize,
     input_len: u64,
+) -> Result<Dataset> {
+    parse_reader_as(input, path, batch_bytes, input_len, TargetKind::Classes)
+}
+
+/// Streams a CSV from `input` (the file is never held in memory whole). Rows are converted in
+/// batches of about `batch_bytes` bytes (see [`Pipeline`]); the result does not depend on it.
+/// `input_len`, the input's size if known (else 0), only sizes buffers.
+fn parse_reader_as<R: Read>(
+    input: R,
+    path: &Path,
+    batch_bytes: usize,
+    input_len: u64,
+    kind: TargetKind,
 ) -> Result<Dataset> {
     let scan = QuoteScan::new(input).map_err(|source| Error::Read {
         path: path.to_path_buf(),
@@ -489,6 +566,7 @@ fn parse_reader<R: Read>(
         batch_bytes,
         input_len,
         &mut io_error_read_past,
+        kind,
     );
     // pandas' first complaint about an unclosed quote is 'EOF inside string', whatever the
     // rows before it look like: read to the end before reporting anything else.
@@ -1177,6 +1255,7 @@ fn parse_records<R: Read>(
     batch_bytes: usize,
     input_len: u64,
     io_error_read_past: &mut bool,
+    kind: TargetKind,
 ) -> Result<Dataset> {
     let mut record = csv::ByteRecord::new();
     let is_blank = |r: &csv::ByteRecord| {
@@ -1411,14 +1490,22 @@ fn parse_records<R: Read>(
     }
 
     let label_col = n_cols;
-    let (labels, classes, label_kind) = labels.encode(path, label_col)?;
+    let target = match kind {
+        TargetKind::Classes => {
+            let (labels, names, kind) = labels.encode(path, label_col)?;
+            Target::Classes {
+                labels,
+                names,
+                kind,
+            }
+        }
+        TargetKind::Values => Target::Values(labels.values(path, label_col)?),
+    };
     Ok(Dataset {
         n_rows,
         n_features,
         columns,
-        labels,
-        classes,
-        label_kind,
+        target,
         feature_names: (0..n_features).map(name_of).collect(),
         label_name: name_of(n_features),
     })
@@ -1510,25 +1597,25 @@ mod tests {
         assert_eq!(d.n_rows, 2);
         assert_eq!(d.n_features, 2);
         assert_eq!(d.columns, [[1.5, 3.0], [2.0, 4.0]]);
-        assert_eq!(d.classes, ["x", "y"]);
+        assert_eq!(d.classes(), ["x", "y"]);
         assert_eq!(d.feature_names, ["a", "b"]);
     }
 
     #[test]
     fn float_and_int_labels_are_one_class() {
         let d = parse("i,a,y\n0,1,1.0\n1,3,1\n2,3,2\n").unwrap();
-        assert_eq!(d.classes, ["1.0", "2.0"]);
-        assert_eq!(d.labels, [0, 0, 1]);
+        assert_eq!(d.classes(), ["1.0", "2.0"]);
+        assert_eq!(d.labels(), [0, 0, 1]);
     }
 
     #[test]
     fn int_labels_sort_numerically_strings_by_code_point() {
         let d = parse("i,a,y\n0,1,10\n1,3,9\n2,3,-1\n").unwrap();
-        assert_eq!(d.classes, ["-1", "9", "10"]);
+        assert_eq!(d.classes(), ["-1", "9", "10"]);
         let d = parse("i,a,y\n0,1,b\n1,3,B\n2,3,a\n3,3,10\n").unwrap();
-        assert_eq!(d.classes, ["10", "B", "a", "b"]);
+        assert_eq!(d.classes(), ["10", "B", "a", "b"]);
         let d = parse("i,a,y\n0,1,TRUE\n1,3,false\n").unwrap();
-        assert_eq!(d.classes, ["False", "True"]);
+        assert_eq!(d.classes(), ["False", "True"]);
     }
 
     #[test]
@@ -1538,7 +1625,7 @@ mod tests {
         assert_eq!(d.n_rows, 3);
         assert!(d.columns[0].iter().all(|x| x.is_nan()));
         assert_eq!(d.columns[1], [0.001, 250.0, -0.5]);
-        assert_eq!(d.classes, ["x,\"q\"", "y"]);
+        assert_eq!(d.classes(), ["x,\"q\"", "y"]);
     }
 
     #[test]
@@ -1546,7 +1633,7 @@ mod tests {
         let d = parse("a,b,y\n0,1,2,5\n1,3,4,6\n").unwrap();
         assert_eq!(d.n_features, 2);
         assert_eq!(d.columns, [[1.0, 3.0], [2.0, 4.0]]);
-        assert_eq!(d.classes, ["5", "6"]);
+        assert_eq!(d.classes(), ["5", "6"]);
     }
 
     #[test]
@@ -1730,7 +1817,7 @@ mod tests {
         // Integers past 2^24 convert to float32 from the integer, in every batch.
         assert_eq!(whole.columns[3][650], (9007199791611905i64 + 650) as f32);
         assert_eq!(whole.columns[1][601], 301.25);
-        assert_eq!(whole.labels[..3], [0, 1, 2]);
+        assert_eq!(whole.labels()[..3], [0, 1, 2]);
     }
 
     #[test]
@@ -2024,7 +2111,7 @@ mod tests {
         assert!(e.to_string().contains("line 3: expected 3 fields"), "{e}");
         let long = "x".repeat(MAX_RECORD_BYTES - 10);
         let d = parse(&format!("i,a,y\n0,1,{long}\n1,2,y\n")).unwrap();
-        assert_eq!(d.classes[0].len(), MAX_RECORD_BYTES - 10);
+        assert_eq!(d.classes()[0].len(), MAX_RECORD_BYTES - 10);
     }
 
     /// Bytes through a `QuoteScan` with a limit of `max` bytes per record.

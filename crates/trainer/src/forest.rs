@@ -17,11 +17,70 @@ use linfa::traits::{Fit, PredictInplace};
 use ndarray::{Array1, ArrayBase, Data, Ix2};
 use rayon::prelude::*;
 
+use crate::criterion::{ClassCriterion, Mse, Poisson, RegressionSums};
 use crate::dataset::Dataset;
 use crate::error::Error;
+use crate::params::Criterion;
 use crate::params::ForestValidParams;
 use crate::rng::{Mt19937, RAND_R_MAX};
+use crate::splitter::{SplitKind, fit_exact};
 use crate::tree::{self, TrainSet, Tree, TreeConfig};
+
+/// What a tree predicts and how it splits: the estimator's seams.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Grower<'a> {
+    /// Class fractions; `extra` draws random thresholds (extra trees).
+    Classes { extra: bool },
+    /// Values `y` (per dataset row); `extra` draws random thresholds.
+    Values { y: &'a [f64], extra: bool },
+}
+
+impl Grower<'_> {
+    /// Grows one tree. The random forest classifier keeps its own fused best splitter
+    /// (`tree.rs`); everything else runs the exact-order splitter with its criterion.
+    pub(crate) fn grow(
+        self,
+        data: TrainSet<'_>,
+        weights: &[f64],
+        rand_r_seed: u32,
+        cfg: TreeConfig,
+    ) -> Tree {
+        match self {
+            Grower::Classes { extra: false } => tree::fit(data, weights, rand_r_seed, cfg),
+            Grower::Classes { extra: true } => {
+                let mut c = ClassCriterion::new(cfg.criterion, data.y, data.n_classes, weights);
+                let width = data.n_classes;
+                fit_exact(
+                    data,
+                    weights,
+                    rand_r_seed,
+                    cfg,
+                    SplitKind::Random,
+                    &mut c,
+                    width,
+                )
+            }
+            Grower::Values { y, extra } => {
+                let kind = if extra {
+                    SplitKind::Random
+                } else {
+                    SplitKind::Best
+                };
+                let s = RegressionSums::new(y, weights);
+                match cfg.criterion {
+                    Criterion::Poisson => {
+                        fit_exact(data, weights, rand_r_seed, cfg, kind, &mut Poisson { s }, 1)
+                    }
+                    Criterion::AbsoluteError => {
+                        let mut c = crate::criterion::Mae::new(y, weights, data.n_rows);
+                        fit_exact(data, weights, rand_r_seed, cfg, kind, &mut c, 1)
+                    }
+                    _ => fit_exact(data, weights, rand_r_seed, cfg, kind, &mut Mse { s }, 1),
+                }
+            }
+        }
+    }
+}
 
 /// The per-tree seeds `_set_random_states` draws from `RandomState(random_state)`.
 pub(crate) fn tree_seeds(random_state: u32, n_estimators: usize) -> Vec<u32> {
@@ -51,9 +110,10 @@ pub(crate) fn fit_tree(
     seed: u32,
     bootstrap: bool,
     cfg: TreeConfig,
+    grower: Grower<'_>,
 ) -> Tree {
     let (weights, rand_r_seed) = tree_inputs(data.n_rows, train, seed, bootstrap);
-    tree::fit(data, &weights, rand_r_seed, cfg)
+    grower.grow(data, &weights, rand_r_seed, cfg)
 }
 
 /// Tree `seed`'s row weights over the `train` rows and its splitter seed.
@@ -91,8 +151,8 @@ pub(crate) fn with_first_tree<T>(
         columns: &columns,
         n_rows: data.n_rows,
         n_features: data.n_features,
-        y: &data.labels,
-        n_classes: data.classes.len(),
+        y: &data.labels(),
+        n_classes: data.classes().len(),
         has_missing: &has_missing,
     };
     let train: Vec<u32> = (0..data.n_rows as u32).collect();
@@ -220,7 +280,12 @@ pub fn fit_forest(
     let train: Vec<u32> = (0..n_rows as u32).collect();
     let trees = tree_seeds(params.random_state, params.n_estimators)
         .into_par_iter()
-        .map(|seed| fit_tree(data, &train, seed, params.bootstrap, cfg))
+        .map(|seed| {
+            let grower = Grower::Classes {
+                extra: params.estimator.is_extra_trees(),
+            };
+            fit_tree(data, &train, seed, params.bootstrap, cfg, grower)
+        })
         .collect();
     Ok(RandomForest {
         trees,

@@ -115,6 +115,61 @@ impl Labels {
     }
 }
 
+impl Labels {
+    /// The column as float64 target values, as a regressor reads it: pandas' dtype, then
+    /// `np.asarray(y, dtype=float64)` (an object column converts each text with Python's
+    /// `float`). Infinite and NaN values are refused with sklearn's message.
+    pub(crate) fn values(self, path: &Path, label_col: usize) -> Result<Vec<f64>> {
+        let Labels { rows, kinds, index } = self;
+        let mut texts: Vec<Box<str>> = vec![Box::from(""); kinds.len()];
+        for (text, id) in index {
+            texts[id as usize] = text;
+        }
+        let has = |f: &dyn Fn(&LabelCell) -> bool| kinds.iter().any(|(c, _)| f(c));
+        let numeric = !has(&|c| matches!(c, LabelCell::Text))
+            && !(has(&|c| matches!(c, LabelCell::Bool(_)))
+                && has(&|c| matches!(c, LabelCell::Int(_) | LabelCell::Float(_))));
+        // In file order, so that the first bad row is the one named.
+        let mut order: Vec<usize> = (0..kinds.len()).collect();
+        order.sort_by_key(|&id| kinds[id].1);
+        let mut distinct = vec![0.0; kinds.len()];
+        for id in order {
+            let ((cell, line), text) = (&kinds[id], &texts[id]);
+            let v = match (numeric, cell) {
+                (true, LabelCell::Int(i)) => *i as f64,
+                (true, LabelCell::Float(x)) => *x,
+                (true, LabelCell::Bool(b)) => f64::from(u8::from(*b)),
+                _ => crate::dataset::python_float(text).ok_or_else(|| {
+                    Error::input(
+                        path,
+                        format!(
+                            "line {line}, column {label_col}: the target {} is not a number; \
+                             sklearn raises 'could not convert string to float'; a regressor \
+                             needs numbers in the last column",
+                            crate::dataset::show(text.as_bytes())
+                        ),
+                    )
+                })?,
+            };
+            let problem = if v.is_nan() {
+                Some("the target is NaN; sklearn raises 'Input y contains NaN'")
+            } else if v.is_infinite() {
+                Some("the target is infinite; sklearn raises 'Input y contains infinity'")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(Error::input(
+                    path,
+                    format!("line {line}, column {label_col}: {problem}; use finite numbers"),
+                ));
+            }
+            distinct[id] = v;
+        }
+        Ok(rows.iter().map(|&id| distinct[id as usize]).collect())
+    }
+}
+
 /// The class of each distinct label, and the classes, for the column's inferred dtype.
 fn encode_distinct(
     path: &Path,

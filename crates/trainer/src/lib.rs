@@ -12,7 +12,11 @@
 //! * `dataset`: pandas-compatible CSV parsing and sklearn's input checks → [`Dataset`].
 //! * `params`: [`ForestParams`] / [`ForestValidParams`], checked through linfa's `ParamGuard`.
 //! * `rng`: numpy's MT19937 `randint` and sklearn's `rand_r`.
-//! * `tree`: the depth-first builder and best splitter (with the missing-value path).
+//! * `tree`: the classifier's depth-first builder and fused best splitter (packed class keys,
+//!   Gini screen, subtree blocks), with the missing-value path.
+//! * `splitter`, `criterion`, `sort`: the exact-order builder (sklearn's sample order, best
+//!   and random splitters) with the criteria as a trait (squared error, Poisson, absolute
+//!   error, Gini/entropy for extra trees) and sklearn's introsort.
 //! * `forest`: per-tree seeds, bootstrap weights, probability averaging, linfa `Fit`/`Predict`.
 //! * `cv`: `StratifiedKFold` and `cross_val_score`, parallel over (fold, tree) with rayon.
 //! * `scoring`: scikit-learn's scorers (`--scoring`), one fold at a time.
@@ -35,6 +39,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+mod criterion;
 mod cv;
 mod dataset;
 mod error;
@@ -46,16 +51,18 @@ mod report;
 mod resources;
 mod rng;
 pub mod scoring;
+mod sort;
+mod splitter;
 mod tree;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub use cv::{CvScore, cross_validate, numpy_sum, stratified_test_folds};
-pub use dataset::{Dataset, parse_csv, read_csv};
+pub use cv::{CvScore, cross_validate, kfold_test_folds, numpy_sum, stratified_test_folds};
+pub use dataset::{Dataset, Target, TargetKind, parse_csv, parse_csv_as, read_csv, read_csv_as};
 pub use error::{Error, Result};
 pub use forest::{RandomForest, fit_forest};
-pub use params::{Criterion, ForestParams, ForestValidParams, MaxFeatures};
+pub use params::{Criterion, Estimator, ForestParams, ForestValidParams, MaxFeatures};
 pub use report::Report;
 pub use rng::{Mt19937, RandR};
 pub use scoring::Scoring;
@@ -106,7 +113,12 @@ pub fn run(config: &Config) -> Result<Report> {
     let started = Instant::now();
     resources::check_forest_size(config.params.n_estimators, &config.input)?;
     let (pool, threads) = resources::thread_pool(resources::thread_count(config.threads))?;
-    let data = read_csv(&config.input)?;
+    let kind = if config.params.estimator.is_regressor() {
+        TargetKind::Values
+    } else {
+        TargetKind::Classes
+    };
+    let data = read_csv_as(&config.input, kind)?;
     let read_done = Instant::now();
     let score = pool.install(|| cross_validate(&data, &config.params, &config.input))?;
     let cv_done = Instant::now();

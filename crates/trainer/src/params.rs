@@ -57,10 +57,25 @@ impl std::fmt::Display for MaxFeatures {
 /// The impurity criterion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Criterion {
-    /// Gini impurity (the default).
+    /// Gini impurity (the classifiers' default).
     Gini,
     /// Shannon entropy in bits (`"entropy"` and `"log_loss"` are the same criterion in sklearn).
     Entropy,
+    /// Mean squared error (the regressors' default).
+    SquaredError,
+    /// `friedman_mse`: sklearn 1.9.1 maps it to `squared_error` with a `FutureWarning`.
+    FriedmanMse,
+    /// Mean absolute error (the median in each leaf).
+    AbsoluteError,
+    /// Half Poisson deviance (targets must be non-negative with a positive sum).
+    Poisson,
+}
+
+impl Criterion {
+    /// Is this a regression criterion?
+    pub fn is_regression(self) -> bool {
+        !matches!(self, Criterion::Gini | Criterion::Entropy)
+    }
 }
 
 impl std::fmt::Display for Criterion {
@@ -68,7 +83,95 @@ impl std::fmt::Display for Criterion {
         f.write_str(match self {
             Criterion::Gini => "gini",
             Criterion::Entropy => "entropy",
+            Criterion::SquaredError => "squared_error",
+            Criterion::FriedmanMse => "friedman_mse",
+            Criterion::AbsoluteError => "absolute_error",
+            Criterion::Poisson => "poisson",
         })
+    }
+}
+
+/// The scikit-learn estimator class (`--estimator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Estimator {
+    /// `RandomForestClassifier` (main.py's).
+    #[default]
+    RandomForestClassifier,
+    /// `RandomForestRegressor`.
+    RandomForestRegressor,
+    /// `ExtraTreesClassifier`: random thresholds, no bootstrap by default.
+    ExtraTreesClassifier,
+    /// `ExtraTreesRegressor`: random thresholds, no bootstrap by default.
+    ExtraTreesRegressor,
+}
+
+impl Estimator {
+    /// Every estimator, in `--help` order.
+    pub const ALL: [Estimator; 4] = [
+        Estimator::RandomForestClassifier,
+        Estimator::RandomForestRegressor,
+        Estimator::ExtraTreesClassifier,
+        Estimator::ExtraTreesRegressor,
+    ];
+
+    /// sklearn's class name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Estimator::RandomForestClassifier => "RandomForestClassifier",
+            Estimator::RandomForestRegressor => "RandomForestRegressor",
+            Estimator::ExtraTreesClassifier => "ExtraTreesClassifier",
+            Estimator::ExtraTreesRegressor => "ExtraTreesRegressor",
+        }
+    }
+
+    /// The estimator called `name`.
+    pub fn from_name(name: &str) -> Option<Estimator> {
+        Estimator::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    /// Does it predict values (rather than classes)?
+    pub fn is_regressor(self) -> bool {
+        matches!(
+            self,
+            Estimator::RandomForestRegressor | Estimator::ExtraTreesRegressor
+        )
+    }
+
+    /// Does it draw thresholds at random (`splitter="random"`)?
+    pub fn is_extra_trees(self) -> bool {
+        matches!(
+            self,
+            Estimator::ExtraTreesClassifier | Estimator::ExtraTreesRegressor
+        )
+    }
+
+    /// The class's own `max_features` default.
+    pub fn default_max_features(self) -> MaxFeatures {
+        if self.is_regressor() {
+            MaxFeatures::Fraction(1.0)
+        } else {
+            MaxFeatures::Sqrt
+        }
+    }
+
+    /// The class's own `criterion` default.
+    pub fn default_criterion(self) -> Criterion {
+        if self.is_regressor() {
+            Criterion::SquaredError
+        } else {
+            Criterion::Gini
+        }
+    }
+
+    /// The class's own `bootstrap` default.
+    pub fn default_bootstrap(self) -> bool {
+        !self.is_extra_trees()
+    }
+}
+
+impl std::fmt::Display for Estimator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -76,6 +179,8 @@ impl std::fmt::Display for Criterion {
 /// [`ForestParams::check`] is valid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForestValidParams {
+    /// The estimator class.
+    pub estimator: Estimator,
     /// Number of trees (`n_estimators`, ≥ 1).
     pub n_estimators: usize,
     /// Maximum tree depth (`max_depth`, ≥ 1), `None` for unlimited.
@@ -112,14 +217,20 @@ impl ForestParams {
     /// main.py's settings: 10 trees, unlimited depth, `min_samples_split=2`,
     /// `min_samples_leaf=1`, `max_features="sqrt"`, Gini, bootstrap, `random_state=0`, 5 folds.
     pub fn new() -> Self {
+        ForestParams::for_estimator(Estimator::RandomForestClassifier)
+    }
+
+    /// `estimator`'s own defaults, with main.py's `n_estimators=10`, `random_state=0`, `cv=5`.
+    pub fn for_estimator(estimator: Estimator) -> Self {
         ForestParams(ForestValidParams {
+            estimator,
             n_estimators: 10,
             max_depth: None,
             min_samples_split: 2,
             min_samples_leaf: 1,
-            max_features: MaxFeatures::Sqrt,
-            criterion: Criterion::Gini,
-            bootstrap: true,
+            max_features: estimator.default_max_features(),
+            criterion: estimator.default_criterion(),
+            bootstrap: estimator.default_bootstrap(),
             random_state: 0,
             n_folds: 5,
             scoring: None,
@@ -229,6 +340,21 @@ impl ParamGuard for ForestParams {
                 )));
             }
             _ => {}
+        }
+        if p.criterion.is_regression() != p.estimator.is_regressor() {
+            let allowed = if p.estimator.is_regressor() {
+                "'squared_error', 'absolute_error', 'friedman_mse', 'poisson'"
+            } else {
+                "'gini', 'entropy', 'log_loss'"
+            };
+            return Err(Error::Params(format!(
+                "the 'criterion' parameter of {} must be one of {allowed}, got '{}' (sklearn \
+                 raises InvalidParameterError)",
+                p.estimator, p.criterion
+            )));
+        }
+        if let Some(scoring) = p.scoring {
+            crate::scoring::check_fits(scoring, p.estimator).map_err(Error::Params)?;
         }
         if p.n_folds < 2 {
             return Err(Error::Params(format!(

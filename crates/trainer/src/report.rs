@@ -8,10 +8,14 @@ use serde::Serialize;
 use crate::Config;
 use crate::cv::CvScore;
 use crate::dataset::Dataset;
+use crate::params::{Estimator, ForestParams, ForestValidParams};
+use linfa::ParamGuard;
 
 /// Parameters as they appear in the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportParams {
+    /// The estimator class (`RandomForestClassifier`, ...).
+    pub estimator: String,
     /// `n_estimators`.
     pub n_estimators: usize,
     /// `max_depth` (`null` = unlimited).
@@ -24,7 +28,7 @@ pub struct ReportParams {
     pub max_features: String,
     /// Features drawn per split on this input: `max_features` resolved against its columns.
     pub max_features_per_split: usize,
-    /// `gini` or `entropy`.
+    /// `gini`, `entropy`, `squared_error`, `friedman_mse`, `absolute_error` or `poisson`.
     pub criterion: String,
     /// `bootstrap`.
     pub bootstrap: bool,
@@ -32,15 +36,24 @@ pub struct ReportParams {
     pub random_state: u32,
     /// Number of folds.
     pub cv: usize,
-    /// The scorer (sklearn's name; `accuracy` is also the default, the estimator's `score`).
+    /// The scorer (sklearn's name; the default is the estimator's `score`: `accuracy` for
+    /// classifiers, `r2` for regressors).
     pub scoring: String,
+    /// The estimator's own defaults, to leave out flags that would repeat them.
+    #[serde(skip)]
+    defaults: ForestValidParams,
 }
 
 impl ReportParams {
-    /// The trainer flags that set these parameters (`--max-depth` only when limited,
-    /// `--no-bootstrap` only when off: they have no spelling for the default).
+    /// The trainer flags that set these parameters (`--max-depth` only when limited;
+    /// `--estimator`, `--bootstrap`/`--no-bootstrap` and `--scoring` only when they differ
+    /// from the estimator's default).
     pub fn flags(&self) -> Vec<String> {
-        let mut flags = vec![format!("--n-estimators={}", self.n_estimators)];
+        let mut flags = Vec::new();
+        if self.defaults.estimator != Estimator::default() {
+            flags.push(format!("--estimator={}", self.estimator));
+        }
+        flags.push(format!("--n-estimators={}", self.n_estimators));
         if let Some(depth) = self.max_depth {
             flags.push(format!("--max-depth={depth}"));
         }
@@ -50,13 +63,25 @@ impl ReportParams {
             format!("--max-features={}", self.max_features),
             format!("--criterion={}", self.criterion),
         ]);
-        if !self.bootstrap {
-            flags.push("--no-bootstrap".into());
+        if self.bootstrap != self.defaults.bootstrap {
+            flags.push(
+                if self.bootstrap {
+                    "--bootstrap"
+                } else {
+                    "--no-bootstrap"
+                }
+                .into(),
+            );
         }
         flags.push(format!("--random-state={}", self.random_state));
         flags.push(format!("--cv={}", self.cv));
-        // `accuracy` is the default (the estimator's `score`); other scorers need the flag.
-        if self.scoring != "accuracy" {
+        // The estimator's `score` is the default; other scorers need the flag.
+        let default_scoring = if self.defaults.estimator.is_regressor() {
+            "r2"
+        } else {
+            "accuracy"
+        };
+        if self.scoring != default_scoring {
             flags.push(format!("--scoring={}", self.scoring));
         }
         flags
@@ -125,7 +150,11 @@ impl Report {
         cv_done: Instant,
     ) -> Self {
         let p = &config.params;
+        let defaults = ForestParams::for_estimator(p.estimator)
+            .check()
+            .unwrap_or_else(|_| p.clone());
         let parameters = ReportParams {
+            estimator: p.estimator.to_string(),
             n_estimators: p.n_estimators,
             max_depth: p.max_depth,
             min_samples_split: p.min_samples_split,
@@ -137,13 +166,14 @@ impl Report {
             random_state: p.random_state,
             cv: p.n_folds,
             scoring: score.scoring.to_string(),
+            defaults,
         };
         Report {
             trainer_version: env!("CARGO_PKG_VERSION").to_owned(),
             input: config.input.display().to_string(),
             rows: data.n_rows,
             features: data.n_features,
-            classes: data.classes.clone(),
+            classes: data.classes().to_vec(),
             flags: parameters.flags(),
             parameters,
             fold_scores: score.fold_scores.clone(),

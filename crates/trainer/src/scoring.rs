@@ -312,6 +312,31 @@ impl Scoring {
     }
 }
 
+/// Refuses, before any fitting, a scorer that cannot score `estimator`: on a regressor, the
+/// scorers that need `predict_proba` (sklearn's AttributeError on every fold) and the
+/// classification scorers (forest predictions are averages, so sklearn's metric sees
+/// continuous predictions and fails). The message is one line naming the remedy.
+pub fn check_fits(scoring: Scoring, estimator: crate::params::Estimator) -> Result<(), String> {
+    if !estimator.is_regressor() || RegressionMetric::of(scoring).is_some() {
+        return Ok(());
+    }
+    let why = if scoring.needs_proba() {
+        let methods = if scoring == Scoring::RocAuc {
+            "decision_function, predict_proba"
+        } else {
+            "predict_proba"
+        };
+        format!("{estimator} has none of the following attributes: {methods}")
+    } else {
+        "Classification metrics can't handle a mix of multiclass and continuous targets".to_owned()
+    };
+    Err(format!(
+        "--scoring {scoring} does not fit {estimator}, a regressor (sklearn: {why}); use r2, \
+         explained_variance, neg_mean_squared_error, neg_root_mean_squared_error, \
+         neg_mean_absolute_error or neg_median_absolute_error"
+    ))
+}
+
 fn negate(s: Scored) -> Scored {
     Scored {
         value: -s.value,

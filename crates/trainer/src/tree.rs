@@ -14,10 +14,10 @@ use crate::params::Criterion;
 use crate::rng::RandR;
 
 /// sklearn's `FEATURE_THRESHOLD`, compared in float32 arithmetic like the Cython code.
-const FEATURE_THRESHOLD: f32 = 1e-7;
+pub(crate) const FEATURE_THRESHOLD: f32 = 1e-7;
 /// sklearn's `EPSILON` in the tree builder: `np.finfo('double').eps`.
-const EPSILON: f64 = f64::EPSILON;
-const LEAF: u32 = u32::MAX;
+pub(crate) const EPSILON: f64 = f64::EPSILON;
+pub(crate) const LEAF: u32 = u32::MAX;
 
 /// Training data of one fold, column-major float32 as the splitter reads it. Rows outside the
 /// fold are simply given weight 0, so folds share the dataset's columns instead of copying them.
@@ -49,21 +49,22 @@ pub(crate) struct TreeConfig {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-struct Node {
-    left: u32,
-    right: u32,
-    feature: u32,
-    threshold: f64,
-    missing_go_to_left: bool,
+pub(crate) struct Node {
+    pub(crate) left: u32,
+    pub(crate) right: u32,
+    pub(crate) feature: u32,
+    pub(crate) threshold: f64,
+    pub(crate) missing_go_to_left: bool,
 }
 
 /// A fitted tree: split nodes plus per-node class fractions (`tree_.value`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tree {
-    nodes: Vec<Node>,
-    /// `n_nodes * n_classes` fractions `sum_total[c] / weighted_n_node_samples`.
-    values: Vec<f64>,
-    n_classes: usize,
+    pub(crate) nodes: Vec<Node>,
+    /// `n_nodes * n_classes` fractions `sum_total[c] / weighted_n_node_samples` (for a
+    /// regression tree `n_classes` is 1 and the value is the node's prediction).
+    pub(crate) values: Vec<f64>,
+    pub(crate) n_classes: usize,
 }
 
 impl Tree {
@@ -940,7 +941,7 @@ fn sortable(x: f32) -> u32 {
 /// Impurity of one side from its class sums (`node_impurity` / `children_impurity`), in the
 /// exact operation order of `_criterion.pyx`.
 #[inline(always)]
-fn impurity_of(criterion: Criterion, sums: &[f64], weight: f64) -> f64 {
+pub(crate) fn impurity_of(criterion: Criterion, sums: &[f64], weight: f64) -> f64 {
     match criterion {
         Criterion::Gini => {
             let mut sq = 0.0;
@@ -949,7 +950,8 @@ fn impurity_of(criterion: Criterion, sums: &[f64], weight: f64) -> f64 {
             }
             1.0 - sq / (weight * weight)
         }
-        Criterion::Entropy => {
+        // Entropy (regression criteria never reach class sums).
+        _ => {
             let mut entropy = 0.0;
             for &c in sums {
                 if c > 0.0 {
@@ -963,7 +965,7 @@ fn impurity_of(criterion: Criterion, sums: &[f64], weight: f64) -> f64 {
 }
 
 /// sklearn's `_utils.log`: `ln(x) / ln(2.0)` (not `log2`, which can differ in the last bit).
-fn log2_sklearn(x: f64) -> f64 {
+pub(crate) fn log2_sklearn(x: f64) -> f64 {
     x.ln() / std::f64::consts::LN_2
 }
 

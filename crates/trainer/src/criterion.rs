@@ -1,0 +1,630 @@
+//! scikit-learn's split criteria (tree/_criterion.pyx) for the exact-order splitter
+//! (`splitter.rs`): `MSE` (squared_error), `Poisson`, `MAE` (absolute_error) and the
+//! classification criteria (Gini, entropy) used by the random splitter of extra trees.
+//!
+//! Each method does sklearn's float operations in sklearn's order over the rows in the order
+//! the partitioner left them (`samples[start..end]`): float targets make sums depend on the
+//! order of addition, so the running sums (`update` from whichever end is closer, `reset`,
+//! `reverse_reset`) are ported as they are, not re-derived.
+//!
+//! The classifier's best splitter (`tree.rs`) keeps its own fused, packed-key scan: its class
+//! sums are exact integers, so it may take shortcuts these criteria must not.
+
+use crate::params::Criterion as CriterionName;
+use crate::tree::{impurity_of, log2_sklearn};
+
+/// `_criterion.pyx`'s `EPSILON`: `10 * np.finfo('double').eps` (the Poisson guards).
+const EPSILON: f64 = 10.0 * f64::EPSILON;
+
+/// The running state of a criterion over one node (`Criterion` in sklearn). `samples` is the
+/// splitter's sample array; positions are absolute indices into it.
+pub(crate) trait SplitCriterion {
+    /// `init`: the node is `samples[start..end]`; computes its totals, then `reset`.
+    fn init(&mut self, samples: &[u32], start: usize, end: usize);
+    /// `reset`: position at `start`, everything right.
+    fn reset(&mut self, samples: &[u32]);
+    /// `update`: moves `samples[pos..new_pos]` to the left.
+    fn update(&mut self, samples: &[u32], new_pos: usize);
+    /// `node_impurity`.
+    fn node_impurity(&self, samples: &[u32]) -> f64;
+    /// `children_impurity`: (left, right).
+    fn children_impurity(&self, samples: &[u32]) -> (f64, f64);
+    /// `proxy_impurity_improvement` (the default: `-w_r * imp_r - w_l * imp_l`).
+    fn proxy_impurity_improvement(&self, samples: &[u32]) -> f64 {
+        let (l, r) = self.children_impurity(samples);
+        -self.weighted_n_right() * r - self.weighted_n_left() * l
+    }
+    /// `node_value`: appended to `out`.
+    fn node_value(&self, out: &mut Vec<f64>);
+    /// `weighted_n_node_samples`.
+    fn weighted_n_node(&self) -> f64;
+    /// `weighted_n_left`.
+    fn weighted_n_left(&self) -> f64;
+    /// `weighted_n_right`.
+    fn weighted_n_right(&self) -> f64;
+    /// `impurity_improvement`, with `weighted_n_samples` the tree's total weight.
+    fn impurity_improvement(&self, parent: f64, left: f64, right: f64, total: f64) -> f64 {
+        let w = self.weighted_n_node();
+        (w / total)
+            * (parent - (self.weighted_n_right() / w * right) - (self.weighted_n_left() / w * left))
+    }
+}
+
+/// The sums `RegressionCriterion` keeps (one output).
+pub(crate) struct RegressionSums<'a> {
+    y: &'a [f64],
+    weights: &'a [f64],
+    start: usize,
+    end: usize,
+    pos: usize,
+    sum_total: f64,
+    sq_sum_total: f64,
+    sum_left: f64,
+    sum_right: f64,
+    weighted_n_node: f64,
+    weighted_n_left: f64,
+    weighted_n_right: f64,
+}
+
+impl<'a> RegressionSums<'a> {
+    pub(crate) fn new(y: &'a [f64], weights: &'a [f64]) -> Self {
+        RegressionSums {
+            y,
+            weights,
+            start: 0,
+            end: 0,
+            pos: 0,
+            sum_total: 0.0,
+            sq_sum_total: 0.0,
+            sum_left: 0.0,
+            sum_right: 0.0,
+            weighted_n_node: 0.0,
+            weighted_n_left: 0.0,
+            weighted_n_right: 0.0,
+        }
+    }
+
+    fn init(&mut self, samples: &[u32], start: usize, end: usize) {
+        self.start = start;
+        self.end = end;
+        self.weighted_n_node = 0.0;
+        self.sq_sum_total = 0.0;
+        self.sum_total = 0.0;
+        for &i in &samples[start..end] {
+            let (w, y) = (self.weights[i as usize], self.y[i as usize]);
+            let w_y = w * y;
+            self.sum_total += w_y;
+            self.sq_sum_total += w_y * y;
+            self.weighted_n_node += w;
+        }
+        self.reset();
+    }
+
+    fn reset(&mut self) {
+        self.pos = self.start;
+        self.sum_left = 0.0;
+        self.sum_right = self.sum_total;
+        self.weighted_n_left = 0.0;
+        self.weighted_n_right = self.weighted_n_node;
+    }
+
+    fn update(&mut self, samples: &[u32], new_pos: usize) {
+        let pos = self.pos;
+        if new_pos - pos <= self.end - new_pos {
+            for &i in &samples[pos..new_pos] {
+                let w = self.weights[i as usize];
+                self.sum_left += w * self.y[i as usize];
+                self.weighted_n_left += w;
+            }
+        } else {
+            // reverse_reset, then take the rows right of new_pos back out.
+            self.sum_right = 0.0;
+            self.sum_left = self.sum_total;
+            self.weighted_n_right = 0.0;
+            self.weighted_n_left = self.weighted_n_node;
+            for &i in samples[new_pos..self.end].iter().rev() {
+                let w = self.weights[i as usize];
+                self.sum_left -= w * self.y[i as usize];
+                self.weighted_n_left -= w;
+            }
+        }
+        self.weighted_n_right = self.weighted_n_node - self.weighted_n_left;
+        self.sum_right = self.sum_total - self.sum_left;
+        self.pos = new_pos;
+    }
+}
+
+/// Forwards the shared parts of [`SplitCriterion`] to a [`RegressionSums`] field `s`.
+macro_rules! regression_common {
+    () => {
+        fn init(&mut self, samples: &[u32], start: usize, end: usize) {
+            self.s.init(samples, start, end)
+        }
+        fn reset(&mut self, _samples: &[u32]) {
+            self.s.reset()
+        }
+        fn update(&mut self, samples: &[u32], new_pos: usize) {
+            self.s.update(samples, new_pos)
+        }
+        fn node_value(&self, out: &mut Vec<f64>) {
+            out.push(self.s.sum_total / self.s.weighted_n_node);
+        }
+        fn weighted_n_node(&self) -> f64 {
+            self.s.weighted_n_node
+        }
+        fn weighted_n_left(&self) -> f64 {
+            self.s.weighted_n_left
+        }
+        fn weighted_n_right(&self) -> f64 {
+            self.s.weighted_n_right
+        }
+    };
+}
+
+/// `MSE` (`squared_error`; `friedman_mse` maps to it in sklearn 1.9.1).
+pub(crate) struct Mse<'a> {
+    pub(crate) s: RegressionSums<'a>,
+}
+
+impl SplitCriterion for Mse<'_> {
+    regression_common!();
+
+    fn node_impurity(&self, _samples: &[u32]) -> f64 {
+        let s = &self.s;
+        let mean = s.sum_total / s.weighted_n_node;
+        s.sq_sum_total / s.weighted_n_node - mean * mean
+    }
+
+    fn children_impurity(&self, samples: &[u32]) -> (f64, f64) {
+        let s = &self.s;
+        let mut sq_sum_left = 0.0;
+        for &i in &samples[s.start..s.pos] {
+            let (w, y) = (s.weights[i as usize], s.y[i as usize]);
+            sq_sum_left += w * y * y;
+        }
+        let sq_sum_right = s.sq_sum_total - sq_sum_left;
+        let mean_left = s.sum_left / s.weighted_n_left;
+        let mean_right = s.sum_right / s.weighted_n_right;
+        (
+            sq_sum_left / s.weighted_n_left - mean_left * mean_left,
+            sq_sum_right / s.weighted_n_right - mean_right * mean_right,
+        )
+    }
+
+    fn proxy_impurity_improvement(&self, _samples: &[u32]) -> f64 {
+        let s = &self.s;
+        s.sum_left * s.sum_left / s.weighted_n_left + s.sum_right * s.sum_right / s.weighted_n_right
+    }
+}
+
+/// `Poisson`: half Poisson deviance.
+pub(crate) struct Poisson<'a> {
+    pub(crate) s: RegressionSums<'a>,
+}
+
+impl Poisson<'_> {
+    fn loss(&self, samples: &[u32], (start, end): (usize, usize), y_sum: f64, weight: f64) -> f64 {
+        if y_sum <= EPSILON {
+            return f64::INFINITY;
+        }
+        let y_mean = y_sum / weight;
+        let mut loss = 0.0;
+        for &i in &samples[start..end] {
+            let (w, y) = (self.s.weights[i as usize], self.s.y[i as usize]);
+            loss += w * xlogy(y, y / y_mean);
+        }
+        loss / weight
+    }
+}
+
+/// scipy's `xlogy`: 0 where `x == 0` (and `y` is not NaN), else `x * ln(y)`.
+fn xlogy(x: f64, y: f64) -> f64 {
+    if x == 0.0 && !y.is_nan() {
+        0.0
+    } else {
+        x * y.ln()
+    }
+}
+
+impl SplitCriterion for Poisson<'_> {
+    regression_common!();
+
+    fn node_impurity(&self, samples: &[u32]) -> f64 {
+        let s = &self.s;
+        self.loss(samples, (s.start, s.end), s.sum_total, s.weighted_n_node)
+    }
+
+    fn children_impurity(&self, samples: &[u32]) -> (f64, f64) {
+        let s = &self.s;
+        (
+            self.loss(samples, (s.start, s.pos), s.sum_left, s.weighted_n_left),
+            self.loss(samples, (s.pos, s.end), s.sum_right, s.weighted_n_right),
+        )
+    }
+
+    fn proxy_impurity_improvement(&self, _samples: &[u32]) -> f64 {
+        let s = &self.s;
+        if s.sum_left <= EPSILON || s.sum_right <= EPSILON {
+            return f64::NEG_INFINITY;
+        }
+        let mean_left = s.sum_left / s.weighted_n_left;
+        let mean_right = s.sum_right / s.weighted_n_right;
+        let proxy_left = 0.0 - s.sum_left * log2_sklearn(mean_left);
+        let proxy_right = 0.0 - s.sum_right * log2_sklearn(mean_right);
+        -proxy_left - proxy_right
+    }
+}
+
+/// Gini or entropy over class sums, for the random splitter (extra trees classifiers). Class
+/// sums of integer weights are exact, so only the formulas need to be sklearn's.
+pub(crate) struct ClassCriterion<'a> {
+    name: CriterionName,
+    y: &'a [u32],
+    weights: &'a [f64],
+    start: usize,
+    end: usize,
+    pos: usize,
+    sum_total: Vec<f64>,
+    sum_left: Vec<f64>,
+    sum_right: Vec<f64>,
+    weighted_n_node: f64,
+    weighted_n_left: f64,
+    weighted_n_right: f64,
+}
+
+impl<'a> ClassCriterion<'a> {
+    pub(crate) fn new(
+        name: CriterionName,
+        y: &'a [u32],
+        n_classes: usize,
+        weights: &'a [f64],
+    ) -> Self {
+        ClassCriterion {
+            name,
+            y,
+            weights,
+            start: 0,
+            end: 0,
+            pos: 0,
+            sum_total: vec![0.0; n_classes],
+            sum_left: vec![0.0; n_classes],
+            sum_right: vec![0.0; n_classes],
+            weighted_n_node: 0.0,
+            weighted_n_left: 0.0,
+            weighted_n_right: 0.0,
+        }
+    }
+}
+
+impl SplitCriterion for ClassCriterion<'_> {
+    fn init(&mut self, samples: &[u32], start: usize, end: usize) {
+        self.start = start;
+        self.end = end;
+        self.sum_total.iter_mut().for_each(|s| *s = 0.0);
+        self.weighted_n_node = 0.0;
+        for &i in &samples[start..end] {
+            let w = self.weights[i as usize];
+            self.sum_total[self.y[i as usize] as usize] += w;
+            self.weighted_n_node += w;
+        }
+        self.reset(samples);
+    }
+
+    fn reset(&mut self, _samples: &[u32]) {
+        self.pos = self.start;
+        self.sum_left.iter_mut().for_each(|s| *s = 0.0);
+        self.sum_right.copy_from_slice(&self.sum_total);
+        self.weighted_n_left = 0.0;
+        self.weighted_n_right = self.weighted_n_node;
+    }
+
+    fn update(&mut self, samples: &[u32], new_pos: usize) {
+        // Exact integer sums: the direction of the update cannot change them.
+        for &i in &samples[self.pos..new_pos] {
+            let w = self.weights[i as usize];
+            self.sum_left[self.y[i as usize] as usize] += w;
+            self.weighted_n_left += w;
+        }
+        self.weighted_n_right = self.weighted_n_node - self.weighted_n_left;
+        for ((r, t), l) in self
+            .sum_right
+            .iter_mut()
+            .zip(&self.sum_total)
+            .zip(&self.sum_left)
+        {
+            *r = t - l;
+        }
+        self.pos = new_pos;
+    }
+
+    fn node_impurity(&self, _samples: &[u32]) -> f64 {
+        impurity_of(self.name, &self.sum_total, self.weighted_n_node)
+    }
+
+    fn children_impurity(&self, _samples: &[u32]) -> (f64, f64) {
+        (
+            impurity_of(self.name, &self.sum_left, self.weighted_n_left),
+            impurity_of(self.name, &self.sum_right, self.weighted_n_right),
+        )
+    }
+
+    fn node_value(&self, out: &mut Vec<f64>) {
+        out.extend(self.sum_total.iter().map(|&s| s / self.weighted_n_node));
+    }
+
+    fn weighted_n_node(&self) -> f64 {
+        self.weighted_n_node
+    }
+    fn weighted_n_left(&self) -> f64 {
+        self.weighted_n_left
+    }
+    fn weighted_n_right(&self) -> f64 {
+        self.weighted_n_right
+    }
+}
+
+/// `MAE` (`absolute_error`): each node's prediction is its weighted median; `reset`
+/// precomputes, for every split position, the absolute errors of the left (prefix) and right
+/// (suffix) children with a Fenwick tree over the node's target ranks, exactly as
+/// `precompute_absolute_errors` does.
+pub(crate) struct Mae<'a> {
+    y: &'a [f64],
+    weights: &'a [f64],
+    start: usize,
+    end: usize,
+    pos: usize,
+    weighted_n_node: f64,
+    weighted_n_left: f64,
+    weighted_n_right: f64,
+    node_median: f64,
+    left_abs_errors: Vec<f64>,
+    right_abs_errors: Vec<f64>,
+    left_medians: Vec<f64>,
+    right_medians: Vec<f64>,
+    ranks: Vec<usize>,
+    sorted_y: Vec<f64>,
+    sorted_indices: Vec<u32>,
+    tree: Fenwick,
+}
+
+impl<'a> Mae<'a> {
+    /// Buffers for up to `n_samples` rows.
+    pub(crate) fn new(y: &'a [f64], weights: &'a [f64], n_samples: usize) -> Self {
+        Mae {
+            y,
+            weights,
+            start: 0,
+            end: 0,
+            pos: 0,
+            weighted_n_node: 0.0,
+            weighted_n_left: 0.0,
+            weighted_n_right: 0.0,
+            node_median: 0.0,
+            left_abs_errors: vec![0.0; n_samples],
+            right_abs_errors: vec![0.0; n_samples],
+            left_medians: vec![0.0; n_samples],
+            right_medians: vec![0.0; n_samples],
+            ranks: vec![0; n_samples],
+            sorted_y: vec![0.0; n_samples],
+            sorted_indices: vec![0; n_samples],
+            tree: Fenwick::new(n_samples),
+        }
+    }
+
+    /// `precompute_absolute_errors` forward (`from < to`) or backward over positions.
+    fn precompute(&mut self, samples: &[u32], from: isize, to: isize, left: bool) {
+        let (n, step) = if from < to {
+            (to - from, 1)
+        } else {
+            (from - to, -1)
+        };
+        self.tree.reset(n as usize);
+        let mut p = from;
+        for _ in 0..n {
+            let pu = p as usize;
+            let w = self.weights[samples[pu] as usize];
+            let rank = self.ranks[pu];
+            self.tree.add(rank, self.sorted_y[rank], w);
+            let half_weight = 0.5 * self.tree.total_w;
+            let (median_rank, w_left, wy_left, prev_rank) = self.tree.search(half_weight);
+            let median = if median_rank != prev_rank {
+                (self.sorted_y[prev_rank] + self.sorted_y[median_rank]) / 2.0
+            } else {
+                self.sorted_y[median_rank]
+            };
+            let w_right = self.tree.total_w - w_left;
+            let wy_right = self.tree.total_wy - wy_left;
+            let (errors, medians) = if left {
+                (&mut self.left_abs_errors, &mut self.left_medians)
+            } else {
+                (&mut self.right_abs_errors, &mut self.right_medians)
+            };
+            medians[pu] = median;
+            errors[pu] += (wy_right - median * w_right) + (median * w_left - wy_left);
+            p += step;
+        }
+    }
+}
+
+impl SplitCriterion for Mae<'_> {
+    fn init(&mut self, samples: &[u32], start: usize, end: usize) {
+        self.start = start;
+        self.end = end;
+        self.weighted_n_node = 0.0;
+        for &i in &samples[start..end] {
+            self.weighted_n_node += self.weights[i as usize];
+        }
+        self.reset(samples);
+    }
+
+    fn reset(&mut self, samples: &[u32]) {
+        let (start, end) = (self.start, self.end);
+        let n = end - start;
+        self.weighted_n_left = 0.0;
+        self.weighted_n_right = self.weighted_n_node;
+        self.pos = start;
+        self.left_abs_errors[start..end]
+            .iter_mut()
+            .for_each(|e| *e = 0.0);
+        self.right_abs_errors[start..end]
+            .iter_mut()
+            .for_each(|e| *e = 0.0);
+        for p in start..end {
+            self.sorted_y[p - start] = self.y[samples[p] as usize];
+        }
+        // compute_ranks
+        for (i, s) in self.sorted_indices[..n].iter_mut().enumerate() {
+            *s = i as u32;
+        }
+        crate::sort::simultaneous_sort(&mut self.sorted_y[..n], &mut self.sorted_indices[..n]);
+        for i in 0..n {
+            self.ranks[start + self.sorted_indices[i] as usize] = i;
+        }
+        self.precompute(samples, start as isize, end as isize, true);
+        self.precompute(samples, end as isize - 1, start as isize - 1, false);
+        self.node_median = self.right_medians[start];
+    }
+
+    fn update(&mut self, samples: &[u32], new_pos: usize) {
+        for &i in &samples[self.pos..new_pos] {
+            self.weighted_n_left += self.weights[i as usize];
+        }
+        self.weighted_n_right = self.weighted_n_node - self.weighted_n_left;
+        self.pos = new_pos;
+    }
+
+    fn node_impurity(&self, _samples: &[u32]) -> f64 {
+        // sklearn reads index 0: it is only asked at the root, where start is 0.
+        self.right_abs_errors[0] / self.weighted_n_node
+    }
+
+    fn children_impurity(&self, _samples: &[u32]) -> (f64, f64) {
+        let mut left = 0.0;
+        if self.pos > self.start {
+            left += self.left_abs_errors[self.pos - 1];
+        }
+        let mut right = 0.0;
+        if self.pos < self.end {
+            right += self.right_abs_errors[self.pos];
+        }
+        (left / self.weighted_n_left, right / self.weighted_n_right)
+    }
+
+    fn node_value(&self, out: &mut Vec<f64>) {
+        out.push(self.node_median);
+    }
+
+    fn weighted_n_node(&self) -> f64 {
+        self.weighted_n_node
+    }
+    fn weighted_n_left(&self) -> f64 {
+        self.weighted_n_left
+    }
+    fn weighted_n_right(&self) -> f64 {
+        self.weighted_n_right
+    }
+}
+
+/// `WeightedFenwickTree` (tree/_utils.pyx): prefix sums of weights and weighted targets over
+/// ranks, 1-based inside.
+struct Fenwick {
+    size: usize,
+    tree_w: Vec<f64>,
+    tree_wy: Vec<f64>,
+    max_pow2: usize,
+    total_w: f64,
+    total_wy: f64,
+}
+
+impl Fenwick {
+    fn new(capacity: usize) -> Self {
+        Fenwick {
+            size: 0,
+            tree_w: vec![0.0; capacity + 1],
+            tree_wy: vec![0.0; capacity + 1],
+            max_pow2: 0,
+            total_w: 0.0,
+            total_wy: 0.0,
+        }
+    }
+
+    fn reset(&mut self, size: usize) {
+        self.size = size;
+        self.tree_w[..=size].iter_mut().for_each(|w| *w = 0.0);
+        self.tree_wy[..=size].iter_mut().for_each(|w| *w = 0.0);
+        self.total_w = 0.0;
+        self.total_wy = 0.0;
+        let mut p = 1;
+        while p <= size {
+            p <<= 1;
+        }
+        self.max_pow2 = p >> 1;
+    }
+
+    fn add(&mut self, idx: usize, y: f64, w: f64) {
+        let wy = w * y;
+        let mut i = idx + 1;
+        while i <= self.size {
+            self.tree_w[i] += w;
+            self.tree_wy[i] += wy;
+            i += i & i.wrapping_neg();
+        }
+        self.total_w += w;
+        self.total_wy += wy;
+    }
+
+    /// `search`: (index, cumulative weight and weighted y before it, previous index).
+    fn search(&self, mut target: f64) -> (usize, f64, f64, usize) {
+        let (mut current, mut cw, mut cwy) = (0usize, 0.0, 0.0);
+        let mut bit = self.max_pow2;
+        let mut equal = None;
+        while bit != 0 {
+            let next = current + bit;
+            if next <= self.size {
+                let node = self.tree_w[next];
+                if target == node {
+                    equal = Some((target, bit));
+                    break;
+                } else if target > node {
+                    target -= node;
+                    current = next;
+                    cw += node;
+                    cwy += self.tree_wy[next];
+                }
+            }
+            bit >>= 1;
+        }
+        let Some((equal_target, equal_bit)) = equal else {
+            return (current, cw, cwy, current);
+        };
+        // An exact match: the previous index has cumulative weight < target...
+        let mut prev = current;
+        while bit != 0 {
+            let next = prev + bit;
+            if next <= self.size {
+                let node = self.tree_w[next];
+                if target > node {
+                    target -= node;
+                    prev = next;
+                }
+            }
+            bit >>= 1;
+        }
+        // ... and the index itself the largest with cumulative weight <= target.
+        let (mut target, mut bit) = (equal_target, equal_bit);
+        while bit != 0 {
+            let next = current + bit;
+            if next <= self.size {
+                let node = self.tree_w[next];
+                if target >= node {
+                    target -= node;
+                    current = next;
+                    cw += node;
+                    cwy += self.tree_wy[next];
+                }
+            }
+            bit >>= 1;
+        }
+        (current, cw, cwy, prev)
+    }
+}
