@@ -101,7 +101,7 @@ fn bench_forest_fit(c: &mut Criterion) {
         let data = trainer::parse_csv(synthetic_csv(rows, features, 7).as_bytes(), Path::new("b"))
             .unwrap();
         let x: Vec<f32> = (0..data.n_rows).flat_map(|i| data.row(i)).collect();
-        let y: Vec<usize> = data.labels.iter().map(|&l| l as usize).collect();
+        let y: Vec<usize> = data.labels().iter().map(|&l| l as usize).collect();
         let params = ForestParams::new().check().unwrap();
         group.bench_with_input(
             BenchmarkId::from_parameter(format!("10trees-{rows}rows-{features}features")),
@@ -146,7 +146,7 @@ fn bench_peers(c: &mut Criterion) {
         let data = trainer::parse_csv(synthetic_csv(rows, features, 5).as_bytes(), Path::new("b"))
             .unwrap();
         let x32: Vec<f32> = (0..data.n_rows).flat_map(|i| data.row(i)).collect();
-        let labels: Vec<usize> = data.labels.iter().map(|&l| l as usize).collect();
+        let labels: Vec<usize> = data.labels().iter().map(|&l| l as usize).collect();
         let id =
             |who: &str| BenchmarkId::new(who, format!("10trees-{rows}rows-{features}features"));
 

@@ -136,17 +136,21 @@ fn cases(file: &str) -> (Vec<Value>, std::path::PathBuf) {
     (cases, root)
 }
 
-/// Runs every case of `file` (on every core: each case is its own process); panics listing
-/// each one that differs.
+/// Runs every case of `file`; panics listing each one that differs.
 fn check_file(file: &str) {
     let (cases, root) = cases(file);
+    check_all(&cases, &root, file);
+}
+
+/// Runs `cases` (from `what`) on every core (each case is its own process); panics listing
+/// each one that differs.
+pub(crate) fn check_all(cases: &[Value], root: &Path, what: &str) {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = cases.len().div_ceil(workers);
     let failures: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = cases
             .chunks(chunk)
             .map(|part| {
-                let root = &root;
                 s.spawn(move || {
                     part.iter()
                         .filter_map(|c| check_case(c, root, None).err())
@@ -161,7 +165,7 @@ fn check_file(file: &str) {
     });
     assert!(
         failures.is_empty(),
-        "{} of {} golden cases in {file} failed:\n{}",
+        "{} of {} golden cases in {what} failed:\n{}",
         failures.len(),
         cases.len(),
         failures.join("\n")

@@ -12,5 +12,7 @@ mod determinism;
 mod fuzz;
 // Reference outputs from scikit-learn 1.9.1 for every CSV in input_files/ and the fixtures.
 mod golden;
+// RandomForestRegressor and the extra trees against scikit-learn 1.9.1; their flags.
+mod regression;
 // The static release build from scripts/build-static.sh (ELF inspection, runs on iris).
 mod static_build;

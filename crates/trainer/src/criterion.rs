@@ -469,8 +469,8 @@ impl SplitCriterion for Mae<'_> {
         self.right_abs_errors[start..end]
             .iter_mut()
             .for_each(|e| *e = 0.0);
-        for p in start..end {
-            self.sorted_y[p - start] = self.y[samples[p] as usize];
+        for (sorted, &i) in self.sorted_y.iter_mut().zip(&samples[start..end]) {
+            *sorted = self.y[i as usize];
         }
         // compute_ranks
         for (i, s) in self.sorted_indices[..n].iter_mut().enumerate() {

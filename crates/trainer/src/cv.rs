@@ -327,7 +327,16 @@ fn cross_validate_classifier(
         kind: data.label_kind(),
         names: data.classes(),
     };
-    let mut scoring_warnings = Vec::new();
+    let mut scoring_warnings: Vec<String> = plans
+        .iter()
+        .find(|p| looks_like_regression(p.train.len(), p.classes.len()))
+        .map(|_| {
+            "The number of unique classes is greater than 50% of the number of samples. `y` \
+             could represent a regression problem, not a classification problem."
+                .to_owned()
+        })
+        .into_iter()
+        .collect();
     let fold_scores: Vec<f64> = plans
         .iter()
         .zip(sums)
@@ -355,6 +364,19 @@ fn cross_validate_classifier(
         })
         .collect();
     Ok(summarize(scoring, fold_scores, warning, scoring_warnings))
+}
+
+/// `check_classification_targets`' warning for a training fold of `n` rows and `n_classes`
+/// classes: multiclass, more than 20 rows, more classes than `round(0.5 * n)` (Python's
+/// round, half to even).
+fn looks_like_regression(n: usize, n_classes: usize) -> bool {
+    let half = n / 2;
+    let rounded = if n % 2 == 1 && half % 2 == 1 {
+        half + 1
+    } else {
+        half
+    };
+    n_classes > 2 && n > 20 && n_classes > rounded
 }
 
 /// The regressor's cross-validation: `KFold` folds, the mean of the trees' predictions per
@@ -547,6 +569,32 @@ mod tests {
         );
         let e = stratified_test_folds(&[0, 1, 0], 5).unwrap_err();
         assert!(e.starts_with("Cannot have number of splits n_splits=5"));
+    }
+
+    #[test]
+    fn kfold_blocks_are_contiguous_and_the_first_ones_longer() {
+        // sklearn: KFold(3).split(np.zeros(8)) tests [0,1,2], [3,4,5], [6,7].
+        assert_eq!(kfold_test_folds(8, 3).unwrap(), [0, 0, 0, 1, 1, 1, 2, 2]);
+        assert_eq!(kfold_test_folds(5, 5).unwrap(), [0, 1, 2, 3, 4]);
+        let e = kfold_test_folds(4, 5).unwrap_err();
+        assert!(
+            e.starts_with("Cannot have number of splits n_splits=5"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_many_classes_warning_uses_pythons_round() {
+        // round(0.5 * 21) == 10 and round(0.5 * 23) == 12 (half to even).
+        assert!(looks_like_regression(21, 11));
+        assert!(!looks_like_regression(21, 10));
+        assert!(!looks_like_regression(23, 12));
+        assert!(looks_like_regression(23, 13));
+        assert!(
+            !looks_like_regression(20, 15),
+            "at most 20 rows never warns"
+        );
+        assert!(!looks_like_regression(30, 2), "binary never warns");
     }
 
     #[test]

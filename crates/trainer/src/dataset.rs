@@ -1592,6 +1592,32 @@ mod tests {
     }
 
     #[test]
+    fn regression_targets_read_as_float64_like_numpy() {
+        let values = |s: &str| {
+            parse_csv_as(s.as_bytes(), Path::new("in.csv"), TargetKind::Values)
+                .map(|d| d.values().unwrap().to_vec())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            values("i,a,y\n0,1,2\n1,2,3.5\n2,3,-1e3\n").unwrap(),
+            [2.0, 3.5, -1e3]
+        );
+        assert_eq!(values("i,a,y\n0,1,True\n1,2,False\n").unwrap(), [1.0, 0.0]);
+        let e = values("i,a,y\n0,1,2\n1,2,abc\n").unwrap_err();
+        assert!(
+            e.contains("line 3, column 3") && e.contains("could not convert"),
+            "{e}"
+        );
+        let e = values("i,a,y\n0,1,2\n1,2,inf\n").unwrap_err();
+        assert!(e.contains("line 3") && e.contains("infinity"), "{e}");
+        let e = values("i,a,y\n0,1,2\n1,2,\n").unwrap_err();
+        assert!(
+            e.contains("line 3") && e.contains("Input y contains NaN"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn drops_index_and_splits_label() {
         let d = parse(",a,b,y\n0,1.5,2,x\n1,3,4,y\n").unwrap();
         assert_eq!(d.n_rows, 2);

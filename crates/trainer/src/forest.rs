@@ -151,7 +151,7 @@ pub(crate) fn with_first_tree<T>(
         columns: &columns,
         n_rows: data.n_rows,
         n_features: data.n_features,
-        y: &data.labels(),
+        y: data.labels(),
         n_classes: data.classes().len(),
         has_missing: &has_missing,
     };

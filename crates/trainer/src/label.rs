@@ -126,9 +126,11 @@ impl Labels {
             texts[id as usize] = text;
         }
         let has = |f: &dyn Fn(&LabelCell) -> bool| kinds.iter().any(|(c, _)| f(c));
-        let numeric = !has(&|c| matches!(c, LabelCell::Text))
-            && !(has(&|c| matches!(c, LabelCell::Bool(_)))
-                && has(&|c| matches!(c, LabelCell::Int(_) | LabelCell::Float(_))));
+        // pandas keeps a column of numbers, or of booleans, typed; a mix is text.
+        let text = has(&|c| matches!(c, LabelCell::Text));
+        let mixed = has(&|c| matches!(c, LabelCell::Bool(_)))
+            && has(&|c| matches!(c, LabelCell::Int(_) | LabelCell::Float(_)));
+        let numeric = !text && !mixed;
         // In file order, so that the first bad row is the one named.
         let mut order: Vec<usize> = (0..kinds.len()).collect();
         order.sort_by_key(|&id| kinds[id].1);
@@ -259,7 +261,8 @@ fn encode_floats(
             format!(
                 "line {line}, column {label_col}: the label {} is not a whole number, so the \
                  target is continuous and sklearn fails every fit ('All the fits failed'); use \
-                 class labels (integers or text) in the last column",
+                 --estimator RandomForestRegressor (or ExtraTreesRegressor) for a continuous \
+                 target, or class labels (integers or text) in the last column",
                 crate::dataset::show(texts[id].as_bytes())
             ),
         ));

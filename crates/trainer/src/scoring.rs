@@ -1246,6 +1246,16 @@ mod tests {
     }
 
     #[test]
+    fn scorers_that_cannot_score_a_regressor_are_refused() {
+        use crate::params::Estimator;
+        assert!(check_fits(Scoring::R2, Estimator::ExtraTreesRegressor).is_ok());
+        assert!(check_fits(Scoring::Accuracy, Estimator::RandomForestClassifier).is_ok());
+        let e = check_fits(Scoring::RocAuc, Estimator::RandomForestRegressor).unwrap_err();
+        assert!(e.contains("decision_function, predict_proba"), "{e}");
+        assert!(check_fits(Scoring::F1Macro, Estimator::ExtraTreesRegressor).is_err());
+    }
+
+    #[test]
     fn names_round_trip() {
         for s in Scoring::ALL {
             assert_eq!(Scoring::from_name(s.name()), Some(s));

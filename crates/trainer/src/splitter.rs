@@ -11,7 +11,9 @@
 use crate::criterion::SplitCriterion;
 use crate::rng::{RAND_R_MAX, RandR};
 use crate::sort::sort_with;
-use crate::tree::{EPSILON, FEATURE_THRESHOLD, LEAF, Node, TrainSet, Tree, TreeConfig};
+use crate::tree::{
+    EPSILON, FEATURE_THRESHOLD, FeatureDraw, LEAF, Node, TrainSet, Tree, TreeConfig,
+};
 
 /// Which `node_split` the splitter runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,28 +198,16 @@ impl Exact<'_> {
         impurity: f64,
         n_known_constants: usize,
     ) -> (SplitRecord, usize) {
-        let n_features = self.features.len();
-        let max_features = self.cfg.max_features;
+        let mut draw = FeatureDraw::new(
+            self.features.len(),
+            n_known_constants,
+            self.cfg.max_features,
+        );
         let mut best = SplitRecord::none(end);
         let mut best_proxy = f64::NEG_INFINITY;
-        let (mut f_i, mut n_visited) = (n_features, 0);
-        let (mut n_found_constants, mut n_drawn_constants) = (0, 0);
-        let mut n_total_constants = n_known_constants;
         // The last feature the loop looked at (`current_split.feature`).
         let mut current_feature = usize::MAX;
-        while f_i > n_total_constants
-            && (n_visited < max_features || n_visited <= n_found_constants + n_drawn_constants)
-        {
-            n_visited += 1;
-            let mut f_j = self
-                .rng
-                .rand_int(n_drawn_constants, f_i - n_found_constants);
-            if f_j < n_known_constants {
-                self.features.swap(n_drawn_constants, f_j);
-                n_drawn_constants += 1;
-                continue;
-            }
-            f_j += n_found_constants;
+        while let Some(f_j) = draw.next(&mut self.features, &mut self.rng) {
             let feature = self.features[f_j];
             current_feature = feature;
             let range = match self.kind {
@@ -225,13 +215,10 @@ impl Exact<'_> {
                 SplitKind::Random => self.min_max(start, end, feature),
             };
             let Some(range) = range else {
-                self.features.swap(f_j, n_total_constants);
-                n_found_constants += 1;
-                n_total_constants += 1;
+                draw.constant(&mut self.features, f_j);
                 continue;
             };
-            f_i -= 1;
-            self.features.swap(f_i, f_j);
+            draw.accept(&mut self.features, f_j);
             match self.kind {
                 SplitKind::Best => {
                     self.search_best(crit, (start, end), feature, &mut best, &mut best_proxy)
@@ -260,11 +247,7 @@ impl Exact<'_> {
             best.improvement =
                 crit.impurity_improvement(impurity, left, right, self.weighted_n_samples);
         }
-        self.features[..n_known_constants]
-            .copy_from_slice(&self.constant_features[..n_known_constants]);
-        let (known, found) = (n_known_constants, n_found_constants);
-        self.constant_features[known..known + found]
-            .copy_from_slice(&self.features[known..known + found]);
+        let n_total_constants = draw.finish(&mut self.features, &mut self.constant_features);
         (best, n_total_constants)
     }
 
