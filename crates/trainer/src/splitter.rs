@@ -12,7 +12,7 @@ use crate::criterion::SplitCriterion;
 use crate::rng::{RAND_R_MAX, RandR};
 use crate::sort::sort_with;
 use crate::tree::{
-    EPSILON, FEATURE_THRESHOLD, FeatureDraw, LEAF, Node, TrainSet, Tree, TreeConfig,
+    EPSILON, FEATURE_THRESHOLD, FeatureDraw, LEAF, Node, StackRecord, TrainSet, Tree, TreeConfig,
 };
 
 /// Which `node_split` the splitter runs.
@@ -68,16 +68,6 @@ struct Exact<'a> {
     keys: Vec<u64>,
 }
 
-struct Record {
-    start: usize,
-    end: usize,
-    depth: usize,
-    parent: u32,
-    is_left: bool,
-    impurity: f64,
-    n_constant_features: usize,
-}
-
 /// Grows one tree with `criterion` over `data` (its labels are unused: the criterion reads the
 /// targets), row `weights`, splitter seed `rand_r_seed`; `width` values per node.
 pub(crate) fn fit_exact<C: SplitCriterion>(
@@ -113,7 +103,7 @@ impl Exact<'_> {
     fn build<C: SplitCriterion>(&mut self, crit: &mut C, width: usize) -> Tree {
         let mut nodes: Vec<Node> = Vec::new();
         let mut values: Vec<f64> = Vec::new();
-        let mut stack = vec![Record {
+        let mut stack = vec![StackRecord {
             start: 0,
             end: self.samples.len(),
             depth: 0,
@@ -160,7 +150,7 @@ impl Exact<'_> {
             });
             crit.node_value(&mut values);
             if !is_leaf {
-                stack.push(Record {
+                stack.push(StackRecord {
                     start: split.pos,
                     end,
                     depth: rec.depth + 1,
@@ -169,7 +159,7 @@ impl Exact<'_> {
                     impurity: split.impurity_right,
                     n_constant_features: n_constant,
                 });
-                stack.push(Record {
+                stack.push(StackRecord {
                     start,
                     end: split.pos,
                     depth: rec.depth + 1,

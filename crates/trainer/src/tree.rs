@@ -99,14 +99,15 @@ impl Tree {
     }
 }
 
-struct StackRecord {
-    start: usize,
-    end: usize,
-    depth: usize,
-    parent: u32,
-    is_left: bool,
-    impurity: f64,
-    n_constant_features: usize,
+/// The builder's stack entry (`StackRecord`), shared by both builders.
+pub(crate) struct StackRecord {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) depth: usize,
+    pub(crate) parent: u32,
+    pub(crate) is_left: bool,
+    pub(crate) impurity: f64,
+    pub(crate) n_constant_features: usize,
 }
 
 struct Split {
