@@ -434,12 +434,14 @@ impl Reporter<'_> {
         self.held.lock().expect("not poisoned").push(event);
     }
 
-    /// Saves `state` if events are held, then sends them.
+    /// Saves `state` if events are held, then sends them. The files collected for them are
+    /// made durable first, with one `syncfs` for all of them (see [`place`]).
     fn flush(&self, state: &RunState, run_dir: &Path) -> Result<()> {
         let held = std::mem::take(&mut *self.held.lock().expect("not poisoned"));
         if held.is_empty() {
             return Ok(());
         }
+        sync_filesystem(run_dir)?;
         state.save(run_dir)?;
         for event in held {
             let _ = self.events.send(event);
@@ -1039,6 +1041,18 @@ fn results_dir(sub: &Submission, slot: u32) -> PathBuf {
     sub.dir.join("results").join(slot.to_string())
 }
 
+/// Flushes the filesystem holding `dir` (the run directory): what [`place`] linked there.
+#[cfg(target_os = "linux")]
+fn sync_filesystem(dir: &Path) -> Result<()> {
+    let d = std::fs::File::open(dir).map_err(|e| io_error("open", dir, e))?;
+    rustix::fs::syncfs(&d).map_err(|e| io_error("sync", dir, e.into()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_filesystem(dir: &Path) -> Result<()> {
+    super::kit::sync_dir(dir)
+}
+
 /// The submissions that still have tracked tasks, each once, in order.
 fn tracked_submissions(tracked: &BTreeMap<String, Tracked>) -> Vec<usize> {
     let mut subs: Vec<usize> = tracked.values().map(|t| t.sub).collect();
@@ -1113,8 +1127,7 @@ fn collect(
         }
         let dest = task_dir.join(name);
         if src.is_file() {
-            let bytes = std::fs::read(&src).map_err(|e| io_error("read", &src, e))?;
-            write_atomic(&dest, &bytes)?;
+            place(&src, &dest)?;
         } else {
             match std::fs::remove_file(&dest) {
                 Ok(()) => {}
@@ -1124,6 +1137,20 @@ fn collect(
         }
     }
     Ok(())
+}
+
+/// Puts `src` at `dest`: a hard link renamed over `dest` when both are on one filesystem (no
+/// copy, and no fsync per file: [`Reporter::flush`] syncs the filesystem once per poll before
+/// the outcomes are reported), else a copy written atomically.
+fn place(src: &Path, dest: &Path) -> Result<()> {
+    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dest.with_file_name(format!(".{name}.collect-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    if std::fs::hard_link(src, &tmp).is_ok() {
+        return std::fs::rename(&tmp, dest).map_err(|e| io_error("rename", &tmp, e));
+    }
+    let bytes = std::fs::read(src).map_err(|e| io_error("read", src, e))?;
+    write_atomic(dest, &bytes)
 }
 
 #[cfg(unix)]
