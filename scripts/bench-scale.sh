@@ -251,10 +251,12 @@ backend_slurm() {
     run_dir=$(find "$work/slurm-$label" -mindepth 1 -maxdepth 1 -type d ! -name objects ! -name slurm-staging)
     ok=$(grep -c ',succeeded,' "$run_dir/report.csv" || true)
     [ "$ok" = "$n" ] || { echo "bench-scale: $ok of $n inputs succeeded on slurm" >&2; exit 1; }
-    elements=$(grep -o 'tasks in [0-9]* elements' "$work/slurm-$label.stderr" | awk '{s += $3} END {print s + 0}')
+    # Each array element leaves its wrapper's output file (slurm-<job>_<element>.out).
+    elements=$(find "$work/slurm-$label/slurm-staging/runs" -name 'slurm-*.out' | wc -l)
     local own_ms
     own_ms=$(echo "$M_CPU * 1000 / $n" | bc -l)
-    slurm_results+=("| slurm | $n | $per_task ($elements array elements) | $(fmt "$l_wall" 1) | $(fmt "$M_WALL" 1) | $(fmt "$(echo "$M_WALL / $l_wall" | bc -l)" 2) | $(fmt "$M_CPU" 1) | $(fmt "$own_ms" 3) | $(fmt "$M_RSS_MIB" 0) | $load_l / $load_s |")
+    local srow="| slurm | $n | $per_task ($elements array elements) | $(fmt "$l_wall" 1) | $(fmt "$M_WALL" 1) | $(fmt "$(echo "$M_WALL / $l_wall" | bc -l)" 2) | $(fmt "$M_CPU" 1) | $(fmt "$own_ms" 3) | $(fmt "$M_RSS_MIB" 0) | $load_l / $load_s |"
+    slurm_results+=("$srow"); echo "row: $srow" >&2
     [ "$keep" = 1 ] || rm -rf "$work/slurm-$label"
 }
 
