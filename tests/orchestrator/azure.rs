@@ -165,6 +165,7 @@ async fn run_all_with_faults(faults: Vec<Fault>, slow_start: bool) -> (String, u
     assert_eq!(rows.len(), golden.len());
     assert_golden_scores(&rows, &golden, &text);
     let mut requeued = 0;
+    let mut batch_tasks = std::collections::HashSet::new();
     for (name, line) in &golden {
         let r = row(&rows, name);
         let task_dir = run_dir.join("tasks").join(r["task_id"].as_str().unwrap());
@@ -183,7 +184,10 @@ async fn run_all_with_faults(faults: Vec<Fault>, slow_start: bool) -> (String, u
             Some(batch_requeues),
             "{name}: {r:#}"
         );
-        requeued += batch_requeues;
+        // A pack's inputs share its Batch task (and its requeues): count each Batch task once.
+        if batch_tasks.insert(batch["taskId"].as_str().unwrap_or(name).to_owned()) {
+            requeued += batch_requeues;
+        }
     }
     let report = std::fs::read_to_string(run_dir.join("report.json")).unwrap();
     assert_no_secrets(&text);
@@ -206,7 +210,7 @@ async fn scores_equal_goldens_through_throttling_dropped_connections_and_preempt
         fault(serde_json::json!({"kind": "preempt", "count": 1, "delayMs": 300})),
     ], true)
     .await;
-    assert_eq!(requeued, 1, "the preempted task was requeued once");
+    assert_eq!(requeued, 1, "the preempted Batch task was requeued once");
     assert!(
         log.contains("existed=") && !log.contains("existed=0"),
         "the resubmitted tasks came back as TaskExists:\n{log}"
@@ -423,10 +427,18 @@ async fn a_crashed_run_resumes_on_the_same_job_without_rerunning_tasks() {
     let golden = copy_all_inputs(&s);
     let trainer = slow_trainer(&s, 3);
     let mut cmd = orchestrator(&s, &handle.url());
+    // One Batch task per input: the test follows each input's Batch task.
     cmd.args(run_args_with(
         &s,
         &trainer,
-        &["--nodes", "2", "--task-slots", "2"],
+        &[
+            "--nodes",
+            "2",
+            "--task-slots",
+            "2",
+            "--inputs-per-task",
+            "1",
+        ],
     ))
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::null());
@@ -565,7 +577,18 @@ async fn a_run_killed_after_its_job_finished_collects_instead_of_rerunning() {
     let golden = copy_all_inputs(&s);
     let mut cmd = orchestrator(&s, &handle.url());
     // A long poll interval: the tasks finish and the job terminates while the orchestrator sleeps.
-    let mut args = run_args(&s, &["--nodes", "3", "--task-slots", "2"]);
+    // One Batch task per input: the test follows each input's Batch task.
+    let mut args = run_args(
+        &s,
+        &[
+            "--nodes",
+            "3",
+            "--task-slots",
+            "2",
+            "--inputs-per-task",
+            "1",
+        ],
+    );
     let i = args.iter().position(|a| a == "300ms").unwrap();
     args[i] = "60s".into();
     cmd.args(args)
@@ -784,6 +807,91 @@ async fn the_trainer_is_downloaded_once_per_node_and_tasks_fit_a_small_disk() {
     assert!(
         (1..=2).contains(&trainer),
         "the trainer is fetched once per node (2 nodes), not per task: {downloads:#?}"
+    );
+    handle.shutdown().await;
+}
+
+/// Packed tasks (`--inputs-per-task 4`): 8 inputs in 2 Batch tasks, every score as the
+/// goldens, a bad CSV fails alone (exit 1, never retried, its own stderr), and an input that
+/// fails once with a transient error is retried alone: every other input ran exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn packed_inputs_score_like_the_goldens_and_a_retry_reruns_only_the_failed_input() {
+    azurite();
+    let s = Scratch::new();
+    let golden = copy_all_inputs(&s);
+    s.write_input("broken.csv", "a,b,label\n1,2,x\n3,oops\n");
+    s.copy_input("iris.csv", "zz_flaky.csv");
+    // A distinct content, so it is its own task (identical inputs share one).
+    let mut flaky = std::fs::read_to_string(s.inputs().join("zz_flaky.csv")).unwrap();
+    flaky.push('\n');
+    s.write_input("zz_flaky.csv", &flaky);
+    let dir = s.path().display().to_string();
+    let trainer = s.script(
+        "flaky-trainer",
+        &format!(
+            "echo \"$(basename \"$1\")\" >>'{dir}/invocations.log'\n\
+             case \"$1\" in *zz_flaky.csv) if [ ! -f '{dir}/flaked' ]; then : >'{dir}/flaked'; \
+             echo transient >&2; exit 2; fi;; esac\nexec '{}' \"$@\"\n",
+            trainer_bin().display()
+        ),
+    );
+    let handle = standin(s.path(), vec![]).await;
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args_with(
+        &s,
+        &trainer,
+        &["--inputs-per-task", "4", "--retries", "2", "--nodes", "2"],
+    ));
+    let out = output(cmd).await;
+    let text = show(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the bad CSV fails the run: {text}"
+    );
+    let run_dir = s.run_dir();
+    let rows = rows(&run_dir);
+    assert_eq!(rows.len(), golden.len() + 2, "{rows:#?}");
+    for (name, line) in &golden {
+        let r = row(&rows, name);
+        assert_eq!(r["status"], "succeeded", "{name}: {r:#}\n{text}");
+        let want = line.trim_start_matches("The model score: ");
+        assert_eq!(r["score"].as_str(), Some(want), "{name}: {r:#}");
+        assert_eq!(r["attempts"], 1, "{name}: {r:#}");
+        let task_dir = run_dir.join("tasks").join(r["task_id"].as_str().unwrap());
+        assert_eq!(
+            std::fs::read_to_string(task_dir.join("output.txt")).unwrap(),
+            *line
+        );
+    }
+    let bad = row(&rows, "broken.csv");
+    assert_eq!(bad["status"], "failed", "{bad:#}");
+    assert_eq!(bad["exit_code"], 1, "{bad:#}");
+    assert_eq!(bad["attempts"], 1, "bad input is never retried: {bad:#}");
+    assert!(
+        bad["stderr_tail"]
+            .as_str()
+            .is_some_and(|t| t.contains("broken.csv")),
+        "{bad:#}"
+    );
+    let flaky = row(&rows, "zz_flaky.csv");
+    assert_eq!(flaky["status"], "succeeded", "{flaky:#}");
+    assert_eq!(flaky["attempts"], 2, "{flaky:#}");
+    let runs = s.invocations();
+    for (name, n) in &runs {
+        let want = if name == "zz_flaky.csv" { 2 } else { 1 };
+        assert_eq!(*n, want, "{name} ran {n} times: {runs:?}");
+    }
+    assert_eq!(runs.len(), golden.len() + 2, "{runs:?}");
+    let job = standin_ids(&handle.url(), "/jobs").await.remove(0);
+    let tasks = standin_ids(&handle.url(), &format!("/jobs/{job}/tasks")).await;
+    assert_eq!(tasks.len(), 2, "8 inputs in packs of 4: {tasks:?}");
+    // Every input fetched once by its pack, the trainer once per node.
+    let fetched: u64 = handle.downloads().values().sum();
+    assert!(
+        (rows.len() as u64 + 1..=rows.len() as u64 + 2).contains(&fetched),
+        "{fetched} downloads: {:#?}",
+        handle.downloads()
     );
     handle.shutdown().await;
 }

@@ -78,7 +78,19 @@ async fn queued_run(poll: &str, extra: &[&str]) -> (Scratch, batch_standin::Hand
     }
     let trainer = slow_trainer(&s, 30);
     let mut cmd = orchestrator(&s, &handle.url());
-    let mut args = run_args_with(&s, &trainer, &["--nodes", "1", "--task-slots", "1"]);
+    // One Batch task per input: one runs while the others queue.
+    let mut args = run_args_with(
+        &s,
+        &trainer,
+        &[
+            "--nodes",
+            "1",
+            "--task-slots",
+            "1",
+            "--inputs-per-task",
+            "1",
+        ],
+    );
     *args.iter_mut().find(|a| *a == "300ms").unwrap() = poll.to_owned();
     args.extend(extra.iter().map(|a| (*a).to_owned()));
     cmd.args(args);
@@ -342,7 +354,14 @@ async fn batch_unreachable_for_a_while_pauses_the_watch_and_the_run_completes() 
     cmd.args(run_args_with(
         &s,
         &trainer,
-        &["--nodes", "1", "--task-slots", "2"],
+        &[
+            "--nodes",
+            "1",
+            "--task-slots",
+            "2",
+            "--inputs-per-task",
+            "1",
+        ],
     ))
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped());
@@ -468,7 +487,8 @@ async fn batch_unreachable_while_tasks_are_added_pauses_the_submission_and_adds_
     let (s, mut handle) = start(vec![busy]).await;
     let golden = copy_all_inputs(&s);
     let mut cmd = orchestrator(&s, &handle.url());
-    cmd.args(run_args(&s, &[]))
+    // One Batch task per input: the test counts them.
+    cmd.args(run_args(&s, &["--inputs-per-task", "1"]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();

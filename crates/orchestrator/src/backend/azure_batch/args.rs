@@ -5,6 +5,7 @@
 use clap::Args;
 
 use super::{AzureBatch, AzureBatchConfig, AzureBatchOptions};
+use crate::backend::kit::pack::PackArgs;
 use crate::{Error, Result};
 
 /// Azure Batch backend flags, flattened into `run`, `resume` and `cleanup`; `[azure_batch]` in
@@ -90,6 +91,7 @@ impl AzureBatchArgs {
             poll_interval: self.batch_poll_interval.clone(),
             submitters: self.submitters,
             task_retention: self.task_retention.clone(),
+            inputs_per_task: None,
         }
     }
 }
@@ -97,8 +99,14 @@ impl AzureBatchArgs {
 impl AzureBatch {
     /// The backend for a command: flags over the `[azure_batch]` table, credentials from the
     /// environment.
-    pub async fn from_settings(args: &AzureBatchArgs, file: Option<&toml::Table>) -> Result<Self> {
-        let config = AzureBatchConfig::from_options(args.options(), file).map_err(Error::Config)?;
+    pub async fn from_settings(
+        args: &AzureBatchArgs,
+        pack: &PackArgs,
+        file: Option<&toml::Table>,
+    ) -> Result<Self> {
+        let mut options = args.options();
+        options.inputs_per_task = pack.inputs_per_task.map(|p| p.to_string());
+        let config = AzureBatchConfig::from_options(options, file).map_err(Error::Config)?;
         Self::new(config).await
     }
 }
@@ -107,6 +115,6 @@ impl crate::backend::FromSettings for AzureBatch {
     type Args = AzureBatchArgs;
 
     async fn build(args: &AzureBatchArgs, ctx: &crate::backend::BuildContext<'_>) -> Result<Self> {
-        Self::from_settings(args, ctx.table).await
+        Self::from_settings(args, ctx.pack, ctx.table).await
     }
 }

@@ -76,6 +76,7 @@ impl AzureBatchBuilder {
             cfg,
             client: Arc::new(client),
             storage,
+            sizes: Default::default(),
         })
     }
 }

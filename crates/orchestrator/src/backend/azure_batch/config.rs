@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+use crate::backend::kit::pack::InputsPerTask;
+
 /// The newest stable data-plane api-version, as published in the `BatchService.json` this
 /// project validates against (its `info.version` and every example say `2025-06-01`).
 pub const DEFAULT_API_VERSION: &str = "2025-06-01";
@@ -78,6 +80,8 @@ pub struct AzureBatchConfig {
     pub poll_interval: Duration,
     /// How long a pool may sit with zero nodes and no resize error before the watchdog warns.
     pub pool_stall_warning: Duration,
+    /// Inputs per Batch task (`--inputs-per-task`).
+    pub inputs_per_task: InputsPerTask,
 }
 
 impl AzureBatchConfig {
@@ -147,6 +151,7 @@ impl AzureBatchConfig {
             submitters: 4,
             poll_interval: Duration::from_secs(5),
             pool_stall_warning: Duration::from_secs(15 * 60),
+            inputs_per_task: InputsPerTask::Auto,
         })
     }
 
@@ -211,6 +216,24 @@ pub struct AzureBatchOptions {
     pub submitters: Option<usize>,
     /// How long a finished task's directory stays on its node (`10m`).
     pub task_retention: Option<String>,
+    /// Inputs per Batch task: `auto` or 1 to 1000 (`inputs-per-task = 50` or `"auto"`).
+    #[serde(default, deserialize_with = "number_or_text")]
+    pub inputs_per_task: Option<String>,
+}
+
+/// `inputs-per-task = 50` and `inputs-per-task = "50"` both mean 50 in the TOML file.
+fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::Deserialize;
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum V {
+        N(u64),
+        S(String),
+    }
+    Ok(Option::<V>::deserialize(d)?.map(|v| match v {
+        V::N(n) => n.to_string(),
+        V::S(s) => s,
+    }))
 }
 
 impl AzureBatchOptions {
@@ -231,6 +254,7 @@ impl AzureBatchOptions {
             poll_interval: self.poll_interval.or(other.poll_interval),
             submitters: self.submitters.or(other.submitters),
             task_retention: self.task_retention.or(other.task_retention),
+            inputs_per_task: self.inputs_per_task.or(other.inputs_per_task),
         }
     }
 }
@@ -301,6 +325,9 @@ impl AzureBatchConfig {
         }
         if let Some(v) = o.task_retention {
             c.task_retention = duration("--task-retention", &v)?;
+        }
+        if let Some(v) = o.inputs_per_task {
+            c.inputs_per_task = v.parse()?;
         }
         c.validate()?;
         Ok(c)

@@ -12,6 +12,7 @@ pub mod config;
 mod job;
 mod model;
 mod monitor;
+mod packs;
 mod pool;
 #[cfg(test)]
 mod recorded;
@@ -57,6 +58,8 @@ pub struct AzureBatch {
     cfg: AzureBatchConfig,
     client: Arc<BatchClient>,
     storage: Storage,
+    /// Input sizes by digest, from `stage`, for sizing packs.
+    sizes: std::sync::Mutex<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for AzureBatch {
@@ -140,38 +143,91 @@ impl AzureBatch {
         }
     }
 
+    /// Task slots the pool offers at once (for sizing packs).
+    fn slots(&self) -> usize {
+        let nodes = match self.cfg.autoscale_formula {
+            Some(_) => 1,
+            None => (self.cfg.dedicated_nodes + self.cfg.spot_nodes).max(1),
+        };
+        (nodes * self.cfg.task_slots.max(1)) as usize
+    }
+
+    /// Packs for `tasks` (recorded in the run directory when `record`).
+    fn packs(
+        &self,
+        run: &RunContext,
+        tasks: &[TaskSpec],
+        record: bool,
+    ) -> std::result::Result<Vec<packs::Pack>, String> {
+        let sizes = self.sizes.lock().expect("lock").clone();
+        packs::plan(
+            &run.run_dir,
+            tasks,
+            &sizes,
+            self.cfg.inputs_per_task,
+            self.slots(),
+            record,
+        )
+    }
+
+    /// The Batch task of every pack (a pack of one is a single task, as before packing), and
+    /// the inputs that cannot be submitted, with why.
     fn task_bodies(
         &self,
         run: &RunContext,
+        packs: &[packs::Pack],
         tasks: &[TaskSpec],
         trainer_path: &str,
         input_url: &dyn Fn(&str) -> Option<String>,
         output_container_url: &str,
     ) -> (Vec<model::TaskCreate>, Vec<(String, String)>) {
-        let mut ok = Vec::with_capacity(tasks.len());
+        let by_id: HashMap<&str, &TaskSpec> =
+            tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
+        let mut ok = Vec::with_capacity(packs.len());
         let mut bad = Vec::new();
-        for spec in tasks {
-            let Some(input) = input_url(&spec.input_digest) else {
-                bad.push((
-                    spec.task_id.clone(),
-                    format!("input {} was not staged", spec.input_name),
-                ));
+        for pack in packs {
+            let mut inputs = Vec::with_capacity(pack.members.len());
+            for m in &pack.members {
+                let Some(spec) = by_id.get(m.as_str()) else {
+                    continue;
+                };
+                match input_url(&spec.input_digest) {
+                    Some(u) => inputs.push((*spec, u)),
+                    None => bad.push((
+                        spec.task_id.clone(),
+                        format!("input {} was not staged", spec.input_name),
+                    )),
+                }
+            }
+            if inputs.is_empty() {
                 continue;
+            }
+            let built = if pack.is_single() {
+                let (spec, input) = &inputs[0];
+                // The output container belongs to the run; blobs are `<task-id>/<file>`.
+                let x = tasks::TaskInputs {
+                    trainer_path,
+                    input_url: input,
+                    output_container_url,
+                    output_prefix: &spec.task_id,
+                    max_retries: run.retries,
+                    timeout: run.timeout,
+                    retention: self.cfg.task_retention,
+                };
+                tasks::build_task(spec, &x)
+            } else {
+                let x = packs::PackInputs {
+                    trainer_path,
+                    output_container_url,
+                    retries: run.retries,
+                    timeout: run.timeout,
+                    retention: self.cfg.task_retention,
+                };
+                packs::build_pack(pack, &inputs, &x)
             };
-            // The output container belongs to the run; blobs are `<task-id>/<file>`.
-            let prefix = spec.task_id.clone();
-            let x = tasks::TaskInputs {
-                trainer_path,
-                input_url: &input,
-                output_container_url,
-                output_prefix: &prefix,
-                max_retries: run.retries,
-                timeout: run.timeout,
-                retention: self.cfg.task_retention,
-            };
-            match tasks::build_task(spec, &x) {
+            match built {
                 Ok(t) => ok.push(t),
-                Err(e) => bad.push((spec.task_id.clone(), e)),
+                Err(e) => bad.extend(inputs.iter().map(|(s, _)| (s.task_id.clone(), e.clone()))),
             }
         }
         (ok, bad)
@@ -226,8 +282,18 @@ impl AzureBatch {
         let trainer_path = tasks::node_trainer(object_digest(&staged.trainer));
         let out_container = placeholder(&self.storage.output_container_base(&run.run_id), "cw");
         let input_url = |d: &str| staged.inputs.get(d).map(|u| placeholder(u, "r"));
-        let (pending, bad) =
-            self.task_bodies(run, tasks, &trainer_path, &input_url, &out_container);
+        let packs = match self.packs(run, tasks, false) {
+            Ok(p) => p,
+            Err(e) => return format!("(cannot plan packs: {e})\n"),
+        };
+        let (pending, bad) = self.task_bodies(
+            run,
+            &packs,
+            tasks,
+            &trainer_path,
+            &input_url,
+            &out_container,
+        );
         for chunk in pending.chunks(tasks::MAX_TASKS_PER_REQUEST) {
             out.push_str(&format!(
                 "POST /jobs/{job_id}/addtaskcollection\n{}\n",
@@ -364,12 +430,15 @@ impl AzureBatch {
         job::create_job(client, &job).await?;
         let lookup = |d: &str| p.urls.inputs.get(d).cloned();
         let trainer_path = tasks::node_trainer(object_digest(p.trainer_object));
-        let (creates, bad) = self.task_bodies(run, &specs, &trainer_path, &lookup, &p.urls.outputs);
+        let packs = self.packs(run, &specs, true)?;
+        let (creates, bad) =
+            self.task_bodies(run, &packs, &specs, &trainer_path, &lookup, &p.urls.outputs);
         let pending: Vec<tasks::Pending> = creates.iter().map(tasks::Pending::new).collect();
         drop(creates);
         for (id, why) in &bad {
             let _ = events.send(TaskEvent::Finished(refused(id, why)));
         }
+        let members = monitor::Members::of(&packs, &bad);
         let mut ours: HashSet<String> = pending.iter().map(|p| p.id.clone()).collect();
         let submit_started = std::time::Instant::now();
         let submit = tasks::submit_all(
@@ -397,7 +466,9 @@ impl AzureBatch {
                 );
                 for (id, why) in &s.rejected {
                     ours.remove(id);
-                    let _ = events.send(TaskEvent::Finished(refused(id, why)));
+                    for m in members.of_task(id) {
+                        let _ = events.send(TaskEvent::Finished(refused(m, why)));
+                    }
                 }
             }
             // The job ended under the submission (its auto-pool failed, someone terminated
@@ -422,6 +493,7 @@ impl AzureBatch {
             stall_warning: self.cfg.pool_stall_warning,
             timeout: run.timeout,
             outage_limit: self.cfg.job_timeout,
+            members: &members,
         };
         monitor::watch(watch, ours, events, shutdown).await
     }
@@ -469,19 +541,35 @@ impl AzureBatch {
         events: &mpsc::UnboundedSender<TaskEvent>,
         shutdown: &CancellationToken,
     ) -> std::result::Result<Vec<TaskSpec>, String> {
+        // Packs this run submitted before (a pack's Batch id is not a task id of the core).
+        let recorded = packs::recorded(&run.run_dir);
         for old in job::earlier_job_ids(base, current) {
             let done: HashSet<String> = job::succeeded_task_ids(&self.client, &old)
                 .await?
                 .into_iter()
                 .collect();
-            let ours: HashSet<String> = specs
+            let pending: HashSet<&str> = specs.iter().map(|s| s.task_id.as_str()).collect();
+            let mut adopted: Vec<packs::Pack> = recorded
                 .iter()
-                .filter(|s| done.contains(&s.task_id))
-                .map(|s| s.task_id.clone())
+                .filter(|p| done.contains(&p.id))
+                .filter(|p| p.members.iter().all(|m| pending.contains(m.as_str())))
+                .cloned()
                 .collect();
+            adopted.extend(specs.iter().filter(|s| done.contains(&s.task_id)).map(|s| {
+                packs::Pack {
+                    id: s.task_id.clone(),
+                    members: vec![s.task_id.clone()],
+                }
+            }));
+            let ours: HashSet<String> = adopted.iter().map(|p| p.id.clone()).collect();
             if ours.is_empty() {
                 continue;
             }
+            let members = monitor::Members::of(&adopted, &[]);
+            let finished: HashSet<String> = adopted
+                .iter()
+                .flat_map(|p| p.members.iter().cloned())
+                .collect();
             tracing::info!(job = %old, tasks = ours.len(), "collecting tasks that finished before the orchestrator stopped");
             let watch = Watch {
                 client: &self.client,
@@ -493,11 +581,12 @@ impl AzureBatch {
                 stall_warning: self.cfg.pool_stall_warning,
                 timeout: run.timeout,
                 outage_limit: self.cfg.job_timeout,
+                members: &members,
             };
-            match monitor::watch(watch, ours.clone(), events, shutdown).await? {
+            match monitor::watch(watch, ours, events, shutdown).await? {
                 // Only tasks that completed are watched here, so the job ending changes nothing.
                 WatchEnd::AllDone | WatchEnd::JobEnded => {
-                    specs.retain(|s| !ours.contains(&s.task_id))
+                    specs.retain(|s| !finished.contains(&s.task_id))
                 }
                 WatchEnd::Cancelled => return Ok(Vec::new()),
                 WatchEnd::PoolFatal(m) => return Err(m),
@@ -696,6 +785,10 @@ impl Backend for AzureBatch {
     }
 
     async fn stage(&self, run: &RunContext, plan: &StagePlan) -> Result<Staged> {
+        self.sizes
+            .lock()
+            .expect("lock")
+            .extend(plan.inputs.iter().map(|o| (o.digest.clone(), o.size)));
         self.storage.stage(&run.run_id, plan).await.map_err(err)
     }
 

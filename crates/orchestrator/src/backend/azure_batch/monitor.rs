@@ -37,6 +37,42 @@ pub(crate) enum WatchEnd {
     JobEnded,
 }
 
+/// The inputs of each pack being watched (packs of one are not listed: their Batch task id is
+/// the core's task id).
+#[derive(Debug, Default)]
+pub(crate) struct Members {
+    packs: HashMap<String, Vec<String>>,
+}
+
+impl Members {
+    /// The packs of several inputs among `packs`, without the inputs refused before submission.
+    pub(crate) fn of(packs: &[super::packs::Pack], refused: &[(String, String)]) -> Self {
+        let refused: HashSet<&str> = refused.iter().map(|(id, _)| id.as_str()).collect();
+        Self {
+            packs: packs
+                .iter()
+                .filter(|p| !p.is_single())
+                .map(|p| {
+                    let m = p.members.iter().filter(|m| !refused.contains(m.as_str()));
+                    (p.id.clone(), m.cloned().collect())
+                })
+                .collect(),
+        }
+    }
+
+    /// The core's task ids that Batch task `id` stands for.
+    pub(crate) fn of_task<'a>(&'a self, id: &'a str) -> Vec<&'a str> {
+        match self.packs.get(id) {
+            Some(m) => m.iter().map(String::as_str).collect(),
+            None => vec![id],
+        }
+    }
+
+    fn pack(&self, id: &str) -> Option<&[String]> {
+        self.packs.get(id).map(Vec::as_slice)
+    }
+}
+
 /// What the watcher needs.
 pub(crate) struct Watch<'a> {
     pub(crate) client: &'a BatchClient,
@@ -50,6 +86,8 @@ pub(crate) struct Watch<'a> {
     pub(crate) timeout: Option<Duration>,
     /// How long Batch may not answer before the watch gives up: the job's own cap.
     pub(crate) outage_limit: Duration,
+    /// The inputs of the packs among the watched tasks.
+    pub(crate) members: &'a Members,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -307,16 +345,18 @@ fn report_not_run(
     let mut n = 0;
     for (id, s) in st.seen.iter_mut().filter(|(_, s)| !s.done) {
         s.done = true;
-        n += 1;
-        let _ = events.send(TaskEvent::Finished(TaskOutcome {
-            task_id: id.clone(),
-            status: TaskStatus::NotRun,
-            exit_code: None,
-            attempts: 0,
-            wall_seconds: 0.0,
-            failure: Some(format!("never ran: {reason}")),
-            requeues: 0,
-        }));
+        for m in w.members.of_task(id) {
+            n += 1;
+            let _ = events.send(TaskEvent::Finished(TaskOutcome {
+                task_id: m.to_owned(),
+                status: TaskStatus::NotRun,
+                exit_code: None,
+                attempts: 0,
+                wall_seconds: 0.0,
+                failure: Some(format!("never ran: {reason}")),
+                requeues: 0,
+            }));
+        }
     }
     st.remaining = 0;
     tracing::warn!(
@@ -416,10 +456,12 @@ async fn scan(
             if running && s.started < attempt {
                 let from = s.started + 1;
                 for a in from..=attempt {
-                    let _ = events.send(TaskEvent::Started {
-                        task_id: t.id.clone(),
-                        attempt: a,
-                    });
+                    for m in w.members.of_task(&t.id) {
+                        let _ = events.send(TaskEvent::Started {
+                            task_id: m.to_owned(),
+                            attempt: a,
+                        });
+                    }
                 }
                 s.started = attempt;
             }
@@ -454,8 +496,13 @@ async fn collect_all(
         let limit = limit.clone();
         futs.push(async move {
             let _permit = limit.acquire_owned().await.expect("semaphore open");
-            let outcome = collect_one(w, &t).await;
-            let _ = events.send(TaskEvent::Finished(outcome));
+            let outcomes = match w.members.pack(&t.id) {
+                Some(members) => collect_pack(w, &t, members).await,
+                None => vec![collect_one(w, &t).await],
+            };
+            for outcome in outcomes {
+                let _ = events.send(TaskEvent::Finished(outcome));
+            }
         });
     }
     join_all(futs).await;
@@ -589,6 +636,135 @@ async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
     }
 }
 
+/// A finished pack: its `results.txt` (one GET) split into each input's files and outcome.
+async fn collect_pack(w: &Watch<'_>, t: &TaskView, members: &[String]) -> Vec<TaskOutcome> {
+    let info = t.execution_info.clone().unwrap_or_default();
+    let dest =
+        w.run
+            .run_dir
+            .join("azure-packs")
+            .join(format!("{}.{}", t.id, super::packs::RESULTS_FILE));
+    let name = format!("{}/{}", t.id, super::packs::RESULTS_FILE);
+    let (results, note) = match w.storage.download(&w.run.run_id, &name, &dest).await {
+        Ok(true) => match tokio::fs::read(&dest).await {
+            Ok(b) => (super::packs::parse_results(&b), None),
+            Err(e) => (Vec::new(), Some(format!("reading {}: {e}", dest.display()))),
+        },
+        Ok(false) => (Vec::new(), None),
+        Err(e) => (Vec::new(), Some(format!("downloading {name}: {e}"))),
+    };
+    let by_id: HashMap<&str, &super::packs::MemberResult> =
+        results.iter().map(|r| (r.task_id.as_str(), r)).collect();
+    let pack_wall = match (
+        info.start_time.as_deref().and_then(parse_rfc3339),
+        info.end_time.as_deref().and_then(parse_rfc3339),
+    ) {
+        (Some(a), Some(b)) if b >= a => b - a,
+        _ => 0.0,
+    };
+    // The pack's own account: retries happen per input inside it, requeues to all of them.
+    let record = serde_json::json!({
+        "taskId": t.id, "pack": members, "state": t.state, "executionInfo": info,
+        "nodeInfo": t.node_info,
+    });
+    let record = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    let pack_failure = info.failure_info.as_ref().map(|f| {
+        let m = f.message.as_deref().unwrap_or("");
+        super::client::redact(&format!(
+            "{} {}: {m}",
+            f.category,
+            f.code.as_deref().unwrap_or("")
+        ))
+    });
+    let mut out = Vec::with_capacity(members.len());
+    for m in members {
+        let dir = w.run.task_dir(m);
+        let mut notes: Vec<String> = note.iter().cloned().collect();
+        if let Err(e) = tokio::fs::create_dir_all(&dir).await {
+            notes.push(format!("cannot create {}: {e}", dir.display()));
+        }
+        let _ = write_atomic(&dir.join("batch-task.json"), &record).await;
+        let mut o = match by_id.get(m.as_str()) {
+            Some(r) => member_outcome(&dir, m, r, &mut notes).await,
+            None => TaskOutcome {
+                task_id: m.clone(),
+                status: TaskStatus::Failed,
+                exit_code: None,
+                attempts: 0,
+                wall_seconds: 0.0,
+                failure: Some(match &pack_failure {
+                    Some(f) => format!("its pack {} failed before running it: {f}", t.id),
+                    None => format!("its pack {} ended without a result for it", t.id),
+                }),
+                requeues: 0,
+            },
+        };
+        o.attempts += info.requeue_count;
+        o.requeues = info.requeue_count;
+        o.wall_seconds = pack_wall / members.len().max(1) as f64;
+        if !notes.is_empty() {
+            let f = o.failure.get_or_insert_with(String::new);
+            f.push_str(&format!(" [{}]", notes.join("; ")));
+            *f = f.trim().to_owned();
+        }
+        out.push(o);
+    }
+    out
+}
+
+/// One input's record from its pack: its files written, its outcome as the trainer's exit
+/// code says (0 done, 1 bad input, 124 over `--timeout`, else failed after its retries).
+async fn member_outcome(
+    dir: &Path,
+    task_id: &str,
+    r: &super::packs::MemberResult,
+    notes: &mut Vec<String>,
+) -> TaskOutcome {
+    let mut files = vec![(STDOUT_FILE, &r.stdout), (STDERR_FILE, &r.stderr)];
+    let succeeded = r.exit_code == 0 && !r.output.is_empty();
+    if succeeded {
+        files.push((OUTPUT_FILE, &r.output));
+    }
+    for (name, bytes) in files {
+        if let Err(e) = write_atomic(&dir.join(name), bytes).await {
+            notes.push(e);
+        }
+    }
+    let (status, failure) = match r.exit_code {
+        0 if succeeded => (TaskStatus::Succeeded, None),
+        0 => (
+            TaskStatus::Failed,
+            Some("the trainer exited 0 but wrote no output".to_owned()),
+        ),
+        1 => (
+            TaskStatus::Failed,
+            Some(
+                "the trainer rejected the input (exit 1, not retried); see stderr_tail".to_owned(),
+            ),
+        ),
+        _ if r.timed_out() => (
+            TaskStatus::TimedOut,
+            Some("ran past --timeout (stopped by timeout)".to_owned()),
+        ),
+        c => (
+            TaskStatus::Failed,
+            Some(format!(
+                "the trainer exited {c} after {} attempt(s)",
+                r.attempts
+            )),
+        ),
+    };
+    TaskOutcome {
+        task_id: task_id.to_owned(),
+        status,
+        exit_code: Some(r.exit_code),
+        attempts: r.attempts,
+        wall_seconds: 0.0,
+        failure,
+        requeues: 0,
+    }
+}
+
 /// `GET /jobs/{job}/tasks/{task}/files/{name}`: stdout/stderr straight from the node.
 async fn task_file_fallback(
     client: &BatchClient,
@@ -664,6 +840,7 @@ mod tests {
             stall_warning: Duration::from_secs(60),
             timeout: None,
             outage_limit: Duration::from_secs(60),
+            members: &Members::default(),
         };
         let task: TaskView = serde_json::from_str(
             r#"{"id":"t1","state":"completed","executionInfo":{"retryCount":0,"requeueCount":0,"exitCode":0,

@@ -41,7 +41,7 @@ pub(crate) const OUTPUT_FILE: &str = "output.txt";
 pub(crate) const BAD_INPUT_FILE: &str = "bad-input.txt";
 
 /// Characters a word of the command line may hold without quoting.
-fn is_plain_word(s: &str) -> bool {
+pub(crate) fn is_plain_word(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "._+=,:@%/-".contains(c))
@@ -131,17 +131,8 @@ pub(crate) fn build_task(spec: &TaskSpec, x: &TaskInputs<'_>) -> Result<TaskCrea
     script.push_str(&format!(
         "; rc=$?; if [ $rc -eq 1 ]; then echo 1 >./{BAD_INPUT_FILE}; exit 0; fi; exit $rc"
     ));
-    let container = |path: String, pattern: &str, condition: &str| OutputFile {
-        file_pattern: pattern.into(),
-        destination: OutputFileDestination {
-            container: OutputFileBlobContainerDestination {
-                path,
-                container_url: x.output_container_url.into(),
-            },
-        },
-        upload_options: OutputFileUploadConfig {
-            upload_condition: condition.into(),
-        },
+    let container = |path: String, pattern: &str, condition: &str| {
+        output_file(x.output_container_url, pattern, path, condition)
     };
     Ok(TaskCreate {
         id: spec.task_id.clone(),
@@ -165,6 +156,29 @@ pub(crate) fn build_task(spec: &TaskSpec, x: &TaskInputs<'_>) -> Result<TaskCrea
             max_task_retry_count: i32::try_from(x.max_retries).unwrap_or(i32::MAX),
         },
     })
+}
+
+/// Files matching `pattern` uploaded to the output container under `path` when `condition`
+/// holds. A pattern without wildcards names the blob itself in `path`; with them, `path` is
+/// the prefix (Batch's rule, and the stand-in's).
+pub(crate) fn output_file(
+    container_url: &str,
+    pattern: &str,
+    path: String,
+    condition: &str,
+) -> OutputFile {
+    OutputFile {
+        file_pattern: pattern.into(),
+        destination: OutputFileDestination {
+            container: OutputFileBlobContainerDestination {
+                path,
+                container_url: container_url.into(),
+            },
+        },
+        upload_options: OutputFileUploadConfig {
+            upload_condition: condition.into(),
+        },
+    }
 }
 
 /// One task ready to send: its id and serialised body.
