@@ -1,5 +1,7 @@
 //! Criterion benches for the trainer: CSV parsing, the split search at a root and one tree
-//! (1k, 20k and 100k rows), one forest fit, and the full 5-fold cross-validation at 1k and 20k
+//! (1k, 20k and 100k rows), the same two for the regressors (`split_search_regression`,
+//! `tree_fit_regression`: RandomForestRegressor and ExtraTreesRegressor at 1k and 20k rows, on
+//! distinct and tied values), one forest fit, and the full 5-fold cross-validation at 1k and 20k
 //! rows, plus a peer group that fits linfa-ensemble's and smartcore's random forests (10 trees)
 //! beside ours on the same data.
 //!
@@ -12,7 +14,7 @@ use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use linfa::ParamGuard;
-use trainer::{ForestParams, Mt19937};
+use trainer::{Estimator, ForestParams, Mt19937};
 
 /// A `pandas.to_csv`-style CSV with `n_rows` rows, `n_features` features and 3 classes whose
 /// means differ on the first half of the features.
@@ -39,6 +41,37 @@ fn synthetic_csv(n_rows: usize, n_features: usize, seed: u32) -> String {
             out.push(',');
         }
         out.push_str(&format!("{class}\n"));
+    }
+    out
+}
+
+/// [`synthetic_csv`] with a float target instead of the class: a linear mix of the first half of
+/// the features plus noise, written with Python's float repr (ties come from nowhere, so
+/// this times the radix path; `ties` rounds the features to 1 decimal for the introsort one).
+fn synthetic_regression_csv(n_rows: usize, n_features: usize, seed: u32, ties: bool) -> String {
+    let mut rng = Mt19937::new(seed);
+    let mut uniform = move || (rng.next_u32() as f64 + 0.5) / 4_294_967_296.0;
+    let mut out = String::from(",");
+    for f in 0..n_features {
+        out.push_str(&format!("x{f},"));
+    }
+    out.push_str("target\n");
+    for i in 0..n_rows {
+        out.push_str(&format!("{i},"));
+        let mut target = 0.0;
+        for f in 0..n_features {
+            let mut x: f64 = (0..4).map(|_| uniform()).sum::<f64>() - 2.0;
+            if ties {
+                x = (x * 10.0).round() / 10.0;
+            }
+            if f < n_features / 2 {
+                target += x * ((f % 5) as f64 - 2.0);
+            }
+            out.push_str(&trainer::pyfloat::repr(x));
+            out.push(',');
+        }
+        target += uniform() - 0.5;
+        out.push_str(&format!("{}\n", trainer::pyfloat::repr(target)));
     }
     out
 }
@@ -90,6 +123,57 @@ fn bench_split_and_tree(c: &mut Criterion) {
             data,
             |b, data| b.iter(|| trainer::hot::fit_tree(data, &params).n_nodes()),
         );
+    }
+    group.finish();
+}
+
+/// The regression hot paths: the root split search and one tree of `RandomForestRegressor`
+/// (exact-order best splitter, squared error, every feature per split) and one tree of
+/// `ExtraTreesRegressor` (random splitter), on distinct and on tied feature values.
+fn bench_regression(c: &mut Criterion) {
+    let sizes = [
+        (1_000usize, 20usize, false),
+        (20_000, 40, false),
+        (20_000, 40, true),
+    ];
+    let datasets: Vec<_> = sizes
+        .iter()
+        .map(|&(rows, features, ties)| {
+            let csv = synthetic_regression_csv(rows, features, 13, ties);
+            let kind = trainer::TargetKind::Values;
+            let data = trainer::parse_csv_as(csv.as_bytes(), Path::new("b"), kind).unwrap();
+            let tied = if ties { "-ties" } else { "" };
+            (format!("{rows}rows-{features}features{tied}"), data)
+        })
+        .collect();
+    let forest = ForestParams::for_estimator(Estimator::RandomForestRegressor)
+        .check()
+        .unwrap();
+    let extra = ForestParams::for_estimator(Estimator::ExtraTreesRegressor)
+        .check()
+        .unwrap();
+    let mut group = c.benchmark_group("split_search_regression");
+    for (id, data) in &datasets {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(format!("root-squared_error-{id}")),
+            data,
+            |b, data| b.iter(|| trainer::hot::root_split(data, &forest)),
+        );
+    }
+    group.finish();
+    let mut group = c.benchmark_group("tree_fit_regression");
+    group.sample_size(10);
+    for (id, data) in &datasets {
+        for (name, params) in [
+            ("RandomForestRegressor", &forest),
+            ("ExtraTreesRegressor", &extra),
+        ] {
+            group.bench_with_input(
+                BenchmarkId::new(name, format!("1tree-{id}")),
+                data,
+                |b, data| b.iter(|| trainer::hot::fit_tree(data, params).n_nodes()),
+            );
+        }
     }
     group.finish();
 }
@@ -210,6 +294,7 @@ criterion_group!(
     benches,
     bench_parse,
     bench_split_and_tree,
+    bench_regression,
     bench_forest_fit,
     bench_cross_validation,
     bench_peers

@@ -17,13 +17,13 @@ use linfa::traits::{Fit, PredictInplace};
 use ndarray::{Array1, ArrayBase, Data, Ix2};
 use rayon::prelude::*;
 
-use crate::criterion::{ClassCriterion, Mse, Poisson, RegressionSums};
+use crate::criterion::{ClassCriterion, Mae, Mse, Poisson, RegressionSums};
 use crate::dataset::Dataset;
 use crate::error::Error;
 use crate::params::Criterion;
 use crate::params::ForestValidParams;
 use crate::rng::{Mt19937, RAND_R_MAX};
-use crate::splitter::{SplitKind, fit_exact};
+use crate::splitter::{SplitKind, fit_exact, root_split_exact};
 use crate::tree::{self, TrainSet, Tree, TreeConfig};
 
 /// What a tree predicts and how it splits: the estimator's seams.
@@ -33,6 +33,46 @@ pub(crate) enum Grower<'a> {
     Classes { extra: bool },
     /// Values `y` (per dataset row); `extra` draws random thresholds.
     Values { y: &'a [f64], extra: bool },
+}
+
+/// Evaluates `$body` with `$kind` (the exact-order splitter kind) and `$c` (a `&mut` to the
+/// grower's criterion, statically typed so the hot calls inline).
+macro_rules! with_criterion {
+    ($grower:expr, $data:expr, $weights:expr, $cfg:expr, |$kind:ident, $c:ident| $body:expr) => {{
+        let kind_of = |extra: bool| {
+            if extra {
+                SplitKind::Random
+            } else {
+                SplitKind::Best
+            }
+        };
+        match $grower {
+            Grower::Classes { extra } => {
+                let $kind = kind_of(extra);
+                let $c =
+                    &mut ClassCriterion::new($cfg.criterion, $data.y, $data.n_classes, $weights);
+                $body
+            }
+            Grower::Values { y, extra } => {
+                let $kind = kind_of(extra);
+                let s = RegressionSums::new(y, $weights);
+                match $cfg.criterion {
+                    Criterion::Poisson => {
+                        let $c = &mut Poisson { s };
+                        $body
+                    }
+                    Criterion::AbsoluteError => {
+                        let $c = &mut Mae::new(y, $weights, $data.n_rows);
+                        $body
+                    }
+                    _ => {
+                        let $c = &mut Mse { s };
+                        $body
+                    }
+                }
+            }
+        }
+    }};
 }
 
 impl Grower<'_> {
@@ -45,39 +85,41 @@ impl Grower<'_> {
         rand_r_seed: u32,
         cfg: TreeConfig,
     ) -> Tree {
-        match self {
-            Grower::Classes { extra: false } => tree::fit(data, weights, rand_r_seed, cfg),
-            Grower::Classes { extra: true } => {
-                let mut c = ClassCriterion::new(cfg.criterion, data.y, data.n_classes, weights);
-                let width = data.n_classes;
-                fit_exact(
-                    data,
-                    weights,
-                    rand_r_seed,
-                    cfg,
-                    SplitKind::Random,
-                    &mut c,
-                    width,
-                )
-            }
-            Grower::Values { y, extra } => {
-                let kind = if extra {
-                    SplitKind::Random
-                } else {
-                    SplitKind::Best
-                };
-                let s = RegressionSums::new(y, weights);
-                match cfg.criterion {
-                    Criterion::Poisson => {
-                        fit_exact(data, weights, rand_r_seed, cfg, kind, &mut Poisson { s }, 1)
-                    }
-                    Criterion::AbsoluteError => {
-                        let mut c = crate::criterion::Mae::new(y, weights, data.n_rows);
-                        fit_exact(data, weights, rand_r_seed, cfg, kind, &mut c, 1)
-                    }
-                    _ => fit_exact(data, weights, rand_r_seed, cfg, kind, &mut Mse { s }, 1),
-                }
-            }
+        if let Grower::Classes { extra: false } = self {
+            return tree::fit(data, weights, rand_r_seed, cfg);
+        }
+        let width = match self {
+            Grower::Classes { .. } => data.n_classes,
+            Grower::Values { .. } => 1,
+        };
+        with_criterion!(self, data, weights, cfg, |kind, c| {
+            fit_exact(data, weights, rand_r_seed, cfg, kind, c, width)
+        })
+    }
+
+    /// The split search at the root of the tree [`Grower::grow`] would grow: its feature and
+    /// threshold, if it splits. For the benches.
+    pub(crate) fn root_split(
+        self,
+        data: TrainSet<'_>,
+        weights: &[f64],
+        rand_r_seed: u32,
+        cfg: TreeConfig,
+    ) -> Option<(usize, f64)> {
+        if let Grower::Classes { extra: false } = self {
+            return tree::root_split(data, weights, rand_r_seed, cfg);
+        }
+        with_criterion!(self, data, weights, cfg, |kind, c| {
+            root_split_exact(data, weights, rand_r_seed, cfg, kind, c)
+        })
+    }
+
+    /// The grower for `params`' estimator on `data`'s target.
+    pub(crate) fn for_data<'a>(params: &ForestValidParams, data: &'a Dataset) -> Grower<'a> {
+        let extra = params.estimator.is_extra_trees();
+        match data.values() {
+            Some(y) => Grower::Values { y, extra },
+            None => Grower::Classes { extra },
         }
     }
 }

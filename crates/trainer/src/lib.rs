@@ -74,14 +74,17 @@ pub use tree::Tree;
 pub mod hot {
     use crate::{Dataset, ForestValidParams, Tree};
 
-    /// Grows the first tree of the forest `params` describes on every row of `data`.
+    /// Grows the first tree of the forest `params` describes (its estimator's builder and
+    /// criterion) on every row of `data`.
     pub fn fit_tree(data: &Dataset, params: &ForestValidParams) -> Tree {
-        crate::forest::with_first_tree(data, params, crate::tree::fit)
+        let grower = crate::forest::Grower::for_data(params, data);
+        crate::forest::with_first_tree(data, params, |d, w, s, c| grower.grow(d, w, s, c))
     }
 
     /// The split search at that tree's root: its feature and threshold, if it splits.
     pub fn root_split(data: &Dataset, params: &ForestValidParams) -> Option<(usize, f64)> {
-        crate::forest::with_first_tree(data, params, crate::tree::root_split)
+        let grower = crate::forest::Grower::for_data(params, data);
+        crate::forest::with_first_tree(data, params, |d, w, s, c| grower.root_split(d, w, s, c))
     }
 }
 

@@ -134,8 +134,14 @@ fn sift_down<T: Copy + PartialOrd>(
 }
 
 /// [`simultaneous_sort`] for float32 feature values (no NaN), with a radix sort where it gives
-/// the same result: when all values are distinct the sorted order is unique. `keys` is scratch.
-pub(crate) fn sort_with(values: &mut [f32], indices: &mut [u32], keys: &mut Vec<u64>) {
+/// the same result: when all values are distinct the sorted order is unique. `keys` and `buf`
+/// are scratch.
+pub(crate) fn sort_with(
+    values: &mut [f32],
+    indices: &mut [u32],
+    keys: &mut Vec<u64>,
+    buf: &mut Vec<u64>,
+) {
     let n = values.len();
     if n < 256 {
         simultaneous_sort(values, indices);
@@ -148,7 +154,7 @@ pub(crate) fn sort_with(values: &mut [f32], indices: &mut [u32], keys: &mut Vec<
             .zip(indices.iter())
             .map(|(&x, &i)| (u64::from(sortable(x)) << 32) | u64::from(i)),
     );
-    keys.sort_unstable();
+    crate::tree::radix_sort_high_half(keys, buf);
     // -0.0 and 0.0 are equal floats with distinct bits: the check compares floats.
     let distinct = keys
         .windows(2)
@@ -201,7 +207,7 @@ mod tests {
                 }
                 let mut v2 = orig.clone();
                 let mut idx2: Vec<u32> = (0..n as u32).collect();
-                sort_with(&mut v2, &mut idx2, &mut Vec::new());
+                sort_with(&mut v2, &mut idx2, &mut Vec::new(), &mut Vec::new());
                 if k == 1 << 30 && n <= 1000 {
                     // Distinct in practice: radix and introsort agree exactly.
                     assert_eq!(idx2, idx);

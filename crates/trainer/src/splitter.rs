@@ -66,6 +66,7 @@ struct Exact<'a> {
     weighted_n_samples: f64,
     n_missing: usize,
     keys: Vec<u64>,
+    key_buf: Vec<u64>,
 }
 
 /// Grows one tree with `criterion` over `data` (its labels are unused: the criterion reads the
@@ -79,24 +80,56 @@ pub(crate) fn fit_exact<C: SplitCriterion>(
     criterion: &mut C,
     width: usize,
 ) -> Tree {
-    let samples: Vec<u32> = (0..data.n_rows as u32)
-        .filter(|&i| weights[i as usize] != 0.0)
-        .collect();
-    let mut sp = Exact {
-        columns: data.columns,
-        has_missing: data.has_missing,
-        cfg,
-        kind,
-        rng: RandR::new(rand_r_seed),
-        fv: vec![0.0; samples.len()],
-        samples,
-        features: (0..data.n_features).collect(),
-        constant_features: vec![0; data.n_features],
-        weighted_n_samples: weights.iter().sum(),
-        n_missing: 0,
-        keys: Vec::new(),
-    };
-    sp.build(criterion, width)
+    Exact::new(data, weights, rand_r_seed, cfg, kind).build(criterion, width)
+}
+
+/// The split search at the root alone (what [`fit_exact`] does first): the chosen feature and
+/// threshold, if the root splits. For the benches.
+pub(crate) fn root_split_exact<C: SplitCriterion>(
+    data: TrainSet<'_>,
+    weights: &[f64],
+    rand_r_seed: u32,
+    cfg: TreeConfig,
+    kind: SplitKind,
+    criterion: &mut C,
+) -> Option<(usize, f64)> {
+    let mut sp = Exact::new(data, weights, rand_r_seed, cfg, kind);
+    let end = sp.samples.len();
+    criterion.init(&sp.samples, 0, end);
+    let impurity = criterion.node_impurity(&sp.samples);
+    let (split, _) = sp.node_split(criterion, 0, end, impurity, 0);
+    (split.pos < end).then_some((split.feature, split.threshold))
+}
+
+impl<'a> Exact<'a> {
+    /// `Splitter.init`: only positively weighted rows enter `samples`; the total weight counts
+    /// all.
+    fn new(
+        data: TrainSet<'a>,
+        weights: &[f64],
+        rand_r_seed: u32,
+        cfg: TreeConfig,
+        kind: SplitKind,
+    ) -> Self {
+        let samples: Vec<u32> = (0..data.n_rows as u32)
+            .filter(|&i| weights[i as usize] != 0.0)
+            .collect();
+        Exact {
+            columns: data.columns,
+            has_missing: data.has_missing,
+            cfg,
+            kind,
+            rng: RandR::new(rand_r_seed),
+            fv: vec![0.0; samples.len()],
+            samples,
+            features: (0..data.n_features).collect(),
+            constant_features: vec![0; data.n_features],
+            weighted_n_samples: weights.iter().sum(),
+            n_missing: 0,
+            keys: Vec::new(),
+            key_buf: Vec::new(),
+        }
+    }
 }
 
 impl Exact<'_> {
@@ -273,6 +306,7 @@ impl Exact<'_> {
             &mut self.fv[start..end_nm],
             &mut self.samples[start..end_nm],
             &mut self.keys,
+            &mut self.key_buf,
         );
         self.n_missing = n_missing;
         if end_nm == start

@@ -922,7 +922,7 @@ const CLASS_MASK: u32 = (1 << CLASS_BITS) - 1;
 
 /// Sorts keys by their high 32 bits (the order of equal high halves is irrelevant here):
 /// LSD radix sort with 8-bit digits for large nodes, skipping digits all keys share.
-fn radix_sort_high_half(keys: &mut Vec<u64>, buf: &mut Vec<u64>) {
+pub(crate) fn radix_sort_high_half(keys: &mut Vec<u64>, buf: &mut Vec<u64>) {
     let n = keys.len();
     if n < 1024 {
         // Ties on the value may end up in any payload order, which is irrelevant.
