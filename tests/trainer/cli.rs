@@ -184,3 +184,16 @@ fn json_report_names_the_scorer_and_keeps_failed_folds_as_null() {
     assert_eq!(report["parameters"]["scoring"], "accuracy");
     assert_eq!(report["fold_scores"].as_array().unwrap().len(), 5);
 }
+
+#[test]
+fn control_characters_from_a_header_stay_escaped_on_one_line() {
+    // A quoted header with an escape sequence and a newline, then a bad cell in that column.
+    let (dir, input) = csv_file("ctl.csv", b",\"x\x1b[31m\nred\",b,y\n0,1,2,a\n1,abc,2,b\n");
+    let out = dir.path().join("out.txt");
+    let o = run(&input, &out, &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+    assert!(err.contains(r"x\u{1b}[31m\nred"), "{err:?}");
+}

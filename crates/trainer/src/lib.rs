@@ -60,7 +60,7 @@ use std::time::Instant;
 
 pub use cv::{CvScore, cross_validate, kfold_test_folds, numpy_sum, stratified_test_folds};
 pub use dataset::{Dataset, Target, TargetKind, parse_csv, parse_csv_as, read_csv, read_csv_as};
-pub use error::{Error, Result};
+pub use error::{Error, Result, one_line};
 pub use forest::{RandomForest, fit_forest};
 pub use params::{Criterion, Estimator, ForestParams, ForestValidParams, MaxFeatures};
 pub use report::Report;
@@ -126,7 +126,8 @@ pub fn run(config: &Config) -> Result<Report> {
     let score = pool.install(|| cross_validate(&data, &config.params, &config.input))?;
     let cv_done = Instant::now();
     for w in score.warning.iter().chain(&score.scoring_warnings) {
-        eprintln!("trainer: warning: {}: {w}", config.input.display());
+        let line = format!("trainer: warning: {}: {w}", config.input.display());
+        eprintln!("{}", error::one_line(&line));
     }
     // A `nan` (a fold whose scoring failed or is undefined) or an infinite mean is what
     // main.py writes too, after the same warnings.

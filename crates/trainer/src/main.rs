@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         return match cli.params() {
             Ok(_) => ExitCode::SUCCESS,
             Err(problem) => {
-                eprintln!("{}", trainer::cli::check_message(&problem));
+                eprintln!("{}", trainer::one_line(&trainer::cli::check_message(&problem)));
                 ExitCode::from(1)
             }
         };
@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     match trainer::Config::try_from(cli).and_then(|config| trainer::run(&config)) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("trainer: error: {e}");
+            eprintln!("{}", trainer::one_line(&format!("trainer: error: {e}")));
             ExitCode::from(e.exit_code())
         }
     }

@@ -174,14 +174,21 @@ impl Exact<'_> {
                     parent.right = node_id;
                 }
             }
+            // Values are kept for leaves only; a leaf's `feature` is its row in `values`.
+            let feature = if is_leaf {
+                let leaf = (values.len() / width.max(1)) as u32;
+                crit.node_value(&mut values);
+                leaf
+            } else {
+                split.feature as u32
+            };
             nodes.push(Node {
                 left: LEAF,
                 right: LEAF,
-                feature: if is_leaf { 0 } else { split.feature as u32 },
+                feature,
                 threshold: if is_leaf { 0.0 } else { split.threshold },
                 missing_go_to_left: !is_leaf && split.missing_go_to_left,
             });
-            crit.node_value(&mut values);
             if !is_leaf {
                 stack.push(StackRecord {
                     start: split.pos,

@@ -52,6 +52,7 @@ pub(crate) struct TreeConfig {
 pub(crate) struct Node {
     pub(crate) left: u32,
     pub(crate) right: u32,
+    /// The split feature; for a leaf, the index of its row in `Tree::values`.
     pub(crate) feature: u32,
     pub(crate) threshold: f64,
     pub(crate) missing_go_to_left: bool,
@@ -61,8 +62,9 @@ pub(crate) struct Node {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tree {
     pub(crate) nodes: Vec<Node>,
-    /// `n_nodes * n_classes` fractions `sum_total[c] / weighted_n_node_samples` (for a
-    /// regression tree `n_classes` is 1 and the value is the node's prediction).
+    /// `n_leaves * n_classes` fractions `sum_total[c] / weighted_n_node_samples`, leaves only
+    /// (prediction never reads a split node's value); for a regression tree `n_classes` is 1
+    /// and the value is the leaf's prediction.
     pub(crate) values: Vec<f64>,
     pub(crate) n_classes: usize,
 }
@@ -86,7 +88,8 @@ impl Tree {
         loop {
             let node = &self.nodes[id];
             if node.left == LEAF {
-                return &self.values[id * self.n_classes..(id + 1) * self.n_classes];
+                let k = node.feature as usize;
+                return &self.values[k * self.n_classes..(k + 1) * self.n_classes];
             }
             let x = x(node.feature as usize);
             let go_left = if x.is_nan() {
@@ -463,7 +466,13 @@ impl Splitter<'_> {
         }
         let (feature, threshold, missing_go_to_left) = match &split {
             Some((s, _)) => (s.feature as u32, s.threshold, s.missing_go_to_left),
-            None => (0, 0.0, false),
+            None => {
+                // A leaf: its class fractions are the next row of `values`.
+                let leaf = (out.values.len() / self.n_classes.max(1)) as u32;
+                out.values
+                    .extend(self.sum_total.iter().map(|&s| s / weighted_n_node));
+                (leaf, 0.0, false)
+            }
         };
         out.nodes.push(Node {
             left: LEAF,
@@ -472,8 +481,6 @@ impl Splitter<'_> {
             threshold,
             missing_go_to_left,
         });
-        out.values
-            .extend(self.sum_total.iter().map(|&s| s / weighted_n_node));
         if let (false, Some((s, pos))) = (is_leaf, split) {
             // Right is pushed first so that the left child is built next.
             stack.push(StackRecord {
