@@ -15,6 +15,8 @@
 #   AZURITE_STATE_DIR   where pid files, logs, data and certificates live (default .tools/azurite/state);
 #                       a test that restarts its own instance points this at a temp dir.
 #   AZURITE_HTTP_PORT, AZURITE_OAUTH_PORT   ports (defaults 10000, 10001).
+#   AZURITE_ACCESS_LOG=1  log every request (one access-log line each) to STATE/<instance>/log
+#                       instead of running --silent (benchmarks count requests with it).
 #
 # Idempotent: a running instance is left alone; concurrent callers serialise on a lock file.
 # Fails loudly (non-zero exit, log printed) when Azurite cannot be installed or started.
@@ -118,7 +120,8 @@ start_one() {
 set AZURITE_$( [[ $inst == http ]] && echo HTTP || echo OAUTH )_PORT or stop that process"
         mkdir -p "$dir/data"
         local args=(--blobHost 127.0.0.1 --blobPort "$port" --location "$dir/data"
-            --disableTelemetry --skipApiVersionCheck --silent)
+            --disableTelemetry --skipApiVersionCheck)
+        [[ "${AZURITE_ACCESS_LOG:-0}" == 1 ]] || args+=(--silent)
         if [[ "$inst" == oauth ]]; then
             make_certs
             args+=(--oauth basic --cert "$dir/certs/server.pem" --key "$dir/certs/server.key")

@@ -9,7 +9,14 @@
 #   slurm   the same inputs on the local backend and on the Slurm test cluster
 #           (scripts/slurm-start.sh) with `--inputs-per-task ${SLURM_INPUTS_PER_TASK:-auto}`,
 #           both orchestrators timed whole; a second table (slurm wall / local wall)
-#   azure-batch: section added by its owner (see `backend_*` below).
+#   azure-batch  the orchestrator against the Batch stand-in (target/$profile/batch-standin,
+#           2 nodes x 2 slots, tasks really run here) and its own Azurite instance (port
+#           ${BENCH_AZURITE_PORT:-11010}, access log on), packed (`--inputs-per-task
+#           ${AZURE_INPUTS_PER_TASK:-auto}`); a third table: submission time (the
+#           addtaskcollection phase, from the orchestrator's log), Batch tasks, trainer
+#           downloads (GETs of the trainer blob in Azurite's access log) against nodes used,
+#           blob requests per input (every request in Azurite's log / N, and the
+#           orchestrator's own: the nodes' input GETs and result PUTs left out)
 # and prints a markdown table:
 #   wall          whole-process wall time (date before/after)
 #   own CPU       user+sys CPU of the orchestrator itself, its children (the trainers) excluded:
@@ -60,10 +67,11 @@ fi
 
 profile=${BENCH_PROFILE:-release}
 if [ "$profile" = release ]; then
-    cargo build --release --locked -p trainer -p orchestrator >&2
+    cargo build --release --locked -p trainer -p orchestrator -p batch-standin >&2
 else
-    cargo build --locked -p trainer -p orchestrator >&2
+    cargo build --locked -p trainer -p orchestrator -p batch-standin >&2
 fi
+standin=$PWD/target/$profile/batch-standin
 orchestrator=$PWD/target/$profile/orchestrator
 trainer=$PWD/target/$profile/trainer
 cores=$(nproc)
@@ -260,6 +268,63 @@ backend_slurm() {
     [ "$keep" = 1 ] || rm -rf "$work/slurm-$label"
 }
 
+# Azure Batch: the stand-in (its nodes are processes here) and an Azurite instance of its own
+# with the access log on, so every blob request of the run is counted.
+azure_results=()
+backend_azure() {
+    local n=$1 in=$2 label=$3
+    local port=${BENCH_AZURITE_PORT:-11010} per_task=${AZURE_INPUTS_PER_TASK:-auto}
+    local az_state=$work/azurite-$label
+    local az_env=(AZURITE_STATE_DIR="$az_state" AZURITE_HTTP_PORT="$port"
+        AZURITE_OAUTH_PORT=$((port + 1)) AZURITE_ACCESS_LOG=1)
+    env "${az_env[@]}" bash scripts/azurite.sh start http >&2
+    local key=YmF0Y2gtc3RhbmRpbi1iZW5jaC1rZXk= # base64("batch-standin-bench-key"), not a secret
+    BATCH_STANDIN_ACCOUNT_KEY=$key "$standin" --work-dir "$work/standin-$label" --print-url \
+        >"$work/standin-$label.url" 2>"$work/standin-$label.log" &
+    local standin_pid=$!
+    local waited=0
+    until [ -s "$work/standin-$label.url" ]; do
+        sleep 0.1; waited=$((waited + 1))
+        [ "$waited" -lt 300 ] || { echo "bench-scale: the stand-in did not start" >&2; exit 1; }
+    done
+    local load_a
+    load_a=$(load1)
+    measure "azure-$label" -- env AZURE_BATCH_ACCOUNT_URL="$(cat "$work/standin-$label.url")" \
+        AZURE_BATCH_ACCOUNT_NAME=standin AZURE_BATCH_ACCOUNT_KEY=$key \
+        AZURE_STORAGE_CONNECTION_STRING="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:$port/devstoreaccount1;" \
+        RUST_LOG=info \
+        "$orchestrator" --out "$work/azure-$label" run "$in" --trainer "$trainer" \
+        --backend azure-batch --nodes 2 --task-slots 2 --batch-poll-interval 1s \
+        --inputs-per-task "$per_task"
+    kill "$standin_pid" 2>/dev/null || true
+    wait "$standin_pid" 2>/dev/null || true
+    if [ "$M_CODE" != 0 ]; then
+        echo "bench-scale: azure-batch run exited $M_CODE" >&2
+        tail -n 20 "$work/azure-$label.stderr" >&2
+        env "${az_env[@]}" bash scripts/azurite.sh stop http >&2 || true
+        exit 1
+    fi
+    local run_dir ok
+    run_dir=$(find "$work/azure-$label" -mindepth 1 -maxdepth 1 -type d ! -name objects ! -name blob-inputs)
+    ok=$(grep -c ',succeeded,' "$run_dir/report.csv" || true)
+    [ "$ok" = "$n" ] || { echo "bench-scale: $ok of $n inputs succeeded on azure-batch" >&2; exit 1; }
+    local log=$az_state/http/log submit tasks digest trainer_gets nodes all own
+    submit=$(sed -n 's/.*tasks submitted.* added=\([0-9]*\).* seconds=\([0-9.]*\).*/\2 \1/p' "$work/azure-$label.stderr" | tail -1)
+    tasks=${submit#* }; submit=${submit% *}
+    digest=$(sha256sum "$trainer" | cut -c1-64)
+    trainer_gets=$(grep -c "\"GET /devstoreaccount1/[^/ ]*/$digest" "$log" || true)
+    nodes=$(find "$work/standin-$label/pools" -mindepth 3 -maxdepth 3 -path '*/nodes/*' -type d | wc -l)
+    all=$(grep -cE '"(GET|PUT|HEAD|POST|DELETE|OPTIONS) /devstoreaccount1' "$log" || true)
+    # The nodes' requests carry a SAS (sig=) and are GETs of inputs/trainer or PUTs of results.
+    own=$(grep -E '"(GET|PUT|HEAD|POST|DELETE|OPTIONS) /devstoreaccount1' "$log" | grep -vc 'sig=' || true)
+    local own_ms
+    own_ms=$(echo "$M_CPU * 1000 / $n" | bc -l)
+    local arow="| azure-batch | $n | $per_task ($tasks Batch tasks) | $(fmt "$M_WALL" 1) | $submit | $trainer_gets / $nodes | $(fmt "$(echo "$all / $n" | bc -l)" 3) ($(fmt "$(echo "$own / $n" | bc -l)" 3) own) | $(fmt "$M_CPU" 1) | $(fmt "$own_ms" 3) | $(fmt "$M_RSS_MIB" 0) | $load_a |"
+    azure_results+=("$arow"); echo "row: $arow" >&2
+    env "${az_env[@]}" bash scripts/azurite.sh stop http >&2 || true
+    [ "$keep" = 1 ] || rm -rf "$work/azure-$label" "$work/standin-$label" "$az_state"
+}
+
 echo "machine: $cores cores, $(uname -r); load now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 IFS=, read -ra size_list <<< "$sizes"
 IFS=, read -ra backend_list <<< "$backends"
@@ -273,7 +338,8 @@ for size in "${size_list[@]}"; do
         case $b in
             local) backend_local "$n" "$in" "$size" ;;
             slurm) backend_slurm "$n" "$in" "$size" ;;
-            *) echo "bench-scale: no section for backend \`$b\` yet (local and slurm exist)" >&2; exit 2 ;;
+            azure-batch) backend_azure "$n" "$in" "$size" ;;
+            *) echo "bench-scale: unknown backend \`$b\` (local, slurm, azure-batch)" >&2; exit 2 ;;
         esac
     done
     [ "$keep" = 1 ] || rm -rf "$in"
@@ -288,5 +354,11 @@ if [ ${#slurm_results[@]} -gt 0 ]; then
     echo "| backend | inputs | --inputs-per-task | local backend wall (s) | slurm wall (s) | slurm / local | own CPU (s) | own CPU per input (ms) | peak RSS (MiB) | load before local / slurm |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
     printf '%s\n' "${slurm_results[@]}"
+fi
+if [ ${#azure_results[@]} -gt 0 ]; then
+    echo
+    echo "| backend | inputs | --inputs-per-task | wall (s) | submission (s) | trainer downloads / nodes | blob requests per input (all; own) | own CPU (s) | own CPU per input (ms) | peak RSS (MiB) | load before |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${azure_results[@]}"
 fi
 [ "$keep" = 0 ] || echo "kept: $work" >&2

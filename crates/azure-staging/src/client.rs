@@ -18,8 +18,7 @@ use azure_core::http::{
 };
 use azure_core::time::OffsetDateTime;
 use azure_storage_blob::models::{
-    BlobClientGetPropertiesResultHeaders, BlobClientUploadOptions,
-    BlobContainerClientCreateOptions, BlobContainerClientListBlobsOptions,
+    BlobClientUploadOptions, BlobContainerClientCreateOptions, BlobContainerClientListBlobsOptions,
     BlobServiceClientListContainersOptions, BlockBlobClientCommitBlockListOptions, BlockListType,
     BlockLookupList, KeyInfo, ListBlobsIncludeItem, ListContainersIncludeType,
 };
@@ -373,6 +372,15 @@ impl StagingClient {
             objects_total: unique.len(),
             callback: progress,
         };
+        // One listing of the container (a request per 5,000 blobs) tells which objects are
+        // already there, instead of a HEAD per object: 100,000 inputs cost 20 requests, not
+        // 100,000.
+        let listed: HashMap<String, BlobInfo> = self
+            .list_blobs(&run.inputs, "")
+            .await?
+            .into_iter()
+            .map(|b| (b.name.clone(), b))
+            .collect();
         let permits = Semaphore::new(self.concurrency);
         let ctx = UploadCtx {
             client: self,
@@ -380,6 +388,7 @@ impl StagingClient {
             container_name: &run.inputs,
             permits: &permits,
             tracker: &tracker,
+            listed: &listed,
         };
         // Indices, not `&LocalObject` items: a closure taking a reference makes rustc unable
         // to prove this future `Send` ("FnOnce is not general enough", rust-lang/rust#89976).
@@ -818,6 +827,8 @@ struct UploadCtx<'a> {
     container_name: &'a str,
     permits: &'a Semaphore,
     tracker: &'a Tracker,
+    /// The container's blobs when the upload started, by name.
+    listed: &'a HashMap<String, BlobInfo>,
 }
 
 impl UploadCtx<'_> {
@@ -837,24 +848,14 @@ impl UploadCtx<'_> {
         };
 
         // Content addressing: same name, same recorded digest and size => already staged.
-        let op = format!("check {short}");
-        let existing = {
-            let _permit = self.permits.acquire().await.expect("semaphore open");
-            retry.run(&op, || blob.get_properties(None)).await
-        };
-        match existing {
-            Ok(props) => {
-                let meta = props.metadata().unwrap_or_default();
-                let size = props.content_length().ok().flatten();
-                if meta.get(META_SHA256) == Some(&obj.digest) && size == Some(obj.size) {
-                    tracing::debug!(digest = short, "already staged, skipped");
-                    self.tracker
-                        .report(&obj.digest, ProgressEvent::Skipped, obj.size, true);
-                    return Ok(blob_ref(false));
-                }
-            }
-            Err(e) if e.http_status().map(u16::from) == Some(404) => {}
-            Err(e) => return Err(service_error(&op, &e)),
+        if let Some(b) = self.listed.get(&obj.digest)
+            && b.sha256.as_deref() == Some(obj.digest.as_str())
+            && b.size == obj.size
+        {
+            tracing::debug!(digest = short, "already staged, skipped");
+            self.tracker
+                .report(&obj.digest, ProgressEvent::Skipped, obj.size, true);
+            return Ok(blob_ref(false));
         }
 
         let metadata = HashMap::from([(META_SHA256.to_owned(), obj.digest.clone())]);

@@ -178,6 +178,8 @@ impl Call {
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) body: Vec<u8>,
+    /// The service's clock when it answered (`Date`), to one second.
+    pub(crate) date: Option<SystemTime>,
 }
 
 /// The Batch data-plane client.
@@ -281,14 +283,25 @@ impl BatchClient {
         &self,
         call: &Call,
     ) -> Result<T, ApiError> {
+        self.send_json_dated(call).await.map(|(v, _)| v)
+    }
+
+    /// [`Self::send_json`], with the service's `Date`.
+    pub(crate) async fn send_json_dated<T: serde::de::DeserializeOwned>(
+        &self,
+        call: &Call,
+    ) -> Result<(T, Option<SystemTime>), ApiError> {
         let reply = self.send(call).await?;
-        serde_json::from_slice(&reply.body).map_err(|e| ApiError {
-            status: Some(reply.status.as_u16()),
-            code: None,
-            message: format!("unexpected response body: {e}"),
-            call: call.describe(),
-            request_id: None,
-        })
+        let date = reply.date;
+        serde_json::from_slice(&reply.body)
+            .map(|v| (v, date))
+            .map_err(|e| ApiError {
+                status: Some(reply.status.as_u16()),
+                code: None,
+                message: format!("unexpected response body: {e}"),
+                call: call.describe(),
+                request_id: None,
+            })
     }
 
     async fn send_once(
@@ -416,6 +429,11 @@ impl BatchClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
+        let date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_rfc1123);
         let body = resp.bytes().await.map_err(transport)?;
         tracing::debug!(
             call = %call.describe(),
@@ -428,6 +446,7 @@ impl BatchClient {
             return Ok(Reply {
                 status,
                 body: body.to_vec(),
+                date,
             });
         }
         let parsed: Option<BatchErrorBody> = serde_json::from_slice(&body).ok();
@@ -695,7 +714,7 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<f64> {
 }
 
 // Howard Hinnant's civil-date algorithms.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -100,6 +100,9 @@ struct Seen {
 /// itself (see [`Outage`]).
 const WATCH_CALL_ATTEMPTS: u32 = 3;
 
+/// How far each incremental task listing reaches back before the previous one began.
+const LIST_OVERLAP: Duration = Duration::from_secs(10);
+
 /// How often a long outage is logged again.
 const OUTAGE_LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -133,6 +136,9 @@ struct WatchState {
     remaining: usize,
     last_counts: Option<TaskCounts>,
     polls_since_list: u32,
+    /// Lists after the first ask only for tasks whose state changed since this (`$filter`
+    /// on `stateTransitionTime`, in the service's clock).
+    changed_since: Option<std::time::SystemTime>,
     pool_id: Option<String>,
     last_warning: String,
     broken_polls: u32,
@@ -156,6 +162,7 @@ pub(crate) async fn watch(
         seen: ours.into_iter().map(|id| (id, Seen::default())).collect(),
         last_counts: None,
         polls_since_list: u32::MAX,
+        changed_since: None,
         pool_id: w.pool_id.clone(),
         last_warning: String::new(),
         broken_polls: 0,
@@ -282,7 +289,12 @@ async fn poll(
     let list =
         job.is_some() && (ended.is_some() || counts != st.last_counts || st.polls_since_list >= 10);
     if list {
-        let finished = scan(w, &mut st.seen, events).await?;
+        let (finished, listed_at) = scan(w, &mut st.seen, st.changed_since, events).await?;
+        // Overlap the next listing by a margin: pages are read one after the other, and the
+        // service's Date has whole seconds. Tasks seen again change nothing.
+        if let Some(t) = listed_at {
+            st.changed_since = Some(t - LIST_OVERLAP);
+        }
         st.remaining -= finished.min(st.remaining);
         st.last_counts = counts;
         st.polls_since_list = 0;
@@ -429,15 +441,24 @@ async fn watchdog(w: &Watch<'_>, st: &mut WatchState) -> Option<WatchEnd> {
 async fn scan(
     w: &Watch<'_>,
     seen: &mut HashMap<String, Seen>,
+    since: Option<std::time::SystemTime>,
     events: &mpsc::UnboundedSender<TaskEvent>,
-) -> Result<usize, PollError> {
+) -> Result<(usize, Option<std::time::SystemTime>), PollError> {
     let mut call = Call::get(format!("/jobs/{}/tasks", w.job_id))
         .query("$select", TASK_SELECT)
         .query("maxresults", "1000")
         .attempts(WATCH_CALL_ATTEMPTS);
+    if let Some(t) = since {
+        // Only tasks that left `active` since `t`, as the SDKs write it (the service's
+        // "efficient list queries": `stateTransitionTime gt DateTime'...'`; `ge` here, with
+        // the overlap).
+        call = call.query("$filter", changed_filter(t));
+    }
     let mut completed = Vec::new();
+    let mut listed_at = None;
     loop {
-        let page: Page<TaskView> = w.client.send_json(&call).await?;
+        let (page, date): (Page<TaskView>, _) = w.client.send_json_dated(&call).await?;
+        listed_at = listed_at.or(date);
         for t in page.value {
             let Some(s) = seen.get_mut(&t.id) else {
                 continue;
@@ -481,7 +502,33 @@ async fn scan(
     }
     let n = completed.len();
     collect_all(w, completed, events).await;
-    Ok(n)
+    Ok((n, listed_at))
+}
+
+/// `$filter` for tasks out of `active` whose state changed at or after `t`.
+fn changed_filter(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    format!(
+        "state ne 'active' and stateTransitionTime ge DateTime'{}'",
+        rfc3339_seconds(secs)
+    )
+}
+
+/// `2026-12-08T00:20:01.0000000Z` for seconds since the epoch (RFC 3339 with the seven
+/// fraction digits .NET's "o" format writes).
+fn rfc3339_seconds(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = super::client::civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.0000000Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Downloads every completed task's files (bounded parallelism) and sends its outcome.
@@ -796,6 +843,15 @@ mod tests {
     use super::super::client::{Auth, RetryPolicy};
     use super::super::testserver::{self, Answer};
     use super::*;
+
+    #[test]
+    fn the_incremental_filter_is_written_as_the_sdks_write_it() {
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_796_688_001);
+        assert_eq!(
+            changed_filter(t),
+            "state ne 'active' and stateTransitionTime ge DateTime'2026-12-08T00:00:01.0000000Z'"
+        );
+    }
 
     #[tokio::test]
     async fn logs_come_from_the_task_files_api_when_their_upload_is_missing() {
