@@ -26,10 +26,22 @@ const TEMP_ATTEMPTS: u32 = 16;
 ///
 /// Errors carry no path: callers know which file they were writing and name it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] for content produced by `write` into a buffered writer, so that a large
+/// file (a manifest, a report of 100,000 rows) is never held in memory whole. Nothing
+/// replaces `path` unless `write` succeeds.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut io::BufWriter<File>) -> io::Result<()>,
+) -> io::Result<()> {
     check_replaceable(path)?;
-    let (tmp, mut file) = create_temp_beside(path)?;
+    let (tmp, file) = create_temp_beside(path)?;
     let res = (|| {
-        file.write_all(bytes)?;
+        let mut out = io::BufWriter::with_capacity(1 << 16, file);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&tmp, path)?;

@@ -257,12 +257,6 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// The snapshot written to [`MANIFEST_FILE`] (compact: at 100,000 inputs, pretty
-    /// printing alone added a third).
-    pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("manifest serializes")
-    }
-
     /// Tasks by id, for lookups.
     pub fn task_index(&self) -> BTreeMap<String, usize> {
         self.tasks
@@ -403,6 +397,16 @@ fn replay_journal(manifest: &mut Manifest, run_dir: &Path) -> Result<Replay> {
     Ok(Replay::Applied)
 }
 
+/// Runs blocking file work that borrows from its caller: on a multi-thread runtime the worker
+/// hands its other tasks to the other workers first (`block_in_place`); on a current-thread
+/// runtime (tests) it simply runs.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// Journal bytes below which a session never compacts in the middle of a run.
 const COMPACT_MIN_BYTES: u64 = 1 << 20;
 
@@ -426,19 +430,23 @@ impl Journal {
     pub async fn compact(manifest: &mut Manifest, run_dir: &Path) -> Result<Self> {
         manifest.format = FORMAT;
         manifest.journal += 1;
-        // Serializing is CPU work on this thread (a fraction of a second at 100,000 tasks,
-        // once per compaction); the file work is blocking.
-        let snapshot = manifest.to_bytes();
-        let generation = manifest.journal;
-        let dir = run_dir.to_path_buf();
-        tokio::task::spawn_blocking(move || Self::write_generation(&dir, &snapshot, generation))
-            .await
-            .expect("a manifest write does not panic")
+        let m: &Manifest = manifest;
+        blocking(|| Self::write_generation(run_dir, m))
     }
 
     /// The file work of [`Journal::compact`]: the snapshot, then the journal that names it.
-    fn write_generation(run_dir: &Path, snapshot: &[u8], generation: u64) -> Result<Self> {
-        crate::backend::kit::write_atomic(&Manifest::path(run_dir), snapshot)?;
+    /// The snapshot is serialized straight into its file (at 100,000 tasks it is tens of MB,
+    /// which would otherwise be held in memory beside the manifest).
+    fn write_generation(run_dir: &Path, manifest: &Manifest) -> Result<Self> {
+        let path = Manifest::path(run_dir);
+        // Compact JSON: at 100,000 inputs pretty printing alone added a third.
+        crate::backend::kit::write_atomic_with(&path, |w| {
+            serde_json::to_writer(w, manifest).map_err(std::io::Error::other)
+        })?;
+        let snapshot_bytes = std::fs::metadata(&path)
+            .map_err(|e| Error::io("stat", &path, e))?
+            .len();
+        let generation = manifest.journal;
         let journal = run_dir.join(JOURNAL_FILE);
         let io = |e| Error::io("write", &journal, e);
         fsutil::check_replaceable(&journal).map_err(io)?;
@@ -463,7 +471,7 @@ impl Journal {
             file: Arc::new(file),
             pending: Vec::new(),
             written: header.len() as u64,
-            snapshot_bytes: snapshot.len() as u64,
+            snapshot_bytes,
         })
     }
 

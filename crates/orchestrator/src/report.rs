@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::backend::kit::write_atomic;
+use crate::backend::kit::{write_atomic, write_atomic_with};
 use crate::backend::{OUTPUT_FILE, STDERR_FILE};
 use crate::manifest::{Manifest, TaskRecord, TaskState};
 use crate::sweep::{self, Best, FlagMeans, Grid};
@@ -290,8 +290,10 @@ pub fn write(report: &Report, run_dir: &Path) -> Result<Written> {
         best: report.best.as_ref().map(|_| run_dir.join("best.csv")),
     };
     write_atomic(&written.csv, &to_csv(report, &written.csv)?)?;
-    let json = serde_json::to_vec_pretty(report).expect("report serializes");
-    write_atomic(&written.json, &json)?;
+    // Streamed into the file: at 100,000 rows the text is tens of MB.
+    write_atomic_with(&written.json, |w| {
+        serde_json::to_writer_pretty(w, report).map_err(std::io::Error::other)
+    })?;
     write_atomic(&written.html, to_html(report).as_bytes())?;
     if let (Some(path), Some(best), Some(grid)) = (&written.best, &report.best, &report.grid) {
         write_atomic(path, &best_csv(best, grid, path)?)?;

@@ -26,6 +26,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     fsutil::write_atomic(path, bytes).map_err(|e| Error::io("write", path, e))
 }
 
+/// [`write_atomic`] for content written by `write` as it is produced (never held whole in
+/// memory). See `fsutil::write_atomic_with`.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> Result<()> {
+    fsutil::write_atomic_with(path, write).map_err(|e| Error::io("write", path, e))
+}
+
 /// Makes a directory's entries (a rename just done in it) durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     fsutil::sync_dir(dir).map_err(|e| Error::io("sync", dir, e))
