@@ -323,6 +323,20 @@ fn cross_validate_classifier(
         contribution
     });
     let scoring = params.scoring.unwrap_or(Scoring::Accuracy);
+    let (fold_scores, scoring_warnings) =
+        score_classifier_folds(data, &plans, sums, n_trees, scoring);
+    Ok(summarize(scoring, fold_scores, warning, scoring_warnings))
+}
+
+/// Each fold's score from its summed `predict_proba`, and the warnings on the way
+/// (`check_classification_targets`' many-classes warning, then the scorer's).
+fn score_classifier_folds(
+    data: &Dataset,
+    plans: &[FoldPlan],
+    sums: Vec<Vec<f64>>,
+    n_trees: usize,
+    scoring: Scoring,
+) -> (Vec<f64>, Vec<String>) {
     let classes = Classes {
         kind: data.label_kind(),
         names: data.classes(),
@@ -363,7 +377,7 @@ fn cross_validate_classifier(
             )
         })
         .collect();
-    Ok(summarize(scoring, fold_scores, warning, scoring_warnings))
+    (fold_scores, scoring_warnings)
 }
 
 /// `check_classification_targets`' warning for a training fold of `n` rows and `n_classes`

@@ -19,7 +19,10 @@ fn main() -> ExitCode {
         return match cli.params() {
             Ok(_) => ExitCode::SUCCESS,
             Err(problem) => {
-                eprintln!("{}", trainer::one_line(&trainer::cli::check_message(&problem)));
+                eprintln!(
+                    "{}",
+                    trainer::one_line(&trainer::cli::check_message(&problem))
+                );
                 ExitCode::from(1)
             }
         };

@@ -101,6 +101,27 @@ pub(crate) fn root_split_exact<C: SplitCriterion>(
     (split.pos < end).then_some((split.feature, split.threshold))
 }
 
+/// Pushes a split node's children: right first, so that the left child is built next.
+fn push_children(
+    stack: &mut Vec<StackRecord>,
+    rec: &StackRecord,
+    split: &SplitRecord,
+    node_id: u32,
+    n_constant: usize,
+) {
+    let child = |start, end, is_left, impurity| StackRecord {
+        start,
+        end,
+        depth: rec.depth + 1,
+        parent: node_id,
+        is_left,
+        impurity,
+        n_constant_features: n_constant,
+    };
+    stack.push(child(split.pos, rec.end, false, split.impurity_right));
+    stack.push(child(rec.start, split.pos, true, split.impurity_left));
+}
+
 impl<'a> Exact<'a> {
     /// `Splitter.init`: only positively weighted rows enter `samples`; the total weight counts
     /// all.
@@ -190,24 +211,7 @@ impl Exact<'_> {
                 missing_go_to_left: !is_leaf && split.missing_go_to_left,
             });
             if !is_leaf {
-                stack.push(StackRecord {
-                    start: split.pos,
-                    end,
-                    depth: rec.depth + 1,
-                    parent: node_id,
-                    is_left: false,
-                    impurity: split.impurity_right,
-                    n_constant_features: n_constant,
-                });
-                stack.push(StackRecord {
-                    start,
-                    end: split.pos,
-                    depth: rec.depth + 1,
-                    parent: node_id,
-                    is_left: true,
-                    impurity: split.impurity_left,
-                    n_constant_features: n_constant,
-                });
+                push_children(&mut stack, &rec, &split, node_id, n_constant);
             }
         }
         Tree {
