@@ -10,7 +10,8 @@
 //! `auto` (the default) sizes packs so that one runs for about [`TARGET_PACK_SECONDS`], from
 //! each input's size and [`TrainerRate::MEASURED`], never more than [`MAX_INPUTS_PER_PACK`]
 //! inputs, and never so large that fewer packs than the engine's free slots are left (a run
-//! of little work is spread, not queued behind one pack). `1` is one engine task per input.
+//! of little work is spread, not queued behind one pack); packs are of about equal estimated
+//! time, so none runs alone at the end. `1` is one engine task per input.
 
 use std::fmt;
 use std::ops::Range;
@@ -121,15 +122,25 @@ fn fixed(len: usize, n: usize) -> Vec<Range<usize>> {
     (0..len).step_by(n).map(|s| s..(s + n).min(len)).collect()
 }
 
+/// As few packs as a minute each and [`MAX_INPUTS_PER_PACK`] allow, but at least one per slot,
+/// of about equal estimated time: a pack closes at its share of the total, except the last,
+/// which takes the rest (no stray small pack that runs after the others). An input longer
+/// than a share starts a pack of its own, and a pack half again over its share closes.
 fn auto(sizes: &[u64], rate: &TrainerRate, slots: usize) -> Vec<Range<usize>> {
     let total: f64 = sizes.iter().map(|&b| rate.estimate(b)).sum();
-    // Spread little work over every slot rather than queue it in one pack.
-    let target = TARGET_PACK_SECONDS.min(total / slots as f64);
+    let wanted = ((total / TARGET_PACK_SECONDS).ceil() as usize)
+        .max(sizes.len().div_ceil(MAX_INPUTS_PER_PACK))
+        .max(slots.min(sizes.len()))
+        .max(1);
+    let share = total / wanted as f64;
     let mut packs = Vec::new();
     let (mut start, mut seconds) = (0, 0.0);
     for (i, &bytes) in sizes.iter().enumerate() {
         let cost = rate.estimate(bytes);
-        let full = i - start == MAX_INPUTS_PER_PACK || seconds + cost > target;
+        let full = i - start == MAX_INPUTS_PER_PACK
+            || seconds > share * 1.5
+            || cost > share
+            || (seconds + cost / 2.0 > share && packs.len() + 1 < wanted);
         if i > start && full {
             packs.push(start..i);
             (start, seconds) = (i, 0.0);
@@ -193,13 +204,14 @@ mod tests {
 
     #[test]
     fn auto_packs_about_a_minute_and_never_more_than_a_thousand() {
-        // 100 KB inputs: 0.11 s each, so ~545 per minute.
+        // 100 KB inputs: 0.11 s each, 550 s in all: 10 packs of 55 s.
         let sizes = vec![100_000; 5000];
         let packs = plan(&sizes, InputsPerTask::Auto, &RATE, 2);
         covers_in_order(&packs, sizes.len());
-        for p in &packs[..packs.len() - 1] {
+        assert_eq!(packs.len(), 10, "{packs:?}");
+        for p in &packs {
             let secs: f64 = sizes[p.clone()].iter().map(|&b| RATE.estimate(b)).sum();
-            assert!((59.0..=60.0).contains(&secs), "{secs} s in {p:?}");
+            assert!((54.0..=60.0).contains(&secs), "{secs} s in {p:?}");
         }
         // Tiny inputs: the count cap, not the minute, closes a pack.
         let tiny = vec![10; 20_000];
@@ -212,7 +224,11 @@ mod tests {
     fn auto_spreads_little_work_over_every_slot() {
         let packs = plan(&[10; 40], InputsPerTask::Auto, &RATE, 8);
         covers_in_order(&packs, 40);
-        assert!(packs.len() >= 8, "{packs:?}");
+        assert_eq!(packs.len(), 8, "one pack per slot, no stray one: {packs:?}");
+        assert!(packs.iter().all(|p| p.len() == 5), "{packs:?}");
+        // 1,000 tiny inputs on 2 slots: two halves.
+        let packs = plan(&[1300; 1000], InputsPerTask::Auto, &TrainerRate::MEASURED, 2);
+        assert_eq!(packs, vec![0..500, 500..1000]);
         // Fewer inputs than slots: one each.
         assert_eq!(plan(&[10; 3], InputsPerTask::Auto, &RATE, 8).len(), 3);
     }
