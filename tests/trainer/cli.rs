@@ -187,13 +187,21 @@ fn json_report_names_the_scorer_and_keeps_failed_folds_as_null() {
 
 #[test]
 fn control_characters_from_a_header_stay_escaped_on_one_line() {
-    // A quoted header with an escape sequence and a newline, then a bad cell in that column.
-    let (dir, input) = csv_file("ctl.csv", b",\"x\x1b[31m\nred\",b,y\n0,1,2,a\n1,abc,2,b\n");
+    // A quoted column name holding a newline, an escape sequence and a bidi override, on the
+    // feature column whose text cell is refused.
+    let csv = ",\"a\nb\u{1b}[31m\u{202e}x\",label\n0,1,p\n1,oops,q\n";
+    let (dir, input) = csv_file("ctl.csv", csv.as_bytes());
     let out = dir.path().join("out.txt");
     let o = run(&input, &out, &[]);
+    assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err:?}");
-    assert!(!err.contains('\x1b'), "{err:?}");
-    assert!(err.contains(r"x\u{1b}[31m\nred"), "{err:?}");
+    assert!(
+        err.contains("column 2 ('a\\nb\\u{1b}[31m\\u{202e}x')") && err.contains("\"oops\""),
+        "{err:?}"
+    );
+    assert!(
+        !err.trim_end_matches('\n').chars().any(|c| c.is_control() || c == '\u{202e}'),
+        "{err:?}"
+    );
 }

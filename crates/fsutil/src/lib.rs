@@ -1,5 +1,6 @@
 //! The workspace's one atomic file write, shared by the trainer (its OUTPUT) and the
-//! orchestrator (manifests, collected task files, backend state).
+//! orchestrator (manifests, collected task files, backend state); and, in [`text`], its one
+//! escape of untrusted text for a one-line message, which both print.
 //!
 //! Standard library only: the trainer is a static binary that knows nothing of tokio or the
 //! orchestrator, and must not start to.
@@ -12,6 +13,8 @@
 //!   process has seen appear survives a crash of the machine;
 //! - a target that exists and is not a regular file (`/dev/null`, a FIFO, a directory) is
 //!   refused instead of being replaced.
+
+pub mod text;
 
 use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};

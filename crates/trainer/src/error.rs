@@ -101,28 +101,8 @@ impl Error {
     }
 }
 
-/// `text` as one terminal-safe line: control characters (a newline or an escape sequence in a
-/// CSV header or a file name) are written as Rust escapes (`\n`, `\u{1b}`), so an error stays one
-/// line and cannot drive the terminal.
-pub fn one_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::one_line;
-
-    #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(one_line("a\nb\u{1b}[31mc\td é"), "a\\nb\\u{1b}[31mc\\td é");
-        assert_eq!(one_line("plain text"), "plain text");
-    }
-}
+/// `text` as one terminal-safe line: control characters and bidi controls (a newline, an
+/// escape sequence or U+202E in a CSV header or a file name) are written as Rust escapes (`\n`,
+/// `\u{1b}`), so an error stays one line and cannot drive the terminal. The workspace's one
+/// escape, shared with the orchestrator.
+pub use fsutil::text::one_line;
