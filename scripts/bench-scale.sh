@@ -15,8 +15,9 @@
 #           ${AZURE_INPUTS_PER_TASK:-auto}`); a third table: submission time (the
 #           addtaskcollection phase, from the orchestrator's log), Batch tasks, trainer
 #           downloads (GETs of the trainer blob in Azurite's access log) against nodes used,
-#           blob requests per input (every request in Azurite's log / N, and the
-#           orchestrator's own: the nodes' input GETs and result PUTs left out)
+#           blob requests per input (every signed request in Azurite's log / N, and the
+#           orchestrator's own, signed with its account SAS: the nodes' input GETs and
+#           result PUTs, signed with blob/container SAS, left out)
 # and prints a markdown table:
 #   wall          whole-process wall time (date before/after)
 #   own CPU       user+sys CPU of the orchestrator itself, its children (the trainers) excluded:
@@ -312,11 +313,13 @@ backend_azure() {
     submit=$(sed -n 's/.*tasks submitted.* added=\([0-9]*\).* seconds=\([0-9.]*\).*/\2 \1/p' "$work/azure-$label.stderr" | tail -1)
     tasks=${submit#* }; submit=${submit% *}
     digest=$(sha256sum "$trainer" | cut -c1-64)
-    trainer_gets=$(grep -c "\"GET /devstoreaccount1/[^/ ]*/$digest" "$log" || true)
+    # Nodes read with blob SAS (sr=b) and write results with the container SAS (sr=c); the
+    # orchestrator's own client signs with an account SAS (srt=). Azurite's health checks
+    # (no signature) are left out.
+    trainer_gets=$(grep "\"GET /devstoreaccount1/[^/ ]*/$digest?" "$log" | grep -c 'sr=b' || true)
     nodes=$(find "$work/standin-$label/pools" -mindepth 3 -maxdepth 3 -path '*/nodes/*' -type d | wc -l)
-    all=$(grep -cE '"(GET|PUT|HEAD|POST|DELETE|OPTIONS) /devstoreaccount1' "$log" || true)
-    # The nodes' requests carry a SAS (sig=) and are GETs of inputs/trainer or PUTs of results.
-    own=$(grep -E '"(GET|PUT|HEAD|POST|DELETE|OPTIONS) /devstoreaccount1' "$log" | grep -vc 'sig=' || true)
+    all=$(grep -c 'sig=' "$log" || true)
+    own=$(grep 'sig=' "$log" | grep -c 'srt=' || true)
     local own_ms
     own_ms=$(echo "$M_CPU * 1000 / $n" | bc -l)
     local arow="| azure-batch | $n | $per_task ($tasks Batch tasks) | $(fmt "$M_WALL" 1) | $submit | $trainer_gets / $nodes | $(fmt "$(echo "$all / $n" | bc -l)" 3) ($(fmt "$(echo "$own / $n" | bc -l)" 3) own) | $(fmt "$M_CPU" 1) | $(fmt "$own_ms" 3) | $(fmt "$M_RSS_MIB" 0) | $load_a |"
