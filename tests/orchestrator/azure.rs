@@ -459,6 +459,52 @@ async fn a_crashed_run_resumes_on_the_same_job_without_rerunning_tasks() {
     handle.shutdown().await;
 }
 
+/// A killed packed run resumes on the same packs: the resume finds them in
+/// `RUN/azure-packs.json` (not packed anew, so not submitted a second time under other ids),
+/// re-adds them as `TaskExists`, and no input runs twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crashed_packed_run_resumes_on_the_same_packs() {
+    let (s, handle) = start(vec![]).await;
+    let golden = copy_all_inputs(&s);
+    let trainer = slow_trainer(&s, 1);
+    let mut cmd = orchestrator(&s, &handle.url());
+    cmd.args(run_args_with(
+        &s,
+        &trainer,
+        &[
+            "--nodes",
+            "2",
+            "--task-slots",
+            "1",
+            "--inputs-per-task",
+            "3",
+        ],
+    ))
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let job = wait_for_tasks(&handle.url(), golden.len().div_ceil(3)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    child.kill().unwrap(); // SIGKILL mid-pack: the packs keep running on Batch.
+    child.wait().unwrap();
+
+    let text = resume_run(&s, &handle.url()).await;
+    assert_eq!(
+        standin_ids(&handle.url(), "/jobs").await,
+        vec![job.clone()],
+        "resume reused the job"
+    );
+    let tasks = standin_ids(&handle.url(), &format!("/jobs/{job}/tasks")).await;
+    assert_eq!(
+        tasks.len(),
+        golden.len().div_ceil(3),
+        "the same packs: {tasks:?}"
+    );
+    assert_no_task_ran_twice(&handle.url(), &job).await;
+    assert_golden_scores(&rows(&s.run_dir()), &golden, &text);
+    handle.shutdown().await;
+}
+
 fn httpdate_now() -> String {
     let out = Command::new("date")
         .args(["-u", "+%a, %d %b %Y %H:%M:%S GMT"])

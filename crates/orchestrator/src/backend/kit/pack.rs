@@ -227,7 +227,12 @@ mod tests {
         assert_eq!(packs.len(), 8, "one pack per slot, no stray one: {packs:?}");
         assert!(packs.iter().all(|p| p.len() == 5), "{packs:?}");
         // 1,000 tiny inputs on 2 slots: two halves.
-        let packs = plan(&[1300; 1000], InputsPerTask::Auto, &TrainerRate::MEASURED, 2);
+        let packs = plan(
+            &[1300; 1000],
+            InputsPerTask::Auto,
+            &TrainerRate::MEASURED,
+            2,
+        );
         assert_eq!(packs, vec![0..500, 500..1000]);
         // Fewer inputs than slots: one each.
         assert_eq!(plan(&[10; 3], InputsPerTask::Auto, &RATE, 8).len(), 3);
