@@ -421,29 +421,19 @@ async fn ctrl_c_terminates_the_job_and_deletes_the_pool() {
     handle.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_crashed_run_resumes_on_the_same_job_without_rerunning_tasks() {
+/// Starts a run of every golden input with `flags` and a trainer that takes `seconds` per
+/// input, SIGKILLs it once its `tasks` Batch tasks are in, resumes it, and checks the resume
+/// reused the job and its Batch tasks, ran no task twice and scored every input right.
+async fn kill_and_resume(flags: &[&str], seconds: u32, tasks: impl Fn(usize) -> usize) {
     let (s, handle) = start(vec![]).await;
     let golden = copy_all_inputs(&s);
-    let trainer = slow_trainer(&s, 3);
+    let trainer = slow_trainer(&s, seconds);
     let mut cmd = orchestrator(&s, &handle.url());
-    // One Batch task per input: the test follows each input's Batch task.
-    cmd.args(run_args_with(
-        &s,
-        &trainer,
-        &[
-            "--nodes",
-            "2",
-            "--task-slots",
-            "2",
-            "--inputs-per-task",
-            "1",
-        ],
-    ))
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
+    cmd.args(run_args_with(&s, &trainer, flags))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
-    let job = wait_for_tasks(&handle.url(), golden.len()).await;
+    let job = wait_for_tasks(&handle.url(), tasks(golden.len())).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     child.kill().unwrap(); // SIGKILL: no cleanup at all, the job keeps running on Batch.
     child.wait().unwrap();
@@ -454,9 +444,29 @@ async fn a_crashed_run_resumes_on_the_same_job_without_rerunning_tasks() {
         vec![job.clone()],
         "resume reused the job"
     );
+    let ids = standin_ids(&handle.url(), &format!("/jobs/{job}/tasks")).await;
+    assert_eq!(
+        ids.len(),
+        tasks(golden.len()),
+        "the same Batch tasks: {ids:?}"
+    );
     assert_no_task_ran_twice(&handle.url(), &job).await;
     assert_golden_scores(&rows(&s.run_dir()), &golden, &text);
     handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crashed_run_resumes_on_the_same_job_without_rerunning_tasks() {
+    // One Batch task per input: the test follows each input's Batch task.
+    let flags = [
+        "--nodes",
+        "2",
+        "--task-slots",
+        "2",
+        "--inputs-per-task",
+        "1",
+    ];
+    kill_and_resume(&flags, 3, |n| n).await;
 }
 
 /// A killed packed run resumes on the same packs: the resume finds them in
@@ -464,45 +474,15 @@ async fn a_crashed_run_resumes_on_the_same_job_without_rerunning_tasks() {
 /// re-adds them as `TaskExists`, and no input runs twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crashed_packed_run_resumes_on_the_same_packs() {
-    let (s, handle) = start(vec![]).await;
-    let golden = copy_all_inputs(&s);
-    let trainer = slow_trainer(&s, 1);
-    let mut cmd = orchestrator(&s, &handle.url());
-    cmd.args(run_args_with(
-        &s,
-        &trainer,
-        &[
-            "--nodes",
-            "2",
-            "--task-slots",
-            "1",
-            "--inputs-per-task",
-            "3",
-        ],
-    ))
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let job = wait_for_tasks(&handle.url(), golden.len().div_ceil(3)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    child.kill().unwrap(); // SIGKILL mid-pack: the packs keep running on Batch.
-    child.wait().unwrap();
-
-    let text = resume_run(&s, &handle.url()).await;
-    assert_eq!(
-        standin_ids(&handle.url(), "/jobs").await,
-        vec![job.clone()],
-        "resume reused the job"
-    );
-    let tasks = standin_ids(&handle.url(), &format!("/jobs/{job}/tasks")).await;
-    assert_eq!(
-        tasks.len(),
-        golden.len().div_ceil(3),
-        "the same packs: {tasks:?}"
-    );
-    assert_no_task_ran_twice(&handle.url(), &job).await;
-    assert_golden_scores(&rows(&s.run_dir()), &golden, &text);
-    handle.shutdown().await;
+    let flags = [
+        "--nodes",
+        "2",
+        "--task-slots",
+        "1",
+        "--inputs-per-task",
+        "3",
+    ];
+    kill_and_resume(&flags, 1, |n| n.div_ceil(3)).await;
 }
 
 fn httpdate_now() -> String {

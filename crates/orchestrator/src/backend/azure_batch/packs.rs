@@ -114,9 +114,13 @@ pub(crate) fn plan(
             fresh.push(Pack { id, members });
         }
     }
-    if record && fresh.iter().any(|p| !p.is_single()) {
-        known.extend(fresh.iter().filter(|p| !p.is_single()).cloned());
+    // Single tasks are recorded too: a resume with other packing (`resume` runs with the
+    // default `auto`) must not pack inputs whose single tasks still run in the job.
+    if record && !fresh.is_empty() {
+        known.extend(fresh.iter().cloned());
         let body = serde_json::to_vec(&known).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(run_dir)
+            .map_err(|e| format!("create {}: {e}", run_dir.display()))?;
         fsutil::write_atomic(&packs_file(run_dir), &body)
             .map_err(|e| format!("write {}: {e}", packs_file(run_dir).display()))?;
     }
@@ -328,17 +332,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(again, packs[1..].to_vec());
-        // One per task: single tasks named by the task id, nothing recorded for them.
-        let single = plan(
-            tempfile::tempdir().unwrap().path(),
-            &specs[..2],
-            &sizes,
-            InputsPerTask::Fixed(1),
-            1,
-            true,
-        )
-        .unwrap();
+        // One per task: single tasks named by the task id, kept as they are on resume.
+        let d = tempfile::tempdir().unwrap();
+        let fixed = InputsPerTask::Fixed(1);
+        let single = plan(d.path(), &specs[..2], &sizes, fixed, 1, true).unwrap();
         assert!(single.iter().all(Pack::is_single));
+        let again = plan(d.path(), &specs[..2], &sizes, InputsPerTask::Auto, 1, true).unwrap();
+        assert_eq!(again, single);
     }
 
     #[test]
