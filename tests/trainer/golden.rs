@@ -144,7 +144,7 @@ fn check_file(file: &str) {
 
 /// Runs `cases` (from `what`) on every core (each case is its own process); panics listing
 /// each one that differs.
-pub(crate) fn check_all(cases: &[Value], root: &Path, what: &str) {
+fn check_all(cases: &[Value], root: &Path, what: &str) {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = cases.len().div_ceil(workers);
     let failures: Vec<String> = std::thread::scope(|s| {
