@@ -23,7 +23,7 @@ use orchestrator::backend::azure_batch::AzureBatch;
 use orchestrator::backend::slurm::{Slurm, SlurmConfig};
 use orchestrator::backend::{Backend, Local, OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
 use orchestrator::input::hash_file;
-use orchestrator::job::{RunContext, StagePlan, Staged, TaskEvent, TaskSpec, TaskStatus};
+use orchestrator::task::{RunContext, StagePlan, Staged, TaskEvent, TaskSpec, TaskStatus};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use util::{Scratch, trainer_bin};
@@ -55,7 +55,7 @@ pub async fn check_runs_every_task<B: Backend>(
     staged: &Staged,
     tasks: Vec<TaskSpec>,
     shutdown: CancellationToken,
-) -> BTreeMap<String, orchestrator::job::TaskOutcome> {
+) -> BTreeMap<String, orchestrator::task::TaskOutcome> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let ids: Vec<String> = tasks.iter().map(|t| t.task_id.clone()).collect();
     backend

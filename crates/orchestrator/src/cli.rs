@@ -166,7 +166,7 @@ fn parse_timeout(text: Option<&str>) -> Result<Option<std::time::Duration>> {
 }
 
 /// What a command does, with everything it needs besides its backend. (Not "job": that word
-/// is Azure Batch's job only; the shared task types live in `crate::job`.)
+/// is Azure Batch's job only; the shared task types live in `crate::task`.)
 #[derive(Debug)]
 enum Action {
     Run(RunConfig),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::backend::BackendKind;
-use crate::job::{StageObject, is_safe_name};
+use crate::task::{StageObject, is_safe_name};
 use crate::{Error, Result};
 
 pub mod blob;

@@ -6,7 +6,7 @@
 //! - [`cli`]: flags, environment, configuration file, and the one `match` that picks a backend.
 //! - [`pipeline`]: the backend-generic flow: plan, stage, execute, manifest, report.
 //! - [`backend`]: the [`backend::Backend`] trait and its engines ([`backend::Local`], ...).
-//! - [`job`]: the types shared by the core and every backend.
+//! - [`task`]: the types shared by the core and every backend.
 //! - [`input`], [`manifest`], [`report`], [`progress`], [`config`]: the pieces of the flow.
 //! - [`text`]: untrusted text made safe for a terminal line or a spreadsheet cell.
 //! - [`sweep`]: grids of trainer settings (`--grid`, `--grid-file`, `--sample`), best per input.
@@ -46,12 +46,12 @@ pub mod cli;
 pub mod config;
 mod error;
 pub mod input;
-pub mod job;
 pub mod manifest;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod sweep;
+pub mod task;
 pub mod text;
 
 pub use error::{

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
-use crate::job::{StageObject, TaskOutcome, TaskSpec, TaskStatus};
+use crate::task::{StageObject, TaskOutcome, TaskSpec, TaskStatus};
 use crate::sweep::Grid;
 use crate::{Error, Result};
 

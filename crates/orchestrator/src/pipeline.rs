@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::{Backend, BackendKind, OUTPUT_FILE, kit};
 use crate::config::{ResumeOverrides, RunConfig};
 use crate::input::{self, Input};
-use crate::job::{RunContext, StageObject, StagePlan, Staged, TaskEvent};
+use crate::task::{RunContext, StageObject, StagePlan, Staged, TaskEvent};
 use crate::manifest::{self, InputRecord, Journal, Manifest, TaskRecord, TaskState};
 use crate::progress::Progress;
 use crate::report;

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::kit::pgroups::{self, ProcessGroups};
 use super::kit::store::{ObjectStore, named_input};
 use super::{Backend, OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
-use crate::job::{RunContext, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus};
+use crate::task::{RunContext, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus};
 use crate::{Error, Result};
 
 /// Runs tasks as child processes; see the module docs.

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::Result;
-use crate::job::{RunContext, StagePlan, Staged, TaskEvent, TaskSpec};
+use crate::task::{RunContext, StagePlan, Staged, TaskEvent, TaskSpec};
 
 pub mod azure_batch;
 pub mod kit;

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Input, check_name, has_csv_extension};
 use crate::backend::kit::write_atomic;
-use crate::job::StageObject;
+use crate::task::StageObject;
 use crate::{Error, Result};
 
 /// Downloads at once: enough to hide a round trip per small blob.

@@ -40,7 +40,7 @@ use self::monitor::{Watch, WatchEnd};
 use self::pool::PoolOrigin;
 use self::storage::Storage;
 use super::Backend;
-use crate::job::{RunContext, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus};
+use crate::task::{RunContext, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus};
 use crate::{Error, Result};
 
 const NAME: &str = "azure-batch";
@@ -329,7 +329,7 @@ impl AzureBatch {
                 .inputs
                 .iter()
                 .filter(|i| seen.insert(i.digest.clone()))
-                .map(|i| crate::job::StageObject {
+                .map(|i| crate::task::StageObject {
                     path: i.path.clone(),
                     digest: i.digest.clone(),
                     size: i.size,

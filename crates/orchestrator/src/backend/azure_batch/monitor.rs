@@ -18,7 +18,7 @@ use super::pool::{self, PoolHealth, next_call};
 use super::storage::Storage;
 use super::tasks::BAD_INPUT_FILE;
 use crate::backend::{OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
-use crate::job::{RunContext, TaskEvent, TaskOutcome, TaskStatus};
+use crate::task::{RunContext, TaskEvent, TaskOutcome, TaskStatus};
 
 /// Consecutive polls with every node of the pool broken before the run is stopped.
 const BROKEN_POLLS_FATAL: u32 = 3;

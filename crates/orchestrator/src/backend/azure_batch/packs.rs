@@ -19,7 +19,7 @@ use sha2::Digest as _;
 use super::model::{self, ResourceFile, TaskConstraints, TaskCreate};
 use super::tasks::{is_plain_word, output_file};
 use crate::backend::kit::pack::{self, InputsPerTask, TrainerRate};
-use crate::job::TaskSpec;
+use crate::task::TaskSpec;
 
 /// The bundle a pack uploads: every member's record, in the order they ran.
 pub(crate) const RESULTS_FILE: &str = "results.txt";

@@ -813,7 +813,7 @@ async fn job_requests_match_the_recorded_ones() {
 }
 
 fn our_task() -> super::model::TaskCreate {
-    let spec = crate::job::TaskSpec {
+    let spec = crate::task::TaskSpec {
         task_id: "t-0123456789abcdef".into(),
         input_name: "iris.csv".into(),
         input_digest: "d".repeat(64),

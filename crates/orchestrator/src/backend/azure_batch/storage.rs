@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use azure_staging::{LocalObject, Permissions, Resource, StagingClient};
 
-use crate::job::{StagePlan, Staged};
+use crate::task::{StagePlan, Staged};
 
 /// Overrides the container name prefix (default `orch`).
 const CONTAINER_PREFIX_VAR: &str = "ORCHESTRATOR_AZURE_CONTAINER_PREFIX";
@@ -146,7 +146,7 @@ impl Storage {
     /// An input that already lives in this account (`run az://...`): its blob URL, which
     /// [`Storage::read_url`] signs as it signs staged objects, so tasks read it where it is
     /// and nothing is uploaded or passes through this machine.
-    fn in_place(&self, object: &crate::job::StageObject) -> Option<String> {
+    fn in_place(&self, object: &crate::task::StageObject) -> Option<String> {
         let url = object.path.to_str()?;
         url.starts_with(&format!("{}/", self.endpoint()))
             .then(|| url.to_owned())

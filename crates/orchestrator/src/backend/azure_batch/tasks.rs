@@ -16,7 +16,7 @@ use super::model::{
     OutputFileDestination, OutputFileUploadConfig, ResourceFile, TaskAddCollectionResult,
     TaskAddStatus, TaskConstraints, TaskCreate,
 };
-use crate::job::TaskSpec;
+use crate::task::TaskSpec;
 
 /// Service limits for one `addtaskcollection` request.
 pub(crate) const MAX_TASKS_PER_REQUEST: usize = 100;

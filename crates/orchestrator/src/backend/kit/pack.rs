@@ -4,7 +4,7 @@
 //! seconds, while a small CSV trains in milliseconds; one engine task per input makes the
 //! plumbing the whole run. A *pack* is a run of consecutive tasks (in the order the core hands
 //! them over) that one engine task works through, the trainer once per input. Packing is an
-//! engine matter only: the core still sees one [`crate::job::TaskSpec`] and one outcome per
+//! engine matter only: the core still sees one [`crate::task::TaskSpec`] and one outcome per
 //! input.
 //!
 //! `auto` (the default) sizes packs so that one runs for about [`TARGET_PACK_SECONDS`], from

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::job::{StageObject, StagePlan, Staged};
+use crate::task::{StageObject, StagePlan, Staged};
 use crate::manifest::MANIFEST_FILE;
 use crate::{Error, Result};
 

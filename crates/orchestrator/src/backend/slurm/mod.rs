@@ -58,7 +58,7 @@ use super::kit::pack::InputsPerTask;
 use super::kit::store::{ObjectStore, named_input};
 use super::kit::write_atomic;
 use super::{Backend, OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
-use crate::job::{RunContext, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus};
+use crate::task::{RunContext, StagePlan, Staged, TaskEvent, TaskOutcome, TaskSpec, TaskStatus};
 use crate::{Error, Result};
 
 /// The wrapper script each array task runs (see its header).

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fail;
 use crate::backend::kit::write_atomic;
-use crate::job::TaskSpec;
+use crate::task::TaskSpec;
 use crate::{Error, Result};
 
 /// Name of the state file inside the run directory.
