@@ -201,7 +201,9 @@ fn control_characters_from_a_header_stay_escaped_on_one_line() {
         "{err:?}"
     );
     assert!(
-        !err.trim_end_matches('\n').chars().any(|c| c.is_control() || c == '\u{202e}'),
+        !err.trim_end_matches('\n')
+            .chars()
+            .any(|c| c.is_control() || c == '\u{202e}'),
         "{err:?}"
     );
 }

@@ -29,8 +29,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::BackendKind;
-use crate::task::{StageObject, TaskOutcome, TaskSpec, TaskStatus};
 use crate::sweep::Grid;
+use crate::task::{StageObject, TaskOutcome, TaskSpec, TaskStatus};
 use crate::{Error, Result};
 
 /// File name of the manifest's snapshot inside the run directory.

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::task::{StageObject, StagePlan, Staged};
 use crate::manifest::MANIFEST_FILE;
+use crate::task::{StageObject, StagePlan, Staged};
 use crate::{Error, Result};
 
 /// A directory of objects named by the SHA-256 of their content.
