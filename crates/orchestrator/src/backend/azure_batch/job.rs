@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use reqwest::Method;
 
-use super::client::{BatchClient, Call};
-
+use super::client::{BatchClient, Call, next_call};
 use super::model::{
     self, JobConstraints, JobCreate, JobPatch, JobPreparationTask, JobState, JobTerminate, JobView,
     NameValue, Page, PoolInfo, TaskExecutionResult, TaskState,
 };
-use super::pool::next_call;
 
 /// A Batch id derived from a run id: only `[A-Za-z0-9_-]`, at most 64 characters.
 pub(crate) fn batch_id(prefix: &str, run_id: &str) -> String {
@@ -223,20 +221,11 @@ pub(crate) async fn terminate_job(
 
 /// Deletes a job (and with it every task directory on the nodes).
 pub(crate) async fn delete_job(client: &BatchClient, job_id: &str) -> Result<(), String> {
-    match client
-        .send(&Call::new(Method::DELETE, format!("/jobs/{job_id}")))
+    let gone = ["JobNotFound", "JobBeingDeleted"];
+    client
+        .delete(format!("/jobs/{job_id}"), gone)
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.is_code("JobNotFound")
-                || e.is_code("JobBeingDeleted")
-                || e.status == Some(404) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e.to_string()),
-    }
+        .map(drop)
 }
 
 /// Jobs whose metadata `pick` accepts (this run's, or everything this tool created).
@@ -244,21 +233,8 @@ pub(crate) async fn jobs_tagged(
     client: &BatchClient,
     pick: impl Fn(&[NameValue]) -> bool,
 ) -> Result<Vec<String>, String> {
-    let mut call = Call::get("/jobs").query("$select", "id,state,metadata");
-    let mut out = Vec::new();
-    loop {
-        let page: Page<JobView> = client.send_json(&call).await.map_err(|e| e.to_string())?;
-        out.extend(
-            page.value
-                .into_iter()
-                .filter(|j| pick(&j.metadata))
-                .map(|j| j.id),
-        );
-        match page.next_link {
-            Some(n) => call = next_call(&n)?,
-            None => return Ok(out),
-        }
-    }
+    let call = Call::get("/jobs").query("$select", "id,state,metadata");
+    client.ids_tagged(call, pick).await
 }
 
 #[cfg(test)]

@@ -478,10 +478,10 @@ impl AzureBatch {
             }
             Err(e) => return Err(e),
         }
-        if let Err(e) = job::set_terminate_when_done(client, job_id, self.cfg.job_timeout).await {
-            if !job::is_finished(client, job_id).await {
-                return Err(e);
-            }
+        if let Err(e) = job::set_terminate_when_done(client, job_id, self.cfg.job_timeout).await
+            && !job::is_finished(client, job_id).await
+        {
+            return Err(e);
         }
         let watch = Watch {
             client,

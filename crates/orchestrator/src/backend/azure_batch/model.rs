@@ -612,8 +612,6 @@ pub(crate) struct JobView {
     #[serde(default)]
     pub(crate) state: JobState,
     #[serde(default)]
-    pub(crate) metadata: Vec<NameValue>,
-    #[serde(default)]
     pub(crate) execution_info: Option<JobExecutionInfo>,
 }
 

@@ -9,14 +9,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{ApiError, BatchClient, Call, parse_rfc3339};
+use super::client::{ApiError, BatchClient, Call, next_call, parse_rfc3339};
 use super::model::{
     AllocationState, JobState, JobView, Page, TASK_SELECT, TaskCounts, TaskCountsResult,
     TaskExecutionResult, TaskState, TaskView,
 };
-use super::pool::{self, PoolHealth, next_call};
+use super::pool::{self, PoolHealth};
 use super::storage::Storage;
 use super::tasks::BAD_INPUT_FILE;
+use crate::backend::kit::redact::redact;
 use crate::backend::{OUTPUT_FILE, STDERR_FILE, STDOUT_FILE};
 use crate::task::{RunContext, TaskEvent, TaskOutcome, TaskStatus};
 
@@ -335,7 +336,7 @@ fn job_end_reason(job: &JobView) -> String {
             e.code.as_deref().unwrap_or(""),
             e.message.as_deref().unwrap_or("")
         );
-        return super::client::redact(&text);
+        return redact(&text);
     }
     match info.and_then(|i| i.terminate_reason.as_deref()) {
         Some(r) if r.eq_ignore_ascii_case("MaxWallClockTimeExpiry") => format!(
@@ -624,7 +625,7 @@ async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
             s.push_str(": ");
             s.push_str(m);
         }
-        super::client::redact(s.trim())
+        redact(s.trim())
     });
     let timed_out = info.failure_info.as_ref().is_some_and(|f| {
         let c = format!(
@@ -717,7 +718,7 @@ async fn collect_pack(w: &Watch<'_>, t: &TaskView, members: &[String]) -> Vec<Ta
     let record = serde_json::to_vec_pretty(&record).unwrap_or_default();
     let pack_failure = info.failure_info.as_ref().map(|f| {
         let m = f.message.as_deref().unwrap_or("");
-        super::client::redact(&format!(
+        redact(&format!(
             "{} {}: {m}",
             f.category,
             f.code.as_deref().unwrap_or("")

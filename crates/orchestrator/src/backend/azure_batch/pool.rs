@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 
-use super::client::{ApiError, BatchClient, Call};
+use super::client::{ApiError, BatchClient, Call, next_call};
 use super::config::{AzureBatchConfig, needs_gen1_image, quota_family};
 use super::model::{
     self, AllocationState, ImageReference, NameValue, NodeState, OsType, Page, PoolCreate,
@@ -77,14 +77,6 @@ pub(crate) async fn resolve_image(
             seen.join(", ")
         }
     ))
-}
-
-/// A `Call` for an `odata.nextLink`.
-pub(crate) fn next_call(next: &str) -> Result<Call, String> {
-    let url = reqwest::Url::parse(next).map_err(|e| format!("bad odata.nextLink: {e}"))?;
-    let mut c = Call::get(url.path().to_owned());
-    c.next_link = Some(url);
-    Ok(c)
 }
 
 /// The pool's shape from the configuration.
@@ -188,23 +180,11 @@ pub(crate) async fn get_pool(client: &BatchClient, id: &str) -> Result<PoolView,
 
 /// Deletes a pool; one that is gone or already going counts as done.
 pub(crate) async fn delete_pool(client: &BatchClient, id: &str) -> Result<(), String> {
-    match client
-        .send(&Call::new(Method::DELETE, format!("/pools/{id}")))
-        .await
-    {
-        Ok(_) => {
-            tracing::info!(pool = %id, "deleting pool");
-            Ok(())
-        }
-        Err(e)
-            if e.is_code("PoolNotFound")
-                || e.is_code("PoolBeingDeleted")
-                || e.status == Some(404) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e.to_string()),
+    let gone = ["PoolNotFound", "PoolBeingDeleted"];
+    if client.delete(format!("/pools/{id}"), gone).await? {
+        tracing::info!(pool = %id, "deleting pool");
     }
+    Ok(())
 }
 
 /// Pools whose metadata `pick` accepts (this run's, or everything this tool created).
@@ -212,21 +192,8 @@ pub(crate) async fn pools_tagged(
     client: &BatchClient,
     pick: impl Fn(&[NameValue]) -> bool,
 ) -> Result<Vec<String>, String> {
-    let mut call = Call::get("/pools").query("$select", "id,metadata,state");
-    let mut out = Vec::new();
-    loop {
-        let page: Page<PoolView> = client.send_json(&call).await.map_err(|e| e.to_string())?;
-        out.extend(
-            page.value
-                .into_iter()
-                .filter(|p| pick(&p.metadata))
-                .map(|p| p.id),
-        );
-        match page.next_link {
-            Some(n) => call = next_call(&n)?,
-            None => return Ok(out),
-        }
-    }
+    let call = Call::get("/pools").query("$select", "id,metadata,state");
+    client.ids_tagged(call, pick).await
 }
 
 /// What the watchdog concluded about a pool.

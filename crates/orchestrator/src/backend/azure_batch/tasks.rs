@@ -16,6 +16,7 @@ use super::model::{
     OutputFileDestination, OutputFileUploadConfig, ResourceFile, TaskAddCollectionResult,
     TaskAddStatus, TaskConstraints, TaskCreate,
 };
+use crate::backend::kit::redact::redact;
 use crate::task::TaskSpec;
 
 /// Service limits for one `addtaskcollection` request.
@@ -443,7 +444,7 @@ fn handle_results(shared: &Shared, chunk: Vec<Pending>, res: TaskAddCollectionRe
                 reject(
                     shared,
                     &p,
-                    super::client::redact(&format!("Batch refused the task: {code} {msg}")),
+                    redact(&format!("Batch refused the task: {code} {msg}")),
                 );
             }
         }
