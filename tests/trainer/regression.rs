@@ -116,3 +116,35 @@ fn a_classifier_on_a_continuous_target_points_to_the_regressor() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("--estimator RandomForestRegressor"), "{err}");
 }
+
+#[test]
+fn a_negative_poisson_target_is_named_by_its_file_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("counts.csv");
+    // Header on line 1; the blank line 4 is skipped, so the negative target (the 4th data
+    // row) is on line 6, column 4.
+    let mut text = String::from(",a,b,y\n0,1.0,2.0,3\n1,2.0,1.0,0\n\n2,3.0,0.5,1\n3,4.0,1.5,-2\n");
+    for i in 4..20 {
+        text.push_str(&format!("{i},{i}.5,1.0,{}\n", i % 3));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out = dir.path().join("out.txt");
+    let o = run(
+        &csv,
+        &out,
+        &[
+            "--estimator",
+            "RandomForestRegressor",
+            "--criterion",
+            "poisson",
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("line 6, column 4: the target -2.0 is negative"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}

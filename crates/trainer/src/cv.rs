@@ -411,7 +411,7 @@ fn cross_validate_regressor(
         .map(|k| split_rows(data, &test_folds, k))
         .collect();
     if params.criterion == Criterion::Poisson {
-        check_poisson(y, &plans, data_path)?;
+        check_poisson(data, y, &plans, data_path)?;
     }
     let mut warnings = Vec::new();
     if params.criterion == Criterion::FriedmanMse {
@@ -491,18 +491,24 @@ fn split_rows(
 /// sklearn's Poisson checks, which every fit (each training fold) makes: a negative target
 /// fails the fits, and so does a training fold whose targets sum to zero.
 fn check_poisson(
+    data: &Dataset,
     y: &[f64],
     plans: &[(Vec<u32>, Vec<u32>, Vec<bool>)],
     data_path: &std::path::Path,
 ) -> Result<()> {
     if let Some(row) = y.iter().position(|&v| v < 0.0) {
+        // The dataset knows the file line; the row number is the fallback for data built
+        // without one.
+        let at = match data.negative_target_line {
+            Some(line) => format!("line {line}, column {}", data.n_features + 2),
+            None => format!("data row {}", row + 1),
+        };
         return Err(Error::input(
             data_path,
             format!(
-                "data row {}: the target {} is negative; sklearn raises 'Some value(s) of y are \
+                "{at}: the target {} is negative; sklearn raises 'Some value(s) of y are \
                  negative which is not allowed for Poisson regression.'; use non-negative \
                  targets or another --criterion",
-                row + 1,
                 crate::pyfloat::repr(y[row])
             ),
         ));

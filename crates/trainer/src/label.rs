@@ -118,8 +118,9 @@ impl Labels {
 impl Labels {
     /// The column as float64 target values, as a regressor reads it: pandas' dtype, then
     /// `np.asarray(y, dtype=float64)` (an object column converts each text with Python's
-    /// `float`). Infinite and NaN values are refused with sklearn's message.
-    pub(crate) fn values(self, path: &Path, label_col: usize) -> Result<Vec<f64>> {
+    /// `float`). Infinite and NaN values are refused with sklearn's message. Also returns the
+    /// file line of the first negative value (what the Poisson criterion refuses).
+    pub(crate) fn values(self, path: &Path, label_col: usize) -> Result<(Vec<f64>, Option<u64>)> {
         let Labels { rows, kinds, index } = self;
         let mut texts: Vec<Box<str>> = vec![Box::from(""); kinds.len()];
         for (text, id) in index {
@@ -135,6 +136,7 @@ impl Labels {
         let mut order: Vec<usize> = (0..kinds.len()).collect();
         order.sort_by_key(|&id| kinds[id].1);
         let mut distinct = vec![0.0; kinds.len()];
+        let mut first_negative = None;
         for id in order {
             let ((cell, line), text) = (&kinds[id], &texts[id]);
             let v = match (numeric, cell) {
@@ -166,9 +168,13 @@ impl Labels {
                     format!("line {line}, column {label_col}: {problem}; use finite numbers"),
                 ));
             }
+            if v < 0.0 && first_negative.is_none() {
+                first_negative = Some(*line);
+            }
             distinct[id] = v;
         }
-        Ok(rows.iter().map(|&id| distinct[id as usize]).collect())
+        let values = rows.iter().map(|&id| distinct[id as usize]).collect();
+        Ok((values, first_negative))
     }
 }
 

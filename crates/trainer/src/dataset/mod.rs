@@ -85,6 +85,9 @@ pub struct Dataset {
     pub feature_names: Vec<String>,
     /// Name of the label column.
     pub label_name: String,
+    /// The file line (1-based, header counted) of the first negative target value, for the
+    /// criteria that refuse them (Poisson); `None` for class labels or no negative value.
+    pub negative_target_line: Option<u64>,
 }
 
 impl Dataset {

@@ -197,16 +197,20 @@ pub(super) fn parse_records<R: Read>(
     let n_features = states.len();
     let columns = to_float32(states, columns, path, |f| layout.name_of(f))?;
     let label_col = layout.n_cols;
-    let target = match kind {
+    let (target, negative_target_line) = match kind {
         TargetKind::Classes => {
             let (labels, names, kind) = labels.encode(path, label_col)?;
-            Target::Classes {
+            let target = Target::Classes {
                 labels,
                 names,
                 kind,
-            }
+            };
+            (target, None)
         }
-        TargetKind::Values => Target::Values(labels.values(path, label_col)?),
+        TargetKind::Values => {
+            let (values, negative) = labels.values(path, label_col)?;
+            (Target::Values(values), negative)
+        }
     };
     Ok(Dataset {
         n_rows,
@@ -215,6 +219,7 @@ pub(super) fn parse_records<R: Read>(
         target,
         feature_names: (0..n_features).map(|f| layout.name_of(f)).collect(),
         label_name: layout.name_of(n_features),
+        negative_target_line,
     })
 }
 
