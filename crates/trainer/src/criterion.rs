@@ -16,22 +16,44 @@ use crate::tree::{impurity_of, log2_sklearn};
 /// `_criterion.pyx`'s `EPSILON`: `10 * np.finfo('double').eps` (the Poisson guards).
 const EPSILON: f64 = 10.0 * f64::EPSILON;
 
-/// The running state of a criterion over one node (`Criterion` in sklearn). `samples` is the
-/// splitter's sample array; positions are absolute indices into it.
+/// The rows a criterion reads: the splitter's sample array (node positions index it) and the
+/// per-row targets and weights its entries number (the fold's own rows, or a subtree block's
+/// compact copy of them).
+#[derive(Clone, Copy)]
+pub(crate) struct Rows<'a> {
+    pub(crate) samples: &'a [u32],
+    /// Regression targets (empty for class targets).
+    pub(crate) values: &'a [f64],
+    /// Class indices (empty for regression targets).
+    pub(crate) classes: &'a [u32],
+    pub(crate) weights: &'a [f64],
+}
+
+impl Rows<'_> {
+    /// Weight and target of the row at node position `p`.
+    #[inline]
+    fn wy(&self, p: usize) -> (f64, f64) {
+        let i = self.samples[p] as usize;
+        (self.weights[i], self.values[i])
+    }
+}
+
+/// The running state of a criterion over one node (`Criterion` in sklearn). Positions are
+/// absolute indices into `rows.samples`.
 pub(crate) trait SplitCriterion {
     /// `init`: the node is `samples[start..end]`; computes its totals, then `reset`.
-    fn init(&mut self, samples: &[u32], start: usize, end: usize);
+    fn init(&mut self, rows: Rows<'_>, start: usize, end: usize);
     /// `reset`: position at `start`, everything right.
-    fn reset(&mut self, samples: &[u32]);
+    fn reset(&mut self, rows: Rows<'_>);
     /// `update`: moves `samples[pos..new_pos]` to the left.
-    fn update(&mut self, samples: &[u32], new_pos: usize);
+    fn update(&mut self, rows: Rows<'_>, new_pos: usize);
     /// `node_impurity`.
-    fn node_impurity(&self, samples: &[u32]) -> f64;
+    fn node_impurity(&self, rows: Rows<'_>) -> f64;
     /// `children_impurity`: (left, right).
-    fn children_impurity(&self, samples: &[u32]) -> (f64, f64);
+    fn children_impurity(&self, rows: Rows<'_>) -> (f64, f64);
     /// `proxy_impurity_improvement` (the default: `-w_r * imp_r - w_l * imp_l`).
-    fn proxy_impurity_improvement(&self, samples: &[u32]) -> f64 {
-        let (l, r) = self.children_impurity(samples);
+    fn proxy_impurity_improvement(&self, rows: Rows<'_>) -> f64 {
+        let (l, r) = self.children_impurity(rows);
         -self.weighted_n_right() * r - self.weighted_n_left() * l
     }
     /// `node_value`: appended to `out`.
@@ -48,12 +70,16 @@ pub(crate) trait SplitCriterion {
         (w / total)
             * (parent - (self.weighted_n_right() / w * right) - (self.weighted_n_left() / w * left))
     }
+    /// The regression running sums, when the criterion's split state is nothing but them: the
+    /// random splitter then sums while it partitions ([`RegressionSums::set_split`]) instead
+    /// of `reset(); update(pos)` reading the rows again.
+    fn running_sums(&mut self) -> Option<&mut RegressionSums> {
+        None
+    }
 }
 
 /// The sums `RegressionCriterion` keeps (one output).
-pub(crate) struct RegressionSums<'a> {
-    y: &'a [f64],
-    weights: &'a [f64],
+pub(crate) struct RegressionSums {
     start: usize,
     end: usize,
     pos: usize,
@@ -66,11 +92,9 @@ pub(crate) struct RegressionSums<'a> {
     weighted_n_right: f64,
 }
 
-impl<'a> RegressionSums<'a> {
-    pub(crate) fn new(y: &'a [f64], weights: &'a [f64]) -> Self {
+impl RegressionSums {
+    pub(crate) fn new() -> Self {
         RegressionSums {
-            y,
-            weights,
             start: 0,
             end: 0,
             pos: 0,
@@ -84,14 +108,14 @@ impl<'a> RegressionSums<'a> {
         }
     }
 
-    fn init(&mut self, samples: &[u32], start: usize, end: usize) {
+    fn init(&mut self, rows: Rows<'_>, start: usize, end: usize) {
         self.start = start;
         self.end = end;
         self.weighted_n_node = 0.0;
         self.sq_sum_total = 0.0;
         self.sum_total = 0.0;
-        for &i in &samples[start..end] {
-            let (w, y) = (self.weights[i as usize], self.y[i as usize]);
+        for p in start..end {
+            let (w, y) = rows.wy(p);
             let w_y = w * y;
             self.sum_total += w_y;
             self.sq_sum_total += w_y * y;
@@ -108,43 +132,72 @@ impl<'a> RegressionSums<'a> {
         self.weighted_n_right = self.weighted_n_node;
     }
 
-    fn update(&mut self, samples: &[u32], new_pos: usize) {
+    #[inline]
+    fn update(&mut self, rows: Rows<'_>, new_pos: usize) {
         let pos = self.pos;
         if new_pos - pos <= self.end - new_pos {
-            for &i in &samples[pos..new_pos] {
-                let w = self.weights[i as usize];
-                self.sum_left += w * self.y[i as usize];
-                self.weighted_n_left += w;
+            let (mut sum_left, mut w_left) = (self.sum_left, self.weighted_n_left);
+            for p in pos..new_pos {
+                let (w, y) = rows.wy(p);
+                sum_left += w * y;
+                w_left += w;
             }
+            self.sum_left = sum_left;
+            self.weighted_n_left = w_left;
         } else {
             // reverse_reset, then take the rows right of new_pos back out.
-            self.sum_right = 0.0;
-            self.sum_left = self.sum_total;
-            self.weighted_n_right = 0.0;
-            self.weighted_n_left = self.weighted_n_node;
-            for &i in samples[new_pos..self.end].iter().rev() {
-                let w = self.weights[i as usize];
-                self.sum_left -= w * self.y[i as usize];
-                self.weighted_n_left -= w;
+            let (mut sum_left, mut w_left) = (self.sum_total, self.weighted_n_node);
+            for p in (new_pos..self.end).rev() {
+                let (w, y) = rows.wy(p);
+                sum_left -= w * y;
+                w_left -= w;
             }
+            self.sum_left = sum_left;
+            self.weighted_n_left = w_left;
         }
         self.weighted_n_right = self.weighted_n_node - self.weighted_n_left;
         self.sum_right = self.sum_total - self.sum_left;
         self.pos = new_pos;
+    }
+
+    /// The node's totals `(sum_total, weighted_n_node)`, where the partition's sums start.
+    pub(crate) fn totals(&self) -> (f64, f64) {
+        (self.sum_total, self.weighted_n_node)
+    }
+
+    /// `reset(); update(pos)` from sums taken while partitioning, in the order `update` would
+    /// take them: `forward` = (Σ w·y, Σ w) from 0 over the rows kept left, in position order;
+    /// `backward` = the totals minus (w·y, w) of the rows sent right, from the last position
+    /// down. `update` picks the side nearer `pos`, and so does this.
+    pub(crate) fn set_split(&mut self, pos: usize, forward: (f64, f64), backward: (f64, f64)) {
+        let (sum_left, w_left) = if pos - self.start <= self.end - pos {
+            forward
+        } else {
+            backward
+        };
+        self.sum_left = sum_left;
+        self.weighted_n_left = w_left;
+        self.weighted_n_right = self.weighted_n_node - w_left;
+        self.sum_right = self.sum_total - sum_left;
+        self.pos = pos;
     }
 }
 
 /// Forwards the shared parts of [`SplitCriterion`] to a [`RegressionSums`] field `s`.
 macro_rules! regression_common {
     () => {
-        fn init(&mut self, samples: &[u32], start: usize, end: usize) {
-            self.s.init(samples, start, end)
+        fn init(&mut self, rows: Rows<'_>, start: usize, end: usize) {
+            self.s.init(rows, start, end)
         }
-        fn reset(&mut self, _samples: &[u32]) {
+        fn reset(&mut self, _rows: Rows<'_>) {
             self.s.reset()
         }
-        fn update(&mut self, samples: &[u32], new_pos: usize) {
-            self.s.update(samples, new_pos)
+        #[inline]
+        fn update(&mut self, rows: Rows<'_>, new_pos: usize) {
+            self.s.update(rows, new_pos)
+        }
+        fn running_sums(&mut self) -> Option<&mut RegressionSums> {
+            Some(&mut self.s)
         }
         fn node_value(&self, out: &mut Vec<f64>) {
             out.push(self.s.sum_total / self.s.weighted_n_node);
@@ -162,24 +215,24 @@ macro_rules! regression_common {
 }
 
 /// `MSE` (`squared_error`; `friedman_mse` maps to it in sklearn 1.9.1).
-pub(crate) struct Mse<'a> {
-    pub(crate) s: RegressionSums<'a>,
+pub(crate) struct Mse {
+    pub(crate) s: RegressionSums,
 }
 
-impl SplitCriterion for Mse<'_> {
+impl SplitCriterion for Mse {
     regression_common!();
 
-    fn node_impurity(&self, _samples: &[u32]) -> f64 {
+    fn node_impurity(&self, _rows: Rows<'_>) -> f64 {
         let s = &self.s;
         let mean = s.sum_total / s.weighted_n_node;
         s.sq_sum_total / s.weighted_n_node - mean * mean
     }
 
-    fn children_impurity(&self, samples: &[u32]) -> (f64, f64) {
+    fn children_impurity(&self, rows: Rows<'_>) -> (f64, f64) {
         let s = &self.s;
         let mut sq_sum_left = 0.0;
-        for &i in &samples[s.start..s.pos] {
-            let (w, y) = (s.weights[i as usize], s.y[i as usize]);
+        for p in s.start..s.pos {
+            let (w, y) = rows.wy(p);
             sq_sum_left += w * y * y;
         }
         let sq_sum_right = s.sq_sum_total - sq_sum_left;
@@ -191,26 +244,27 @@ impl SplitCriterion for Mse<'_> {
         )
     }
 
-    fn proxy_impurity_improvement(&self, _samples: &[u32]) -> f64 {
+    #[inline]
+    fn proxy_impurity_improvement(&self, _rows: Rows<'_>) -> f64 {
         let s = &self.s;
         s.sum_left * s.sum_left / s.weighted_n_left + s.sum_right * s.sum_right / s.weighted_n_right
     }
 }
 
 /// `Poisson`: half Poisson deviance.
-pub(crate) struct Poisson<'a> {
-    pub(crate) s: RegressionSums<'a>,
+pub(crate) struct Poisson {
+    pub(crate) s: RegressionSums,
 }
 
-impl Poisson<'_> {
-    fn loss(&self, samples: &[u32], (start, end): (usize, usize), y_sum: f64, weight: f64) -> f64 {
+impl Poisson {
+    fn loss(&self, rows: Rows<'_>, (start, end): (usize, usize), y_sum: f64, weight: f64) -> f64 {
         if y_sum <= EPSILON {
             return f64::INFINITY;
         }
         let y_mean = y_sum / weight;
         let mut loss = 0.0;
-        for &i in &samples[start..end] {
-            let (w, y) = (self.s.weights[i as usize], self.s.y[i as usize]);
+        for p in start..end {
+            let (w, y) = rows.wy(p);
             loss += w * xlogy(y, y / y_mean);
         }
         loss / weight
@@ -226,23 +280,23 @@ fn xlogy(x: f64, y: f64) -> f64 {
     }
 }
 
-impl SplitCriterion for Poisson<'_> {
+impl SplitCriterion for Poisson {
     regression_common!();
 
-    fn node_impurity(&self, samples: &[u32]) -> f64 {
+    fn node_impurity(&self, rows: Rows<'_>) -> f64 {
         let s = &self.s;
-        self.loss(samples, (s.start, s.end), s.sum_total, s.weighted_n_node)
+        self.loss(rows, (s.start, s.end), s.sum_total, s.weighted_n_node)
     }
 
-    fn children_impurity(&self, samples: &[u32]) -> (f64, f64) {
+    fn children_impurity(&self, rows: Rows<'_>) -> (f64, f64) {
         let s = &self.s;
         (
-            self.loss(samples, (s.start, s.pos), s.sum_left, s.weighted_n_left),
-            self.loss(samples, (s.pos, s.end), s.sum_right, s.weighted_n_right),
+            self.loss(rows, (s.start, s.pos), s.sum_left, s.weighted_n_left),
+            self.loss(rows, (s.pos, s.end), s.sum_right, s.weighted_n_right),
         )
     }
 
-    fn proxy_impurity_improvement(&self, _samples: &[u32]) -> f64 {
+    fn proxy_impurity_improvement(&self, _rows: Rows<'_>) -> f64 {
         let s = &self.s;
         if s.sum_left <= EPSILON || s.sum_right <= EPSILON {
             return f64::NEG_INFINITY;
@@ -257,10 +311,8 @@ impl SplitCriterion for Poisson<'_> {
 
 /// Gini or entropy over class sums, for the random splitter (extra trees classifiers). Class
 /// sums of integer weights are exact, so only the formulas need to be sklearn's.
-pub(crate) struct ClassCriterion<'a> {
+pub(crate) struct ClassCriterion {
     name: CriterionName,
-    y: &'a [u32],
-    weights: &'a [f64],
     start: usize,
     end: usize,
     pos: usize,
@@ -272,17 +324,10 @@ pub(crate) struct ClassCriterion<'a> {
     weighted_n_right: f64,
 }
 
-impl<'a> ClassCriterion<'a> {
-    pub(crate) fn new(
-        name: CriterionName,
-        y: &'a [u32],
-        n_classes: usize,
-        weights: &'a [f64],
-    ) -> Self {
+impl ClassCriterion {
+    pub(crate) fn new(name: CriterionName, n_classes: usize) -> Self {
         ClassCriterion {
             name,
-            y,
-            weights,
             start: 0,
             end: 0,
             pos: 0,
@@ -296,21 +341,21 @@ impl<'a> ClassCriterion<'a> {
     }
 }
 
-impl SplitCriterion for ClassCriterion<'_> {
-    fn init(&mut self, samples: &[u32], start: usize, end: usize) {
+impl SplitCriterion for ClassCriterion {
+    fn init(&mut self, rows: Rows<'_>, start: usize, end: usize) {
         self.start = start;
         self.end = end;
         self.sum_total.iter_mut().for_each(|s| *s = 0.0);
         self.weighted_n_node = 0.0;
-        for &i in &samples[start..end] {
-            let w = self.weights[i as usize];
-            self.sum_total[self.y[i as usize] as usize] += w;
+        for &i in &rows.samples[start..end] {
+            let w = rows.weights[i as usize];
+            self.sum_total[rows.classes[i as usize] as usize] += w;
             self.weighted_n_node += w;
         }
-        self.reset(samples);
+        self.reset(rows);
     }
 
-    fn reset(&mut self, _samples: &[u32]) {
+    fn reset(&mut self, _rows: Rows<'_>) {
         self.pos = self.start;
         self.sum_left.iter_mut().for_each(|s| *s = 0.0);
         self.sum_right.copy_from_slice(&self.sum_total);
@@ -318,11 +363,11 @@ impl SplitCriterion for ClassCriterion<'_> {
         self.weighted_n_right = self.weighted_n_node;
     }
 
-    fn update(&mut self, samples: &[u32], new_pos: usize) {
+    fn update(&mut self, rows: Rows<'_>, new_pos: usize) {
         // Exact integer sums: the direction of the update cannot change them.
-        for &i in &samples[self.pos..new_pos] {
-            let w = self.weights[i as usize];
-            self.sum_left[self.y[i as usize] as usize] += w;
+        for &i in &rows.samples[self.pos..new_pos] {
+            let w = rows.weights[i as usize];
+            self.sum_left[rows.classes[i as usize] as usize] += w;
             self.weighted_n_left += w;
         }
         self.weighted_n_right = self.weighted_n_node - self.weighted_n_left;
@@ -337,11 +382,11 @@ impl SplitCriterion for ClassCriterion<'_> {
         self.pos = new_pos;
     }
 
-    fn node_impurity(&self, _samples: &[u32]) -> f64 {
+    fn node_impurity(&self, _rows: Rows<'_>) -> f64 {
         impurity_of(self.name, &self.sum_total, self.weighted_n_node)
     }
 
-    fn children_impurity(&self, _samples: &[u32]) -> (f64, f64) {
+    fn children_impurity(&self, _rows: Rows<'_>) -> (f64, f64) {
         (
             impurity_of(self.name, &self.sum_left, self.weighted_n_left),
             impurity_of(self.name, &self.sum_right, self.weighted_n_right),
@@ -367,9 +412,7 @@ impl SplitCriterion for ClassCriterion<'_> {
 /// precomputes, for every split position, the absolute errors of the left (prefix) and right
 /// (suffix) children with a Fenwick tree over the node's target ranks, exactly as
 /// `precompute_absolute_errors` does.
-pub(crate) struct Mae<'a> {
-    y: &'a [f64],
-    weights: &'a [f64],
+pub(crate) struct Mae {
     start: usize,
     end: usize,
     pos: usize,
@@ -387,12 +430,10 @@ pub(crate) struct Mae<'a> {
     tree: Fenwick,
 }
 
-impl<'a> Mae<'a> {
+impl Mae {
     /// Buffers for up to `n_samples` rows.
-    pub(crate) fn new(y: &'a [f64], weights: &'a [f64], n_samples: usize) -> Self {
+    pub(crate) fn new(n_samples: usize) -> Self {
         Mae {
-            y,
-            weights,
             start: 0,
             end: 0,
             pos: 0,
@@ -412,7 +453,7 @@ impl<'a> Mae<'a> {
     }
 
     /// `precompute_absolute_errors` forward (`from < to`) or backward over positions.
-    fn precompute(&mut self, samples: &[u32], from: isize, to: isize, left: bool) {
+    fn precompute(&mut self, rows: Rows<'_>, from: isize, to: isize, left: bool) {
         let (n, step) = if from < to {
             (to - from, 1)
         } else {
@@ -422,7 +463,7 @@ impl<'a> Mae<'a> {
         let mut p = from;
         for _ in 0..n {
             let pu = p as usize;
-            let w = self.weights[samples[pu] as usize];
+            let w = rows.weights[rows.samples[pu] as usize];
             let rank = self.ranks[pu];
             self.tree.add(rank, self.sorted_y[rank], w);
             let half_weight = 0.5 * self.tree.total_w;
@@ -446,18 +487,18 @@ impl<'a> Mae<'a> {
     }
 }
 
-impl SplitCriterion for Mae<'_> {
-    fn init(&mut self, samples: &[u32], start: usize, end: usize) {
+impl SplitCriterion for Mae {
+    fn init(&mut self, rows: Rows<'_>, start: usize, end: usize) {
         self.start = start;
         self.end = end;
         self.weighted_n_node = 0.0;
-        for &i in &samples[start..end] {
-            self.weighted_n_node += self.weights[i as usize];
+        for &i in &rows.samples[start..end] {
+            self.weighted_n_node += rows.weights[i as usize];
         }
-        self.reset(samples);
+        self.reset(rows);
     }
 
-    fn reset(&mut self, samples: &[u32]) {
+    fn reset(&mut self, rows: Rows<'_>) {
         let (start, end) = (self.start, self.end);
         let n = end - start;
         self.weighted_n_left = 0.0;
@@ -469,8 +510,8 @@ impl SplitCriterion for Mae<'_> {
         self.right_abs_errors[start..end]
             .iter_mut()
             .for_each(|e| *e = 0.0);
-        for (sorted, &i) in self.sorted_y.iter_mut().zip(&samples[start..end]) {
-            *sorted = self.y[i as usize];
+        for (sorted, &i) in self.sorted_y.iter_mut().zip(&rows.samples[start..end]) {
+            *sorted = rows.values[i as usize];
         }
         // compute_ranks
         for (i, s) in self.sorted_indices[..n].iter_mut().enumerate() {
@@ -480,25 +521,25 @@ impl SplitCriterion for Mae<'_> {
         for i in 0..n {
             self.ranks[start + self.sorted_indices[i] as usize] = i;
         }
-        self.precompute(samples, start as isize, end as isize, true);
-        self.precompute(samples, end as isize - 1, start as isize - 1, false);
+        self.precompute(rows, start as isize, end as isize, true);
+        self.precompute(rows, end as isize - 1, start as isize - 1, false);
         self.node_median = self.right_medians[start];
     }
 
-    fn update(&mut self, samples: &[u32], new_pos: usize) {
-        for &i in &samples[self.pos..new_pos] {
-            self.weighted_n_left += self.weights[i as usize];
+    fn update(&mut self, rows: Rows<'_>, new_pos: usize) {
+        for &i in &rows.samples[self.pos..new_pos] {
+            self.weighted_n_left += rows.weights[i as usize];
         }
         self.weighted_n_right = self.weighted_n_node - self.weighted_n_left;
         self.pos = new_pos;
     }
 
-    fn node_impurity(&self, _samples: &[u32]) -> f64 {
+    fn node_impurity(&self, _rows: Rows<'_>) -> f64 {
         // sklearn reads index 0: it is only asked at the root, where start is 0.
         self.right_abs_errors[0] / self.weighted_n_node
     }
 
-    fn children_impurity(&self, _samples: &[u32]) -> (f64, f64) {
+    fn children_impurity(&self, _rows: Rows<'_>) -> (f64, f64) {
         let mut left = 0.0;
         if self.pos > self.start {
             left += self.left_abs_errors[self.pos - 1];

@@ -35,10 +35,11 @@ pub(crate) enum Grower<'a> {
     Values { y: &'a [f64], extra: bool },
 }
 
-/// Evaluates `$body` with `$kind` (the exact-order splitter kind) and `$c` (a `&mut` to the
-/// grower's criterion, statically typed so the hot calls inline).
+/// Evaluates `$body` with `$kind` (the exact-order splitter kind), `$y` (the regression
+/// targets, empty for classes) and `$c` (a `&mut` to the grower's criterion, statically typed
+/// so the hot calls inline).
 macro_rules! with_criterion {
-    ($grower:expr, $data:expr, $weights:expr, $cfg:expr, |$kind:ident, $c:ident| $body:expr) => {{
+    ($grower:expr, $data:expr, $cfg:expr, |$kind:ident, $y:ident, $c:ident| $body:expr) => {{
         let kind_of = |extra: bool| {
             if extra {
                 SplitKind::Random
@@ -49,20 +50,21 @@ macro_rules! with_criterion {
         match $grower {
             Grower::Classes { extra } => {
                 let $kind = kind_of(extra);
-                let $c =
-                    &mut ClassCriterion::new($cfg.criterion, $data.y, $data.n_classes, $weights);
+                let $y: &[f64] = &[];
+                let $c = &mut ClassCriterion::new($cfg.criterion, $data.n_classes);
                 $body
             }
             Grower::Values { y, extra } => {
                 let $kind = kind_of(extra);
-                let s = RegressionSums::new(y, $weights);
+                let $y: &[f64] = y;
+                let s = RegressionSums::new();
                 match $cfg.criterion {
                     Criterion::Poisson => {
                         let $c = &mut Poisson { s };
                         $body
                     }
                     Criterion::AbsoluteError => {
-                        let $c = &mut Mae::new(y, $weights, $data.n_rows);
+                        let $c = &mut Mae::new($data.n_rows);
                         $body
                     }
                     _ => {
@@ -92,8 +94,8 @@ impl Grower<'_> {
             Grower::Classes { .. } => data.n_classes,
             Grower::Values { .. } => 1,
         };
-        with_criterion!(self, data, weights, cfg, |kind, c| {
-            fit_exact(data, weights, rand_r_seed, cfg, kind, c, width)
+        with_criterion!(self, data, cfg, |kind, y, c| {
+            fit_exact(data, y, weights, rand_r_seed, cfg, kind, c, width)
         })
     }
 
@@ -109,8 +111,8 @@ impl Grower<'_> {
         if let Grower::Classes { extra: false } = self {
             return tree::root_split(data, weights, rand_r_seed, cfg);
         }
-        with_criterion!(self, data, weights, cfg, |kind, c| {
-            root_split_exact(data, weights, rand_r_seed, cfg, kind, c)
+        with_criterion!(self, data, cfg, |kind, y, c| {
+            root_split_exact(data, y, weights, rand_r_seed, cfg, kind, c)
         })
     }
 

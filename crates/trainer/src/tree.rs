@@ -374,15 +374,7 @@ impl Splitter<'_> {
     /// `DepthFirstTreeBuilder.build`: nodes in depth-first order, left child first.
     fn build(&mut self, fold: View<'_>) -> Tree {
         let mut out = Out::default();
-        let mut stack = vec![StackRecord {
-            start: 0,
-            end: self.samples.len(),
-            depth: 0,
-            parent: LEAF,
-            is_left: false,
-            impurity: f64::INFINITY,
-            n_constant_features: 0,
-        }];
+        let mut stack = vec![StackRecord::root(self.samples.len())];
         let mut block = Block::default();
         while let Some(rec) = stack.pop() {
             let n = rec.end - rec.start;
@@ -456,14 +448,7 @@ impl Splitter<'_> {
             }
         }
         let node_id = out.nodes.len() as u32;
-        if rec.parent != LEAF {
-            let parent = &mut out.nodes[rec.parent as usize];
-            if rec.is_left {
-                parent.left = node_id;
-            } else {
-                parent.right = node_id;
-            }
-        }
+        rec.link(&mut out.nodes, node_id);
         let (feature, threshold, missing_go_to_left) = match &split {
             Some((s, _)) => (s.feature as u32, s.threshold, s.missing_go_to_left),
             None => {
