@@ -52,12 +52,7 @@ impl Backend for Local {
     }
 
     async fn stage(&self, _run: &RunContext, plan: &StagePlan) -> Result<Staged> {
-        let store = self.store();
-        let plan = plan.clone();
-        // Copying and hashing are blocking file work.
-        tokio::task::spawn_blocking(move || store.stage(&plan))
-            .await
-            .map_err(|e| panicked("staging", e))?
+        self.store().stage_async(plan, "local").await
     }
 
     async fn execute(

@@ -58,6 +58,19 @@ impl ObjectStore {
         }
     }
 
+    /// [`ObjectStore::stage`] on tokio's blocking pool, as a backend's `Backend::stage`: copying
+    /// and hashing are blocking file work. A panic while staging is an [`Error::Backend`] of
+    /// `backend`.
+    pub async fn stage_async(self, plan: &StagePlan, backend: &'static str) -> Result<Staged> {
+        let plan = plan.clone();
+        tokio::task::spawn_blocking(move || self.stage(&plan))
+            .await
+            .map_err(|e| {
+                tracing::debug!("{backend}: the staging task did not finish");
+                Error::backend(backend, e)
+            })?
+    }
+
     /// Copies the trainer and every input of `plan` into the store, each verified against its
     /// digest; objects already there are re-hashed and reused. Blocking file work.
     ///

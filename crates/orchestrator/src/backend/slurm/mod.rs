@@ -592,12 +592,7 @@ impl Backend for Slurm {
     }
 
     async fn stage(&self, _run: &RunContext, plan: &StagePlan) -> Result<Staged> {
-        let store = self.store();
-        let plan = plan.clone();
-        // Copying and hashing are blocking file work.
-        tokio::task::spawn_blocking(move || store.stage(&plan))
-            .await
-            .map_err(|e| Error::backend("slurm", e))?
+        self.store().stage_async(plan, "slurm").await
     }
 
     async fn execute(
