@@ -7,7 +7,7 @@
 //!   used by the splitter for its Fisher-Yates feature draws.
 //!
 //! This module owns nothing else: which draws happen in which order is decided by the forest
-//! (`forest.rs`) and the splitter (`tree.rs`).
+//! (`forest.rs`) and the splitter (`tree/`).
 
 const N: usize = 624;
 const M: usize = 397;
