@@ -133,9 +133,10 @@ fn sift_down<T: Copy + PartialOrd>(
     }
 }
 
-/// [`simultaneous_sort`] for float32 feature values (no NaN), with a radix sort where it gives
-/// the same result: when all values are distinct the sorted order is unique. `keys` and `buf`
-/// are scratch.
+/// [`simultaneous_sort`] for float32 feature values (no NaN), with a faster sort where it
+/// gives the same result: when all values are distinct the sorted order is unique. Packed
+/// (value, index) keys are sorted (radix on large nodes, pdqsort on small ones) and checked
+/// for ties; only tied values take the ported introsort. `keys` and `buf` are scratch.
 pub(crate) fn sort_with(
     values: &mut [f32],
     indices: &mut [u32],
@@ -143,7 +144,8 @@ pub(crate) fn sort_with(
     buf: &mut Vec<u64>,
 ) {
     let n = values.len();
-    if n < 256 {
+    if n < 16 {
+        // Insertion sort either way (introsort's base case).
         simultaneous_sort(values, indices);
         return;
     }
@@ -154,7 +156,11 @@ pub(crate) fn sort_with(
             .zip(indices.iter())
             .map(|(&x, &i)| (u64::from(sortable(x)) << 32) | u64::from(i)),
     );
-    crate::tree::radix_sort_high_half(keys, buf);
+    if n < 256 {
+        keys.sort_unstable();
+    } else {
+        crate::tree::radix_sort_high_half(keys, buf);
+    }
     // -0.0 and 0.0 are equal floats with distinct bits: the check compares floats.
     let distinct = keys
         .windows(2)
