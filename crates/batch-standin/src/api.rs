@@ -1210,7 +1210,8 @@ fn file_missing() -> BatchError {
     BatchError::not_found("FileNotFound", "file")
 }
 
-fn list_task_files(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+/// A task's directory and the URL prefix of its files.
+fn task_files(sh: &Arc<Shared>, c: &Ctx) -> Result<(std::path::PathBuf, String), BatchError> {
     let dir = task_dir(sh, c)?;
     let prefix = format!(
         "{}/jobs/{}/tasks/{}/files/",
@@ -1218,10 +1219,11 @@ fn list_task_files(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
         c.param("jobId"),
         c.param("taskId")
     );
-    list_files(sh, c, dir, &prefix)
+    Ok((dir, prefix))
 }
 
-fn list_node_files(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+/// A node's root directory and the URL prefix of its files.
+fn node_files(sh: &Arc<Shared>, c: &Ctx) -> Result<(std::path::PathBuf, String), BatchError> {
     {
         let st = sh.lock();
         let p = st.pools.get(c.param("poolId")).ok_or_else(pool_missing)?;
@@ -1229,19 +1231,23 @@ fn list_node_files(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
             return Err(BatchError::not_found("NodeNotFound", "node"));
         }
     }
-    let root = sh
-        .config
-        .work_dir
-        .join("pools")
-        .join(c.param("poolId"))
-        .join("nodes")
-        .join(c.param("nodeId"));
+    let root = sh.node_root(c.param("poolId"), c.param("nodeId"));
     let prefix = format!(
         "{}/pools/{}/nodes/{}/files/",
         sh.base_url,
         c.param("poolId"),
         c.param("nodeId")
     );
+    Ok((root, prefix))
+}
+
+fn list_task_files(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let (dir, prefix) = task_files(sh, c)?;
+    list_files(sh, c, dir, &prefix)
+}
+
+fn list_node_files(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
+    let (root, prefix) = node_files(sh, c)?;
     list_files(sh, c, root, &prefix)
 }
 
@@ -1286,40 +1292,15 @@ fn file_props(md: &std::fs::Metadata) -> Value {
 }
 
 fn get_task_file(sh: &Arc<Shared>, c: &Ctx, with_body: bool) -> ApiResult {
-    let dir = task_dir(sh, c)?;
-    let url = format!(
-        "{}/jobs/{}/tasks/{}/files/",
-        sh.base_url,
-        c.param("jobId"),
-        c.param("taskId")
-    );
-    serve_file(c, &dir, &url, with_body)
+    let (dir, prefix) = task_files(sh, c)?;
+    serve_file(c, &dir, &prefix, with_body)
 }
 
 /// Node files (`startup/stderr.txt` of a failed start task, or any file
 /// under the node's root directory).
 fn get_node_file(sh: &Arc<Shared>, c: &Ctx, with_body: bool) -> ApiResult {
-    {
-        let st = sh.lock();
-        let p = st.pools.get(c.param("poolId")).ok_or_else(pool_missing)?;
-        if !p.nodes.iter().any(|n| n.id == c.param("nodeId")) {
-            return Err(BatchError::not_found("NodeNotFound", "node"));
-        }
-    }
-    let root = sh
-        .config
-        .work_dir
-        .join("pools")
-        .join(c.param("poolId"))
-        .join("nodes")
-        .join(c.param("nodeId"));
-    let url = format!(
-        "{}/pools/{}/nodes/{}/files/",
-        sh.base_url,
-        c.param("poolId"),
-        c.param("nodeId")
-    );
-    serve_file(c, &root, &url, with_body)
+    let (root, prefix) = node_files(sh, c)?;
+    serve_file(c, &root, &prefix, with_body)
 }
 
 fn serve_file(c: &Ctx, dir: &std::path::Path, url_prefix: &str, with_body: bool) -> ApiResult {

@@ -141,6 +141,13 @@ impl Shared {
         // poisoning every later request.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// A node's root directory, `WORK/pools/<pool>/nodes/<node>` (its `startup`, `shared` and
+    /// `workitems` directories).
+    pub(crate) fn node_root(&self, pool_id: &str, node_id: &str) -> std::path::PathBuf {
+        let pools = self.config.work_dir.join("pools");
+        pools.join(pool_id).join("nodes").join(node_id)
+    }
 }
 
 /// A running stand-in. Dropping it stops the server and kills running tasks.

@@ -177,13 +177,7 @@ fn schedule(sh: &Shared) -> (Vec<Launch>, Vec<PrepLaunch>) {
         node.total_run += 1;
         node.state_time = now;
         let (node_id, dedicated) = (node.id.clone(), node.dedicated);
-        let node_root = sh
-            .config
-            .work_dir
-            .join("pools")
-            .join(&pool_id)
-            .join("nodes")
-            .join(&node_id);
+        let node_root = sh.node_root(&pool_id, &node_id);
 
         st.next_attempt += 1;
         let attempt = st.next_attempt;
@@ -1063,14 +1057,7 @@ pub(crate) fn allocate_later(sh: Arc<Shared>, pool_id: String) {
             tracing::info!(pool = %pool_id, %state, nodes = n, "fault: failed nodes");
             for node in p.nodes.iter_mut().take(n as usize) {
                 node.failed = Some(state.clone());
-                let startup = sh
-                    .config
-                    .work_dir
-                    .join("pools")
-                    .join(&pool_id)
-                    .join("nodes")
-                    .join(&node.id)
-                    .join("startup");
+                let startup = sh.node_root(&pool_id, &node.id).join("startup");
                 let text = stderr.clone().unwrap_or_else(|| {
                     format!(
                         "node {} is {state} (fault injected by batch-standin)\n",

@@ -15,13 +15,7 @@ use crate::runner::{exit_code, kill_group, node_command};
 use crate::timefmt::rfc3339;
 
 pub(crate) async fn run(sh: Arc<Shared>, pool_id: String, node_id: String, task: Value) {
-    let root = sh
-        .config
-        .work_dir
-        .join("pools")
-        .join(&pool_id)
-        .join("nodes")
-        .join(&node_id);
+    let root = sh.node_root(&pool_id, &node_id);
     let startup = root.join("startup");
     let max_retries = task["maxTaskRetryCount"].as_i64().unwrap_or(0);
     let setup = Setup {
@@ -208,13 +202,7 @@ fn exit_failure() -> Value {
 /// `GET /jobs/{id}/jobpreparationandreleasetaskstatus`, its directory and the node's shared
 /// directory counted against the node's disk.
 pub(crate) async fn run_job_prep(sh: Arc<Shared>, p: crate::runner::PrepLaunch) {
-    let root = sh
-        .config
-        .work_dir
-        .join("pools")
-        .join(&p.pool_id)
-        .join("nodes")
-        .join(&p.node_id);
+    let root = sh.node_root(&p.pool_id, &p.node_id);
     let dir = root
         .join("workitems")
         .join(&p.job_id)

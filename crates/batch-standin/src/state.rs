@@ -154,14 +154,17 @@ impl Pool {
     pub(crate) fn render(&self, base: &str) -> Value {
         let mut v = self.spec.clone();
         let o = obj(&mut v);
-        o.insert("url".into(), json!(format!("{base}/pools/{}", self.id)));
-        o.insert("eTag".into(), json!(self.etag));
-        o.insert("lastModified".into(), json!(rfc3339(self.last_modified)));
-        o.insert("creationTime".into(), json!(rfc3339(self.created)));
-        o.insert("state".into(), json!(self.state));
-        o.insert(
-            "stateTransitionTime".into(),
-            json!(rfc3339(self.state_time)),
+        stamp(
+            o,
+            &Stamp {
+                url: format!("{base}/pools/{}", self.id),
+                etag: &self.etag,
+                last_modified: self.last_modified,
+                created: self.created,
+                state: self.state,
+                state_time: self.state_time,
+                previous: None,
+            },
         );
         o.insert("allocationState".into(), json!(self.allocation_state));
         o.insert(
@@ -311,19 +314,18 @@ impl Job {
     pub(crate) fn render(&self, base: &str) -> Value {
         let mut v = self.spec.clone();
         let o = obj(&mut v);
-        o.insert("url".into(), json!(format!("{base}/jobs/{}", self.id)));
-        o.insert("eTag".into(), json!(self.etag));
-        o.insert("lastModified".into(), json!(rfc3339(self.last_modified)));
-        o.insert("creationTime".into(), json!(rfc3339(self.created)));
-        o.insert("state".into(), json!(self.state.as_str()));
-        o.insert(
-            "stateTransitionTime".into(),
-            json!(rfc3339(self.state_time)),
+        stamp(
+            o,
+            &Stamp {
+                url: format!("{base}/jobs/{}", self.id),
+                etag: &self.etag,
+                last_modified: self.last_modified,
+                created: self.created,
+                state: self.state.as_str(),
+                state_time: self.state_time,
+                previous: self.previous.map(|(p, t)| (p.as_str(), t)),
+            },
         );
-        if let Some((p, t)) = self.previous {
-            o.insert("previousState".into(), json!(p.as_str()));
-            o.insert("previousStateTransitionTime".into(), json!(rfc3339(t)));
-        }
         o.entry("priority").or_insert(json!(0));
         o.entry("maxParallelTasks").or_insert(json!(-1));
         o.entry("onAllTasksComplete").or_insert(json!("noaction"));
@@ -444,22 +446,18 @@ impl Task {
     pub(crate) fn render(&self, base: &str, job_id: &str, job_retry: i64) -> Value {
         let mut v = self.spec.clone();
         let o = obj(&mut v);
-        o.insert(
-            "url".into(),
-            json!(format!("{base}/jobs/{job_id}/tasks/{}", self.id)),
+        stamp(
+            o,
+            &Stamp {
+                url: format!("{base}/jobs/{job_id}/tasks/{}", self.id),
+                etag: &self.etag,
+                last_modified: self.last_modified,
+                created: self.created,
+                state: self.state.as_str(),
+                state_time: self.state_time,
+                previous: self.previous.map(|(p, t)| (p.as_str(), t)),
+            },
         );
-        o.insert("eTag".into(), json!(self.etag));
-        o.insert("lastModified".into(), json!(rfc3339(self.last_modified)));
-        o.insert("creationTime".into(), json!(rfc3339(self.created)));
-        o.insert("state".into(), json!(self.state.as_str()));
-        o.insert(
-            "stateTransitionTime".into(),
-            json!(rfc3339(self.state_time)),
-        );
-        if let Some((p, t)) = self.previous {
-            o.insert("previousState".into(), json!(p.as_str()));
-            o.insert("previousStateTransitionTime".into(), json!(rfc3339(t)));
-        }
         o.entry("requiredSlots").or_insert(json!(1));
         let c = o.entry("constraints").or_insert(json!({}));
         if let Some(c) = c.as_object_mut() {
@@ -500,6 +498,31 @@ impl Task {
             );
         }
         v
+    }
+}
+
+/// What a rendered pool, job and task say alike: where it is, its version, times and state.
+struct Stamp<'a> {
+    url: String,
+    etag: &'a str,
+    last_modified: OffsetDateTime,
+    created: OffsetDateTime,
+    state: &'a str,
+    state_time: OffsetDateTime,
+    previous: Option<(&'a str, OffsetDateTime)>,
+}
+
+/// Writes `s` into a rendered entity, in the service's field order.
+fn stamp(o: &mut Map<String, Value>, s: &Stamp<'_>) {
+    o.insert("url".into(), json!(s.url));
+    o.insert("eTag".into(), json!(s.etag));
+    o.insert("lastModified".into(), json!(rfc3339(s.last_modified)));
+    o.insert("creationTime".into(), json!(rfc3339(s.created)));
+    o.insert("state".into(), json!(s.state));
+    o.insert("stateTransitionTime".into(), json!(rfc3339(s.state_time)));
+    if let Some((p, t)) = s.previous {
+        o.insert("previousState".into(), json!(p));
+        o.insert("previousStateTransitionTime".into(), json!(rfc3339(t)));
     }
 }
 
