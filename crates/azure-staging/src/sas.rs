@@ -263,6 +263,12 @@ pub fn service_sas(
         Resource::Blob(..) => "b",
     };
     let mut q = format!("sv={SAS_VERSION}&sp={permissions}&sr={sr}");
+    push_window_and_signature(&mut q, window, &key.sign(&sts));
+    q
+}
+
+/// The end every SAS query shares: `st` (when set), `se`, `spr`, then `sig`.
+fn push_window_and_signature(q: &mut String, window: &SasWindow, signature: &str) {
     if let Some(st) = window.start {
         q.push_str(&format!("&st={}", encode(&format_time(st))));
     }
@@ -270,9 +276,8 @@ pub fn service_sas(
         "&se={}&spr={}&sig={}",
         encode(&format_time(window.expiry)),
         encode(window.protocol.as_str()),
-        encode(&key.sign(&sts))
+        encode(signature)
     ));
-    q
 }
 
 /// The string-to-sign of an account SAS for the blob service (sv ≥ 2020-12-06).
@@ -300,15 +305,7 @@ pub fn account_sas(
 ) -> String {
     let sts = account_string_to_sign(key.account(), permissions, resource_types, window);
     let mut q = format!("sv={SAS_VERSION}&ss=b&srt={resource_types}&sp={permissions}");
-    if let Some(st) = window.start {
-        q.push_str(&format!("&st={}", encode(&format_time(st))));
-    }
-    q.push_str(&format!(
-        "&se={}&spr={}&sig={}",
-        encode(&format_time(window.expiry)),
-        encode(window.protocol.as_str()),
-        encode(&key.sign(&sts))
-    ));
+    push_window_and_signature(&mut q, window, &key.sign(&sts));
     q
 }
 
