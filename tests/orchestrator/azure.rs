@@ -261,6 +261,8 @@ async fn dry_run_prints_the_request_bodies_and_sends_nothing() {
             "3",
             "--vm-size",
             "Standard_D4s_v5",
+            "--inputs-per-task",
+            "2",
         ],
     ));
     let out = output(cmd).await;
@@ -268,6 +270,10 @@ async fn dry_run_prints_the_request_bodies_and_sends_nothing() {
     assert!(out.status.success(), "{text}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     for needle in [
+        // The two tiny inputs of the pack come as one bundle blob, unpacked on the node.
+        "\"filePath\": \"bundle.tar\"",
+        "<sha256 of the bundle of 2 inputs>?<SAS sp=r, signature elided>",
+        "tar -xf bundle.tar",
         // The default pool is an auto-pool: it lives and dies with the job.
         "\"autoPoolSpecification\"",
         "\"poolLifetimeOption\": \"job\"",
@@ -826,13 +832,21 @@ async fn the_trainer_is_downloaded_once_per_node_and_tasks_fit_a_small_disk() {
         assert_eq!(r["status"], "succeeded", "{r:#}\n{text}");
     }
     assert_golden_scores(&rows, &golden, &text);
-    // Every input is fetched once by its task; whatever is left is the trainer.
-    let downloads = handle.downloads();
-    let total: u64 = downloads.values().sum();
-    let trainer = total - rows.len() as u64;
+    let (trainer, inputs) = node_downloads(&handle, &trainer_bin());
     assert!(
         (1..=2).contains(&trainer),
-        "the trainer is fetched once per node (2 nodes), not per task: {downloads:#?}"
+        "the trainer is fetched once per node (2 nodes), not per task: {:#?}",
+        handle.downloads()
+    );
+    // Packed (auto) tiny inputs come in one bundle per pack: one blob per Batch task.
+    let job = standin_ids(&handle.url(), "/jobs").await.remove(0);
+    let tasks = standin_ids(&handle.url(), &format!("/jobs/{job}/tasks")).await;
+    assert!(tasks.len() > 1 && tasks.len() < rows.len(), "{tasks:?}");
+    assert_eq!(
+        inputs,
+        tasks.len() as u64,
+        "one bundle per pack: {:#?}",
+        handle.downloads()
     );
     handle.shutdown().await;
 }
@@ -912,12 +926,23 @@ async fn packed_inputs_score_like_the_goldens_and_a_retry_reruns_only_the_failed
     let job = standin_ids(&handle.url(), "/jobs").await.remove(0);
     let tasks = standin_ids(&handle.url(), &format!("/jobs/{job}/tasks")).await;
     assert_eq!(tasks.len(), 2, "8 inputs in packs of 4: {tasks:?}");
-    // Every input fetched once by its pack, the trainer once per node.
-    let fetched: u64 = handle.downloads().values().sum();
-    assert!(
-        (rows.len() as u64 + 1..=rows.len() as u64 + 2).contains(&fetched),
-        "{fetched} downloads: {:#?}",
-        handle.downloads()
-    );
+    // Each pack fetched its inputs as one bundle, the trainer once per node.
+    let (trainer, inputs) = node_downloads(&handle, &trainer);
+    assert!((1..=2).contains(&trainer), "{:#?}", handle.downloads());
+    assert_eq!(inputs, 2, "one bundle per pack: {:#?}", handle.downloads());
     handle.shutdown().await;
+}
+
+/// The nodes' resource-file downloads: of the trainer (its blob is named by its SHA-256) and
+/// of everything else (inputs, bundles).
+fn node_downloads(handle: &batch_standin::Handle, trainer: &Path) -> (u64, u64) {
+    use sha2::Digest as _;
+    let digest = hex::encode(sha2::Sha256::digest(std::fs::read(trainer).unwrap()));
+    let downloads = handle.downloads();
+    let trainer = downloads
+        .iter()
+        .filter(|(url, _)| url.ends_with(&digest))
+        .map(|(_, n)| n)
+        .sum();
+    (trainer, downloads.values().sum::<u64>() - trainer)
 }

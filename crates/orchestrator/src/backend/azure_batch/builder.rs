@@ -77,6 +77,7 @@ impl AzureBatchBuilder {
             client: Arc::new(client),
             storage,
             sizes: Default::default(),
+            local_inputs: Default::default(),
         })
     }
 }

@@ -7,6 +7,7 @@
 
 mod args;
 mod builder;
+mod bundle;
 mod client;
 pub mod config;
 mod job;
@@ -45,6 +46,17 @@ use crate::{Error, Result};
 
 const NAME: &str = "azure-batch";
 
+/// Local inputs by digest: file and size.
+type LocalInputs = HashMap<String, (std::path::PathBuf, u64)>;
+
+/// A pack's bundle ([`bundle`]): where it is (a read SAS URL once signed) and the members
+/// that come in it instead of as resource files of their own.
+#[derive(Debug, Clone)]
+struct PackBundle {
+    url: String,
+    members: HashSet<String>,
+}
+
 /// Extra SAS lifetime beyond the job's wall-clock cap: queueing before the job starts, and
 /// output uploads after it ends.
 const SAS_MARGIN: Duration = Duration::from_secs(2 * 3600);
@@ -60,6 +72,9 @@ pub struct AzureBatch {
     storage: Storage,
     /// Input sizes by digest, from `stage`, for sizing packs.
     sizes: std::sync::Mutex<HashMap<String, u64>>,
+    /// Inputs on this machine (not already in Blob Storage) by digest, from `stage`: what
+    /// `execute` uploads, alone or in a pack's bundle.
+    local_inputs: std::sync::Mutex<LocalInputs>,
 }
 
 impl std::fmt::Debug for AzureBatch {
@@ -177,22 +192,31 @@ impl AzureBatch {
         run: &RunContext,
         packs: &[packs::Pack],
         tasks: &[TaskSpec],
-        trainer_path: &str,
-        input_url: &dyn Fn(&str) -> Option<String>,
-        output_container_url: &str,
+        urls: &BodyUrls<'_>,
     ) -> (Vec<model::TaskCreate>, Vec<(String, String)>) {
+        let BodyUrls {
+            trainer_path,
+            input_url,
+            bundles,
+            outputs: output_container_url,
+        } = *urls;
         let by_id: HashMap<&str, &TaskSpec> =
             tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
         let mut ok = Vec::with_capacity(packs.len());
         let mut bad = Vec::new();
         for pack in packs {
+            let bundle = bundles.get(&pack.id);
             let mut inputs = Vec::with_capacity(pack.members.len());
             for m in &pack.members {
                 let Some(spec) = by_id.get(m.as_str()) else {
                     continue;
                 };
+                if bundle.is_some_and(|b| b.members.contains(m)) {
+                    inputs.push((*spec, None));
+                    continue;
+                }
                 match input_url(&spec.input_digest) {
-                    Some(u) => inputs.push((*spec, u)),
+                    Some(u) => inputs.push((*spec, Some(u))),
                     None => bad.push((
                         spec.task_id.clone(),
                         format!("input {} was not staged", spec.input_name),
@@ -207,7 +231,7 @@ impl AzureBatch {
                 // The output container belongs to the run; blobs are `<task-id>/<file>`.
                 let x = tasks::TaskInputs {
                     trainer_path,
-                    input_url: input,
+                    input_url: input.as_deref().unwrap_or_default(),
                     output_container_url,
                     output_prefix: &spec.task_id,
                     max_retries: run.retries,
@@ -223,7 +247,7 @@ impl AzureBatch {
                     timeout: run.timeout,
                     retention: self.cfg.task_retention,
                 };
-                packs::build_pack(pack, &inputs, &x)
+                packs::build_pack(pack, &inputs, bundle.map(|b| b.url.as_str()), &x)
             };
             match built {
                 Ok(t) => ok.push(t),
@@ -286,14 +310,36 @@ impl AzureBatch {
             Ok(p) => p,
             Err(e) => return format!("(cannot plan packs: {e})\n"),
         };
-        let (pending, bad) = self.task_bodies(
-            run,
-            &packs,
-            tasks,
-            &trainer_path,
-            &input_url,
-            &out_container,
-        );
+        let locals: LocalInputs = self.local_of(plan).collect();
+        let by_id: HashMap<&str, &TaskSpec> =
+            tasks.iter().map(|t| (t.task_id.as_str(), t)).collect();
+        let bundles: HashMap<String, PackBundle> = packs
+            .iter()
+            .filter(|p| !p.is_single())
+            .filter_map(|p| {
+                let members = bundle_members(p, &by_id, &locals);
+                let chosen = bundle::select(&members);
+                (!chosen.is_empty()).then(|| {
+                    let url = self.storage.object_url(
+                        &run.run_id,
+                        &format!("<sha256 of the bundle of {} inputs>", chosen.len()),
+                    );
+                    let members = chosen.iter().map(|&i| members[i].spec.task_id.clone());
+                    let b = PackBundle {
+                        url: placeholder(&url, "r"),
+                        members: members.collect(),
+                    };
+                    (p.id.clone(), b)
+                })
+            })
+            .collect();
+        let urls = BodyUrls {
+            trainer_path: &trainer_path,
+            input_url: &input_url,
+            bundles: &bundles,
+            outputs: &out_container,
+        };
+        let (pending, bad) = self.task_bodies(run, &packs, tasks, &urls);
         for chunk in pending.chunks(tasks::MAX_TASKS_PER_REQUEST) {
             out.push_str(&format!(
                 "POST /jobs/{job_id}/addtaskcollection\n{}\n",
@@ -365,7 +411,9 @@ impl AzureBatch {
         if specs.is_empty() || shutdown.is_cancelled() {
             return Ok(());
         }
-        let urls = self.sign_urls(run, staged, &specs).await?;
+        let packs = self.packs(run, &specs, true)?;
+        let bundles = self.upload_inputs(run, &packs, &specs).await?;
+        let urls = self.sign_urls(run, staged, &specs, bundles).await?;
         let vm = pool::resolve_image(client, &self.cfg).await?;
         let (pool_info, pool_body) = self.pool_info(run, vm);
         let mut origin = None;
@@ -382,27 +430,100 @@ impl AzureBatch {
             trainer_object: &staged.trainer,
         };
         let end = self
-            .submit_and_watch(&on_pool, pool_info, specs, events, shutdown)
+            .submit_and_watch(&on_pool, pool_info, (specs, packs), events, shutdown)
             .await;
         self.finish(run, &job_id, origin, end).await
     }
 
-    /// SAS URLs for the trainer, the inputs of `specs` and the output container; they must
-    /// outlive queueing, the job's wall-clock cap and the final uploads.
+    /// Uploads the local inputs of `packs`: the small ones of a pack in its bundle, the
+    /// others (and single tasks' inputs) as blobs of their own; one container listing decides
+    /// what is already there. Returns each bundled pack's bundle (its blob URL, unsigned).
+    async fn upload_inputs(
+        &self,
+        run: &RunContext,
+        packs: &[packs::Pack],
+        specs: &[TaskSpec],
+    ) -> std::result::Result<HashMap<String, PackBundle>, String> {
+        let locals = self.local_inputs.lock().expect("lock").clone();
+        let dir = run.run_dir.join("azure-bundles");
+        let by_id: HashMap<&str, &TaskSpec> =
+            specs.iter().map(|t| (t.task_id.as_str(), t)).collect();
+        let mut objects = Vec::new();
+        let mut bundles = HashMap::new();
+        for p in packs {
+            let members = bundle_members(p, &by_id, &locals);
+            let chosen = if p.is_single() {
+                Vec::new()
+            } else {
+                bundle::select(&members)
+            };
+            let mut in_bundle = vec![false; members.len()];
+            for &i in &chosen {
+                in_bundle[i] = true;
+            }
+            if !chosen.is_empty() {
+                let built = bundle::build(&members, &chosen, &packs::member_file, &dir)?;
+                let url = self.storage.object_url(&run.run_id, &built.digest);
+                let ids = chosen.iter().map(|&i| members[i].spec.task_id.clone());
+                let b = PackBundle {
+                    url,
+                    members: ids.collect(),
+                };
+                bundles.insert(p.id.clone(), b);
+                objects.push((built.path, built.digest, built.size));
+            }
+            for (m, bundled) in members.iter().zip(in_bundle) {
+                if let (Some((path, size)), false) = (m.local, bundled) {
+                    objects.push((path.to_owned(), m.spec.input_digest.clone(), size));
+                }
+            }
+        }
+        self.storage.upload(&run.run_id, objects).await?;
+        // The bundles are in the container now (and rebuilt identically should it lose them).
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(bundles)
+    }
+
+    /// The local inputs of `plan` (those not already in this Blob Storage account).
+    fn local_of<'a>(
+        &'a self,
+        plan: &'a StagePlan,
+    ) -> impl Iterator<Item = (String, (std::path::PathBuf, u64))> + 'a {
+        plan.inputs
+            .iter()
+            .filter(|o| !self.storage.is_in_place(o))
+            .map(|o| (o.digest.clone(), (o.path.clone(), o.size)))
+    }
+
+    /// SAS URLs for the trainer, the inputs of `specs` not in a bundle, the bundles and the
+    /// output container; they must outlive queueing, the job's wall-clock cap and the final
+    /// uploads.
     async fn sign_urls(
         &self,
         run: &RunContext,
         staged: &Staged,
         specs: &[TaskSpec],
+        mut bundles: HashMap<String, PackBundle>,
     ) -> std::result::Result<SignedUrls, String> {
         let expiry = SystemTime::now() + self.cfg.job_timeout + SAS_MARGIN;
         let trainer = self.storage.read_url(&staged.trainer, expiry).await?;
-        let digests: BTreeSet<&str> = specs.iter().map(|s| s.input_digest.as_str()).collect();
+        let bundled: HashSet<&str> = bundles
+            .values()
+            .flat_map(|b| b.members.iter().map(String::as_str))
+            .collect();
+        let digests: BTreeSet<&str> = specs
+            .iter()
+            .filter(|s| !bundled.contains(s.task_id.as_str()))
+            .map(|s| s.input_digest.as_str())
+            .collect();
         let mut inputs = HashMap::new();
         for d in digests {
             if let Some(u) = staged.inputs.get(d) {
                 inputs.insert(d.to_owned(), self.storage.read_url(u, expiry).await?);
             }
+        }
+        for b in bundles.values_mut() {
+            b.url = self.storage.read_url(&b.url, expiry).await?;
         }
         let outputs = self
             .storage
@@ -411,6 +532,7 @@ impl AzureBatch {
         Ok(SignedUrls {
             trainer,
             inputs,
+            bundles,
             outputs,
         })
     }
@@ -421,7 +543,7 @@ impl AzureBatch {
         &self,
         p: &OnPool<'_>,
         pool_info: PoolInfo,
-        specs: Vec<TaskSpec>,
+        (specs, packs): (Vec<TaskSpec>, Vec<packs::Pack>),
         events: &mpsc::UnboundedSender<TaskEvent>,
         shutdown: &CancellationToken,
     ) -> std::result::Result<WatchEnd, String> {
@@ -430,9 +552,13 @@ impl AzureBatch {
         job::create_job(client, &job).await?;
         let lookup = |d: &str| p.urls.inputs.get(d).cloned();
         let trainer_path = tasks::node_trainer(object_digest(p.trainer_object));
-        let packs = self.packs(run, &specs, true)?;
-        let (creates, bad) =
-            self.task_bodies(run, &packs, &specs, &trainer_path, &lookup, &p.urls.outputs);
+        let urls = BodyUrls {
+            trainer_path: &trainer_path,
+            input_url: &lookup,
+            bundles: &p.urls.bundles,
+            outputs: &p.urls.outputs,
+        };
+        let (creates, bad) = self.task_bodies(run, &packs, &specs, &urls);
         let pending: Vec<tasks::Pending> = creates.iter().map(tasks::Pending::new).collect();
         drop(creates);
         for (id, why) in &bad {
@@ -700,7 +826,19 @@ impl AzureBatch {
 struct SignedUrls {
     trainer: String,
     inputs: HashMap<String, String>,
+    /// By pack id.
+    bundles: HashMap<String, PackBundle>,
     outputs: String,
+}
+
+/// Where the files of the task bodies come from (the trainer on the node, each input's read
+/// SAS URL by digest, each pack's bundle) and go (the output container's SAS URL).
+#[derive(Clone, Copy)]
+struct BodyUrls<'a> {
+    trainer_path: &'a str,
+    input_url: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    bundles: &'a HashMap<String, PackBundle>,
+    outputs: &'a str,
 }
 
 /// What the steps after the pool share.
@@ -712,6 +850,24 @@ struct OnPool<'a> {
     urls: &'a SignedUrls,
     /// The staged trainer's blob URL (its last segment is the digest).
     trainer_object: &'a str,
+}
+
+/// `pack`'s members as the bundler sees them (members not in `specs` left out).
+fn bundle_members<'a>(
+    pack: &packs::Pack,
+    by_id: &HashMap<&str, &'a TaskSpec>,
+    locals: &'a LocalInputs,
+) -> Vec<bundle::Member<'a>> {
+    pack.members
+        .iter()
+        .filter_map(|m| by_id.get(m.as_str()).copied())
+        .map(|spec| bundle::Member {
+            spec,
+            local: locals
+                .get(&spec.input_digest)
+                .map(|(p, n)| (p.as_path(), *n)),
+        })
+        .collect()
 }
 
 /// The digest a staged object's URL ends with (objects are named by digest).
@@ -789,6 +945,10 @@ impl Backend for AzureBatch {
             .lock()
             .expect("lock")
             .extend(plan.inputs.iter().map(|o| (o.digest.clone(), o.size)));
+        self.local_inputs
+            .lock()
+            .expect("lock")
+            .extend(self.local_of(plan));
         self.storage.stage(&run.run_id, plan).await.map_err(err)
     }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use sha2::Digest as _;
 
+use super::bundle::BUNDLE_FILE;
 use super::model::{self, ResourceFile, TaskConstraints, TaskCreate};
 use super::tasks::{is_plain_word, output_file};
 use crate::backend::kit::pack::{self, InputsPerTask, TrainerRate};
@@ -137,10 +138,22 @@ pub(crate) struct PackInputs<'a> {
     pub(crate) retention: Duration,
 }
 
-/// The Batch task of a pack of several inputs (`inputs`: each member's spec and read SAS URL).
+/// A member's file name under `in/<task-id>/`: the input's own name when it needs no
+/// quoting, so trainer errors name it.
+pub(crate) fn member_file(spec: &TaskSpec) -> String {
+    if is_plain_word(&spec.input_name) && !spec.input_name.starts_with('-') {
+        spec.input_name.clone()
+    } else {
+        "input.csv".to_owned()
+    }
+}
+
+/// The Batch task of a pack of several inputs (`inputs`: each member's spec and read SAS URL,
+/// `None` for a member that comes in the pack's bundle, whose read SAS URL is `bundle`).
 pub(crate) fn build_pack(
     pack: &Pack,
-    inputs: &[(&TaskSpec, String)],
+    inputs: &[(&TaskSpec, Option<String>)],
+    bundle: Option<&str>,
     x: &PackInputs<'_>,
 ) -> Result<TaskCreate, String> {
     let args = &inputs[0].0.trainer_args;
@@ -150,22 +163,21 @@ pub(crate) fn build_pack(
              use only letters, digits and ._+=,:@%/-"
         ));
     }
-    let resource_files = inputs
-        .iter()
-        .map(|(spec, url)| {
-            // The input keeps its own name when it needs no quoting, so trainer errors name it.
-            let name = if is_plain_word(&spec.input_name) && !spec.input_name.starts_with('-') {
-                spec.input_name.as_str()
-            } else {
-                "input.csv"
-            };
-            ResourceFile {
-                http_url: url.clone(),
-                file_path: format!("in/{}/{name}", spec.task_id),
-                file_mode: None,
-            }
+    let mut resource_files: Vec<ResourceFile> = bundle
+        .map(|url| ResourceFile {
+            http_url: url.to_owned(),
+            file_path: BUNDLE_FILE.to_owned(),
+            file_mode: None,
         })
+        .into_iter()
         .collect();
+    resource_files.extend(inputs.iter().filter_map(|(spec, url)| {
+        Some(ResourceFile {
+            http_url: url.clone()?,
+            file_path: format!("in/{}/{}", spec.task_id, member_file(spec)),
+            file_mode: None,
+        })
+    }));
     let first = &inputs[0].0.input_name;
     let last = &inputs[inputs.len() - 1].0.input_name;
     let display: String = format!("{} inputs: {first} .. {last}", inputs.len())
@@ -183,7 +195,10 @@ pub(crate) fn build_pack(
     Ok(TaskCreate {
         id: pack.id.clone(),
         display_name: display,
-        command_line: format!("/bin/sh -c '{}'", pack_script(x, args)),
+        command_line: format!(
+            "/bin/sh -c '{}'",
+            pack_script(x, args, bundle.is_some())
+        ),
         resource_files,
         output_files: vec![
             container(
@@ -204,7 +219,17 @@ pub(crate) fn build_pack(
 }
 
 /// The loop a pack runs (no single quotes: it sits inside `/bin/sh -c '...'`).
-fn pack_script(x: &PackInputs<'_>, args: &[String]) -> String {
+/// With `bundled`, the pack's bundle is unpacked first (a bundle that does not unpack fails
+/// the pack, which fails each member with the pack's failure, not with missing files).
+fn pack_script(x: &PackInputs<'_>, args: &[String], bundled: bool) -> String {
+    let unpack = if bundled {
+        format!(
+            "tar -xf {BUNDLE_FILE} || {{ echo \"{BUNDLE_FILE} did not unpack\" >&2; exit 3; }}; \
+             rm -f {BUNDLE_FILE}; "
+        )
+    } else {
+        String::new()
+    };
     let limit = match x.timeout {
         Some(t) => format!("timeout -k 5 {} ", t.as_secs().max(1)),
         None => String::new(),
@@ -215,7 +240,7 @@ fn pack_script(x: &PackInputs<'_>, args: &[String]) -> String {
         flags.push_str(a);
     }
     format!(
-        "T=\"{trainer}\"; mkdir -p out; : >{RESULTS_FILE}; \
+        "{unpack}T=\"{trainer}\"; mkdir -p out; : >{RESULTS_FILE}; \
          for f in in/*/*; do t=${{f#in/}}; t=${{t%%/*}}; o=out/$t; a=0; \
          while :; do a=$((a+1)); rm -f $o.txt; \
          {limit}\"$T\" \"./$f\" $o.txt{flags} >$o.out 2>$o.err; rc=$?; \
@@ -366,7 +391,7 @@ mod tests {
             timeout: Some(Duration::from_secs(30)),
             retention: Duration::from_secs(600),
         };
-        let s = pack_script(&x, &["--threads".into(), "1".into()]);
+        let s = pack_script(&x, &["--threads".into(), "1".into()], false);
         assert!(!s.contains('\''), "{s}");
         // Run it for real: a fake trainer that fails once with exit 2 on b, exit 1 on c.
         let dir = tempfile::tempdir().unwrap();

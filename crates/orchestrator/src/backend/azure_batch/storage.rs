@@ -105,29 +105,17 @@ impl Storage {
         }
     }
 
-    /// Creates the run's containers and uploads what is not there yet.
+    /// Creates the run's containers and uploads the trainer. The inputs' blob URLs are where
+    /// [`Storage::upload`] puts them once the packs are known (small inputs of a pack go up
+    /// together, in its bundle).
     pub(crate) async fn stage(&self, run_id: &str, plan: &StagePlan) -> Result<Staged, String> {
-        let run = self.client.ensure_containers(run_id).await.map_err(text)?;
-        let mut objects = vec![LocalObject {
-            path: plan.trainer.path.clone(),
-            digest: plan.trainer.digest.clone(),
-            size: plan.trainer.size,
-        }];
-        objects.extend(
-            plan.inputs
-                .iter()
-                .filter(|o| self.in_place(o).is_none())
-                .map(|o| LocalObject {
-                    path: o.path.clone(),
-                    digest: o.digest.clone(),
-                    size: o.size,
-                }),
-        );
-        // azure-staging logs the one INFO summary (objects, uploaded, bytes) for the call.
-        self.client
-            .upload_objects(&run, &objects, None)
-            .await
-            .map_err(text)?;
+        self.client.ensure_containers(run_id).await.map_err(text)?;
+        let trainer = &plan.trainer;
+        self.upload(
+            run_id,
+            vec![(trainer.path.clone(), trainer.digest.clone(), trainer.size)],
+        )
+        .await?;
         Ok(Staged {
             trainer: self.object_url(run_id, &plan.trainer.digest),
             inputs: plan
@@ -141,6 +129,32 @@ impl Storage {
                 })
                 .collect(),
         })
+    }
+
+    /// Uploads local files `(path, digest, size)` as content-addressed objects of the run's
+    /// input container (made by [`Storage::stage`]); one listing of the container decides
+    /// what is there already.
+    pub(crate) async fn upload(
+        &self,
+        run_id: &str,
+        objects: Vec<(std::path::PathBuf, String, u64)>,
+    ) -> Result<(), String> {
+        let run = self.containers(run_id)?;
+        let objects: Vec<LocalObject> = objects
+            .into_iter()
+            .map(|(path, digest, size)| LocalObject { path, digest, size })
+            .collect();
+        // azure-staging logs the one INFO summary (objects, uploaded, bytes) for the call.
+        self.client
+            .upload_objects(&run, &objects, None)
+            .await
+            .map_err(text)?;
+        Ok(())
+    }
+
+    /// Whether `object` already lives in this account (`run az://...`).
+    pub(crate) fn is_in_place(&self, object: &crate::task::StageObject) -> bool {
+        self.in_place(object).is_some()
     }
 
     /// An input that already lives in this account (`run az://...`): its blob URL, which
