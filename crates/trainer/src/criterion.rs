@@ -38,6 +38,14 @@ impl Rows<'_> {
     }
 }
 
+/// `weighted_n_node_samples`, `weighted_n_left` and `weighted_n_right`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Weighted {
+    pub(crate) node: f64,
+    pub(crate) left: f64,
+    pub(crate) right: f64,
+}
+
 /// The running state of a criterion over one node (`Criterion` in sklearn). Positions are
 /// absolute indices into `rows.samples`.
 pub(crate) trait SplitCriterion {
@@ -58,12 +66,20 @@ pub(crate) trait SplitCriterion {
     }
     /// `node_value`: appended to `out`.
     fn node_value(&self, out: &mut Vec<f64>);
+    /// The node's and the children's weights.
+    fn weighted(&self) -> Weighted;
     /// `weighted_n_node_samples`.
-    fn weighted_n_node(&self) -> f64;
+    fn weighted_n_node(&self) -> f64 {
+        self.weighted().node
+    }
     /// `weighted_n_left`.
-    fn weighted_n_left(&self) -> f64;
+    fn weighted_n_left(&self) -> f64 {
+        self.weighted().left
+    }
     /// `weighted_n_right`.
-    fn weighted_n_right(&self) -> f64;
+    fn weighted_n_right(&self) -> f64 {
+        self.weighted().right
+    }
     /// `impurity_improvement`, with `weighted_n_samples` the tree's total weight.
     fn impurity_improvement(&self, parent: f64, left: f64, right: f64, total: f64) -> f64 {
         let w = self.weighted_n_node();
@@ -87,9 +103,7 @@ pub(crate) struct RegressionSums {
     sq_sum_total: f64,
     sum_left: f64,
     sum_right: f64,
-    weighted_n_node: f64,
-    weighted_n_left: f64,
-    weighted_n_right: f64,
+    w: Weighted,
 }
 
 impl RegressionSums {
@@ -102,16 +116,14 @@ impl RegressionSums {
             sq_sum_total: 0.0,
             sum_left: 0.0,
             sum_right: 0.0,
-            weighted_n_node: 0.0,
-            weighted_n_left: 0.0,
-            weighted_n_right: 0.0,
+            w: Weighted::default(),
         }
     }
 
     fn init(&mut self, rows: Rows<'_>, start: usize, end: usize) {
         self.start = start;
         self.end = end;
-        self.weighted_n_node = 0.0;
+        self.w.node = 0.0;
         self.sq_sum_total = 0.0;
         self.sum_total = 0.0;
         for p in start..end {
@@ -119,7 +131,7 @@ impl RegressionSums {
             let w_y = w * y;
             self.sum_total += w_y;
             self.sq_sum_total += w_y * y;
-            self.weighted_n_node += w;
+            self.w.node += w;
         }
         self.reset();
     }
@@ -128,41 +140,41 @@ impl RegressionSums {
         self.pos = self.start;
         self.sum_left = 0.0;
         self.sum_right = self.sum_total;
-        self.weighted_n_left = 0.0;
-        self.weighted_n_right = self.weighted_n_node;
+        self.w.left = 0.0;
+        self.w.right = self.w.node;
     }
 
     #[inline]
     fn update(&mut self, rows: Rows<'_>, new_pos: usize) {
         let pos = self.pos;
         if new_pos - pos <= self.end - new_pos {
-            let (mut sum_left, mut w_left) = (self.sum_left, self.weighted_n_left);
+            let (mut sum_left, mut w_left) = (self.sum_left, self.w.left);
             for p in pos..new_pos {
                 let (w, y) = rows.wy(p);
                 sum_left += w * y;
                 w_left += w;
             }
             self.sum_left = sum_left;
-            self.weighted_n_left = w_left;
+            self.w.left = w_left;
         } else {
             // reverse_reset, then take the rows right of new_pos back out.
-            let (mut sum_left, mut w_left) = (self.sum_total, self.weighted_n_node);
+            let (mut sum_left, mut w_left) = (self.sum_total, self.w.node);
             for p in (new_pos..self.end).rev() {
                 let (w, y) = rows.wy(p);
                 sum_left -= w * y;
                 w_left -= w;
             }
             self.sum_left = sum_left;
-            self.weighted_n_left = w_left;
+            self.w.left = w_left;
         }
-        self.weighted_n_right = self.weighted_n_node - self.weighted_n_left;
+        self.w.right = self.w.node - self.w.left;
         self.sum_right = self.sum_total - self.sum_left;
         self.pos = new_pos;
     }
 
     /// The node's totals `(sum_total, weighted_n_node)`, where the partition's sums start.
     pub(crate) fn totals(&self) -> (f64, f64) {
-        (self.sum_total, self.weighted_n_node)
+        (self.sum_total, self.w.node)
     }
 
     /// `reset(); update(pos)` from sums taken while partitioning, in the order `update` would
@@ -176,8 +188,8 @@ impl RegressionSums {
             backward
         };
         self.sum_left = sum_left;
-        self.weighted_n_left = w_left;
-        self.weighted_n_right = self.weighted_n_node - w_left;
+        self.w.left = w_left;
+        self.w.right = self.w.node - w_left;
         self.sum_right = self.sum_total - sum_left;
         self.pos = pos;
     }
@@ -200,16 +212,10 @@ macro_rules! regression_common {
             Some(&mut self.s)
         }
         fn node_value(&self, out: &mut Vec<f64>) {
-            out.push(self.s.sum_total / self.s.weighted_n_node);
+            out.push(self.s.sum_total / self.s.w.node);
         }
-        fn weighted_n_node(&self) -> f64 {
-            self.s.weighted_n_node
-        }
-        fn weighted_n_left(&self) -> f64 {
-            self.s.weighted_n_left
-        }
-        fn weighted_n_right(&self) -> f64 {
-            self.s.weighted_n_right
+        fn weighted(&self) -> Weighted {
+            self.s.w
         }
     };
 }
@@ -224,8 +230,8 @@ impl SplitCriterion for Mse {
 
     fn node_impurity(&self, _rows: Rows<'_>) -> f64 {
         let s = &self.s;
-        let mean = s.sum_total / s.weighted_n_node;
-        s.sq_sum_total / s.weighted_n_node - mean * mean
+        let mean = s.sum_total / s.w.node;
+        s.sq_sum_total / s.w.node - mean * mean
     }
 
     fn children_impurity(&self, rows: Rows<'_>) -> (f64, f64) {
@@ -236,18 +242,18 @@ impl SplitCriterion for Mse {
             sq_sum_left += w * y * y;
         }
         let sq_sum_right = s.sq_sum_total - sq_sum_left;
-        let mean_left = s.sum_left / s.weighted_n_left;
-        let mean_right = s.sum_right / s.weighted_n_right;
+        let mean_left = s.sum_left / s.w.left;
+        let mean_right = s.sum_right / s.w.right;
         (
-            sq_sum_left / s.weighted_n_left - mean_left * mean_left,
-            sq_sum_right / s.weighted_n_right - mean_right * mean_right,
+            sq_sum_left / s.w.left - mean_left * mean_left,
+            sq_sum_right / s.w.right - mean_right * mean_right,
         )
     }
 
     #[inline]
     fn proxy_impurity_improvement(&self, _rows: Rows<'_>) -> f64 {
         let s = &self.s;
-        s.sum_left * s.sum_left / s.weighted_n_left + s.sum_right * s.sum_right / s.weighted_n_right
+        s.sum_left * s.sum_left / s.w.left + s.sum_right * s.sum_right / s.w.right
     }
 }
 
@@ -285,14 +291,14 @@ impl SplitCriterion for Poisson {
 
     fn node_impurity(&self, rows: Rows<'_>) -> f64 {
         let s = &self.s;
-        self.loss(rows, (s.start, s.end), s.sum_total, s.weighted_n_node)
+        self.loss(rows, (s.start, s.end), s.sum_total, s.w.node)
     }
 
     fn children_impurity(&self, rows: Rows<'_>) -> (f64, f64) {
         let s = &self.s;
         (
-            self.loss(rows, (s.start, s.pos), s.sum_left, s.weighted_n_left),
-            self.loss(rows, (s.pos, s.end), s.sum_right, s.weighted_n_right),
+            self.loss(rows, (s.start, s.pos), s.sum_left, s.w.left),
+            self.loss(rows, (s.pos, s.end), s.sum_right, s.w.right),
         )
     }
 
@@ -301,8 +307,8 @@ impl SplitCriterion for Poisson {
         if s.sum_left <= EPSILON || s.sum_right <= EPSILON {
             return f64::NEG_INFINITY;
         }
-        let mean_left = s.sum_left / s.weighted_n_left;
-        let mean_right = s.sum_right / s.weighted_n_right;
+        let mean_left = s.sum_left / s.w.left;
+        let mean_right = s.sum_right / s.w.right;
         let proxy_left = 0.0 - s.sum_left * log2_sklearn(mean_left);
         let proxy_right = 0.0 - s.sum_right * log2_sklearn(mean_right);
         -proxy_left - proxy_right
@@ -319,9 +325,7 @@ pub(crate) struct ClassCriterion {
     sum_total: Vec<f64>,
     sum_left: Vec<f64>,
     sum_right: Vec<f64>,
-    weighted_n_node: f64,
-    weighted_n_left: f64,
-    weighted_n_right: f64,
+    w: Weighted,
 }
 
 impl ClassCriterion {
@@ -334,9 +338,7 @@ impl ClassCriterion {
             sum_total: vec![0.0; n_classes],
             sum_left: vec![0.0; n_classes],
             sum_right: vec![0.0; n_classes],
-            weighted_n_node: 0.0,
-            weighted_n_left: 0.0,
-            weighted_n_right: 0.0,
+            w: Weighted::default(),
         }
     }
 }
@@ -346,11 +348,11 @@ impl SplitCriterion for ClassCriterion {
         self.start = start;
         self.end = end;
         self.sum_total.iter_mut().for_each(|s| *s = 0.0);
-        self.weighted_n_node = 0.0;
+        self.w.node = 0.0;
         for &i in &rows.samples[start..end] {
             let w = rows.weights[i as usize];
             self.sum_total[rows.classes[i as usize] as usize] += w;
-            self.weighted_n_node += w;
+            self.w.node += w;
         }
         self.reset(rows);
     }
@@ -359,8 +361,8 @@ impl SplitCriterion for ClassCriterion {
         self.pos = self.start;
         self.sum_left.iter_mut().for_each(|s| *s = 0.0);
         self.sum_right.copy_from_slice(&self.sum_total);
-        self.weighted_n_left = 0.0;
-        self.weighted_n_right = self.weighted_n_node;
+        self.w.left = 0.0;
+        self.w.right = self.w.node;
     }
 
     fn update(&mut self, rows: Rows<'_>, new_pos: usize) {
@@ -368,9 +370,9 @@ impl SplitCriterion for ClassCriterion {
         for &i in &rows.samples[self.pos..new_pos] {
             let w = rows.weights[i as usize];
             self.sum_left[rows.classes[i as usize] as usize] += w;
-            self.weighted_n_left += w;
+            self.w.left += w;
         }
-        self.weighted_n_right = self.weighted_n_node - self.weighted_n_left;
+        self.w.right = self.w.node - self.w.left;
         for ((r, t), l) in self
             .sum_right
             .iter_mut()
@@ -383,28 +385,22 @@ impl SplitCriterion for ClassCriterion {
     }
 
     fn node_impurity(&self, _rows: Rows<'_>) -> f64 {
-        impurity_of(self.name, &self.sum_total, self.weighted_n_node)
+        impurity_of(self.name, &self.sum_total, self.w.node)
     }
 
     fn children_impurity(&self, _rows: Rows<'_>) -> (f64, f64) {
         (
-            impurity_of(self.name, &self.sum_left, self.weighted_n_left),
-            impurity_of(self.name, &self.sum_right, self.weighted_n_right),
+            impurity_of(self.name, &self.sum_left, self.w.left),
+            impurity_of(self.name, &self.sum_right, self.w.right),
         )
     }
 
     fn node_value(&self, out: &mut Vec<f64>) {
-        out.extend(self.sum_total.iter().map(|&s| s / self.weighted_n_node));
+        out.extend(self.sum_total.iter().map(|&s| s / self.w.node));
     }
 
-    fn weighted_n_node(&self) -> f64 {
-        self.weighted_n_node
-    }
-    fn weighted_n_left(&self) -> f64 {
-        self.weighted_n_left
-    }
-    fn weighted_n_right(&self) -> f64 {
-        self.weighted_n_right
+    fn weighted(&self) -> Weighted {
+        self.w
     }
 }
 
@@ -416,9 +412,7 @@ pub(crate) struct Mae {
     start: usize,
     end: usize,
     pos: usize,
-    weighted_n_node: f64,
-    weighted_n_left: f64,
-    weighted_n_right: f64,
+    w: Weighted,
     node_median: f64,
     left_abs_errors: Vec<f64>,
     right_abs_errors: Vec<f64>,
@@ -437,9 +431,7 @@ impl Mae {
             start: 0,
             end: 0,
             pos: 0,
-            weighted_n_node: 0.0,
-            weighted_n_left: 0.0,
-            weighted_n_right: 0.0,
+            w: Weighted::default(),
             node_median: 0.0,
             left_abs_errors: vec![0.0; n_samples],
             right_abs_errors: vec![0.0; n_samples],
@@ -491,9 +483,9 @@ impl SplitCriterion for Mae {
     fn init(&mut self, rows: Rows<'_>, start: usize, end: usize) {
         self.start = start;
         self.end = end;
-        self.weighted_n_node = 0.0;
+        self.w.node = 0.0;
         for &i in &rows.samples[start..end] {
-            self.weighted_n_node += rows.weights[i as usize];
+            self.w.node += rows.weights[i as usize];
         }
         self.reset(rows);
     }
@@ -501,8 +493,8 @@ impl SplitCriterion for Mae {
     fn reset(&mut self, rows: Rows<'_>) {
         let (start, end) = (self.start, self.end);
         let n = end - start;
-        self.weighted_n_left = 0.0;
-        self.weighted_n_right = self.weighted_n_node;
+        self.w.left = 0.0;
+        self.w.right = self.w.node;
         self.pos = start;
         self.left_abs_errors[start..end]
             .iter_mut()
@@ -528,15 +520,15 @@ impl SplitCriterion for Mae {
 
     fn update(&mut self, rows: Rows<'_>, new_pos: usize) {
         for &i in &rows.samples[self.pos..new_pos] {
-            self.weighted_n_left += rows.weights[i as usize];
+            self.w.left += rows.weights[i as usize];
         }
-        self.weighted_n_right = self.weighted_n_node - self.weighted_n_left;
+        self.w.right = self.w.node - self.w.left;
         self.pos = new_pos;
     }
 
     fn node_impurity(&self, _rows: Rows<'_>) -> f64 {
         // sklearn reads index 0: it is only asked at the root, where start is 0.
-        self.right_abs_errors[0] / self.weighted_n_node
+        self.right_abs_errors[0] / self.w.node
     }
 
     fn children_impurity(&self, _rows: Rows<'_>) -> (f64, f64) {
@@ -548,21 +540,15 @@ impl SplitCriterion for Mae {
         if self.pos < self.end {
             right += self.right_abs_errors[self.pos];
         }
-        (left / self.weighted_n_left, right / self.weighted_n_right)
+        (left / self.w.left, right / self.w.right)
     }
 
     fn node_value(&self, out: &mut Vec<f64>) {
         out.push(self.node_median);
     }
 
-    fn weighted_n_node(&self) -> f64 {
-        self.weighted_n_node
-    }
-    fn weighted_n_left(&self) -> f64 {
-        self.weighted_n_left
-    }
-    fn weighted_n_right(&self) -> f64 {
-        self.weighted_n_right
+    fn weighted(&self) -> Weighted {
+        self.w
     }
 }
 

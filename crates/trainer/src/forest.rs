@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::params::Criterion;
 use crate::params::ForestValidParams;
 use crate::rng::{Mt19937, RAND_R_MAX};
-use crate::splitter::{SplitKind, fit_exact, root_split_exact};
+use crate::splitter::{ExactFit, SplitKind, fit_exact, root_split_exact};
 use crate::tree::{self, TrainSet, Tree, TreeConfig};
 
 /// What a tree predicts and how it splits: the estimator's seams.
@@ -35,28 +35,31 @@ pub(crate) enum Grower<'a> {
     Values { y: &'a [f64], extra: bool },
 }
 
-/// Evaluates `$body` with `$kind` (the exact-order splitter kind), `$y` (the regression
-/// targets, empty for classes) and `$c` (a `&mut` to the grower's criterion, statically typed
-/// so the hot calls inline).
+/// Evaluates `$body` with `$fit` (the exact-order splitter's [`ExactFit`] for the grower)
+/// and `$c` (a `&mut` to the grower's criterion, statically typed so the hot calls inline).
 macro_rules! with_criterion {
-    ($grower:expr, $data:expr, $cfg:expr, |$kind:ident, $y:ident, $c:ident| $body:expr) => {{
-        let kind_of = |extra: bool| {
-            if extra {
+    ($grower:expr, $data:expr, $weights:expr, $seed:expr, $cfg:expr,
+     |$fit:ident, $c:ident| $body:expr) => {{
+        let fit_of = |values, extra: bool| ExactFit {
+            data: $data,
+            values,
+            weights: $weights,
+            rand_r_seed: $seed,
+            cfg: $cfg,
+            kind: if extra {
                 SplitKind::Random
             } else {
                 SplitKind::Best
-            }
+            },
         };
         match $grower {
             Grower::Classes { extra } => {
-                let $kind = kind_of(extra);
-                let $y: &[f64] = &[];
+                let $fit = fit_of(&[], extra);
                 let $c = &mut ClassCriterion::new($cfg.criterion, $data.n_classes);
                 $body
             }
             Grower::Values { y, extra } => {
-                let $kind = kind_of(extra);
-                let $y: &[f64] = y;
+                let $fit = fit_of(y, extra);
                 let s = RegressionSums::new();
                 match $cfg.criterion {
                     Criterion::Poisson => {
@@ -79,7 +82,7 @@ macro_rules! with_criterion {
 
 impl Grower<'_> {
     /// Grows one tree. The random forest classifier keeps its own fused best splitter
-    /// (`tree.rs`); everything else runs the exact-order splitter with its criterion.
+    /// (`tree/`); everything else runs the exact-order splitter with its criterion.
     pub(crate) fn grow(
         self,
         data: TrainSet<'_>,
@@ -94,8 +97,8 @@ impl Grower<'_> {
             Grower::Classes { .. } => data.n_classes,
             Grower::Values { .. } => 1,
         };
-        with_criterion!(self, data, cfg, |kind, y, c| {
-            fit_exact(data, y, weights, rand_r_seed, cfg, kind, c, width)
+        with_criterion!(self, data, weights, rand_r_seed, cfg, |fit, c| {
+            fit_exact(fit, c, width)
         })
     }
 
@@ -111,8 +114,8 @@ impl Grower<'_> {
         if let Grower::Classes { extra: false } = self {
             return tree::root_split(data, weights, rand_r_seed, cfg);
         }
-        with_criterion!(self, data, cfg, |kind, y, c| {
-            root_split_exact(data, y, weights, rand_r_seed, cfg, kind, c)
+        with_criterion!(self, data, weights, rand_r_seed, cfg, |fit, c| {
+            root_split_exact(fit, c)
         })
     }
 

@@ -62,6 +62,16 @@ struct View<'a> {
 }
 
 impl<'a> View<'a> {
+    /// The fold's own rows: `data`'s columns and classes, regression targets `values`.
+    fn of(data: TrainSet<'a>, values: &'a [f64], weights: &'a [f64]) -> Self {
+        View {
+            columns: data.columns,
+            values,
+            classes: data.y,
+            weights,
+        }
+    }
+
     /// What the criterion reads through `samples`.
     fn rows<'s>(&self, samples: &'s [u32]) -> Rows<'s>
     where
@@ -173,46 +183,37 @@ struct Exact<'a> {
     key_buf: Vec<u64>,
 }
 
-/// Grows one tree with `criterion` over `data` (class targets `data.y`, or regression targets
-/// `values`), row `weights`, splitter seed `rand_r_seed`; `width` values per node.
-#[allow(clippy::too_many_arguments)]
+/// What one exact-order tree is grown from: `data` (class targets `data.y`), regression
+/// targets `values` (empty for classes), row `weights`, the splitter seed, the limits and the
+/// splitter kind.
+#[derive(Clone, Copy)]
+pub(crate) struct ExactFit<'a> {
+    pub(crate) data: TrainSet<'a>,
+    pub(crate) values: &'a [f64],
+    pub(crate) weights: &'a [f64],
+    pub(crate) rand_r_seed: u32,
+    pub(crate) cfg: TreeConfig,
+    pub(crate) kind: SplitKind,
+}
+
+/// Grows the tree `fit` describes with `criterion`; `width` values per node.
 pub(crate) fn fit_exact<C: SplitCriterion>(
-    data: TrainSet<'_>,
-    values: &[f64],
-    weights: &[f64],
-    rand_r_seed: u32,
-    cfg: TreeConfig,
-    kind: SplitKind,
+    fit: ExactFit<'_>,
     criterion: &mut C,
     width: usize,
 ) -> Tree {
-    let view = View {
-        columns: data.columns,
-        values,
-        classes: data.y,
-        weights,
-    };
-    Exact::new(data, weights, rand_r_seed, cfg, kind).build(criterion, view, width)
+    let view = View::of(fit.data, fit.values, fit.weights);
+    Exact::new(&fit).build(criterion, view, width)
 }
 
 /// The split search at the root alone (what [`fit_exact`] does first): the chosen feature and
 /// threshold, if the root splits. For the benches.
 pub(crate) fn root_split_exact<C: SplitCriterion>(
-    data: TrainSet<'_>,
-    values: &[f64],
-    weights: &[f64],
-    rand_r_seed: u32,
-    cfg: TreeConfig,
-    kind: SplitKind,
+    fit: ExactFit<'_>,
     criterion: &mut C,
 ) -> Option<(usize, f64)> {
-    let view = View {
-        columns: data.columns,
-        values,
-        classes: data.y,
-        weights,
-    };
-    let mut sp = Exact::new(data, weights, rand_r_seed, cfg, kind);
+    let view = View::of(fit.data, fit.values, fit.weights);
+    let mut sp = Exact::new(&fit);
     let end = sp.samples.len();
     criterion.init(view.rows(&sp.samples), 0, end);
     let impurity = criterion.node_impurity(view.rows(&sp.samples));
@@ -245,21 +246,16 @@ impl StackRecord {
 impl<'a> Exact<'a> {
     /// `Splitter.init`: only positively weighted rows enter `samples`; the total weight counts
     /// all.
-    fn new(
-        data: TrainSet<'a>,
-        weights: &[f64],
-        rand_r_seed: u32,
-        cfg: TreeConfig,
-        kind: SplitKind,
-    ) -> Self {
+    fn new(fit: &ExactFit<'a>) -> Self {
+        let (data, weights) = (fit.data, fit.weights);
         let samples: Vec<u32> = (0..data.n_rows as u32)
             .filter(|&i| weights[i as usize] != 0.0)
             .collect();
         Exact {
             has_missing: data.has_missing,
-            cfg,
-            kind,
-            rng: RandR::new(rand_r_seed),
+            cfg: fit.cfg,
+            kind: fit.kind,
+            rng: RandR::new(fit.rand_r_seed),
             fv: vec![0.0; samples.len()],
             samples,
             features: (0..data.n_features).collect(),
@@ -757,7 +753,15 @@ mod tests {
             max_features: 3,
             ..crate::forest::tree_config(&params, data.n_features)
         };
-        let mut sp = Exact::new(data, view.weights, 777, cfg, kind);
+        let fit = ExactFit {
+            data,
+            values: view.values,
+            weights: view.weights,
+            rand_r_seed: 777,
+            cfg,
+            kind,
+        };
+        let mut sp = Exact::new(&fit);
         sp.block_rows = block_rows;
         sp.build(crit, view, width)
     }
