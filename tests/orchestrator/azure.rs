@@ -245,6 +245,25 @@ async fn a_fatal_pool_resize_error_fails_fast_with_the_quota_named() {
     handle.shutdown().await;
 }
 
+/// A refused `addtaskcollection` ends the run with one `error:` line that gives Batch's answer
+/// once (the backend error's own text holds its cause, and the chain used to repeat it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_task_collection_names_its_cause_once() {
+    let faults = vec![fault(serde_json::json!({
+        "kind": "status", "status": 400, "count": 100, "code": "InvalidPropertyValue",
+        "pathContains": "addtaskcollection", "method": "POST"
+    }))];
+    let (s, handle) = start(faults).await;
+    s.copy_input("iris.csv", "iris.csv");
+    let text = fails_fast(run_cmd(&s, &handle, &[])).await;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line in\n{text}"));
+    assert_eq!(line.matches("InvalidPropertyValue").count(), 1, "{line}");
+    handle.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dry_run_prints_the_request_bodies_and_sends_nothing() {
     let s = Scratch::new();

@@ -344,12 +344,7 @@ pub async fn main(cli: Cli) -> ExitCode {
     match run(cli, shutdown).await {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let mut message = format!("error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
+            let message = format!("error: {}", e.report());
             // One line, whatever a file name or a service's message holds.
             eprintln!("{}", crate::text::one_line(&message));
             ExitCode::from(e.exit_code())

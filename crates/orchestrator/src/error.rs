@@ -97,6 +97,23 @@ impl Error {
         }
     }
 
+    /// The error and each of its causes once, joined by `: ` (what `main` prints after
+    /// `error: `). A cause whose text the line already ends with is not repeated: a
+    /// [`Error::Backend`] shows its source in its own text, and so do some backends' errors.
+    pub fn report(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !line.ends_with(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
+            }
+            source = cause.source();
+        }
+        line
+    }
+
     /// Shorthand for [`Error::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
@@ -123,3 +140,46 @@ pub const EXIT_BAD_GRID: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 /// Exit code after Ctrl-C / SIGTERM (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failed `addtaskcollection` printed its cause twice: the backend's text already holds
+    /// it, and the chain appended it again.
+    #[test]
+    fn a_backend_error_shows_its_cause_once() {
+        let cause = "POST /jobs/j/addtaskcollection -> HTTP 400 InvalidPropertyValue: bad";
+        let e = Error::backend("azure-batch", cause);
+        assert_eq!(e.report(), format!("azure-batch backend: {cause}"));
+    }
+
+    /// An error that repeats its own source in its text, under a backend error.
+    #[derive(Debug)]
+    struct Wrapping(std::io::Error);
+
+    impl std::fmt::Display for Wrapping {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "staging: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_of_a_chain_is_printed_once() {
+        let io = std::io::Error::other("disk full");
+        let e = Error::backend("slurm", Wrapping(io));
+        assert_eq!(e.report(), "slurm backend: staging: disk full");
+    }
+
+    #[test]
+    fn a_cause_not_in_the_text_is_appended() {
+        let e = Error::io("read", "/x/y", std::io::Error::other("permission denied"));
+        assert_eq!(e.report(), "failed to read `/x/y`: permission denied");
+    }
+}
