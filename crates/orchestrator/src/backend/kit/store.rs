@@ -80,8 +80,9 @@ impl ObjectStore {
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io("create", &self.dir, e))?;
         let mut pending = Vec::new();
         self.copy_object(&plan.trainer, true, &mut pending)?;
-        // One copy per digest, even if the plan lists a content twice.
-        let mut seen = BTreeSet::new();
+        // One copy per digest, even if the plan lists a content twice (or the trainer's):
+        // the set keeps this linear, and each copy goes to a temp file of its own.
+        let mut seen = BTreeSet::from([plan.trainer.digest.as_str()]);
         let distinct: Vec<&StageObject> = plan
             .inputs
             .iter()
@@ -153,9 +154,6 @@ impl ObjectStore {
         // Trusted only if its bytes still match its name: this catches a copy that a power
         // loss truncated (copies are not fsynced) and anything edited in the store.
         if crate::input::hash_file(&dest).is_ok_and(|o| o.digest == object.digest) {
-            return Ok(dest);
-        }
-        if pending.iter().any(|(_, d)| *d == dest) {
             return Ok(dest);
         }
         let (tmp, out) =
