@@ -266,6 +266,12 @@ impl Manifest {
             .collect()
     }
 
+    /// [`Manifest::task_index`] in about a tenth of the memory (a run holds it for as long as
+    /// its tasks run: at 100,000 tasks the map of id strings alone was about 10 MB).
+    pub fn compact_task_index(&self) -> TaskIndex {
+        TaskIndex::from_tasks(&self.tasks)
+    }
+
     /// The trainer flags every task of this run gets: the user's, plus `--threads` if the
     /// orchestrator chose it.
     pub fn task_args(&self) -> Vec<String> {
@@ -275,6 +281,46 @@ impl Manifest {
             args.push(threads.to_string());
         }
         args
+    }
+}
+
+/// Task positions by id. The ids this version derives are 16 lowercase hex digits, which
+/// map one to one onto a `u64`; any other id (an older manifest's) is kept as a string.
+#[derive(Debug, Default)]
+pub struct TaskIndex {
+    hex: std::collections::HashMap<u64, usize>,
+    other: BTreeMap<String, usize>,
+}
+
+impl TaskIndex {
+    /// The index of `tasks`, by position.
+    pub fn from_tasks(tasks: &[TaskRecord]) -> Self {
+        let mut index = Self::default();
+        for (i, t) in tasks.iter().enumerate() {
+            match Self::key(&t.task_id) {
+                Some(key) => {
+                    index.hex.insert(key, i);
+                }
+                None => {
+                    index.other.insert(t.task_id.clone(), i);
+                }
+            }
+        }
+        index
+    }
+
+    /// The position of task `id`.
+    pub fn get(&self, id: &str) -> Option<usize> {
+        match Self::key(id) {
+            Some(key) => self.hex.get(&key).copied(),
+            None => self.other.get(id).copied(),
+        }
+    }
+
+    /// `id` as a number when it is exactly 16 lowercase hex digits (so no two ids share one).
+    fn key(id: &str) -> Option<u64> {
+        let hex = id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        hex.then(|| u64::from_str_radix(id, 16).ok()).flatten()
     }
 }
 
@@ -579,6 +625,27 @@ mod tests {
             requeues: 0,
             setting_args: vec![],
         }
+    }
+
+    #[test]
+    fn the_compact_task_index_finds_every_task_and_nothing_else() {
+        let mut m_tasks = Vec::new();
+        for id in [
+            "0123456789abcdef",
+            "0123456789ABCDEF",
+            "t",
+            "ffffffffffffffff",
+        ] {
+            let mut t = record(TaskState::Pending, None);
+            t.task_id = id.into();
+            m_tasks.push(t);
+        }
+        let index = TaskIndex::from_tasks(&m_tasks);
+        for (i, t) in m_tasks.iter().enumerate() {
+            assert_eq!(index.get(&t.task_id), Some(i), "{}", t.task_id);
+        }
+        assert_eq!(index.get("0123456789abcdee"), None);
+        assert_eq!(index.get("T"), None);
     }
 
     #[test]

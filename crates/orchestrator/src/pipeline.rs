@@ -828,7 +828,7 @@ const MANIFEST_WRITE_INTERVAL: Duration = Duration::from_millis(100);
 /// Applies backend events to the manifest and the progress bar.
 struct Tracker<'a> {
     m: &'a mut Manifest,
-    index: BTreeMap<String, usize>,
+    index: manifest::TaskIndex,
     /// Attempts made in earlier sessions, by task index.
     base: Vec<u32>,
     running: BTreeSet<String>,
@@ -843,7 +843,7 @@ impl Tracker<'_> {
     fn apply(&mut self, ev: TaskEvent) -> Option<usize> {
         match ev {
             TaskEvent::Started { task_id, attempt } => {
-                let &i = self.index.get(&task_id)?;
+                let i = self.index.get(&task_id)?;
                 let t = &mut self.m.tasks[i];
                 t.state = TaskState::Running;
                 t.attempts = self.base[i] + attempt;
@@ -852,7 +852,7 @@ impl Tracker<'_> {
                 Some(i)
             }
             TaskEvent::Finished(outcome) => {
-                let &i = self.index.get(&outcome.task_id)?;
+                let i = self.index.get(&outcome.task_id)?;
                 let t = &mut self.m.tasks[i];
                 t.finish(&outcome, self.base[i]);
                 self.running.remove(&outcome.task_id);
@@ -914,7 +914,7 @@ async fn run_tasks<B: Backend>(
     let already = total - to_run.len() as u64;
     let mut tracker = Tracker {
         base: m.tasks.iter().map(|t| t.attempts).collect(),
-        index: m.task_index(),
+        index: m.compact_task_index(),
         m,
         running: BTreeSet::new(),
         progress: Progress::new(total, already),

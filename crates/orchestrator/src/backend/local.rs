@@ -63,20 +63,23 @@ impl Backend for Local {
         events: mpsc::UnboundedSender<TaskEvent>,
         shutdown: CancellationToken,
     ) -> Result<()> {
-        // Every input must be staged before any task starts.
-        let mut jobs = Vec::with_capacity(tasks.len());
-        for task in tasks {
-            let Some(input) = staged.inputs.get(&task.input_digest) else {
+        // Every input must be staged before any task starts, where this backend stages it
+        // (the store, by digest): the dispatcher then derives each path as it starts the
+        // task instead of holding one per task for the whole run.
+        let store = self.store();
+        for task in &tasks {
+            let staged_at = staged.inputs.get(&task.input_digest);
+            if staged_at.map(PathBuf::from) != Some(store.path(&task.input_digest)) {
                 return Err(Error::backend(
                     "local",
                     format!(
-                        "input {} of task {} was not staged",
-                        task.input_digest, task.task_id
+                        "input {} of task {} was not staged in {}",
+                        task.input_digest,
+                        task.task_id,
+                        self.objects_dir.display()
                     ),
                 ));
-            };
-            let input = PathBuf::from(input);
-            jobs.push((task, input));
+            }
         }
         // Trainers an earlier orchestrator left running (it was killed with -9) die before
         // their tasks start again, so no task ever runs beside its orphan.
@@ -95,7 +98,14 @@ impl Backend for Local {
         });
         // The dispatcher is a task of its own: the core polls `execute` together with its
         // event consumer, and a free slot must not wait while the consumer writes the manifest.
-        let dispatcher = tokio::spawn(dispatch(jobs, run.clone(), policy, events, shutdown));
+        let dispatcher = tokio::spawn(dispatch(
+            tasks,
+            store,
+            run.clone(),
+            policy,
+            events,
+            shutdown,
+        ));
         let guard = AbortOnDrop(dispatcher.abort_handle());
         let res = dispatcher.await.map_err(|e| panicked("task runner", e))?;
         drop(guard);
@@ -131,7 +141,8 @@ impl Backend for Local {
 
 /// Hands out slots in task order and runs each task in its own tokio task.
 async fn dispatch(
-    jobs: Vec<(TaskSpec, PathBuf)>,
+    tasks: Vec<TaskSpec>,
+    store: ObjectStore,
     run: RunContext,
     policy: Arc<AttemptPolicy>,
     events: mpsc::UnboundedSender<TaskEvent>,
@@ -139,9 +150,10 @@ async fn dispatch(
 ) -> Result<()> {
     let limit = Arc::new(Semaphore::new(run.concurrency.max(1)));
     let mut set = JoinSet::new();
-    for (task, object) in jobs {
+    for task in tasks {
         // The task's files are made while earlier tasks run, so that a finished task's slot
         // goes to the next one without file-system work in between.
+        let object = store.path(&task.input_digest);
         let input = named_input(&run.run_dir, &object, &task.input_name);
         let task_dir = run.task_dir(&task.task_id);
         let prepared = Some(prepare_attempt(&task_dir));
