@@ -152,7 +152,7 @@ impl Slurm {
         ctx: &ExecCtx<'_>,
         state: &mut RunState,
         batch: Vec<(TaskSpec, u32)>,
-        tracked: &mut BTreeMap<String, Tracked>,
+        tracked: &mut Tracking,
     ) -> Result<()> {
         let mut named = Vec::with_capacity(batch.len());
         let mut sizes = Vec::with_capacity(batch.len());
@@ -202,7 +202,7 @@ impl Slurm {
         tasks: &[(TaskSpec, u32)],
         named: &[String],
         starts: Vec<u32>,
-        tracked: &mut BTreeMap<String, Tracked>,
+        tracked: &mut Tracking,
     ) -> Result<()> {
         let seq = state.submissions.len() as u32;
         let dir = ctx.stage_dir.join(format!("sub-{seq}"));
@@ -257,7 +257,7 @@ impl Slurm {
         state.save(&ctx.run.run_dir)?;
         for (slot, (spec, attempt)) in tasks.iter().enumerate() {
             tracked.insert(
-                spec.task_id.clone(),
+                (seq as usize, elements[slot], slot as u32),
                 Tracked {
                     spec: spec.clone(),
                     sub: seq as usize,
@@ -434,21 +434,36 @@ impl Reporter<'_> {
         self.held.lock().expect("not poisoned").push(event);
     }
 
-    /// Saves `state` if events are held, then sends them. The files collected for them are
-    /// made durable first, with one `syncfs` for all of them (see [`place`]).
+    /// Journals the changes of `state` behind the held events, then sends them. The files
+    /// collected for them are made durable first, with one `syncfs` for all of them (see
+    /// [`place`]); the journal is appended and synced once for the whole poll, so a poll's
+    /// cost does not grow with the run's earlier reports.
     fn flush(&self, state: &RunState, run_dir: &Path) -> Result<()> {
         let held = std::mem::take(&mut *self.held.lock().expect("not poisoned"));
         if held.is_empty() {
             return Ok(());
         }
         sync_filesystem(run_dir)?;
-        state.save(run_dir)?;
+        state.append_reported(
+            run_dir,
+            held.iter().map(|event| match event {
+                TaskEvent::Started { task_id, .. } => task_id.as_str(),
+                TaskEvent::Finished(outcome) => outcome.task_id.as_str(),
+            }),
+        )?;
         for event in held {
             let _ = self.events.send(event);
         }
         Ok(())
     }
 }
+
+/// Where a tracked task runs: (submission, array element, slot). Ordered so that a poll
+/// visits an element's inputs in the order its wrapper runs them.
+type SlotKey = (usize, u32, u32);
+
+/// The tasks this `execute` call is watching, by where they run.
+type Tracking = BTreeMap<SlotKey, Tracked>;
 
 /// A task this `execute` call is watching.
 #[derive(Debug, Clone)]
@@ -703,16 +718,13 @@ impl Slurm {
         &self,
         ctx: &ExecCtx<'_>,
         state: &mut RunState,
-        tracked: &mut BTreeMap<String, Tracked>,
+        tracked: &mut Tracking,
         fresh: &mut Vec<(TaskSpec, u32)>,
     ) -> Result<()> {
-        let mut orphaned: Vec<usize> = tracked
-            .values()
-            .filter(|t| state.submissions[t.sub].job_id.is_none())
-            .map(|t| t.sub)
+        let orphaned: Vec<usize> = tracked_submissions(tracked)
+            .into_iter()
+            .filter(|&sub| state.submissions[sub].job_id.is_none())
             .collect();
-        orphaned.sort_unstable();
-        orphaned.dedup();
         for sub in orphaned {
             match self.recover_job_id(&state.submissions[sub]).await? {
                 Some(id) => {
@@ -721,16 +733,14 @@ impl Slurm {
                     state.save(&ctx.run.run_dir)?;
                 }
                 None => {
-                    let ids: Vec<String> = tracked
-                        .iter()
-                        .filter(|(_, t)| t.sub == sub)
-                        .map(|(id, _)| id.clone())
+                    let keys: Vec<SlotKey> = submission_range(tracked, sub)
+                        .map(|(&key, _)| key)
                         .collect();
-                    for id in ids {
-                        let t = tracked.remove(&id).expect("tracked id");
+                    for key in keys {
+                        let t = tracked.remove(&key).expect("tracked slot");
                         // An attempt the core already counted (cancelled by our shutdown)
                         // is over; the next one gets the next number.
-                        let reported = state.reported.get(&id).map_or(0, |r| r.attempt);
+                        let reported = state.reported.get(&t.spec.task_id).map_or(0, |r| r.attempt);
                         let attempt = if reported >= t.attempt {
                             t.attempt + 1
                         } else {
@@ -813,7 +823,7 @@ impl Slurm {
         &self,
         ctx: &ExecCtx<'_>,
         state: &mut RunState,
-        tracked: &mut BTreeMap<String, Tracked>,
+        tracked: &mut Tracking,
         reporter: &Reporter<'_>,
     ) -> Result<()> {
         let subs = tracked_submissions(tracked);
@@ -837,7 +847,7 @@ impl Slurm {
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        for (id, t) in std::mem::take(tracked) {
+        for t in std::mem::take(tracked).into_values() {
             let results = results_dir(&state.submissions[t.sub], t.idx);
             let record = last
                 .get(&t.sub)
@@ -870,7 +880,10 @@ impl Slurm {
                 let wall = record.and_then(|r| r.run_seconds).unwrap_or(0.0);
                 self.report(ctx, state, t, verdict, wall, reporter)?;
             } else {
-                tracing::debug!("slurm: task {id} never started; left pending for resume");
+                tracing::debug!(
+                    "slurm: task {} never started; left pending for resume",
+                    t.spec.task_id
+                );
             }
         }
         // A later resume must submit the cancelled tasks again rather than adopt them.
@@ -916,15 +929,13 @@ impl Slurm {
 
 /// The tasks of one `execute` call: adopted from an earlier session's submissions (`tracked`),
 /// or to submit now with their attempt numbers (`fresh`).
-fn sort_tasks(
-    state: &RunState,
-    tasks: Vec<TaskSpec>,
-) -> (BTreeMap<String, Tracked>, Vec<(TaskSpec, u32)>) {
-    let mut tracked: BTreeMap<String, Tracked> = BTreeMap::new();
+fn sort_tasks(state: &RunState, tasks: Vec<TaskSpec>) -> (Tracking, Vec<(TaskSpec, u32)>) {
+    let mut tracked = Tracking::new();
     let mut fresh: Vec<(TaskSpec, u32)> = Vec::new();
+    let latest = state.latest_slots();
     for spec in tasks {
         // Never submitted by an earlier orchestrator: a first attempt.
-        let Some((sub, idx)) = state.latest(&spec.task_id) else {
+        let Some(&(sub, idx)) = latest.get(spec.task_id.as_str()) else {
             fresh.push((spec, 1));
             continue;
         };
@@ -943,7 +954,7 @@ fn sort_tasks(
         }
         // Submitted by an earlier, interrupted orchestrator: adopt the job.
         tracked.insert(
-            spec.task_id.clone(),
+            (sub, elem, idx),
             Tracked {
                 spec,
                 sub,
@@ -990,13 +1001,12 @@ impl Slurm {
         &self,
         ctx: &ExecCtx<'_>,
         state: &mut RunState,
-        tracked: &mut BTreeMap<String, Tracked>,
+        tracked: &mut Tracking,
         reporter: &Reporter<'_>,
         last_contact: &mut Instant,
     ) -> Result<Vec<(TaskSpec, u32)>> {
         let mut retry = Vec::new();
-        let subs = tracked_submissions(tracked);
-        for sub in subs {
+        for sub in tracked_submissions(tracked) {
             let records = match self.show_job(&state.submissions[sub]).await {
                 Ok(r) => {
                     *last_contact = Instant::now();
@@ -1008,23 +1018,16 @@ impl Slurm {
                 }
                 Err(e) => return Err(e),
             };
-            let ids: Vec<String> = tracked
-                .iter()
-                .filter(|(_, t)| t.sub == sub)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in ids {
-                let end = {
-                    let t = tracked.get_mut(&id).expect("tracked id");
-                    match judge_poll(t, records.as_ref(), state, reporter, &id) {
-                        Some(end) => end,
-                        None => continue,
+            let mut next = tracked.range((sub, 0, 0)..).next().map(|(&k, _)| k);
+            while let Some((s, elem, _)) = next.filter(|k| k.0 == sub) {
+                for key in element_ends(tracked, (s, elem), records.as_ref(), state, reporter) {
+                    let t = tracked.remove(&key).expect("tracked slot");
+                    let end = slurm_end(records.as_ref(), elem);
+                    if let Some(again) = self.finish(ctx, state, t, &end, reporter)? {
+                        retry.push(again);
                     }
-                };
-                let t = tracked.remove(&id).expect("tracked id");
-                if let Some(next) = self.finish(ctx, state, t, &end, reporter)? {
-                    retry.push(next);
                 }
+                next = tracked.range((sub, elem + 1, 0)..).next().map(|(&k, _)| k);
             }
         }
         Ok(retry)
@@ -1048,54 +1051,88 @@ fn sync_filesystem(dir: &Path) -> Result<()> {
     super::kit::sync_dir(dir)
 }
 
-/// The submissions that still have tracked tasks, each once, in order.
-fn tracked_submissions(tracked: &BTreeMap<String, Tracked>) -> Vec<usize> {
-    let mut subs: Vec<usize> = tracked.values().map(|t| t.sub).collect();
-    subs.sort_unstable();
-    subs.dedup();
+/// The submissions that still have tracked tasks, each once, in order (a lookup per
+/// submission, not a pass over every tracked task).
+fn tracked_submissions(tracked: &Tracking) -> Vec<usize> {
+    let mut subs = Vec::new();
+    let mut next = tracked.keys().next().map(|k| k.0);
+    while let Some(sub) = next {
+        subs.push(sub);
+        next = tracked.range((sub + 1, 0, 0)..).next().map(|(k, _)| k.0);
+    }
     subs
 }
 
-/// How a polled task stands: `None` while it is queued or running (its start reported once),
-/// or how its attempt ended.
+/// The tracked tasks of submission `sub`, in slot order.
+fn submission_range(
+    tracked: &Tracking,
+    sub: usize,
+) -> std::collections::btree_map::Range<'_, SlotKey, Tracked> {
+    tracked.range((sub, 0, 0)..(sub + 1, 0, 0))
+}
+
+/// How Slurm saw element `elem` end, for a task whose attempt ended.
+fn slurm_end(records: Option<&BTreeMap<u32, TaskRecord>>, elem: u32) -> SlurmEnd<'_> {
+    match records {
+        None => SlurmEnd::UnknownJob,
+        Some(records) => records
+            .get(&elem)
+            .map_or(SlurmEnd::Vanished, SlurmEnd::Record),
+    }
+}
+
+/// The tracked tasks of one array element whose attempts ended, in slot order; reports the
+/// starts it sees on the way.
 ///
-/// An input of a pack ends when its status file is complete, though its element runs on; it
-/// starts when the wrapper opens its stdout file.
-fn judge_poll<'r>(
-    t: &mut Tracked,
-    records: Option<&'r BTreeMap<u32, TaskRecord>>,
+/// An element that Slurm still holds (pending, or running one input) costs nothing per input
+/// it has not reached: its wrapper runs its inputs in slot order, each to its status file,
+/// so the inputs are read in that order up to the first without a status (which has started
+/// when its stdout file exists) and no further. An ended element (or one Slurm no longer
+/// knows) ends every task it still has.
+fn element_ends(
+    tracked: &mut Tracking,
+    (sub, elem): (usize, u32),
+    records: Option<&BTreeMap<u32, TaskRecord>>,
     state: &mut RunState,
     reporter: &Reporter<'_>,
-    id: &str,
-) -> Option<SlurmEnd<'r>> {
-    let Some(records) = records else {
-        return Some(SlurmEnd::UnknownJob);
+) -> Vec<SlotKey> {
+    let range = (sub, elem, 0)..=(sub, elem, u32::MAX);
+    let record = records.and_then(|r| r.get(&elem));
+    let restarts = record.map_or(0, |r| r.restarts);
+    let Some(r) = record.filter(|r| !r.is_terminal()) else {
+        return tracked
+            .range_mut(range)
+            .map(|(&k, t)| {
+                t.requeues = t.requeues.max(restarts);
+                k
+            })
+            .collect();
     };
-    let Some(r) = records.get(&t.elem) else {
-        return Some(SlurmEnd::Vanished);
-    };
-    t.requeues = t.requeues.max(r.restarts);
-    if r.is_terminal() {
-        return Some(SlurmEnd::Record(r));
+    if !r.has_started() {
+        return Vec::new();
     }
-    if t.packed {
-        if r.has_started() {
-            let results = results_dir(&state.submissions[t.sub], t.idx);
-            if Status::read(&results.join("status")).is_some() {
-                return Some(SlurmEnd::Record(r));
-            }
-            if !t.started && results.join(STDOUT_FILE).exists() {
+    let mut ended = Vec::new();
+    for (&key, t) in tracked.range_mut(range) {
+        t.requeues = t.requeues.max(restarts);
+        if !t.packed {
+            if !t.started {
                 t.started = true;
-                reporter.started(state, id, t.attempt);
+                reporter.started(state, &t.spec.task_id, t.attempt);
             }
+            continue;
         }
-        return None;
+        let results = results_dir(&state.submissions[t.sub], t.idx);
+        if Status::read(&results.join("status")).is_some() {
+            ended.push(key);
+            continue;
+        }
+        if !t.started && results.join(STDOUT_FILE).exists() {
+            t.started = true;
+            reporter.started(state, &t.spec.task_id, t.attempt);
+        }
+        break;
     }
-    if r.has_started() && !t.started {
-        t.started = true;
-        reporter.started(state, id, t.attempt);
-    }
-    None
+    ended
 }
 
 /// Copies an attempt's output, stdout and stderr into `run.task_dir(task_id)`.

@@ -6,6 +6,12 @@
 //! It is written atomically before `sbatch` (without a job id) and again after it, so a
 //! killed orchestrator finds, on resume, the jobs that are still running or already finished
 //! and adopts them instead of running their tasks a second time.
+//!
+//! What was last reported to the core for each task changes with every event, so it is not
+//! rewritten whole: each poll appends the changes to `slurm-reported.jsonl` (one JSON line per
+//! change, synced before the events go to the core), and `load` replays them over the
+//! snapshot in `slurm.json`. Every `save` (a new submission, the start of a session) writes
+//! the snapshot with everything and empties the journal, so both stay bounded by the run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,12 +19,23 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::fail;
-use crate::backend::kit::write_atomic;
+use crate::backend::kit::{write_atomic, write_atomic_with};
 use crate::task::TaskSpec;
 use crate::{Error, Result};
 
 /// Name of the state file inside the run directory.
 pub(super) const STATE_FILE: &str = "slurm.json";
+
+/// Name of the journal of [`RunState::reported`] changes since the last snapshot.
+pub(super) const REPORTED_JOURNAL: &str = "slurm-reported.jsonl";
+
+/// One line of [`REPORTED_JOURNAL`].
+#[derive(Debug, Serialize, Deserialize)]
+struct ReportedLine<'a> {
+    task_id: std::borrow::Cow<'a, str>,
+    #[serde(flatten)]
+    reported: Reported,
+}
 
 /// Every array job submitted for one run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -98,41 +115,107 @@ pub(super) struct Entry {
 }
 
 impl RunState {
-    /// Reads the run's state; a run without one has submitted nothing yet.
+    /// Reads the run's state (the snapshot, then the journal's changes over it); a run
+    /// without one has submitted nothing yet.
     pub(super) fn load(run_dir: &Path) -> Result<Self> {
         let path = run_dir.join(STATE_FILE);
-        match std::fs::read(&path) {
+        let mut state: Self = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 fail(format!(
                     "cannot parse `{}` ({e}); it records this run's Slurm jobs; \
                      delete it only if none of them is still running",
                     path.display()
                 ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(io_error("read", &path, e)),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
+            Err(e) => return Err(io_error("read", &path, e)),
+        };
+        state.replay(&run_dir.join(REPORTED_JOURNAL))?;
+        Ok(state)
+    }
+
+    /// Applies the journal's lines in order. A last line without its newline was being
+    /// appended when the orchestrator died: its events never reached the core, so it is
+    /// dropped; any other line that does not parse is an error naming the file and line.
+    fn replay(&mut self, path: &Path) -> Result<()> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error("read", path, e)),
+        };
+        let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
+        for (n, line) in complete.lines().enumerate() {
+            let change: ReportedLine<'_> = serde_json::from_str(line).map_err(|e| {
+                fail(format!(
+                    "cannot parse line {} of `{}` ({e}); it records what this run's tasks \
+                     reported; delete it only if none of the run's Slurm jobs is still running",
+                    n + 1,
+                    path.display()
+                ))
+            })?;
+            self.reported
+                .insert(change.task_id.into_owned(), change.reported);
+        }
+        Ok(())
+    }
+
+    /// Writes the state atomically (temp file, fsync, rename), then empties the journal,
+    /// whose changes the snapshot now holds.
+    pub(super) fn save(&self, run_dir: &Path) -> Result<()> {
+        write_atomic_with(&run_dir.join(STATE_FILE), |w| {
+            serde_json::to_writer(w, self).map_err(std::io::Error::other)
+        })?;
+        let journal = run_dir.join(REPORTED_JOURNAL);
+        match std::fs::remove_file(&journal) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("remove", &journal, e)),
         }
     }
 
-    /// Writes the state atomically (temp file, fsync, rename).
-    pub(super) fn save(&self, run_dir: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(self)
-            .map_err(|e| fail(format!("cannot serialise Slurm run state: {e}")))?;
-        write_atomic(&run_dir.join(STATE_FILE), &bytes)
+    /// Appends the changes of `task_ids` (already in [`RunState::reported`]) to the journal
+    /// and syncs them: one write and one `fdatasync` for a whole poll.
+    pub(super) fn append_reported<'a>(
+        &self,
+        run_dir: &Path,
+        task_ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<()> {
+        use std::io::Write;
+        let mut lines = Vec::new();
+        for id in task_ids {
+            let Some(&reported) = self.reported.get(id) else {
+                continue;
+            };
+            let line = ReportedLine {
+                task_id: id.into(),
+                reported,
+            };
+            serde_json::to_writer(&mut lines, &line).expect("a line serializes");
+            lines.push(b'\n');
+        }
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let path = run_dir.join(REPORTED_JOURNAL);
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io_error("open", &path, e))?;
+        file.write_all(&lines)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| io_error("write", &path, e))
     }
 
-    /// The latest submission running `task_id`, with its index.
-    pub(super) fn latest(&self, task_id: &str) -> Option<(usize, u32)> {
-        self.submissions
-            .iter()
-            .enumerate()
-            .rev()
-            .find_map(|(s, sub)| {
-                sub.tasks
-                    .iter()
-                    .position(|e| e.task_id == task_id)
-                    .map(|i| (s, i as u32))
-            })
+    /// The latest submission and slot of every task submitted, by task id.
+    pub(super) fn latest_slots(&self) -> std::collections::HashMap<&str, (usize, u32)> {
+        let mut latest = std::collections::HashMap::new();
+        for (s, sub) in self.submissions.iter().enumerate() {
+            for (i, e) in sub.tasks.iter().enumerate() {
+                latest.insert(e.task_id.as_str(), (s, i as u32));
+            }
+        }
+        latest
     }
 }
 
@@ -297,9 +380,46 @@ mod tests {
         state.save(dir.path()).unwrap();
         let back = RunState::load(dir.path()).unwrap();
         assert_eq!(back, state);
-        assert_eq!(back.latest("a"), Some((0, 0)));
-        assert_eq!(back.latest("b"), Some((1, 0)));
-        assert_eq!(back.latest("c"), None);
+        let latest = back.latest_slots();
+        assert_eq!(latest.get("a"), Some(&(0, 0)));
+        assert_eq!(latest.get("b"), Some(&(1, 0)));
+        assert_eq!(latest.get("c"), None);
+    }
+
+    #[test]
+    fn reported_changes_are_journaled_and_replayed_over_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = |attempt, finished| Reported {
+            attempt,
+            finished,
+            settled: finished,
+        };
+        let mut state = RunState::default();
+        state.reported.insert("a".into(), r(1, false));
+        state.save(dir.path()).unwrap();
+        state.reported.insert("a".into(), r(1, true));
+        state.reported.insert("b".into(), r(2, false));
+        state.append_reported(dir.path(), ["a", "b"]).unwrap();
+        state.reported.insert("b".into(), r(2, true));
+        state.append_reported(dir.path(), ["b"]).unwrap();
+        assert_eq!(RunState::load(dir.path()).unwrap(), state);
+        // A line torn by a kill -9 mid-append is dropped; the ones before it count.
+        let journal = dir.path().join(REPORTED_JOURNAL);
+        let mut text = std::fs::read_to_string(&journal).unwrap();
+        text.push_str("{\"task_id\":\"c\",\"att");
+        std::fs::write(&journal, &text).unwrap();
+        assert_eq!(RunState::load(dir.path()).unwrap(), state);
+        // A bad complete line is an error naming the file and line.
+        std::fs::write(&journal, "{}\n").unwrap();
+        let err = RunState::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(REPORTED_JOURNAL) && err.contains("line 1"),
+            "{err}"
+        );
+        // A snapshot holds every change and empties the journal.
+        state.save(dir.path()).unwrap();
+        assert!(!journal.exists());
+        assert_eq!(RunState::load(dir.path()).unwrap(), state);
     }
 
     #[test]
