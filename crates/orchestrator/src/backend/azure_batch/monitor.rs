@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::{ApiError, BatchClient, Call, next_call, parse_rfc3339};
 use super::model::{
     AllocationState, JobState, JobView, Page, TASK_SELECT, TaskCounts, TaskCountsResult,
-    TaskExecutionResult, TaskState, TaskView,
+    TaskExecutionInfo, TaskExecutionResult, TaskState, TaskView,
 };
 use super::pool::{self, PoolHealth};
 use super::storage::Storage;
@@ -570,45 +570,17 @@ async fn join_all<F: std::future::Future<Output = ()>>(futs: Vec<F>) {
     .await;
 }
 
+/// A finished single task: its files brought home, Batch's record kept beside them, and the
+/// outcome judged from both.
 async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
     let info = t.execution_info.clone().unwrap_or_default();
     let dir = w.run.task_dir(&t.id);
-    let prefix = t.id.clone();
     let mut notes = Vec::new();
     if let Err(e) = tokio::fs::create_dir_all(&dir).await {
         notes.push(format!("cannot create {}: {e}", dir.display()));
     }
-    let mut have_output = false;
-    let mut bad_input = false;
-    for name in [OUTPUT_FILE, BAD_INPUT_FILE, STDOUT_FILE, STDERR_FILE] {
-        let dest = dir.join(name);
-        match w
-            .storage
-            .download(&w.run.run_id, &format!("{prefix}/{name}"), &dest)
-            .await
-        {
-            Ok(true) => {
-                have_output |= name == OUTPUT_FILE;
-                bad_input |= name == BAD_INPUT_FILE;
-            }
-            Ok(false) if name != OUTPUT_FILE && name != BAD_INPUT_FILE => {
-                // The upload may have failed (its error is in failureInfo); the node may still
-                // have the file while the task's retention lasts.
-                if let Err(e) = task_file_fallback(w.client, w.job_id, &t.id, name, &dest).await {
-                    tracing::debug!(task = %t.id, "no {name}: {e}");
-                }
-            }
-            Ok(false) => {}
-            Err(e) => notes.push(format!("downloading {name}: {e}")),
-        }
-    }
-    let wall_seconds = match (
-        info.start_time.as_deref().and_then(parse_rfc3339),
-        info.end_time.as_deref().and_then(parse_rfc3339),
-    ) {
-        (Some(a), Some(b)) if b >= a => b - a,
-        _ => 0.0,
-    };
+    let files = download_task_files(w, t, &dir, &mut notes).await;
+    let wall_seconds = wall_seconds(&info);
     // Keep Batch's own account of the task next to its files (retries, requeues, node).
     let record = serde_json::json!({
         "taskId": t.id, "state": t.state, "executionInfo": info, "nodeInfo": t.node_info,
@@ -618,50 +590,7 @@ async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
         &serde_json::to_vec_pretty(&record).unwrap_or_default(),
     )
     .await;
-
-    let failure_text = info.failure_info.as_ref().map(|f| {
-        let mut s = format!("{} {}", f.category, f.code.as_deref().unwrap_or(""));
-        if let Some(m) = &f.message {
-            s.push_str(": ");
-            s.push_str(m);
-        }
-        redact(s.trim())
-    });
-    let timed_out = info.failure_info.as_ref().is_some_and(|f| {
-        let c = format!(
-            "{} {}",
-            f.code.as_deref().unwrap_or(""),
-            f.message.as_deref().unwrap_or("")
-        )
-        .to_ascii_lowercase();
-        c.contains("wallclock") || c.contains("timeout") || c.contains("timed out")
-    }) || (info.exit_code != Some(0)
-        && w.timeout
-            .is_some_and(|limit| wall_seconds >= limit.as_secs_f64() && limit.as_secs_f64() > 0.0));
-    let succeeded = info.result == Some(TaskExecutionResult::Success)
-        || (info.result.is_none() && info.exit_code == Some(0) && info.failure_info.is_none());
-    // The command line's marker: the trainer exited 1 (bad input), reported to Batch as 0.
-    let bad_input = succeeded && bad_input && !have_output;
-    let exit_code = if bad_input { Some(1) } else { info.exit_code };
-    let status = if bad_input {
-        TaskStatus::Failed
-    } else if succeeded && have_output {
-        TaskStatus::Succeeded
-    } else if timed_out {
-        TaskStatus::TimedOut
-    } else {
-        TaskStatus::Failed
-    };
-    let mut failure = match status {
-        TaskStatus::Succeeded => None,
-        _ if bad_input => {
-            Some("the trainer rejected the input (exit 1, not retried); see stderr_tail".to_owned())
-        }
-        _ if succeeded && !have_output => Some(
-            "the task succeeded but its output.txt never reached the output container".to_owned(),
-        ),
-        _ => failure_text,
-    };
+    let (status, exit_code, mut failure) = judge_one(&info, files, wall_seconds, w.timeout);
     if info.requeue_count > 0 && status != TaskStatus::Succeeded {
         let f = failure.get_or_insert_with(String::new);
         f.push_str(&format!(
@@ -684,6 +613,115 @@ async fn collect_one(w: &Watch<'_>, t: &TaskView) -> TaskOutcome {
     }
 }
 
+/// Which of a single task's marker files came back from the output container.
+#[derive(Debug, Clone, Copy)]
+struct TaskFiles {
+    /// `output.txt`: the trainer's score.
+    output: bool,
+    /// The command line's marker that the trainer refused the input.
+    bad_input: bool,
+}
+
+/// Downloads a single task's output, marker, stdout and stderr into `dir`; a missing stdout
+/// or stderr is fetched from the node instead. A failed download is noted in `notes`.
+async fn download_task_files(
+    w: &Watch<'_>,
+    t: &TaskView,
+    dir: &Path,
+    notes: &mut Vec<String>,
+) -> TaskFiles {
+    let mut files = TaskFiles {
+        output: false,
+        bad_input: false,
+    };
+    for name in [OUTPUT_FILE, BAD_INPUT_FILE, STDOUT_FILE, STDERR_FILE] {
+        let dest = dir.join(name);
+        let blob = format!("{}/{name}", t.id);
+        match w.storage.download(&w.run.run_id, &blob, &dest).await {
+            Ok(true) => {
+                files.output |= name == OUTPUT_FILE;
+                files.bad_input |= name == BAD_INPUT_FILE;
+            }
+            Ok(false) if name != OUTPUT_FILE && name != BAD_INPUT_FILE => {
+                // The upload may have failed (its error is in failureInfo); the node may still
+                // have the file while the task's retention lasts.
+                if let Err(e) = task_file_fallback(w.client, w.job_id, &t.id, name, &dest).await {
+                    tracing::debug!(task = %t.id, "no {name}: {e}");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => notes.push(format!("downloading {name}: {e}")),
+        }
+    }
+    files
+}
+
+/// Seconds between a task's start and end as Batch recorded them (0 when unknown).
+fn wall_seconds(info: &TaskExecutionInfo) -> f64 {
+    match (
+        info.start_time.as_deref().and_then(parse_rfc3339),
+        info.end_time.as_deref().and_then(parse_rfc3339),
+    ) {
+        (Some(a), Some(b)) if b >= a => b - a,
+        _ => 0.0,
+    }
+}
+
+/// A single task's status, exit code and failure text, from Batch's account of it and the
+/// files that came back.
+fn judge_one(
+    info: &TaskExecutionInfo,
+    files: TaskFiles,
+    wall_seconds: f64,
+    timeout: Option<Duration>,
+) -> (TaskStatus, Option<i32>, Option<String>) {
+    let failure_text = info.failure_info.as_ref().map(|f| {
+        let mut s = format!("{} {}", f.category, f.code.as_deref().unwrap_or(""));
+        if let Some(m) = &f.message {
+            s.push_str(": ");
+            s.push_str(m);
+        }
+        redact(s.trim())
+    });
+    let timed_out = info.failure_info.as_ref().is_some_and(|f| {
+        let c = format!(
+            "{} {}",
+            f.code.as_deref().unwrap_or(""),
+            f.message.as_deref().unwrap_or("")
+        )
+        .to_ascii_lowercase();
+        c.contains("wallclock") || c.contains("timeout") || c.contains("timed out")
+    }) || (info.exit_code != Some(0)
+        && timeout
+            .is_some_and(|limit| wall_seconds >= limit.as_secs_f64() && limit.as_secs_f64() > 0.0));
+    let succeeded = info.result == Some(TaskExecutionResult::Success)
+        || (info.result.is_none() && info.exit_code == Some(0) && info.failure_info.is_none());
+    let have_output = files.output;
+    // The command line's marker: the trainer exited 1 (bad input), reported to Batch as 0.
+    let bad_input = succeeded && files.bad_input && !have_output;
+    let exit_code = if bad_input { Some(1) } else { info.exit_code };
+    let status = if bad_input {
+        TaskStatus::Failed
+    } else if succeeded && have_output {
+        TaskStatus::Succeeded
+    } else if timed_out {
+        TaskStatus::TimedOut
+    } else {
+        TaskStatus::Failed
+    };
+    let failure = match status {
+        TaskStatus::Succeeded => None,
+        _ if bad_input => {
+            Some("the trainer rejected the input (exit 1, not retried); see stderr_tail".to_owned())
+        }
+        _ if succeeded && !have_output => Some(
+            "the task succeeded but its output.txt never reached the output container".to_owned(),
+        ),
+        _ => failure_text,
+    };
+    (status, exit_code, failure)
+}
+
 /// A finished pack: its `results.txt` (one GET) split into each input's files and outcome.
 async fn collect_pack(w: &Watch<'_>, t: &TaskView, members: &[String]) -> Vec<TaskOutcome> {
     let info = t.execution_info.clone().unwrap_or_default();
@@ -703,13 +741,7 @@ async fn collect_pack(w: &Watch<'_>, t: &TaskView, members: &[String]) -> Vec<Ta
     };
     let by_id: HashMap<&str, &super::packs::MemberResult> =
         results.iter().map(|r| (r.task_id.as_str(), r)).collect();
-    let pack_wall = match (
-        info.start_time.as_deref().and_then(parse_rfc3339),
-        info.end_time.as_deref().and_then(parse_rfc3339),
-    ) {
-        (Some(a), Some(b)) if b >= a => b - a,
-        _ => 0.0,
-    };
+    let pack_wall = wall_seconds(&info);
     // The pack's own account: retries happen per input inside it, requeues to all of them.
     let record = serde_json::json!({
         "taskId": t.id, "pack": members, "state": t.state, "executionInfo": info,
