@@ -16,10 +16,11 @@ use rayon::prelude::*;
 
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
-use crate::forest::{Grower, argmax, fit_tree, tree_config, tree_seeds};
+use crate::fold_proba::FoldProba;
+use crate::forest::{Grower, fit_tree, tree_config, tree_seeds};
 use crate::params::{Criterion, ForestValidParams};
 use crate::scoring::{Classes, ClassifierFold, Scoring, fold_value};
-use crate::tree::TrainSet;
+use crate::tree::{Leaves, TrainSet};
 
 /// The fold index (`0..n_folds`) of each row's test set, or the message sklearn raises.
 /// Also returns sklearn's warning when some (not all) classes have fewer than `n_folds` rows.
@@ -187,13 +188,14 @@ fn plan_fold(data: &Dataset, test_folds: &[usize], fold: usize) -> FoldPlan {
     }
 }
 
-/// A fold's running `predict_proba` sum. Trees finish in any order; their contributions are
-/// added strictly in tree order (as sklearn's sequential `out += prediction` does), so the sum
-/// is bit-identical whatever the thread count. Trees are dropped as soon as they have predicted.
-struct FoldSum {
+/// A fold's running sum (`S`) of its trees' contributions (`T`). Trees finish in any order;
+/// their contributions are added strictly in tree order (as sklearn's sequential
+/// `out += prediction` does), so the sum is bit-identical whatever the thread count. Trees are
+/// dropped as soon as they have predicted.
+struct FoldSum<S, T> {
     next_tree: usize,
-    pending: BTreeMap<usize, Vec<f64>>,
-    proba: Vec<f64>,
+    pending: BTreeMap<usize, T>,
+    sum: S,
 }
 
 /// `KFold(n_folds, shuffle=False)`: the fold of each row's test set (contiguous blocks, the
@@ -213,28 +215,29 @@ pub fn kfold_test_folds(n: usize, n_folds: usize) -> std::result::Result<Vec<usi
     Ok(folds)
 }
 
-/// Fits every (fold, tree) pair on the current rayon pool and returns, per fold, the sum of
-/// the trees' contributions (`job(fold, tree)`, `widths[fold]` values) added strictly in tree
-/// order, as sklearn's sequential `out += prediction` does: bit-identical whatever the
-/// thread count. Each contribution is dropped as soon as it is added.
-fn sum_over_trees(
-    widths: &[usize],
+/// Fits every (fold, tree) pair on the current rayon pool and returns, per fold, `sums[fold]`
+/// with the trees' contributions (`job(fold, tree)`) added by `add` strictly in tree order, as
+/// sklearn's sequential `out += prediction` does: bit-identical whatever the thread count.
+/// Each contribution is dropped as soon as it is added.
+fn sum_over_trees<S: Send, T: Send>(
+    sums: Vec<S>,
     n_trees: usize,
-    job: impl Fn(usize, usize) -> Vec<f64> + Sync,
-) -> Vec<Vec<f64>> {
-    let sums: Vec<Mutex<FoldSum>> = widths
-        .iter()
-        .map(|&w| {
+    job: impl Fn(usize, usize) -> T + Sync,
+    add: impl Fn(&mut S, T) + Sync,
+) -> Vec<S> {
+    let n_jobs = sums.len() * n_trees;
+    let sums: Vec<Mutex<FoldSum<S, T>>> = sums
+        .into_iter()
+        .map(|sum| {
             Mutex::new(FoldSum {
                 next_tree: 0,
                 pending: BTreeMap::new(),
-                proba: vec![0.0; w],
+                sum,
             })
         })
         .collect();
     // Jobs are (fold, tree) pairs taken in order by every worker of the pool.
     let next_job = AtomicUsize::new(0);
-    let n_jobs = widths.len() * n_trees;
     rayon::scope(|scope| {
         for _ in 0..rayon::current_num_threads() {
             scope.spawn(|_| {
@@ -245,22 +248,22 @@ fn sum_over_trees(
                     }
                     let (fold, t) = (job_id / n_trees, job_id % n_trees);
                     let contribution = job(fold, t);
-                    let mut sum = sums[fold].lock().unwrap_or_else(PoisonError::into_inner);
-                    sum.pending.insert(t, contribution);
+                    let mut fs = sums[fold].lock().unwrap_or_else(PoisonError::into_inner);
+                    fs.pending.insert(t, contribution);
                     loop {
-                        let next = sum.next_tree;
-                        let Some(c) = sum.pending.remove(&next) else {
+                        let next = fs.next_tree;
+                        let Some(c) = fs.pending.remove(&next) else {
                             break;
                         };
-                        sum.proba.iter_mut().zip(&c).for_each(|(o, v)| *o += v);
-                        sum.next_tree += 1;
+                        add(&mut fs.sum, c);
+                        fs.next_tree += 1;
                     }
                 }
             });
         }
     });
     sums.into_iter()
-        .map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner).proba)
+        .map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner).sum)
         .collect()
 }
 
@@ -298,14 +301,14 @@ fn cross_validate_classifier(
     let columns: Vec<&[f32]> = data.columns.iter().map(Vec::as_slice).collect();
     let seeds = tree_seeds(params.random_state, params.n_estimators);
     let n_trees = seeds.len();
-    let widths: Vec<usize> = plans
+    let sums = plans
         .iter()
-        .map(|p| p.test.len() * p.classes.len())
+        .map(|p| FoldProba::new(p.test.len(), p.classes.len()))
         .collect();
     let grower = Grower::Classes {
         extra: params.estimator.is_extra_trees(),
     };
-    let sums = sum_over_trees(&widths, n_trees, |fold, t| {
+    let job = |fold: usize, t: usize| {
         let plan = &plans[fold];
         let set = TrainSet {
             columns: &columns,
@@ -316,12 +319,15 @@ fn cross_validate_classifier(
             has_missing: &plan.has_missing,
         };
         let tree = fit_tree(set, &plan.train, seeds[t], params.bootstrap, cfg, grower);
-        let mut contribution = Vec::with_capacity(widths[fold]);
-        for &i in &plan.test {
-            contribution.extend_from_slice(tree.leaf_value_by(|f| columns[f][i as usize]));
-        }
-        contribution
-    });
+        // Only the leaves outlive the tree: which leaf each test row falls into, and their
+        // values, until the fold's sum reaches this tree.
+        let leaf_of_row: Vec<u32> = (plan.test.iter())
+            .map(|&i| tree.leaf_by(|f| columns[f][i as usize]))
+            .collect();
+        (tree.leaves, leaf_of_row)
+    };
+    let add = |sum: &mut FoldProba, (leaves, rows): (Leaves, Vec<u32>)| sum.add(&leaves, &rows);
+    let sums = sum_over_trees(sums, n_trees, job, add);
     let scoring = params.scoring.unwrap_or(Scoring::Accuracy);
     let (fold_scores, scoring_warnings) =
         score_classifier_folds(data, &plans, sums, n_trees, scoring);
@@ -333,7 +339,7 @@ fn cross_validate_classifier(
 fn score_classifier_folds(
     data: &Dataset,
     plans: &[FoldPlan],
-    sums: Vec<Vec<f64>>,
+    sums: Vec<FoldProba>,
     n_trees: usize,
     scoring: Scoring,
 ) -> (Vec<f64>, Vec<String>) {
@@ -354,12 +360,18 @@ fn score_classifier_folds(
     let fold_scores: Vec<f64> = plans
         .iter()
         .zip(sums)
-        .map(|(plan, mut proba)| {
-            proba.iter_mut().for_each(|p| *p /= n_trees as f64);
-            let y_pred: Vec<u32> = proba
-                .chunks_exact(plan.classes.len())
-                .map(|p| plan.classes[argmax(p)])
+        .map(|(plan, mut sum)| {
+            sum.divide(n_trees as f64);
+            let y_pred: Vec<u32> = (sum.argmax_rows().into_iter())
+                .map(|c| plan.classes[c])
                 .collect();
+            // Only the probability scorers read the probabilities: then (one fold at a time)
+            // they are made dense.
+            let proba = if scoring.needs_proba() {
+                sum.into_dense()
+            } else {
+                Vec::new()
+            };
             let y_true: Vec<u32> = plan
                 .test
                 .iter()
@@ -426,12 +438,15 @@ fn cross_validate_regressor(
     let columns: Vec<&[f32]> = data.columns.iter().map(Vec::as_slice).collect();
     let seeds = tree_seeds(params.random_state, params.n_estimators);
     let n_trees = seeds.len();
-    let widths: Vec<usize> = plans.iter().map(|(_, test, _)| test.len()).collect();
+    let sums = plans
+        .iter()
+        .map(|(_, test, _)| vec![0.0; test.len()])
+        .collect();
     let grower = Grower::Values {
         y,
         extra: params.estimator.is_extra_trees(),
     };
-    let sums = sum_over_trees(&widths, n_trees, |fold, t| {
+    let job = |fold: usize, t: usize| -> Vec<f64> {
         let (train, test, has_missing) = &plans[fold];
         let set = TrainSet {
             columns: &columns,
@@ -443,9 +458,11 @@ fn cross_validate_regressor(
         };
         let tree = fit_tree(set, train, seeds[t], params.bootstrap, cfg, grower);
         test.iter()
-            .map(|&i| tree.leaf_value_by(|f| columns[f][i as usize])[0])
+            .map(|&i| tree.leaves.scalar(tree.leaf_by(|f| columns[f][i as usize])))
             .collect()
-    });
+    };
+    let add = |sum: &mut Vec<f64>, c: Vec<f64>| sum.iter_mut().zip(&c).for_each(|(o, v)| *o += v);
+    let sums = sum_over_trees(sums, n_trees, job, add);
     let scoring = params.scoring.unwrap_or(Scoring::R2);
     let mut scoring_warnings = Vec::new();
     let fold_scores: Vec<f64> = plans

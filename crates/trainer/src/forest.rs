@@ -228,9 +228,7 @@ pub(crate) fn predict_proba_into(
             .chunks_exact(n_features)
             .zip(proba.chunks_exact_mut(n_classes))
         {
-            for (o, v) in out.iter_mut().zip(tree.leaf_value(row)) {
-                *o += v;
-            }
+            tree.leaves.add_to(tree.leaf_by(|f| row[f]), out);
         }
     }
     let n_trees = trees.len() as f64;

@@ -43,6 +43,7 @@ mod criterion;
 mod cv;
 mod dataset;
 mod error;
+mod fold_proba;
 mod forest;
 mod label;
 mod params;

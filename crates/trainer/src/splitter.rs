@@ -12,7 +12,8 @@ use crate::criterion::{Rows, SplitCriterion};
 use crate::rng::{RAND_R_MAX, RandR};
 use crate::sort::sort_with;
 use crate::tree::{
-    EPSILON, FEATURE_THRESHOLD, FeatureDraw, LEAF, Node, StackRecord, TrainSet, Tree, TreeConfig,
+    EPSILON, FEATURE_THRESHOLD, FeatureDraw, LEAF, Leaves, Node, StackRecord, TrainSet, Tree,
+    TreeConfig,
 };
 
 /// Which `node_split` the splitter runs.
@@ -318,8 +319,7 @@ impl Exact<'_> {
         }
         Tree {
             nodes: out.nodes,
-            values: out.values,
-            n_classes: width,
+            leaves: Leaves::dense(width, out.values),
         }
     }
 

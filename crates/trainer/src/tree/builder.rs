@@ -5,8 +5,8 @@ use super::block::{BLOCK_BYTES, Block, Cols, View};
 use super::keys::{CLASS_BITS, CLASS_MASK, radix_sort_high_half, sortable, value_of};
 use super::scan::{Scan, right_sums, scan_classes};
 use super::{
-    EPSILON, FEATURE_THRESHOLD, FeatureDraw, LEAF, Node, StackRecord, TrainSet, Tree, TreeConfig,
-    impurity_of,
+    EPSILON, FEATURE_THRESHOLD, FeatureDraw, LEAF, Leaves, Node, StackRecord, TrainSet, Tree,
+    TreeConfig, impurity_of,
 };
 use crate::params::Criterion;
 use crate::rng::RandR;
@@ -28,10 +28,9 @@ pub(super) struct Best {
 }
 
 /// The fitted nodes so far.
-#[derive(Default)]
 struct Out {
     nodes: Vec<Node>,
-    values: Vec<f64>,
+    leaves: Leaves,
 }
 
 impl Out {
@@ -43,11 +42,9 @@ impl Out {
         let (feature, threshold, missing_go_to_left) = match split {
             Some(s) => (s.feature as u32, s.threshold, s.missing_go_to_left),
             None => {
-                // A leaf: its class fractions are the next row of `values`.
+                // A leaf: its class fractions are the next of `leaves`.
                 let (sum_total, weight) = leaf;
-                let leaf = (self.values.len() / sum_total.len().max(1)) as u32;
-                self.values.extend(sum_total.iter().map(|&s| s / weight));
-                (leaf, 0.0, false)
+                (self.leaves.push(sum_total, weight), 0.0, false)
             }
         };
         self.nodes.push(Node {
@@ -211,7 +208,10 @@ fn with_splitter<T>(
 impl Splitter<'_> {
     /// `DepthFirstTreeBuilder.build`: nodes in depth-first order, left child first.
     fn build(&mut self, fold: View<'_>) -> Tree {
-        let mut out = Out::default();
+        let mut out = Out {
+            nodes: Vec::new(),
+            leaves: Leaves::new(self.n_classes),
+        };
         let mut stack = vec![StackRecord::root(self.samples.len())];
         let mut block = Block::default();
         while let Some(rec) = stack.pop() {
@@ -244,8 +244,7 @@ impl Splitter<'_> {
         }
         Tree {
             nodes: out.nodes,
-            values: out.values,
-            n_classes: self.n_classes,
+            leaves: out.leaves,
         }
     }
 

@@ -15,6 +15,7 @@ mod builder;
 mod draw;
 mod impurity;
 mod keys;
+mod leaves;
 mod scan;
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ pub(crate) use builder::{fit, root_split};
 pub(crate) use draw::FeatureDraw;
 pub(crate) use impurity::{impurity_of, log2_sklearn};
 pub(crate) use keys::radix_sort_high_half;
+pub(crate) use leaves::{Leaves, SPARSE_ABOVE};
 
 /// sklearn's `FEATURE_THRESHOLD`, compared in float32 arithmetic like the Cython code.
 pub(crate) const FEATURE_THRESHOLD: f32 = 1e-7;
@@ -65,21 +67,19 @@ pub(crate) struct TreeConfig {
 pub(crate) struct Node {
     pub(crate) left: u32,
     pub(crate) right: u32,
-    /// The split feature; for a leaf, the index of its row in `Tree::values`.
+    /// The split feature; for a leaf, its index in `Tree::leaves`.
     pub(crate) feature: u32,
     pub(crate) threshold: f64,
     pub(crate) missing_go_to_left: bool,
 }
 
-/// A fitted tree: split nodes plus per-node class fractions (`tree_.value`).
+/// A fitted tree: split nodes plus the leaves' class fractions (`tree_.value`, leaves only:
+/// prediction never reads a split node's value); for a regression tree each leaf has one value,
+/// its prediction.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tree {
     pub(crate) nodes: Vec<Node>,
-    /// `n_leaves * n_classes` fractions `sum_total[c] / weighted_n_node_samples`, leaves only
-    /// (prediction never reads a split node's value); for a regression tree `n_classes` is 1
-    /// and the value is the leaf's prediction.
-    pub(crate) values: Vec<f64>,
-    pub(crate) n_classes: usize,
+    pub(crate) leaves: Leaves,
 }
 
 impl Tree {
@@ -91,18 +91,17 @@ impl Tree {
     /// The leaf class fractions for one row (`row[f]` = feature `f`, NaN = missing), following
     /// `Tree.apply_dense`: NaN goes to `missing_go_to_left`, otherwise left iff
     /// `(double)x <= threshold`.
-    pub fn leaf_value(&self, row: &[f32]) -> &[f64] {
-        self.leaf_value_by(|f| row[f])
+    pub fn leaf_value(&self, row: &[f32]) -> Vec<f64> {
+        self.leaves.row(self.leaf_by(|f| row[f]))
     }
 
-    /// [`Tree::leaf_value`] for a row whose feature `f` is `x(f)` (e.g. read from columns).
-    pub fn leaf_value_by(&self, x: impl Fn(usize) -> f32) -> &[f64] {
+    /// The index in `leaves` of the leaf a row whose feature `f` is `x(f)` falls into.
+    pub(crate) fn leaf_by(&self, x: impl Fn(usize) -> f32) -> u32 {
         let mut id = 0usize;
         loop {
             let node = &self.nodes[id];
             if node.left == LEAF {
-                let k = node.feature as usize;
-                return &self.values[k * self.n_classes..(k + 1) * self.n_classes];
+                return node.feature;
             }
             let x = x(node.feature as usize);
             let go_left = if x.is_nan() {
