@@ -100,13 +100,36 @@ fn prep_allows(node: &mut Node, job_id: &str, prep: &Value, start: &mut bool) ->
     }
 }
 
+/// Whether a pool has a node that could take a one-slot task now.
+fn has_free_slot(p: &crate::state::Pool) -> bool {
+    p.state == "active"
+        && p.nodes
+            .iter()
+            .any(|n| n.failed.is_none() && !n.starting && n.used_slots < p.slots_per_node)
+}
+
+/// One scheduling pass, in queue order. It runs on every wake (each task added or finished),
+/// so its cost must not grow with the queue: the pass ends as soon as no pool has a free slot
+/// (the tasks behind stay queued, untouched), and a job whose task found no node is not tried
+/// again in this pass for tasks needing as many slots.
 fn schedule(sh: &Shared) -> (Vec<Launch>, Vec<PrepLaunch>) {
     let mut guard = sh.lock();
     let st = &mut *guard;
     let mut launches = Vec::new();
     let mut preps = Vec::new();
-    let mut waiting = std::collections::VecDeque::new();
-    while let Some((job_id, key)) = st.queue.pop_front() {
+    let mut waiting = Vec::new();
+    let mut open: std::collections::HashSet<String> = st
+        .pools
+        .values()
+        .filter(|p| has_free_slot(p))
+        .map(|p| p.id.clone())
+        .collect();
+    // Job id -> the fewest slots a task of it asked for and did not get this pass.
+    let mut stuck: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    while !open.is_empty() && st.running < sh.config.max_concurrent_tasks {
+        let Some((job_id, key)) = st.queue.pop_front() else {
+            break;
+        };
         let Some(j) = st.jobs.get_mut(&job_id) else {
             continue;
         };
@@ -115,8 +138,11 @@ fn schedule(sh: &Shared) -> (Vec<Launch>, Vec<PrepLaunch>) {
         if t.state != TaskState::Active || j.state == JobState::Completed {
             continue;
         }
-        if j.state != JobState::Active || st.running >= sh.config.max_concurrent_tasks {
-            waiting.push_back((job_id, key));
+        let slots = t.required_slots();
+        let blocked = stuck.get(&job_id).is_some_and(|&s| slots >= s);
+        if blocked || j.state != JobState::Active || !open.contains(&j.pool_id) {
+            stuck.insert(job_id.clone(), slots.min(*stuck.get(&job_id).unwrap_or(&slots)));
+            waiting.push((job_id, key));
             continue;
         }
         let max_parallel = j.spec["maxParallelTasks"].as_i64().unwrap_or(-1);
@@ -127,15 +153,15 @@ fn schedule(sh: &Shared) -> (Vec<Launch>, Vec<PrepLaunch>) {
                 .filter(|t| matches!(t.state, TaskState::Preparing | TaskState::Running))
                 .count() as i64;
             if busy >= max_parallel {
-                waiting.push_back((job_id, key));
+                stuck.insert(job_id.clone(), 1);
+                waiting.push((job_id, key));
                 continue;
             }
         }
         let Some(pool) = st.pools.get_mut(&j.pool_id).filter(|p| p.state == "active") else {
-            waiting.push_back((job_id, key));
+            waiting.push((job_id, key));
             continue;
         };
-        let slots = t.required_slots();
         let per_node = pool.slots_per_node;
         let pack = pool.spec["taskSchedulingPolicy"]["nodeFillType"] == "pack";
         let prep = &j.spec["jobPreparationTask"];
@@ -168,7 +194,8 @@ fn schedule(sh: &Shared) -> (Vec<Launch>, Vec<PrepLaunch>) {
             candidates.min_by_key(|n| n.used_slots)
         };
         let Some(node) = node else {
-            waiting.push_back((job_id, key));
+            stuck.insert(job_id.clone(), slots.min(*stuck.get(&job_id).unwrap_or(&slots)));
+            waiting.push((job_id, key));
             continue;
         };
         let now = OffsetDateTime::now_utc();
@@ -178,6 +205,9 @@ fn schedule(sh: &Shared) -> (Vec<Launch>, Vec<PrepLaunch>) {
         node.state_time = now;
         let (node_id, dedicated) = (node.id.clone(), node.dedicated);
         let node_root = sh.node_root(&pool_id, &node_id);
+        if !has_free_slot(pool) {
+            open.remove(&pool_id);
+        }
 
         st.next_attempt += 1;
         let attempt = st.next_attempt;
@@ -223,7 +253,10 @@ fn schedule(sh: &Shared) -> (Vec<Launch>, Vec<PrepLaunch>) {
         st.running += 1;
         st.peak_running = st.peak_running.max(st.running);
     }
-    st.queue = waiting;
+    // What waited goes back in front, in its order; the rest of the queue was not touched.
+    for w in waiting.into_iter().rev() {
+        st.queue.push_front(w);
+    }
     (launches, preps)
 }
 
@@ -845,19 +878,22 @@ pub(crate) fn maybe_complete_job(sh: &Arc<Shared>, st: &mut State, job_id: &str)
     let Some(j) = st.jobs.get_mut(job_id) else {
         return;
     };
-    let all_done = j.tasks.values().all(|t| t.state == TaskState::Completed);
-    let none_running = !j
-        .tasks
-        .values()
-        .any(|t| matches!(t.state, TaskState::Preparing | TaskState::Running));
+    // Called whenever a task ends: only `Terminating` needs the running check, and `all`
+    // stops at the first task not completed, so neither scans the job each time.
+    let all_done = || j.tasks.values().all(|t| t.state == TaskState::Completed);
+    let none_running = || {
+        !j.tasks
+            .values()
+            .any(|t| matches!(t.state, TaskState::Preparing | TaskState::Running))
+    };
     let complete = match j.state {
-        JobState::Active if all_done && j.on_all_tasks_complete() == "terminatejob" => {
+        JobState::Active if j.on_all_tasks_complete() == "terminatejob" && all_done() => {
             j.terminate_reason = Some("AllTasksComplete".into());
             true
         }
         JobState::Terminating => {
             let lasted = OffsetDateTime::now_utc() - j.state_time;
-            none_running && lasted >= sh.config.job_termination_delay
+            lasted >= sh.config.job_termination_delay && none_running()
         }
         _ => false,
     };
