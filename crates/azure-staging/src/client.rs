@@ -899,7 +899,6 @@ impl UploadCtx<'_> {
         metadata: HashMap<String, String>,
     ) -> Result<()> {
         let short = &obj.digest[..12];
-        let retry = &self.client.retry;
         // Hash first: never commit content that no longer matches its name.
         let (digest, size) = hash_file(&obj.path).await?;
         if digest != obj.digest || size != obj.size {
@@ -909,31 +908,16 @@ impl UploadCtx<'_> {
                 actual: digest,
             });
         }
-        let bs = self.client.block_size as u64;
-        let count = obj.size.div_ceil(bs);
-        // Same length for every id (a service rule); derived from the content so that a
-        // resumed upload of the same blob finds its earlier blocks.
-        let ids: Vec<Vec<u8>> = (0..count)
-            .map(|i| format!("{i:06}-{}", &obj.digest[..9]).into_bytes())
-            .collect();
-        let block_len = |i: u64| bs.min(obj.size - i * bs);
-
+        let plan = BlockPlan::new(obj, self.client.block_size as u64);
         let mut reported: HashSet<u64> = HashSet::new();
         for round in 0..4 {
             let staged = self.staged_blocks(blob, short).await?;
-            let missing: Vec<u64> = (0..count)
-                .filter(|&i| staged.get(&ids[i as usize]) != Some(&block_len(i)))
+            let missing: Vec<u64> = (0..plan.count)
+                .filter(|&i| staged.get(&plan.ids[i as usize]) != Some(&plan.len(i)))
                 .collect();
             // Blocks found already staged count as done (resume) once.
-            for i in (0..count).filter(|i| !missing.contains(i)) {
-                if reported.insert(i) {
-                    self.tracker.report(
-                        &obj.digest,
-                        ProgressEvent::Bytes(block_len(i)),
-                        block_len(i),
-                        false,
-                    );
-                }
+            for i in (0..plan.count).filter(|i| !missing.contains(i)) {
+                self.report_block(obj, &plan, i, &mut reported);
             }
             if round > 0 && !missing.is_empty() {
                 tracing::warn!(
@@ -942,64 +926,14 @@ impl UploadCtx<'_> {
                     "service lost staged blocks; sending them again"
                 );
             }
-            futures::stream::iter(missing.iter().copied())
-                .map(|i| {
-                    let id = &ids[i as usize];
-                    async move {
-                        let len = block_len(i);
-                        let data = read_block(&obj.path, i * bs, len).await?;
-                        let op = format!("upload {short} block {i}");
-                        let _permit = self.permits.acquire().await.expect("semaphore open");
-                        retry
-                            .run(&op, || blob.stage_block(id, len, data.clone().into(), None))
-                            .await
-                            .map_err(|e| service_error(&op, &e))?;
-                        Ok::<u64, Error>(i)
-                    }
-                })
-                .buffer_unordered(self.client.concurrency)
-                .try_for_each(|i| {
-                    if reported.insert(i) {
-                        self.tracker.report(
-                            &obj.digest,
-                            ProgressEvent::Bytes(block_len(i)),
-                            block_len(i),
-                            false,
-                        );
-                    }
-                    futures::future::ready(Ok(()))
-                })
+            self.stage_blocks(obj, blob, &plan, &missing, &mut reported)
                 .await?;
-
             if round == 0 && !missing.is_empty() {
                 // Check before committing: an outage may have dropped blocks sent earlier.
                 continue;
             }
-            let op = format!("commit {short}");
-            let list = BlockLookupList {
-                latest: Some(ids.clone()),
-                ..Default::default()
-            };
-            let committed = {
-                let _permit = self.permits.acquire().await.expect("semaphore open");
-                retry
-                    .run(&op, || async {
-                        let options = BlockBlobClientCommitBlockListOptions {
-                            metadata: Some(metadata.clone()),
-                            ..Default::default()
-                        };
-                        let content: RequestContent<BlockLookupList, XmlFormat> =
-                            list.clone().try_into()?;
-                        blob.commit_block_list(content, Some(options)).await
-                    })
-                    .await
-            };
-            match committed {
-                Ok(_) => return Ok(()),
-                Err(e) if error_code(&e) == Some("InvalidBlockList") => {
-                    tracing::warn!(digest = short, "commit refused: blocks missing; restaging");
-                }
-                Err(e) => return Err(service_error(&op, &e)),
+            if self.commit_blocks(blob, &plan, &metadata, short).await? {
+                return Ok(());
             }
         }
         Err(Error::Service {
@@ -1007,6 +941,94 @@ impl UploadCtx<'_> {
             status: None,
             message: "blocks kept disappearing from the service; gave up after 4 rounds".into(),
         })
+    }
+
+    /// Progress for block `i`, the first time it is done (found staged or sent).
+    fn report_block(
+        &self,
+        obj: &LocalObject,
+        plan: &BlockPlan,
+        i: u64,
+        reported: &mut HashSet<u64>,
+    ) {
+        if reported.insert(i) {
+            let len = plan.len(i);
+            self.tracker
+                .report(&obj.digest, ProgressEvent::Bytes(len), len, false);
+        }
+    }
+
+    /// Put Block for each of `missing`, `concurrency` at a time, each retried.
+    async fn stage_blocks(
+        &self,
+        obj: &LocalObject,
+        blob: &azure_storage_blob::BlockBlobClient,
+        plan: &BlockPlan,
+        missing: &[u64],
+        reported: &mut HashSet<u64>,
+    ) -> Result<()> {
+        let short = &obj.digest[..12];
+        let retry = &self.client.retry;
+        futures::stream::iter(missing.iter().copied())
+            .map(|i| {
+                let id = &plan.ids[i as usize];
+                async move {
+                    let len = plan.len(i);
+                    let data = read_block(&obj.path, i * plan.block_size, len).await?;
+                    let op = format!("upload {short} block {i}");
+                    let _permit = self.permits.acquire().await.expect("semaphore open");
+                    retry
+                        .run(&op, || blob.stage_block(id, len, data.clone().into(), None))
+                        .await
+                        .map_err(|e| service_error(&op, &e))?;
+                    Ok::<u64, Error>(i)
+                }
+            })
+            .buffer_unordered(self.client.concurrency)
+            .try_for_each(|i| {
+                self.report_block(obj, plan, i, reported);
+                futures::future::ready(Ok(()))
+            })
+            .await
+    }
+
+    /// Put Block List of every block, with the blob's metadata. `Ok(false)` when the service
+    /// refuses it because blocks went missing (`InvalidBlockList`): stage them again.
+    async fn commit_blocks(
+        &self,
+        blob: &azure_storage_blob::BlockBlobClient,
+        plan: &BlockPlan,
+        metadata: &HashMap<String, String>,
+        short: &str,
+    ) -> Result<bool> {
+        let op = format!("commit {short}");
+        let list = BlockLookupList {
+            latest: Some(plan.ids.clone()),
+            ..Default::default()
+        };
+        let committed = {
+            let _permit = self.permits.acquire().await.expect("semaphore open");
+            self.client
+                .retry
+                .run(&op, || async {
+                    let options = BlockBlobClientCommitBlockListOptions {
+                        metadata: Some(metadata.clone()),
+                        ..Default::default()
+                    };
+                    let content: RequestContent<BlockLookupList, XmlFormat> =
+                        list.clone().try_into()?;
+                    blob.commit_block_list(content, Some(options)).await
+                })
+                .await
+        };
+        match committed {
+            Ok(_) => Ok(true),
+            Err(e) if error_code(&e) == Some("InvalidBlockList") => {
+                tracing::warn!(digest = short, "commit refused: blocks missing; restaging");
+                Ok(false)
+            }
+            Err(e) => Err(service_error(&op, &e)),
+        }
     }
 
     /// Uncommitted blocks the service holds for this blob: id -> size.
@@ -1049,6 +1071,36 @@ fn check_content(path: &Path, digest: &str, size: u64, data: &[u8]) -> Result<()
         });
     }
     Ok(())
+}
+
+/// How an object is cut into blocks for Put Block.
+struct BlockPlan {
+    /// Same length for every id (a service rule); derived from the content so that a resumed
+    /// upload of the same blob finds its earlier blocks.
+    ids: Vec<Vec<u8>>,
+    block_size: u64,
+    size: u64,
+    count: u64,
+}
+
+impl BlockPlan {
+    fn new(obj: &LocalObject, block_size: u64) -> Self {
+        let count = obj.size.div_ceil(block_size);
+        let ids = (0..count)
+            .map(|i| format!("{i:06}-{}", &obj.digest[..9]).into_bytes())
+            .collect();
+        Self {
+            ids,
+            block_size,
+            size: obj.size,
+            count,
+        }
+    }
+
+    /// Length of block `i` (the last one may be short).
+    fn len(&self, i: u64) -> u64 {
+        self.block_size.min(self.size - i * self.block_size)
+    }
 }
 
 async fn read_block(path: &Path, offset: u64, len: u64) -> Result<Bytes> {
