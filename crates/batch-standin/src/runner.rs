@@ -141,7 +141,10 @@ fn schedule(sh: &Shared) -> (Vec<Launch>, Vec<PrepLaunch>) {
         let slots = t.required_slots();
         let blocked = stuck.get(&job_id).is_some_and(|&s| slots >= s);
         if blocked || j.state != JobState::Active || !open.contains(&j.pool_id) {
-            stuck.insert(job_id.clone(), slots.min(*stuck.get(&job_id).unwrap_or(&slots)));
+            stuck.insert(
+                job_id.clone(),
+                slots.min(*stuck.get(&job_id).unwrap_or(&slots)),
+            );
             waiting.push((job_id, key));
             continue;
         }
@@ -194,7 +197,10 @@ fn schedule(sh: &Shared) -> (Vec<Launch>, Vec<PrepLaunch>) {
             candidates.min_by_key(|n| n.used_slots)
         };
         let Some(node) = node else {
-            stuck.insert(job_id.clone(), slots.min(*stuck.get(&job_id).unwrap_or(&slots)));
+            stuck.insert(
+                job_id.clone(),
+                slots.min(*stuck.get(&job_id).unwrap_or(&slots)),
+            );
             waiting.push((job_id, key));
             continue;
         };

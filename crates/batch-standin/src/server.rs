@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::Shared;
 use crate::faults::{Fault, HttpFault, status_code_name};
 use crate::response::{BatchError, Reply};
-use crate::spec::Route;
+use crate::spec::{Operation, Route};
 use crate::timefmt;
 
 /// Returned to hyper to close the connection without any response.
@@ -233,6 +233,8 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// One Batch call: authenticated, routed, its query, headers and body checked against the
+/// spec, handled, and (with `check_responses`) its answer checked too.
 async fn batch_request(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply, BatchError> {
     let (parts, body) = req.into_parts();
     let method = parts.method.as_str().to_owned();
@@ -245,56 +247,12 @@ async fn batch_request(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply
         &raw_query,
         &parts.headers,
     )?;
-
-    let segs: Vec<String> = path
-        .trim_start_matches('/')
-        .split('/')
-        .map(decode)
-        .collect();
-    let (op, params) = match sh.spec.route(&method, &segs) {
-        Route::Found(op, params) => (op, params),
-        Route::WrongMethod => {
-            return Err(BatchError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "UnsupportedHttpVerb",
-                "The resource doesn't support the specified HTTP verb.",
-            )
-            .value("HttpVerb", method));
-        }
-        Route::NotFound => {
-            return Err(BatchError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidUri",
-                "The requested URI does not represent any resource on the server.",
-            )
-            .value("RequestUri", path));
-        }
-    };
+    let (op, params) = route(sh, &method, &path)?;
     let params = canonical_ids(sh, params);
     let query: Vec<(String, String)> = url::form_urlencoded::parse(raw_query.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    match query.iter().find(|(k, _)| k == "api-version") {
-        None => {
-            return Err(BatchError::new(
-                StatusCode::BAD_REQUEST,
-                "MissingRequiredQueryParameter",
-                "A query parameter that's mandatory for this request is not specified.",
-            )
-            .value("QueryParameterName", "api-version"));
-        }
-        Some((_, v)) if !sh.config.api_versions.iter().any(|a| a == v) => {
-            return Err(crate::spec::bad_query(
-                "api-version",
-                v,
-                &format!(
-                    "The specified api version is not supported; use one of {}",
-                    sh.config.api_versions.join(", ")
-                ),
-            ));
-        }
-        Some(_) => {}
-    }
+    check_api_version(sh, &query)?;
     sh.spec.validate_query(op, &query)?;
     // A malformed $filter is a 400 before any lookup, as in the service.
     crate::odata::ListQuery::from_query(&query)?;
@@ -303,28 +261,7 @@ async fn batch_request(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply
     let raw = read_body(sh, &parts.headers, body).await?;
     let body = if sh.spec.takes_body(op) {
         if !raw.is_empty() {
-            let ct = parts
-                .headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !ct
-                .trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-            {
-                return Err(BatchError::new(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidHeaderValue",
-                    "The value for one of the HTTP headers is not in the correct format.",
-                )
-                .value("HeaderName", "Content-Type")
-                .value("HeaderValue", ct)
-                .value(
-                    "Reason",
-                    "Request bodies must be application/json; odata=minimalmetadata",
-                ));
-            }
+            check_json_content_type(&parts.headers)?;
         }
         sh.spec.validate_body(op, &raw)?
     } else {
@@ -339,28 +276,114 @@ async fn batch_request(sh: &Arc<Shared>, req: Request<Incoming>) -> Result<Reply
         path,
     };
     let reply = crate::api::dispatch(sh, &ctx)?;
-    if sh.config.check_responses
-        && reply.status.is_success()
-        && !reply.body.is_empty()
-        && reply
-            .headers
-            .iter()
-            .any(|(k, v)| k == "Content-Type" && v.starts_with("application/json"))
-    {
-        // Our own answers must match the spec a client is written against.
-        let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-        let selected = ctx.query("$select").is_some();
-        if let Err(e) = sh.spec.validate_response(op, &body, selected) {
-            tracing::error!(op = %ctx.op, code = %e.code, values = ?e.values, "stand-in response does not match the spec");
-            return Err(BatchError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "StandInResponseInvalid",
-                format!("batch-standin built a {} response that does not match BatchService.json (a stand-in bug).", ctx.op),
-            )
-            .value("Reason", format!("{}: {:?}", e.code, e.values)));
-        }
+    if sh.config.check_responses {
+        check_response(sh, op, &ctx, &reply)?;
     }
     Ok(reply)
+}
+
+/// A route's path parameters: (name, decoded value).
+type PathParams = Vec<(String, String)>;
+
+/// The operation `method` on `path` names, and its path parameters (decoded).
+fn route<'s>(
+    sh: &'s Shared,
+    method: &str,
+    path: &str,
+) -> Result<(&'s Operation, PathParams), BatchError> {
+    let segs: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(decode)
+        .collect();
+    match sh.spec.route(method, &segs) {
+        Route::Found(op, params) => Ok((op, params)),
+        Route::WrongMethod => Err(BatchError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UnsupportedHttpVerb",
+            "The resource doesn't support the specified HTTP verb.",
+        )
+        .value("HttpVerb", method)),
+        Route::NotFound => Err(BatchError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidUri",
+            "The requested URI does not represent any resource on the server.",
+        )
+        .value("RequestUri", path)),
+    }
+}
+
+/// `api-version` is required and must be one the stand-in serves.
+fn check_api_version(sh: &Shared, query: &[(String, String)]) -> Result<(), BatchError> {
+    match query.iter().find(|(k, _)| k == "api-version") {
+        None => Err(BatchError::new(
+            StatusCode::BAD_REQUEST,
+            "MissingRequiredQueryParameter",
+            "A query parameter that's mandatory for this request is not specified.",
+        )
+        .value("QueryParameterName", "api-version")),
+        Some((_, v)) if !sh.config.api_versions.iter().any(|a| a == v) => {
+            Err(crate::spec::bad_query(
+                "api-version",
+                v,
+                &format!(
+                    "The specified api version is not supported; use one of {}",
+                    sh.config.api_versions.join(", ")
+                ),
+            ))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// A request body must be sent as JSON.
+fn check_json_content_type(headers: &hyper::HeaderMap) -> Result<(), BatchError> {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
+        return Ok(());
+    }
+    Err(BatchError::new(
+        StatusCode::BAD_REQUEST,
+        "InvalidHeaderValue",
+        "The value for one of the HTTP headers is not in the correct format.",
+    )
+    .value("HeaderName", "Content-Type")
+    .value("HeaderValue", ct)
+    .value(
+        "Reason",
+        "Request bodies must be application/json; odata=minimalmetadata",
+    ))
+}
+
+/// Our own successful JSON answers must match the spec a client is written against; one
+/// that does not is a stand-in bug, answered 500.
+fn check_response(sh: &Shared, op: &Operation, ctx: &Ctx, reply: &Reply) -> Result<(), BatchError> {
+    let json = reply
+        .headers
+        .iter()
+        .any(|(k, v)| k == "Content-Type" && v.starts_with("application/json"));
+    if !reply.status.is_success() || reply.body.is_empty() || !json {
+        return Ok(());
+    }
+    let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    let selected = ctx.query("$select").is_some();
+    if let Err(e) = sh.spec.validate_response(op, &body, selected) {
+        tracing::error!(op = %ctx.op, code = %e.code, values = ?e.values, "stand-in response does not match the spec");
+        return Err(BatchError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "StandInResponseInvalid",
+            format!("batch-standin built a {} response that does not match BatchService.json (a stand-in bug).", ctx.op),
+        )
+        .value("Reason", format!("{}: {:?}", e.code, e.values)));
+    }
+    Ok(())
 }
 
 /// Reads the request body under the size limit. A `bodyLimit` fault counts bytes; the
