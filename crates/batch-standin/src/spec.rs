@@ -342,21 +342,7 @@ impl Spec {
             other => other.to_string(),
         };
         if let Some(allowed) = schema["enum"].as_array() {
-            // Enums are read whatever their case, and the service answers some in another
-            // case than the spec's (`Success`, `TaskCompletion`, `Spread`).
-            let same = |a: &Value| match (a.as_str(), v.as_str()) {
-                (Some(a), Some(s)) => a.eq_ignore_ascii_case(s),
-                _ => a == v,
-            };
-            if !allowed.iter().any(same) {
-                let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
-                return Err(BatchError::bad_value(
-                    path,
-                    &shown(),
-                    format!("The value is not one of: {}", names.join(", ")),
-                ));
-            }
-            return Ok(());
+            return check_enum(allowed, v, path, &shown());
         }
         let ty = schema["type"]
             .as_str()
@@ -370,49 +356,7 @@ impl Spec {
         match ty {
             "object" => {
                 let obj = v.as_object().ok_or_else(wrong_type)?;
-                let props = schema["properties"].as_object();
-                for (k, val) in obj {
-                    let sub = join(path, k);
-                    if mode.response && k.starts_with("odata.") {
-                        continue;
-                    }
-                    match props.and_then(|p| p.get(k)) {
-                        Some(ps) if mode.response || ps["readOnly"].as_bool() != Some(true) => {
-                            self.check(ps, val, &sub, "", mode)?
-                        }
-                        _ => match &schema["additionalProperties"] {
-                            Value::Object(ap) => {
-                                self.check(&Value::Object(ap.clone()), val, &sub, "", mode)?
-                            }
-                            Value::Bool(true) => {}
-                            _ => {
-                                let on = if type_name.is_empty() {
-                                    "the request body"
-                                } else {
-                                    type_name
-                                };
-                                return Err(invalid_body(&format!(
-                                    "The property '{sub}' does not exist on type '{on}'. Make sure to only use property names that are defined by the type."
-                                )));
-                            }
-                        },
-                    }
-                }
-                // Unknown names first: a misspelt property then reads as
-                // such rather than as the correct one being missing.
-                let required = schema["required"].as_array().filter(|_| mode.required);
-                for req in required.into_iter().flatten() {
-                    let req = req.as_str().unwrap_or_default();
-                    if obj.get(req).is_none_or(Value::is_null) {
-                        return Err(BatchError::new(
-                            StatusCode::BAD_REQUEST,
-                            "MissingRequiredProperty",
-                            "A required property was not specified in the request body.",
-                        )
-                        .value("PropertyName", join(path, req)));
-                    }
-                }
-                Ok(())
+                self.check_object(schema, obj, path, type_name, mode)
             }
             "array" => {
                 let arr = v.as_array().ok_or_else(wrong_type)?;
@@ -421,26 +365,7 @@ impl Spec {
                 }
                 Ok(())
             }
-            "string" => {
-                let s = v.as_str().ok_or_else(wrong_type)?;
-                let ok = match schema["format"].as_str() {
-                    Some("date-time") => timefmt::parse_rfc3339(s).is_some(),
-                    Some("duration") => timefmt::parse_duration(s).is_some(),
-                    _ => true,
-                };
-                if ok {
-                    Ok(())
-                } else {
-                    Err(BatchError::bad_value(
-                        path,
-                        s,
-                        format!(
-                            "The value is not a valid {}",
-                            schema["format"].as_str().unwrap_or("string")
-                        ),
-                    ))
-                }
-            }
+            "string" => check_string(schema, v.as_str().ok_or_else(wrong_type)?, path),
             "integer" => {
                 let n = v.as_i64().ok_or_else(wrong_type)?;
                 if schema["format"].as_str() == Some("int32") && i32::try_from(n).is_err() {
@@ -457,6 +382,101 @@ impl Spec {
             _ => Ok(()),
         }
     }
+
+    /// An object: each property against its schema (or `additionalProperties`), unknown names
+    /// refused, then the required ones.
+    fn check_object(
+        &self,
+        schema: &Value,
+        obj: &serde_json::Map<String, Value>,
+        path: &str,
+        type_name: &str,
+        mode: Mode,
+    ) -> Result<(), BatchError> {
+        let props = schema["properties"].as_object();
+        for (k, val) in obj {
+            let sub = join(path, k);
+            if mode.response && k.starts_with("odata.") {
+                continue;
+            }
+            match props.and_then(|p| p.get(k)) {
+                Some(ps) if mode.response || ps["readOnly"].as_bool() != Some(true) => {
+                    self.check(ps, val, &sub, "", mode)?
+                }
+                _ => match &schema["additionalProperties"] {
+                    Value::Object(ap) => {
+                        self.check(&Value::Object(ap.clone()), val, &sub, "", mode)?
+                    }
+                    Value::Bool(true) => {}
+                    _ => {
+                        let on = if type_name.is_empty() {
+                            "the request body"
+                        } else {
+                            type_name
+                        };
+                        return Err(invalid_body(&format!(
+                            "The property '{sub}' does not exist on type '{on}'. Make sure to only use property names that are defined by the type."
+                        )));
+                    }
+                },
+            }
+        }
+        // Unknown names first: a misspelt property then reads as
+        // such rather than as the correct one being missing.
+        let required = schema["required"].as_array().filter(|_| mode.required);
+        for req in required.into_iter().flatten() {
+            let req = req.as_str().unwrap_or_default();
+            if obj.get(req).is_none_or(Value::is_null) {
+                return Err(BatchError::new(
+                    StatusCode::BAD_REQUEST,
+                    "MissingRequiredProperty",
+                    "A required property was not specified in the request body.",
+                )
+                .value("PropertyName", join(path, req)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A string, and its `format` (`date-time`, `duration`) when the schema gives one.
+fn check_string(schema: &Value, s: &str, path: &str) -> Result<(), BatchError> {
+    let ok = match schema["format"].as_str() {
+        Some("date-time") => timefmt::parse_rfc3339(s).is_some(),
+        Some("duration") => timefmt::parse_duration(s).is_some(),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(BatchError::bad_value(
+            path,
+            s,
+            format!(
+                "The value is not a valid {}",
+                schema["format"].as_str().unwrap_or("string")
+            ),
+        ))
+    }
+}
+
+/// One of the schema's enum values; `shown` is the value as an error quotes it.
+fn check_enum(allowed: &[Value], v: &Value, path: &str, shown: &str) -> Result<(), BatchError> {
+    // Enums are read whatever their case, and the service answers some in another
+    // case than the spec's (`Success`, `TaskCompletion`, `Spread`).
+    let same = |a: &Value| match (a.as_str(), v.as_str()) {
+        (Some(a), Some(s)) => a.eq_ignore_ascii_case(s),
+        _ => a == v,
+    };
+    if !allowed.iter().any(same) {
+        let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+        return Err(BatchError::bad_value(
+            path,
+            shown,
+            format!("The value is not one of: {}", names.join(", ")),
+        ));
+    }
+    Ok(())
 }
 
 fn join(path: &str, name: &str) -> String {
