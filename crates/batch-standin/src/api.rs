@@ -257,29 +257,7 @@ fn supported_images(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
 /// service does beyond the schema, and returns (dedicated, spot, slots).
 fn check_pool_spec(spec: &Value, prefix: &str) -> Result<(u32, u32, u32), BatchError> {
     let p = |k: &str| format!("{prefix}{k}");
-    let vmc = &spec["virtualMachineConfiguration"];
-    if vmc.is_null() {
-        return Err(missing(&p("virtualMachineConfiguration")));
-    }
-    let image = &vmc["imageReference"];
-    let agent = vmc["nodeAgentSKUId"].as_str().unwrap_or_default();
-    if image["publisher"].is_string() {
-        let known = images().into_iter().any(|i| {
-            let r = &i["imageReference"];
-            ["publisher", "offer", "sku"].iter().all(|k| {
-                r[*k].as_str().map(str::to_lowercase) == image[*k].as_str().map(str::to_lowercase)
-            }) && i["nodeAgentSKUId"] == agent
-        });
-        if !known {
-            return Err(BatchError::bad_value(
-                &p("virtualMachineConfiguration.imageReference"),
-                &image.to_string(),
-                format!(
-                    "The image and node agent SKU '{agent}' are not a supported combination (see GET /supportedimages)."
-                ),
-            ));
-        }
-    }
+    check_image(spec, prefix)?;
     for unsupported in ["mountConfiguration", "applicationPackageReferences"] {
         if spec[unsupported].as_array().is_some_and(|a| !a.is_empty()) {
             return Err(BatchError::bad_value(
@@ -319,6 +297,62 @@ fn check_pool_spec(spec: &Value, prefix: &str) -> Result<(u32, u32, u32), BatchE
             "taskSlotsPerNode must be between 1 and 256.",
         ));
     }
+    let (d, l) = check_scaling(spec, prefix)?;
+    if let Some(t) = spec["resizeTimeout"].as_str()
+        && timefmt::parse_duration(t).is_none_or(|d| d.as_secs() < 300)
+    {
+        return Err(BatchError::bad_value(
+            &p("resizeTimeout"),
+            t,
+            "The resize timeout must be at least 5 minutes.",
+        ));
+    }
+    let n = |v: Option<i64>, k: &str| -> Result<u32, BatchError> {
+        let v = v.unwrap_or(0);
+        u32::try_from(v).map_err(|_| {
+            BatchError::bad_value(&p(k), &v.to_string(), "Node counts cannot be negative.")
+        })
+    };
+    Ok((
+        n(d, "targetDedicatedNodes")?,
+        n(l, "targetLowPriorityNodes")?,
+        slots as u32,
+    ))
+}
+
+/// A pool's image: given, and (when named by publisher) one `GET /supportedimages` lists with
+/// its node agent.
+fn check_image(spec: &Value, prefix: &str) -> Result<(), BatchError> {
+    let p = |k: &str| format!("{prefix}{k}");
+    let vmc = &spec["virtualMachineConfiguration"];
+    if vmc.is_null() {
+        return Err(missing(&p("virtualMachineConfiguration")));
+    }
+    let image = &vmc["imageReference"];
+    let agent = vmc["nodeAgentSKUId"].as_str().unwrap_or_default();
+    if image["publisher"].is_string() {
+        let known = images().into_iter().any(|i| {
+            let r = &i["imageReference"];
+            ["publisher", "offer", "sku"].iter().all(|k| {
+                r[*k].as_str().map(str::to_lowercase) == image[*k].as_str().map(str::to_lowercase)
+            }) && i["nodeAgentSKUId"] == agent
+        });
+        if !known {
+            return Err(BatchError::bad_value(
+                &p("virtualMachineConfiguration.imageReference"),
+                &image.to_string(),
+                format!(
+                    "The image and node agent SKU '{agent}' are not a supported combination (see GET /supportedimages)."
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Fixed node counts or an autoscale formula, not both; the fixed counts as given.
+fn check_scaling(spec: &Value, prefix: &str) -> Result<(Option<i64>, Option<i64>), BatchError> {
+    let p = |k: &str| format!("{prefix}{k}");
     let auto = spec["enableAutoScale"].as_bool().unwrap_or(false);
     let (d, l) = (
         spec["targetDedicatedNodes"].as_i64(),
@@ -349,26 +383,7 @@ fn check_pool_spec(spec: &Value, prefix: &str) -> Result<(u32, u32, u32), BatchE
     } else if d.is_none() && l.is_none() {
         return Err(missing(&p("targetDedicatedNodes")));
     }
-    if let Some(t) = spec["resizeTimeout"].as_str()
-        && timefmt::parse_duration(t).is_none_or(|d| d.as_secs() < 300)
-    {
-        return Err(BatchError::bad_value(
-            &p("resizeTimeout"),
-            t,
-            "The resize timeout must be at least 5 minutes.",
-        ));
-    }
-    let n = |v: Option<i64>, k: &str| -> Result<u32, BatchError> {
-        let v = v.unwrap_or(0);
-        u32::try_from(v).map_err(|_| {
-            BatchError::bad_value(&p(k), &v.to_string(), "Node counts cannot be negative.")
-        })
-    };
-    Ok((
-        n(d, "targetDedicatedNodes")?,
-        n(l, "targetLowPriorityNodes")?,
-        slots as u32,
-    ))
+    Ok((d, l))
 }
 
 /// Inserts a pool in `resizing` state and starts its allocation.
@@ -592,28 +607,11 @@ fn job_missing() -> BatchError {
     BatchError::not_found("JobNotFound", "job")
 }
 
+/// `POST /jobs`: a job on a named pool or on an auto-pool made for it.
 fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
     let id = c.body["id"].as_str().unwrap_or_default().to_owned();
     check_id("id", &id)?;
-    for unsupported in ["jobManagerTask", "jobReleaseTask", "networkConfiguration"] {
-        if !c.body[unsupported].is_null() {
-            return Err(BatchError::bad_value(
-                unsupported,
-                "set",
-                "batch-standin does not run job manager or release tasks or virtual networks.",
-            ));
-        }
-    }
-    if c.body["jobPreparationTask"].is_object() {
-        check_task_spec(&c.body["jobPreparationTask"])?;
-    }
-    if c.body["usesTaskDependencies"].as_bool() == Some(true) {
-        return Err(BatchError::bad_value(
-            "usesTaskDependencies",
-            "true",
-            "batch-standin does not implement task dependencies.",
-        ));
-    }
+    check_job_body(&c.body)?;
     let mut st = sh.lock();
     if st.jobs.keys().any(|k| k.eq_ignore_ascii_case(&id)) {
         return Err(BatchError::conflict(
@@ -632,51 +630,7 @@ fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
             "The specified account has reached the maximum number of active jobs and job schedules.",
         ));
     }
-    let info = &c.body["poolInfo"];
-    let pool_id = if let Some(p) = info["poolId"].as_str() {
-        // The pool's stored spelling, when it exists (ids are case-insensitive).
-        st.pools
-            .keys()
-            .find(|k| k.eq_ignore_ascii_case(p))
-            .cloned()
-            .unwrap_or_else(|| p.to_owned())
-    } else if info["autoPoolSpecification"].is_object() {
-        let auto = &info["autoPoolSpecification"];
-        let prefix = auto["autoPoolIdPrefix"].as_str().unwrap_or("");
-        if prefix.len() > 20 {
-            return Err(BatchError::bad_value(
-                "poolInfo.autoPoolSpecification.autoPoolIdPrefix",
-                prefix,
-                "The prefix can have at most 20 characters.",
-            ));
-        }
-        let pool = auto["pool"].clone();
-        if pool.is_null() {
-            return Err(missing("poolInfo.autoPoolSpecification.pool"));
-        }
-        check_pool_spec(&pool, "poolInfo.autoPoolSpecification.pool.")?;
-        let pid = format!(
-            "{prefix}{}{}",
-            if prefix.is_empty() { "" } else { "_" },
-            uuid::Uuid::new_v4()
-        );
-        let owner = (auto["poolLifetimeOption"] == "job"
-            && auto["keepAlive"].as_bool() != Some(true))
-        .then(|| id.clone());
-        match sh.faults.take_auto_pool_failure() {
-            Some((code, message)) => {
-                let message = message.unwrap_or_else(|| {
-                    "The auto pool could not be created: the account's pool or core quota is reached."
-                        .to_owned()
-                });
-                runner::fail_auto_pool_later(sh.clone(), id.clone(), code, message);
-            }
-            None => insert_pool(sh, &mut st, &pid, pool, owner)?,
-        }
-        pid
-    } else {
-        return Err(missing("poolInfo.poolId"));
-    };
+    let pool_id = job_pool(sh, &mut st, &c.body, &id)?;
     let t = now();
     let etag = st.etag();
     let cancel = CancellationToken::new();
@@ -710,6 +664,85 @@ fn create_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
     runner::maybe_complete_job(sh, &mut st, &id);
     let url = format!("{}/jobs/{id}", sh.base_url);
     Ok(Reply::empty(StatusCode::CREATED).entity_headers(&etag, &rfc1123(t), &url))
+}
+
+/// What a job body may not ask of the stand-in, and its preparation task's checks.
+fn check_job_body(body: &Value) -> Result<(), BatchError> {
+    for unsupported in ["jobManagerTask", "jobReleaseTask", "networkConfiguration"] {
+        if !body[unsupported].is_null() {
+            return Err(BatchError::bad_value(
+                unsupported,
+                "set",
+                "batch-standin does not run job manager or release tasks or virtual networks.",
+            ));
+        }
+    }
+    if body["jobPreparationTask"].is_object() {
+        check_task_spec(&body["jobPreparationTask"])?;
+    }
+    if body["usesTaskDependencies"].as_bool() == Some(true) {
+        return Err(BatchError::bad_value(
+            "usesTaskDependencies",
+            "true",
+            "batch-standin does not implement task dependencies.",
+        ));
+    }
+    Ok(())
+}
+
+/// The pool job `id` runs on: the named one (in its stored spelling), or a new auto-pool.
+fn job_pool(
+    sh: &Arc<Shared>,
+    st: &mut State,
+    body: &Value,
+    id: &str,
+) -> Result<String, BatchError> {
+    let info = &body["poolInfo"];
+    if let Some(p) = info["poolId"].as_str() {
+        // The pool's stored spelling, when it exists (ids are case-insensitive).
+        Ok(st
+            .pools
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case(p))
+            .cloned()
+            .unwrap_or_else(|| p.to_owned()))
+    } else if info["autoPoolSpecification"].is_object() {
+        let auto = &info["autoPoolSpecification"];
+        let prefix = auto["autoPoolIdPrefix"].as_str().unwrap_or("");
+        if prefix.len() > 20 {
+            return Err(BatchError::bad_value(
+                "poolInfo.autoPoolSpecification.autoPoolIdPrefix",
+                prefix,
+                "The prefix can have at most 20 characters.",
+            ));
+        }
+        let pool = auto["pool"].clone();
+        if pool.is_null() {
+            return Err(missing("poolInfo.autoPoolSpecification.pool"));
+        }
+        check_pool_spec(&pool, "poolInfo.autoPoolSpecification.pool.")?;
+        let pid = format!(
+            "{prefix}{}{}",
+            if prefix.is_empty() { "" } else { "_" },
+            uuid::Uuid::new_v4()
+        );
+        let owner = (auto["poolLifetimeOption"] == "job"
+            && auto["keepAlive"].as_bool() != Some(true))
+        .then(|| id.to_owned());
+        match sh.faults.take_auto_pool_failure() {
+            Some((code, message)) => {
+                let message = message.unwrap_or_else(|| {
+                    "The auto pool could not be created: the account's pool or core quota is reached."
+                        .to_owned()
+                });
+                runner::fail_auto_pool_later(sh.clone(), id.to_owned(), code, message);
+            }
+            None => insert_pool(sh, st, &pid, pool, owner)?,
+        }
+        Ok(pid)
+    } else {
+        Err(missing("poolInfo.poolId"))
+    }
 }
 
 fn get_job(sh: &Arc<Shared>, c: &Ctx) -> ApiResult {
@@ -907,44 +940,7 @@ fn check_task_spec(t: &Value) -> Result<(), BatchError> {
         .flatten()
         .enumerate()
     {
-        let p = |k: &str| format!("resourceFiles[{i}].{k}");
-        let sources = ["httpUrl", "storageContainerUrl", "autoStorageContainerName"]
-            .iter()
-            .filter(|k| rf[**k].is_string())
-            .count();
-        if sources != 1 {
-            return Err(BatchError::bad_value(
-                &format!("resourceFiles[{i}]"),
-                &rf.to_string(),
-                "Exactly one of httpUrl, storageContainerUrl and autoStorageContainerName must be specified.",
-            ));
-        }
-        if !rf["httpUrl"].is_string() {
-            return Err(BatchError::bad_value(
-                &p("storageContainerUrl"),
-                "set",
-                "batch-standin only downloads httpUrl resource files.",
-            ));
-        }
-        let fp = rf["filePath"]
-            .as_str()
-            .ok_or_else(|| missing(&p("filePath")))?;
-        if !is_contained(fp) {
-            return Err(BatchError::bad_value(
-                &p("filePath"),
-                fp,
-                "The file path must be relative and stay inside the task working directory.",
-            ));
-        }
-        if let Some(m) = rf["fileMode"].as_str()
-            && (m.len() < 3 || m.len() > 4 || !m.chars().all(|c| ('0'..='7').contains(&c)))
-        {
-            return Err(BatchError::bad_value(
-                &p("fileMode"),
-                m,
-                "fileMode must be an octal mode like 0755.",
-            ));
-        }
+        check_resource_file(i, rf)?;
     }
     for (i, of) in t["outputFiles"]
         .as_array()
@@ -970,6 +966,49 @@ fn check_task_spec(t: &Value) -> Result<(), BatchError> {
             "requiredSlots",
             &r.to_string(),
             "requiredSlots must be at least 1.",
+        ));
+    }
+    Ok(())
+}
+
+/// One of a task's resource files: an `httpUrl` to a relative path inside its directory.
+fn check_resource_file(i: usize, rf: &Value) -> Result<(), BatchError> {
+    let p = |k: &str| format!("resourceFiles[{i}].{k}");
+    let sources = ["httpUrl", "storageContainerUrl", "autoStorageContainerName"]
+        .iter()
+        .filter(|k| rf[**k].is_string())
+        .count();
+    if sources != 1 {
+        return Err(BatchError::bad_value(
+            &format!("resourceFiles[{i}]"),
+            &rf.to_string(),
+            "Exactly one of httpUrl, storageContainerUrl and autoStorageContainerName must be specified.",
+        ));
+    }
+    if !rf["httpUrl"].is_string() {
+        return Err(BatchError::bad_value(
+            &p("storageContainerUrl"),
+            "set",
+            "batch-standin only downloads httpUrl resource files.",
+        ));
+    }
+    let fp = rf["filePath"]
+        .as_str()
+        .ok_or_else(|| missing(&p("filePath")))?;
+    if !is_contained(fp) {
+        return Err(BatchError::bad_value(
+            &p("filePath"),
+            fp,
+            "The file path must be relative and stay inside the task working directory.",
+        ));
+    }
+    if let Some(m) = rf["fileMode"].as_str()
+        && (m.len() < 3 || m.len() > 4 || !m.chars().all(|c| ('0'..='7').contains(&c)))
+    {
+        return Err(BatchError::bad_value(
+            &p("fileMode"),
+            m,
+            "fileMode must be an octal mode like 0755.",
         ));
     }
     Ok(())
