@@ -137,17 +137,21 @@ fn sift_down<T: Copy + PartialOrd>(
 /// gives the same result: when all values are distinct the sorted order is unique. Packed
 /// (value, index) keys are sorted (radix on large nodes, pdqsort on small ones) and checked
 /// for ties; only tied values take the ported introsort. `keys` and `buf` are scratch.
+/// `expect_ties` (the feature was tied before) skips the keys below 256 rows, where a failed
+/// try would cost about a second sort. Returns whether the values were all distinct, as far
+/// as it looked.
 pub(crate) fn sort_with(
     values: &mut [f32],
     indices: &mut [u32],
     keys: &mut Vec<u64>,
     buf: &mut Vec<u64>,
-) {
+    expect_ties: bool,
+) -> bool {
     let n = values.len();
-    if n < 16 {
-        // Insertion sort either way (introsort's base case).
+    if n < 16 || (expect_ties && n < 256) {
+        // Insertion sort below 16 rows either way (introsort's base case).
         simultaneous_sort(values, indices);
-        return;
+        return !expect_ties;
     }
     keys.clear();
     keys.extend(
@@ -167,12 +171,13 @@ pub(crate) fn sort_with(
         .all(|w| unsortable((w[0] >> 32) as u32) < unsortable((w[1] >> 32) as u32));
     if !distinct {
         simultaneous_sort(values, indices);
-        return;
+        return false;
     }
     for ((v, i), &k) in values.iter_mut().zip(indices.iter_mut()).zip(keys.iter()) {
         *v = unsortable((k >> 32) as u32);
         *i = k as u32;
     }
+    true
 }
 
 /// Maps an f32 (not NaN) to a u32 whose unsigned order is the float order.
@@ -213,7 +218,7 @@ mod tests {
                 }
                 let mut v2 = orig.clone();
                 let mut idx2: Vec<u32> = (0..n as u32).collect();
-                sort_with(&mut v2, &mut idx2, &mut Vec::new(), &mut Vec::new());
+                sort_with(&mut v2, &mut idx2, &mut Vec::new(), &mut Vec::new(), k == 3);
                 if k == 1 << 30 && n <= 1000 {
                     // Distinct in practice: radix and introsort agree exactly.
                     assert_eq!(idx2, idx);

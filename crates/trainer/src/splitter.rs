@@ -180,6 +180,9 @@ struct Exact<'a> {
     n_missing: usize,
     /// Subtrees whose root has at most this many rows are grown from a [`Block`].
     block_rows: usize,
+    /// Per feature: were its values tied in a node sorted before (a speed hint for
+    /// [`sort_with`], never a change of order).
+    tied: Vec<bool>,
     keys: Vec<u64>,
     key_buf: Vec<u64>,
 }
@@ -263,6 +266,7 @@ impl<'a> Exact<'a> {
             constant_features: vec![0; data.n_features],
             weighted_n_samples: weights.iter().sum(),
             n_missing: 0,
+            tied: vec![false; data.n_features],
             block_rows: (BLOCK_BYTES / (4 * data.n_features.max(1))).max(64),
             keys: Vec::new(),
             key_buf: Vec::new(),
@@ -479,12 +483,14 @@ impl Exact<'_> {
             }
         }
         let end_nm = end - n_missing;
-        sort_with(
+        let distinct = sort_with(
             &mut self.fv[start..end_nm],
             &mut self.samples[start..end_nm],
             &mut self.keys,
             &mut self.key_buf,
+            self.tied[feature],
         );
+        self.tied[feature] |= !distinct;
         self.n_missing = n_missing;
         if end_nm == start
             || (n_missing == 0 && self.fv[end_nm - 1] <= self.fv[start] + FEATURE_THRESHOLD)
