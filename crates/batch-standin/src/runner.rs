@@ -6,7 +6,7 @@
 //! records the result. Also owns the lifecycle transitions shared with the
 //! API: job completion and termination, pool allocation and deletion.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -280,90 +280,18 @@ fn stop_reason(l: &Launch) -> StopReason {
 
 async fn execute(sh: &Arc<Shared>, l: &Launch) -> Outcome {
     let wd = l.task_dir.join("wd");
-    if l.first_attempt {
-        // A task id reused after its job was deleted starts from a clean directory.
-        let _ = tokio::fs::remove_dir_all(&l.task_dir).await;
+    if let Err(stopped) = prepare(sh, l, &wd).await {
+        return stopped;
     }
-    for d in [
-        &wd,
-        &l.node_root.join("shared"),
-        &l.node_root.join("startup"),
-    ] {
-        if let Err(e) = tokio::fs::create_dir_all(d).await {
-            return Outcome::Preprocessing(failure(
-                "servererror",
-                "DiskFull",
-                format!("failed to create {}: {e}", d.display()),
-            ));
-        }
-    }
-    for rf in l.spec["resourceFiles"].as_array().into_iter().flatten() {
-        tokio::select! {
-            r = files::download(&sh.http, &wd, rf) => match r {
-                Err(f) => return Outcome::Preprocessing(f),
-                Ok(()) => count_download(sh, rf),
-            },
-            () = l.token.cancelled() => return Outcome::Stopped(stop_reason(l), None),
-        }
-    }
-    {
-        let mut st = sh.lock();
-        match current(&mut st, l) {
-            Some(t) => t.set_state(TaskState::Running),
-            None => return Outcome::Stopped(StopReason::Terminated, None),
-        }
-    }
-    let command_line = l.spec["commandLine"].as_str().unwrap_or_default();
-    let (stdout, stderr) = match (
-        std::fs::File::create(l.task_dir.join("stdout.txt")),
-        std::fs::File::create(l.task_dir.join("stderr.txt")),
-    ) {
-        (Ok(o), Ok(e)) => (o, e),
-        (Err(e), _) | (_, Err(e)) => {
-            return Outcome::Preprocessing(failure(
-                "servererror",
-                "DiskFull",
-                format!("failed to create stdout.txt/stderr.txt: {e}"),
-            ));
-        }
-    };
-    let argv = match files::split_command_line(command_line) {
-        Ok(a) => a,
-        Err(e) => {
-            return Outcome::Preprocessing(failure(
-                "usererror",
-                "CommandLineInvalid",
-                format!("the command line cannot be parsed: {e}"),
-            ));
-        }
-    };
-    let mut cmd = node_command(&argv, &wd, batch_env(sh, l), stdout, stderr);
-    let mut child = match cmd.spawn() {
+    let mut child = match spawn_task(sh, l, &wd) {
         Ok(c) => c,
-        Err(e) => {
-            // What a node reports when the program cannot be executed: the
-            // shell convention 127, with the reason in stderr.txt.
-            let msg = format!("batch-standin: cannot execute {}: {e}\n", argv[0]);
-            let _ = std::fs::write(l.task_dir.join("stderr.txt"), msg);
-            return Outcome::Exited(127);
-        }
+        Err(ended) => return ended,
     };
     let pgid = child.id();
     if let Some(p) = pgid {
         sh.lock().pgids.insert(p);
     }
-    if let Some(delay) = sh.faults.take_preempt(&l.task_id) {
-        let (token, reason) = (l.token.clone(), l.reason.clone());
-        tracing::info!(task = %l.task_id, delay_ms = delay, "fault: preempting the node");
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-            reason
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_or_insert(StopReason::Requeue);
-            token.cancel();
-        });
-    }
+    arm_preempt(sh, l);
     let wall = async {
         match l.wall_remaining {
             Some(d) => tokio::time::sleep(d).await,
@@ -388,6 +316,101 @@ async fn execute(sh: &Arc<Shared>, l: &Launch) -> Outcome {
         sh.lock().pgids.remove(&p);
     }
     outcome
+}
+
+/// Before the command runs: a clean directory on a first attempt, the node's directories, the
+/// resource files, and the task marked running. `Err` is how the task ended instead.
+async fn prepare(sh: &Arc<Shared>, l: &Launch, wd: &Path) -> Result<(), Outcome> {
+    if l.first_attempt {
+        // A task id reused after its job was deleted starts from a clean directory.
+        let _ = tokio::fs::remove_dir_all(&l.task_dir).await;
+    }
+    for d in [
+        &wd.to_path_buf(),
+        &l.node_root.join("shared"),
+        &l.node_root.join("startup"),
+    ] {
+        if let Err(e) = tokio::fs::create_dir_all(d).await {
+            return Err(Outcome::Preprocessing(failure(
+                "servererror",
+                "DiskFull",
+                format!("failed to create {}: {e}", d.display()),
+            )));
+        }
+    }
+    for rf in l.spec["resourceFiles"].as_array().into_iter().flatten() {
+        tokio::select! {
+            r = files::download(&sh.http, wd, rf) => match r {
+                Err(f) => return Err(Outcome::Preprocessing(f)),
+                Ok(()) => count_download(sh, rf),
+            },
+            () = l.token.cancelled() => return Err(Outcome::Stopped(stop_reason(l), None)),
+        }
+    }
+    {
+        let mut st = sh.lock();
+        match current(&mut st, l) {
+            Some(t) => t.set_state(TaskState::Running),
+            None => return Err(Outcome::Stopped(StopReason::Terminated, None)),
+        }
+    }
+    Ok(())
+}
+
+/// Starts the task's command line in `wd`, its output in the task's stdout.txt/stderr.txt.
+/// `Err` is how the task ended instead (a command that cannot be executed exits 127).
+fn spawn_task(sh: &Arc<Shared>, l: &Launch, wd: &Path) -> Result<tokio::process::Child, Outcome> {
+    let command_line = l.spec["commandLine"].as_str().unwrap_or_default();
+    let (stdout, stderr) = match (
+        std::fs::File::create(l.task_dir.join("stdout.txt")),
+        std::fs::File::create(l.task_dir.join("stderr.txt")),
+    ) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(e), _) | (_, Err(e)) => {
+            return Err(Outcome::Preprocessing(failure(
+                "servererror",
+                "DiskFull",
+                format!("failed to create stdout.txt/stderr.txt: {e}"),
+            )));
+        }
+    };
+    let argv = match files::split_command_line(command_line) {
+        Ok(a) => a,
+        Err(e) => {
+            return Err(Outcome::Preprocessing(failure(
+                "usererror",
+                "CommandLineInvalid",
+                format!("the command line cannot be parsed: {e}"),
+            )));
+        }
+    };
+    let mut cmd = node_command(&argv, wd, batch_env(sh, l), stdout, stderr);
+    match cmd.spawn() {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            // What a node reports when the program cannot be executed: the
+            // shell convention 127, with the reason in stderr.txt.
+            let msg = format!("batch-standin: cannot execute {}: {e}\n", argv[0]);
+            let _ = std::fs::write(l.task_dir.join("stderr.txt"), msg);
+            Err(Outcome::Exited(127))
+        }
+    }
+}
+
+/// A `preempt` fault armed for this task: the node is preempted after its delay (requeue).
+fn arm_preempt(sh: &Arc<Shared>, l: &Launch) {
+    if let Some(delay) = sh.faults.take_preempt(&l.task_id) {
+        let (token, reason) = (l.token.clone(), l.reason.clone());
+        tracing::info!(task = %l.task_id, delay_ms = delay, "fault: preempting the node");
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            reason
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(StopReason::Requeue);
+            token.cancel();
+        });
+    }
 }
 
 /// Counts a resource-file download by its URL without the query (the SAS).
