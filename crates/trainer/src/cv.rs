@@ -8,6 +8,7 @@
 //! All (fold, tree) fits run in one rayon pass; results are gathered in (fold, tree) order, so the
 //! score does not depend on the number of threads.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -142,20 +143,22 @@ pub struct CvScore {
 
 /// One fold: its rows and sklearn's per-fold label encoding. Features are not copied: the
 /// trees read the dataset's columns and give rows outside the fold weight 0.
-struct FoldPlan {
+struct FoldPlan<'a> {
     /// Training rows, ascending (`indices[test_folds != k]`).
     train: Vec<u32>,
     /// Test rows, ascending.
     test: Vec<u32>,
-    /// Fold-local class index of every dataset row (`np.unique` over the training labels).
-    y: Vec<u32>,
+    /// Fold-local class index of every dataset row (`np.unique` over the training labels):
+    /// the dataset's own labels when the training rows have every class (4 bytes a row saved
+    /// per fold).
+    y: Cow<'a, [u32]>,
     /// Fold-local class index -> dataset class index.
     classes: Vec<u32>,
     /// Per feature: does a training row miss it?
     has_missing: Vec<bool>,
 }
 
-fn plan_fold(data: &Dataset, test_folds: &[usize], fold: usize) -> FoldPlan {
+fn plan_fold<'a>(data: &'a Dataset, test_folds: &[usize], fold: usize) -> FoldPlan<'a> {
     let train: Vec<u32> = (0..data.n_rows as u32)
         .filter(|&i| test_folds[i as usize] != fold)
         .collect();
@@ -178,7 +181,11 @@ fn plan_fold(data: &Dataset, test_folds: &[usize], fold: usize) -> FoldPlan {
     for (k, &c) in classes.iter().enumerate() {
         local[c as usize] = k as u32;
     }
-    let y = data.labels().iter().map(|&l| local[l as usize]).collect();
+    let y = if classes.len() == data.classes().len() {
+        Cow::Borrowed(data.labels())
+    } else {
+        Cow::Owned(data.labels().iter().map(|&l| local[l as usize]).collect())
+    };
     FoldPlan {
         train,
         test,

@@ -16,6 +16,12 @@ pub(super) const BATCH_BYTES: usize = 256 << 10;
 /// At most this many rows go into one batch (for files of very short rows).
 pub(super) const MAX_BATCH_ROWS: usize = 4096;
 
+/// A first batch of fewer rows than this means wide rows (e.g. 10^6 columns): then a converted
+/// batch costs memory per column (a `Vec` and a `FeatureState` each), several in flight would
+/// take far more than the rows themselves, so batches are converted one at a time straight into
+/// the merged rows, without the converter thread.
+const FEW_ROWS: usize = 64;
+
 /// Raw batches the converter thread may hold (one converting, the others queued).
 const WORKER_DEPTH: usize = 3;
 
@@ -107,8 +113,13 @@ impl Rows {
 /// Converts tokenized rows of `n_cols` fields (index, features, label). The only error is a
 /// missing label, and it is the first one in the batch.
 fn convert(batch: &RawRows, n_cols: usize, path: &Path) -> Result<Rows> {
-    let n_features = n_cols - 2;
-    let mut rows = Rows::new(n_features, batch.lines.len());
+    let mut rows = Rows::new(n_cols - 2, batch.lines.len());
+    convert_into(&mut rows, batch, n_cols, path)?;
+    Ok(rows)
+}
+
+/// [`convert`], appending to `rows` (which then numbers the new rows after its own).
+fn convert_into(rows: &mut Rows, batch: &RawRows, n_cols: usize, path: &Path) -> Result<()> {
     // The tokenizer checked every row's UTF-8, so this holds; fields then need no check.
     let text = std::str::from_utf8(&batch.bytes).ok();
     for (bounds, &line) in batch.bounds.chunks_exact(n_cols + 1).zip(&batch.lines) {
@@ -144,7 +155,7 @@ fn convert(batch: &RawRows, n_cols: usize, path: &Path) -> Result<Rows> {
         })?;
         rows.n_rows += 1;
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Rows are numbered with `u32` (labels, folds, tree samples).
@@ -189,6 +200,9 @@ pub(super) struct Pipeline<'scope, 'env> {
     path: &'env Path,
     n_cols: usize,
     worker_tried: bool,
+    /// Rows are so wide that a batch holds only a few: each is converted straight into `rows`
+    /// on this thread (see [`FEW_ROWS`]).
+    inline: bool,
     to_worker: Option<std::sync::mpsc::SyncSender<(usize, RawRows)>>,
     from_worker: Option<std::sync::mpsc::Receiver<Converted>>,
     in_worker: usize,
@@ -217,6 +231,7 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
             path,
             n_cols,
             worker_tried: false,
+            inline: false,
             to_worker: None,
             from_worker: None,
             in_worker: 0,
@@ -321,6 +336,13 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
                 let rows = self.input_len / row_len as u64;
                 self.expected_rows = usize::try_from(rows + rows / 32 + 16).ok();
             }
+            if seq == 0 && batch.lines.len() < FEW_ROWS && !last {
+                self.inline = true;
+            }
+            if self.inline {
+                self.convert_inline(&batch);
+                return self.recycle(Some(batch));
+            }
             if !self.worker_tried && !last {
                 self.start_worker();
             }
@@ -345,9 +367,36 @@ impl<'scope, 'env> Pipeline<'scope, 'env> {
                 self.collect(true);
             }
         }
-        let mut raw = empty.or_else(|| self.spare.pop()).unwrap_or_default();
+        self.recycle(empty)
+    }
+
+    /// An empty batch to fill: `used` (cleared) or a spare one.
+    fn recycle(&mut self, used: Option<RawRows>) -> RawRows {
+        let mut raw = used.or_else(|| self.spare.pop()).unwrap_or_default();
         raw.clear();
         raw
+    }
+
+    /// Converts `batch` straight into the merged rows (wide rows; see [`FEW_ROWS`]).
+    fn convert_inline(&mut self, batch: &RawRows) {
+        let n = batch.lines.len();
+        let n_rows = self.rows.n_rows + n;
+        let room = self
+            .rows
+            .columns
+            .iter_mut()
+            .try_for_each(|c| c.try_reserve(n));
+        if n_rows > MAX_ROWS || room.is_err() {
+            self.error = Some(too_many_rows(self.path, n_rows, self.n_cols));
+            return;
+        }
+        if let Err(e) = convert_into(&mut self.rows, batch, self.n_cols, self.path) {
+            self.error = Some(e);
+        }
+        self.merged += 1;
+        if let Some(n) = self.expected_rows.take() {
+            self.rows.reserve(n);
+        }
     }
 
     /// Converts the final batch, waits for the converter thread and returns the rows in file
