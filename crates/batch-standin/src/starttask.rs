@@ -84,14 +84,52 @@ struct Setup<'a> {
 }
 
 /// One run of a start or job preparation task: (exit code, failure info).
+/// The start task's environment: the `AZ_BATCH_*` variables a node sets, the caller's extra
+/// ones, then the task's own `environmentSettings`.
+fn start_task_env(sh: &Shared, s: &Setup<'_>, wd: &std::path::Path) -> Vec<(String, String)> {
+    let p = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let mut env = vec![
+        (
+            "AZ_BATCH_ACCOUNT_NAME".to_owned(),
+            sh.config.credentials.account_name.clone(),
+        ),
+        ("AZ_BATCH_ACCOUNT_URL".to_owned(), sh.base_url.clone()),
+        ("AZ_BATCH_POOL_ID".to_owned(), s.pool_id.to_owned()),
+        ("AZ_BATCH_NODE_ID".to_owned(), s.node_id.to_owned()),
+        ("AZ_BATCH_NODE_ROOT_DIR".to_owned(), p(s.root)),
+        (
+            "AZ_BATCH_NODE_SHARED_DIR".to_owned(),
+            p(&s.root.join("shared")),
+        ),
+        (
+            "AZ_BATCH_NODE_STARTUP_DIR".to_owned(),
+            p(&s.root.join("startup")),
+        ),
+        ("AZ_BATCH_TASK_DIR".to_owned(), p(s.task_dir)),
+        ("AZ_BATCH_TASK_WORKING_DIR".to_owned(), p(wd)),
+    ];
+    env.extend(s.env.iter().cloned());
+    for e in s.task["environmentSettings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        if let Some(name) = e["name"].as_str() {
+            env.push((
+                name.to_owned(),
+                e["value"].as_str().unwrap_or("").to_owned(),
+            ));
+        }
+    }
+    env
+}
+
 async fn attempt(sh: &Shared, s: &Setup<'_>) -> (Option<i32>, Option<Value>) {
     let Setup {
-        pool_id,
-        node_id,
         root,
         task_dir,
         task,
-        env: extra_env,
+        ..
     } = *s;
     let startup = task_dir;
     let wd = &task_dir.join("wd");
@@ -131,36 +169,7 @@ async fn attempt(sh: &Shared, s: &Setup<'_>) -> (Option<i32>, Option<Value>) {
             )),
         );
     };
-    let p = |p: &std::path::Path| p.to_string_lossy().into_owned();
-    let mut env = vec![
-        (
-            "AZ_BATCH_ACCOUNT_NAME".to_owned(),
-            sh.config.credentials.account_name.clone(),
-        ),
-        ("AZ_BATCH_ACCOUNT_URL".to_owned(), sh.base_url.clone()),
-        ("AZ_BATCH_POOL_ID".to_owned(), pool_id.to_owned()),
-        ("AZ_BATCH_NODE_ID".to_owned(), node_id.to_owned()),
-        ("AZ_BATCH_NODE_ROOT_DIR".to_owned(), p(root)),
-        (
-            "AZ_BATCH_NODE_SHARED_DIR".to_owned(),
-            p(&root.join("shared")),
-        ),
-        (
-            "AZ_BATCH_NODE_STARTUP_DIR".to_owned(),
-            p(&root.join("startup")),
-        ),
-        ("AZ_BATCH_TASK_DIR".to_owned(), p(startup)),
-        ("AZ_BATCH_TASK_WORKING_DIR".to_owned(), p(wd)),
-    ];
-    env.extend(extra_env.iter().cloned());
-    for e in task["environmentSettings"].as_array().into_iter().flatten() {
-        if let Some(name) = e["name"].as_str() {
-            env.push((
-                name.to_owned(),
-                e["value"].as_str().unwrap_or("").to_owned(),
-            ));
-        }
-    }
+    let env = start_task_env(sh, s, wd);
     let mut child = match node_command(&argv, wd, env, out, err).spawn() {
         Ok(c) => c,
         Err(e) => {
