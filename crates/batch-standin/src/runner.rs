@@ -634,71 +634,11 @@ fn retries_left(st: &State, l: &Launch, t: &Task) -> bool {
 
 async fn finish(sh: &Arc<Shared>, l: &Launch, outcome: Outcome) {
     // Decide retry or requeue first: those skip output uploads.
-    {
-        let mut guard = sh.lock();
-        let st = &mut *guard;
-        let now = OffsetDateTime::now_utc();
-        let requeue = matches!(outcome, Outcome::Stopped(StopReason::Requeue, _));
-        let retry = match &outcome {
-            Outcome::Exited(c) if *c != 0 => st
-                .jobs
-                .get(&l.job_id)
-                .and_then(|j| j.tasks.get(&l.key))
-                .filter(|t| t.attempt == l.attempt)
-                .is_some_and(|t| retries_left(st, l, t)),
-            _ => false,
-        };
-        if requeue || retry {
-            release(st, l, false);
-            let etag = st.etag();
-            if let Some(t) = current(st, l) {
-                if requeue {
-                    t.exec.requeue_count += 1;
-                    t.exec.last_requeue = Some(now);
-                    t.first_start = None;
-                } else {
-                    t.exec.retry_count += 1;
-                    t.exec.last_retry = Some(now);
-                }
-                t.set_state(TaskState::Active);
-                t.node = None;
-                t.cancel = None;
-                t.etag = etag;
-                st.queue.push_back((l.job_id.clone(), l.key.clone()));
-            }
-            drop(guard);
-            sh.wake.notify_one();
-            return;
-        }
+    if requeue_or_retry(sh, l, &outcome) {
+        sh.wake.notify_one();
+        return;
     }
-    let (exit, mut fail) = match &outcome {
-        Outcome::Exited(0) => (Some(0), None),
-        Outcome::Exited(c) => (
-            Some(*c),
-            Some(failure(
-                "usererror",
-                "FailureExitCode",
-                "The task process exited with an unexpected exit code",
-            )),
-        ),
-        Outcome::WallClock(c) => (
-            Some(*c),
-            Some(failure(
-                "usererror",
-                "MaxWallClockTimeExceeded",
-                "The task ran longer than its maxWallClockTime and was terminated",
-            )),
-        ),
-        Outcome::Stopped(_, c) => (
-            *c,
-            Some(failure(
-                "usererror",
-                "TaskEnded",
-                "Task Was Ended by User Request",
-            )),
-        ),
-        Outcome::Preprocessing(f) => (None, Some(f.clone())),
-    };
+    let (exit, mut fail) = exit_and_failure(&outcome);
     let mut condition = match &outcome {
         Outcome::Preprocessing(_) => ExitCondition::PreProcessing,
         _ => ExitCondition::Code(exit),
@@ -735,6 +675,77 @@ async fn finish(sh: &Arc<Shared>, l: &Launch, outcome: Outcome) {
     maybe_complete_job(sh, st, &l.job_id);
     drop(guard);
     sh.wake.notify_one();
+}
+
+/// A requeued (preempted) task, or a failed one with retries left, goes back in the queue as
+/// active, before any output is uploaded. Whether it did.
+fn requeue_or_retry(sh: &Arc<Shared>, l: &Launch, outcome: &Outcome) -> bool {
+    let mut guard = sh.lock();
+    let st = &mut *guard;
+    let now = OffsetDateTime::now_utc();
+    let requeue = matches!(outcome, Outcome::Stopped(StopReason::Requeue, _));
+    let retry = match &outcome {
+        Outcome::Exited(c) if *c != 0 => st
+            .jobs
+            .get(&l.job_id)
+            .and_then(|j| j.tasks.get(&l.key))
+            .filter(|t| t.attempt == l.attempt)
+            .is_some_and(|t| retries_left(st, l, t)),
+        _ => false,
+    };
+    if requeue || retry {
+        release(st, l, false);
+        let etag = st.etag();
+        if let Some(t) = current(st, l) {
+            if requeue {
+                t.exec.requeue_count += 1;
+                t.exec.last_requeue = Some(now);
+                t.first_start = None;
+            } else {
+                t.exec.retry_count += 1;
+                t.exec.last_retry = Some(now);
+            }
+            t.set_state(TaskState::Active);
+            t.node = None;
+            t.cancel = None;
+            t.etag = etag;
+            st.queue.push_back((l.job_id.clone(), l.key.clone()));
+        }
+        return true;
+    }
+    false
+}
+
+/// The exit code and `failureInfo` an attempt's outcome gives the task.
+fn exit_and_failure(outcome: &Outcome) -> (Option<i32>, Option<Value>) {
+    match outcome {
+        Outcome::Exited(0) => (Some(0), None),
+        Outcome::Exited(c) => (
+            Some(*c),
+            Some(failure(
+                "usererror",
+                "FailureExitCode",
+                "The task process exited with an unexpected exit code",
+            )),
+        ),
+        Outcome::WallClock(c) => (
+            Some(*c),
+            Some(failure(
+                "usererror",
+                "MaxWallClockTimeExceeded",
+                "The task ran longer than its maxWallClockTime and was terminated",
+            )),
+        ),
+        Outcome::Stopped(_, c) => (
+            *c,
+            Some(failure(
+                "usererror",
+                "TaskEnded",
+                "Task Was Ended by User Request",
+            )),
+        ),
+        Outcome::Preprocessing(f) => (None, Some(f.clone())),
+    }
 }
 
 /// How a task ended, for matching its `exitConditions`.
