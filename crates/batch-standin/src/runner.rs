@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
 use crate::files::{self, failure};
-use crate::state::{JobState, Node, State, StopReason, Task, TaskState};
+use crate::state::{JobState, Node, Pool, State, StopReason, Task, TaskState};
 use crate::timefmt;
 
 type Reason = Arc<Mutex<Option<StopReason>>>;
@@ -1100,24 +1100,7 @@ pub(crate) fn allocate_later(sh: Arc<Shared>, pool_id: String) {
                 json!({"code": "ResizeStopped", "message": "The resize operation was stopped by the user."}),
             ];
         } else {
-            for (dedicated, want) in [
-                (true, p.target_dedicated as usize),
-                (false, p.target_low as usize),
-            ] {
-                let have = p.nodes.iter().filter(|n| n.dedicated == dedicated).count();
-                for i in have..want {
-                    let id = format!("tvmps_{}_{:06}", if dedicated { "d" } else { "p" }, i);
-                    p.nodes.push(Node::new(id, dedicated, now));
-                }
-                while p.nodes.iter().filter(|n| n.dedicated == dedicated).count() > want {
-                    let idx = p
-                        .nodes
-                        .iter()
-                        .rposition(|n| n.dedicated == dedicated)
-                        .expect("counted above");
-                    removed.push(p.nodes.remove(idx).id);
-                }
-            }
+            removed = resize_nodes(p, now);
         }
         let mut started = Vec::new();
         if p.spec["startTask"].is_object() {
@@ -1129,22 +1112,7 @@ pub(crate) fn allocate_later(sh: Arc<Shared>, pool_id: String) {
                 started.push(n.id.clone());
             }
         }
-        if let Some((state, n, stderr)) = sh.faults.take_node_failure(&pool_id) {
-            tracing::info!(pool = %pool_id, %state, nodes = n, "fault: failed nodes");
-            for node in p.nodes.iter_mut().take(n as usize) {
-                node.failed = Some(state.clone());
-                let startup = sh.node_root(&pool_id, &node.id).join("startup");
-                let text = stderr.clone().unwrap_or_else(|| {
-                    format!(
-                        "node {} is {state} (fault injected by batch-standin)\n",
-                        node.id
-                    )
-                });
-                let _ = std::fs::create_dir_all(&startup)
-                    .and_then(|()| std::fs::write(startup.join("stderr.txt"), text))
-                    .and_then(|()| std::fs::write(startup.join("stdout.txt"), ""));
-            }
-        }
+        fail_nodes(&sh, p, &pool_id);
         p.allocation_state = "steady";
         p.allocation_time = now;
         p.etag = etag;
@@ -1164,6 +1132,52 @@ pub(crate) fn allocate_later(sh: Arc<Shared>, pool_id: String) {
         drop(guard);
         sh.wake.notify_one();
     });
+}
+
+/// Adds or removes nodes until the pool has its target dedicated and low-priority counts; the
+/// ids of the removed ones.
+fn resize_nodes(p: &mut Pool, now: OffsetDateTime) -> Vec<String> {
+    let mut removed = Vec::new();
+    for (dedicated, want) in [
+        (true, p.target_dedicated as usize),
+        (false, p.target_low as usize),
+    ] {
+        let have = p.nodes.iter().filter(|n| n.dedicated == dedicated).count();
+        for i in have..want {
+            let id = format!("tvmps_{}_{:06}", if dedicated { "d" } else { "p" }, i);
+            p.nodes.push(Node::new(id, dedicated, now));
+        }
+        while p.nodes.iter().filter(|n| n.dedicated == dedicated).count() > want {
+            let idx = p
+                .nodes
+                .iter()
+                .rposition(|n| n.dedicated == dedicated)
+                .expect("counted above");
+            removed.push(p.nodes.remove(idx).id);
+        }
+    }
+    removed
+}
+
+/// A `nodeFailure` fault: the pool's first nodes become unusable, with a start task stderr that
+/// says so.
+fn fail_nodes(sh: &Shared, p: &mut Pool, pool_id: &str) {
+    if let Some((state, n, stderr)) = sh.faults.take_node_failure(pool_id) {
+        tracing::info!(pool = %pool_id, %state, nodes = n, "fault: failed nodes");
+        for node in p.nodes.iter_mut().take(n as usize) {
+            node.failed = Some(state.clone());
+            let startup = sh.node_root(pool_id, &node.id).join("startup");
+            let text = stderr.clone().unwrap_or_else(|| {
+                format!(
+                    "node {} is {state} (fault injected by batch-standin)\n",
+                    node.id
+                )
+            });
+            let _ = std::fs::create_dir_all(&startup)
+                .and_then(|()| std::fs::write(startup.join("stderr.txt"), text))
+                .and_then(|()| std::fs::write(startup.join("stdout.txt"), ""));
+        }
+    }
 }
 
 fn p_start_task(st: &State, pool_id: &str) -> Value {
