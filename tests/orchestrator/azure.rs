@@ -572,6 +572,39 @@ async fn a_pool_whose_nodes_all_fail_their_start_stops_with_their_stderr() {
     handle.shutdown().await;
 }
 
+/// Storage refuses the trainer blob's SAS on every node: the job preparation task fails there
+/// for good, no task can ever start, and the run stops at once with one line naming the
+/// nodes, the preparation task's failureInfo (no signature in it) and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_preparation_task_failing_on_every_node_stops_the_run_with_its_failure() {
+    use sha2::Digest as _;
+    let digest = hex::encode(sha2::Sha256::digest(std::fs::read(trainer_bin()).unwrap()));
+    let faults = vec![fault(serde_json::json!({
+        "kind": "sasRefused", "urlContains": digest, "count": 100
+    }))];
+    let (s, handle) = start(faults).await;
+    s.copy_input("iris.csv", "iris.csv");
+    s.copy_input("wine.csv", "wine.csv");
+    let text = fails_fast(run_cmd(&s, &handle, &["--nodes", "2"])).await;
+    let line = text
+        .lines()
+        .find(|l| l.contains("job preparation task"))
+        .unwrap_or_else(|| panic!("no line names the job preparation task:\n{text}"));
+    for needle in [
+        "failed on every node",
+        "node ",
+        "BlobAccessDenied",
+        "attempt(s))",
+        "trainer's blob",
+        "run the same command again",
+    ] {
+        assert!(line.contains(needle), "missing {needle} in: {line}");
+    }
+    assert!(!line.contains("sig=refused"), "{line}");
+    assert_no_secrets(&text);
+    handle.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_auto_pool_with_spot_nodes_runs_and_dies_with_the_job() {
     let (s, handle) = start(vec![]).await;

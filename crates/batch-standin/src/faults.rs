@@ -1,6 +1,7 @@
 //! Fault injection: throttling, dropped connections, body-size limits,
 //! preempted nodes, pool resize errors, per-task server errors, the
-//! active-job quota and auto-pools that cannot be created. Faults come from `--fault JSON` flags at start-up and
+//! active-job quota, auto-pools that cannot be created and refused SAS
+//! signatures on resource files. Faults come from `--fault JSON` flags at start-up and
 //! from `POST /_standin/faults` at run time; each fires `count` times and
 //! is then disarmed.
 
@@ -123,6 +124,15 @@ pub enum Fault {
         code: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// The next `count` resource-file downloads (tasks' and job preparation tasks') whose URL
+    /// contains `urlContains` go out with their SAS signature altered, so Blob Storage
+    /// really refuses them (403), as it refuses a SAS signed with a key since rotated.
+    SasRefused {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url_contains: Option<String>,
         #[serde(default = "one")]
         count: u32,
     },
@@ -313,6 +323,24 @@ impl Faults {
             } => Some(((code.clone(), message.clone()), count)),
             _ => None,
         })
+    }
+
+    /// The resource file `rf` as it is downloaded: with its signature altered while a
+    /// [`Fault::SasRefused`] matches its URL.
+    pub(crate) fn resource_file(&self, rf: &serde_json::Value) -> serde_json::Value {
+        let url = rf["httpUrl"].as_str().unwrap_or_default();
+        let hit = self.take(|f| match f {
+            Fault::SasRefused {
+                url_contains,
+                count,
+            } if url_contains.as_deref().is_none_or(|c| url.contains(c)) => Some(((), count)),
+            _ => None,
+        });
+        let mut rf = rf.clone();
+        if hit.is_some() {
+            rf["httpUrl"] = url.replacen("sig=", "sig=refused", 1).into();
+        }
+        rf
     }
 
     pub(crate) fn take_job_quota(&self) -> bool {

@@ -339,8 +339,9 @@ async fn prepare(sh: &Arc<Shared>, l: &Launch, wd: &Path) -> Result<(), Outcome>
         }
     }
     for rf in l.spec["resourceFiles"].as_array().into_iter().flatten() {
+        let sent = sh.faults.resource_file(rf);
         tokio::select! {
-            r = files::download(&sh.http, wd, rf) => match r {
+            r = files::download(&sh.http, wd, &sent) => match r {
                 Err(f) => return Err(Outcome::Preprocessing(f)),
                 Ok(()) => count_download(sh, rf),
             },

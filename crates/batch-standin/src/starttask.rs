@@ -147,7 +147,7 @@ async fn attempt(sh: &Shared, s: &Setup<'_>) -> (Option<i32>, Option<Value>) {
         );
     }
     for rf in task["resourceFiles"].as_array().into_iter().flatten() {
-        if let Err(f) = files::download(&sh.http, wd, rf).await {
+        if let Err(f) = files::download(&sh.http, wd, &sh.faults.resource_file(rf)).await {
             return (None, Some(f));
         }
         crate::runner::count_download(sh, rf);

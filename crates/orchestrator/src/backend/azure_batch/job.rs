@@ -52,6 +52,41 @@ pub(crate) fn earlier_job_ids(base: &str, current: &str) -> Vec<String> {
         .collect()
 }
 
+/// The nodes where the job's preparation task (it puts the trainer on the node) failed for
+/// good, its retries spent: Batch runs none of the job's tasks there. Each entry is
+/// `node <id>: <category> <code>: <message> (exit code, attempts)`, redacted.
+pub(crate) async fn failed_preparations(
+    client: &BatchClient,
+    job_id: &str,
+) -> Result<Vec<String>, String> {
+    let call = Call::get(format!("/jobs/{job_id}/jobpreparationandreleasetaskstatus"));
+    let page: Page<super::model::JobPrepStatus> =
+        client.send_json(&call).await.map_err(|e| e.to_string())?;
+    let failed = page.value.into_iter().filter_map(|s| {
+        let info = s.job_preparation_task_execution_info?;
+        let done = info.state.eq_ignore_ascii_case("completed");
+        (done && info.result == Some(TaskExecutionResult::Failure)).then(|| {
+            let why = info.failure_info.map_or_else(String::new, |f| {
+                format!(
+                    "{} {}: {}",
+                    f.category,
+                    f.code.as_deref().unwrap_or(""),
+                    f.message.as_deref().unwrap_or("")
+                )
+            });
+            let exit = info
+                .exit_code
+                .map_or_else(String::new, |c| format!("exit code {c}, "));
+            crate::backend::kit::redact::redact(&format!(
+                "node {}: {why} ({exit}{} attempt(s))",
+                s.node_id,
+                info.retry_count + 1
+            ))
+        })
+    });
+    Ok(failed.collect())
+}
+
 /// Ids of the tasks of a job that completed successfully (empty when the job is gone).
 /// Failed ones are left out on purpose: a task ended by a cancelled run looks failed too, and
 /// must run again.

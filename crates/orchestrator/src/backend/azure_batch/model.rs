@@ -541,6 +541,32 @@ pub(crate) struct TaskExecutionInfo {
     pub(crate) result: Option<TaskExecutionResult>,
 }
 
+/// One node's entry of `GET /jobs/{id}/jobpreparationandreleasetaskstatus`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobPrepStatus {
+    #[serde(default)]
+    pub(crate) node_id: String,
+    #[serde(default)]
+    pub(crate) job_preparation_task_execution_info: Option<JobPrepInfo>,
+}
+
+/// `JobPreparationTaskExecutionInfo`: what the watchdog reads of it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobPrepInfo {
+    #[serde(default)]
+    pub(crate) state: String,
+    #[serde(default)]
+    pub(crate) exit_code: Option<i32>,
+    #[serde(default)]
+    pub(crate) retry_count: u32,
+    #[serde(default)]
+    pub(crate) failure_info: Option<FailureInfo>,
+    #[serde(default)]
+    pub(crate) result: Option<TaskExecutionResult>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct FailureInfo {

@@ -14,6 +14,7 @@ use super::model::{
     AllocationState, JobState, JobView, Page, TASK_SELECT, TaskCounts, TaskCountsResult,
     TaskExecutionInfo, TaskExecutionResult, TaskState, TaskView,
 };
+use super::job;
 use super::pool::{self, PoolHealth};
 use super::storage::Storage;
 use super::tasks::BAD_INPUT_FILE;
@@ -412,6 +413,23 @@ async fn watchdog(w: &Watch<'_>, st: &mut WatchState) -> Option<WatchEnd> {
             }
         }
         Err(e) => tracing::debug!("watchdog could not read pool {pid}: {e}"),
+    }
+    // The job preparation task failed for good on every node: Batch will run none of the
+    // job's tasks there, and they would wait, active, until the job's cap.
+    if let Some(n) = nodes.filter(|&n| n > 0) {
+        match job::failed_preparations(w.client, w.job_id).await {
+            Ok(failed) if failed.len() >= n => {
+                return Some(WatchEnd::PoolFatal(format!(
+                    "the job preparation task, which puts the trainer on each node, failed on \
+                     every node of pool `{pid}`, so no task can run: {}; check that the nodes \
+                     can read the trainer's blob (the storage account's firewall, the SAS), \
+                     then run the same command again to resume",
+                    failed.join(" | ")
+                )));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!("watchdog could not read the job preparation tasks: {e}"),
+        }
     }
     let problems = pool::node_problems(w.client, &pid).await.ok()?;
     // Every node of a steady pool broken, poll after poll: nothing will ever run, so stop
