@@ -90,6 +90,29 @@ impl Ctx {
     }
 }
 
+/// The answer of a `status` fault: Batch's error body with the status's usual code (or the
+/// fault's), and `Retry-After` when the fault sets one.
+fn injected_status(status: u16, code: Option<&str>, retry_after: Option<u64>) -> BatchError {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let mut e = BatchError::new(
+        status,
+        code.unwrap_or_else(|| status_code_name(status.as_u16())),
+        "The server is currently unable to handle the request (fault injected by batch-standin).",
+    );
+    if let Some(s) = retry_after {
+        e = e.header("Retry-After", s.to_string());
+    }
+    e
+}
+
+/// An error as the service sends it: the BatchError JSON body, plus its headers.
+fn error_reply(sh: &Shared, e: BatchError, request_id: &str, now: time::OffsetDateTime) -> Reply {
+    let body = e.body(&sh.base_url, request_id, &timefmt::rfc3339(now));
+    let mut r = Reply::json(e.status, &body);
+    r.headers.extend(e.headers);
+    r
+}
+
 async fn handle(
     sh: Arc<Shared>,
     req: Request<Incoming>,
@@ -136,18 +159,7 @@ async fn handle(
                 retry_after,
             }) => {
                 tracing::info!(%method, %path, status, "fault: error status");
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                let mut e = BatchError::new(
-                    status,
-                    code.as_deref()
-                        .unwrap_or_else(|| status_code_name(status.as_u16())),
-                    "The server is currently unable to handle the request (fault injected by batch-standin).",
-                );
-                if let Some(s) = retry_after {
-                    e = e.header("Retry-After", s.to_string());
-                }
-                Err(e)
+                Err(injected_status(status, code.as_deref(), retry_after))
             }
             None => batch_request(&sh, req).await,
         }
@@ -163,10 +175,7 @@ async fn handle(
             if e.status.is_server_error() || e.status.as_u16() == 429 {
                 tracing::debug!(code = %e.code, %path, "error answer");
             }
-            let body = e.body(&sh.base_url, &request_id, &timefmt::rfc3339(now));
-            let mut r = Reply::json(e.status, &body);
-            r.headers.extend(e.headers);
-            r
+            error_reply(&sh, e, &request_id, now)
         }
     };
     let mut builder = Response::builder()
