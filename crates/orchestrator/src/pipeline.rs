@@ -139,22 +139,38 @@ pub fn derive_run_id(
         fields.extend(swept);
     }
     let hash = hash_fields("orchestrator-run-v1", fields);
-    let stem: String = input_dir
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "run".into())
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(40)
-        .collect();
-    format!("{stem}-{}", &hash[..RUN_ID_HASH_LEN])
+    format!("{}-{}", run_stem(input_dir), &hash[..RUN_ID_HASH_LEN])
+}
+
+/// The readable part of a run id: the input directory's name, or for inputs in Blob Storage
+/// the container and prefix (`az://acct/data/exp1/` is `data-exp1`), made of `[A-Za-z0-9_-]`.
+fn run_stem(input_dir: &Path) -> String {
+    let blob = input_dir
+        .to_str()
+        .and_then(azure_staging::BlobPrefix::parse)
+        .and_then(std::result::Result::ok)
+        .map(|b| {
+            let mut parts = vec![b.container.as_str()];
+            parts.extend(b.prefix.split('/').filter(|p| !p.is_empty()));
+            parts.join("-")
+        });
+    blob.or_else(|| {
+        input_dir
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+    })
+    .unwrap_or_else(|| "run".into())
+    .chars()
+    .map(|c| {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            c
+        } else {
+            '_'
+        }
+    })
+    .take(40)
+    .collect()
 }
 
 /// Concurrency and the `--threads` the orchestrator adds, so that tasks x threads <= cores
@@ -1034,6 +1050,21 @@ pub async fn cleanup<B: Backend>(backend: &B, out_dir: &Path, run_id: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blob_inputs_name_their_run_after_the_container_and_prefix() {
+        let stem = |s: &str| run_stem(Path::new(s));
+        assert_eq!(stem("az://acct/data/exp1/"), "data-exp1");
+        assert_eq!(stem("az://acct/data"), "data");
+        assert_eq!(
+            stem("https://acct.blob.core.windows.net/data/2026/run_7"),
+            "data-2026-run_7"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let named = dir.path().join("my inputs");
+        std::fs::create_dir(&named).unwrap();
+        assert_eq!(run_stem(&named), "my_inputs");
+    }
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| (*x).to_owned()).collect()

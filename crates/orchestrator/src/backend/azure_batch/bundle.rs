@@ -181,7 +181,10 @@ mod tests {
     fn the_bundle_is_a_tar_that_tar_unpacks_into_the_member_paths_and_is_deterministic() {
         let dir = tempfile::tempdir().unwrap();
         let long = format!("{}.csv", "n".repeat(90));
-        let files = [("a.csv", b"x,y\n1,2\n".to_vec()), (long.as_str(), vec![b'z'; 700])];
+        let files = [
+            ("a.csv", b"x,y\n1,2\n".to_vec()),
+            (long.as_str(), vec![b'z'; 700]),
+        ];
         let mut specs = Vec::new();
         for (i, (name, body)) in files.iter().enumerate() {
             std::fs::write(dir.path().join(name), body).unwrap();

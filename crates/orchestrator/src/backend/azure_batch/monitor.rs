@@ -10,11 +10,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{ApiError, BatchClient, Call, next_call, parse_rfc3339};
+use super::job;
 use super::model::{
     AllocationState, JobState, JobView, Page, TASK_SELECT, TaskCounts, TaskCountsResult,
     TaskExecutionInfo, TaskExecutionResult, TaskState, TaskView,
 };
-use super::job;
 use super::pool::{self, PoolHealth};
 use super::storage::Storage;
 use super::tasks::BAD_INPUT_FILE;

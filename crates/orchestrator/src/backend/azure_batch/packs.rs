@@ -195,10 +195,7 @@ pub(crate) fn build_pack(
     Ok(TaskCreate {
         id: pack.id.clone(),
         display_name: display,
-        command_line: format!(
-            "/bin/sh -c '{}'",
-            pack_script(x, args, bundle.is_some())
-        ),
+        command_line: format!("/bin/sh -c '{}'", pack_script(x, args, bundle.is_some())),
         resource_files,
         output_files: vec![
             container(
