@@ -516,70 +516,12 @@ fn judge(
     output_exists: bool,
     started: bool,
 ) -> Verdict {
-    let v = |status, exit_code, failure: Option<String>, retryable| Verdict {
-        status,
-        exit_code,
-        failure,
-        retryable,
-    };
+    let v = Verdict::new;
     if let Some(s) = status {
-        return match s.exit {
-            _ if s.timed_out => v(
-                TaskStatus::TimedOut,
-                None,
-                Some("attempt exceeded the timeout and was killed".into()),
-                true,
-            ),
-            0 if output_exists => v(TaskStatus::Succeeded, Some(0), None, false),
-            0 => v(
-                TaskStatus::Failed,
-                Some(0),
-                Some(format!("trainer exited 0 but wrote no {OUTPUT_FILE}")),
-                true,
-            ),
-            1 => v(TaskStatus::Failed, Some(1), None, false),
-            code => v(TaskStatus::Failed, Some(code), None, true),
-        };
+        return from_status(&s, output_exists);
     }
     match end {
-        SlurmEnd::Record(r) => match (r.state.as_str(), r.exit) {
-            ("CANCELLED", _) => v(
-                TaskStatus::Cancelled,
-                None,
-                Some("cancelled in Slurm (scancel)".into()),
-                false,
-            ),
-            ("TIMEOUT", _) => v(
-                TaskStatus::TimedOut,
-                None,
-                Some("Slurm's time limit (--time-limit) was reached".into()),
-                true,
-            ),
-            ("FAILED", Some((0, sig))) if sig != 0 => v(
-                TaskStatus::Failed,
-                None,
-                Some(format!("task killed by signal {sig} (Reason={})", r.reason)),
-                true,
-            ),
-            ("FAILED", Some((code, _))) => v(
-                TaskStatus::Failed,
-                Some(code),
-                Some(format!(
-                    "the task wrapper failed before the trainer finished (exit {code}); see \
-                     its stderr"
-                )),
-                true,
-            ),
-            (state, _) => v(
-                TaskStatus::Failed,
-                None,
-                Some(format!(
-                    "Slurm ended the task as {state} (Reason={}) without a result",
-                    r.reason
-                )),
-                true,
-            ),
-        },
+        SlurmEnd::Record(r) => from_record(r),
         SlurmEnd::Vanished if !started => v(
             TaskStatus::Cancelled,
             None,
@@ -596,6 +538,87 @@ fn judge(
             TaskStatus::Failed,
             None,
             Some("Slurm no longer knows the job and the task left no result".into()),
+            true,
+        ),
+    }
+}
+
+impl Verdict {
+    fn new(
+        status: TaskStatus,
+        exit_code: Option<i32>,
+        failure: Option<String>,
+        retryable: bool,
+    ) -> Self {
+        Self {
+            status,
+            exit_code,
+            failure,
+            retryable,
+        }
+    }
+}
+
+/// The verdict from the wrapper's status file: the trainer's own exit.
+fn from_status(s: &Status, output_exists: bool) -> Verdict {
+    let v = Verdict::new;
+    match s.exit {
+        _ if s.timed_out => v(
+            TaskStatus::TimedOut,
+            None,
+            Some("attempt exceeded the timeout and was killed".into()),
+            true,
+        ),
+        0 if output_exists => v(TaskStatus::Succeeded, Some(0), None, false),
+        0 => v(
+            TaskStatus::Failed,
+            Some(0),
+            Some(format!("trainer exited 0 but wrote no {OUTPUT_FILE}")),
+            true,
+        ),
+        1 => v(TaskStatus::Failed, Some(1), None, false),
+        code => v(TaskStatus::Failed, Some(code), None, true),
+    }
+}
+
+/// The verdict from Slurm's final state of an element that left no status file.
+fn from_record(r: &TaskRecord) -> Verdict {
+    let v = Verdict::new;
+    match (r.state.as_str(), r.exit) {
+        ("CANCELLED", _) => v(
+            TaskStatus::Cancelled,
+            None,
+            Some("cancelled in Slurm (scancel)".into()),
+            false,
+        ),
+        ("TIMEOUT", _) => v(
+            TaskStatus::TimedOut,
+            None,
+            Some("Slurm's time limit (--time-limit) was reached".into()),
+            true,
+        ),
+        ("FAILED", Some((0, sig))) if sig != 0 => v(
+            TaskStatus::Failed,
+            None,
+            Some(format!("task killed by signal {sig} (Reason={})", r.reason)),
+            true,
+        ),
+        ("FAILED", Some((code, _))) => v(
+            TaskStatus::Failed,
+            Some(code),
+            Some(format!(
+                "the task wrapper failed before the trainer finished (exit {code}); see \
+                 its stderr"
+            )),
+            true,
+        ),
+        (state, _) => v(
+            TaskStatus::Failed,
+            None,
+            Some(format!(
+                "Slurm ended the task as {state} (Reason={}) without a result",
+                r.reason
+            )),
             true,
         ),
     }
