@@ -799,7 +799,13 @@ async fn collect_pack(w: &Watch<'_>, t: &TaskView, members: &[String]) -> Vec<Ta
         };
         o.attempts += info.requeue_count;
         o.requeues = info.requeue_count;
-        o.wall_seconds = pack_wall / members.len().max(1) as f64;
+        // The input's own time when the pack loop measured it, else an even share.
+        o.wall_seconds = by_id
+            .get(m.as_str())
+            .and_then(|r| r.wall_micros)
+            .map_or(pack_wall / members.len().max(1) as f64, |us| {
+                us as f64 / 1e6
+            });
         if !notes.is_empty() {
             let f = o.failure.get_or_insert_with(String::new);
             f.push_str(&format!(" [{}]", notes.join("; ")));

@@ -238,12 +238,12 @@ fn pack_script(x: &PackInputs<'_>, args: &[String], bundled: bool) -> String {
     }
     format!(
         "{unpack}T=\"{trainer}\"; mkdir -p out; : >{RESULTS_FILE}; \
-         for f in in/*/*; do t=${{f#in/}}; t=${{t%%/*}}; o=out/$t; a=0; \
+         for f in in/*/*; do t=${{f#in/}}; t=${{t%%/*}}; o=out/$t; a=0; b=$(date +%s.%N); \
          while :; do a=$((a+1)); rm -f $o.txt; \
          {limit}\"$T\" \"./$f\" $o.txt{flags} >$o.out 2>$o.err; rc=$?; \
          if [ $rc -eq 0 ] || [ $rc -eq 1 ] || [ $rc -eq {TIMED_OUT_EXIT} ] || [ $a -gt {retries} ]; then break; fi; \
-         sleep 1; done; [ -f $o.txt ] || : >$o.txt; \
-         echo \"{RECORD} $t $rc $a $(wc -c <$o.txt) $(wc -c <$o.out) $(wc -c <$o.err)\" >>{RESULTS_FILE}; \
+         sleep 1; done; e=$(date +%s.%N); [ -f $o.txt ] || : >$o.txt; \
+         echo \"{RECORD} $t $rc $a $(wc -c <$o.txt) $(wc -c <$o.out) $(wc -c <$o.err) $b $e\" >>{RESULTS_FILE}; \
          cat $o.txt $o.out $o.err >>{RESULTS_FILE}; done; exit 0",
         trainer = x.trainer_path,
         retries = x.retries,
@@ -259,6 +259,19 @@ pub(crate) struct MemberResult {
     pub(crate) output: Vec<u8>,
     pub(crate) stdout: Vec<u8>,
     pub(crate) stderr: Vec<u8>,
+    /// The input's own wall time in the pack (its attempts and the pauses between), from the
+    /// loop's `date +%s.%N` before and after; `None` from a `date` without `%N` (or a record
+    /// of a pack loop that did not time its inputs).
+    pub(crate) wall_micros: Option<u64>,
+}
+
+/// Microseconds since the epoch from `date +%s.%N`'s `SECONDS.NANOSECONDS`.
+fn epoch_micros(text: &str) -> Option<u64> {
+    let (secs, nanos) = text.split_once('.')?;
+    if nanos.len() != 9 {
+        return None;
+    }
+    Some(secs.parse::<u64>().ok()? * 1_000_000 + nanos.parse::<u64>().ok()? / 1_000)
 }
 
 impl MemberResult {
@@ -281,7 +294,9 @@ pub(crate) fn parse_results(bytes: &[u8]) -> Vec<MemberResult> {
         let nums: Option<Vec<u64>> = f
             .get(2..7)
             .and_then(|n| n.iter().map(|v| v.parse().ok()).collect());
-        let (Some(nums), true) = (nums, f.first() == Some(&RECORD) && f.len() == 7) else {
+        // 9 fields with the input's start and end times, 7 from an earlier pack loop.
+        let fields_ok = f.first() == Some(&RECORD) && (f.len() == 7 || f.len() == 9);
+        let (Some(nums), true) = (nums, fields_ok) else {
             break;
         };
         let (out_len, so_len, se_len) = (nums[2] as usize, nums[3] as usize, nums[4] as usize);
@@ -296,6 +311,10 @@ pub(crate) fn parse_results(bytes: &[u8]) -> Vec<MemberResult> {
             output: body[..out_len].to_vec(),
             stdout: body[out_len..out_len + so_len].to_vec(),
             stderr: body[out_len + so_len..out_len + so_len + se_len].to_vec(),
+            wall_micros: match (f.get(7).and_then(|b| epoch_micros(b)), f.get(8)) {
+                (Some(b), Some(e)) => epoch_micros(e).and_then(|e| e.checked_sub(b)),
+                _ => None,
+            },
         });
         rest = &body[out_len + so_len + se_len..];
     }
@@ -367,9 +386,13 @@ mod tests {
     fn results_round_trip_and_a_cut_record_is_dropped() {
         let mut b = Vec::new();
         b.extend_from_slice(b"@@orch t1 0 1 5 0 3\nscoreerr");
-        b.extend_from_slice(b"@@orch t2 1 1 0 2 4\nhibad\n");
+        b.extend_from_slice(
+            b"@@orch t2 1 1 0 2 4 1700000000.250000000 1700000001.000500000\nhibad\n",
+        );
         let r = parse_results(&b);
         assert_eq!(r.len(), 2);
+        assert_eq!(r[0].wall_micros, None, "a record without times");
+        assert_eq!(r[1].wall_micros, Some(750_500));
         assert_eq!(r[0].output, b"score");
         assert_eq!(r[0].stderr, b"err");
         assert_eq!((r[1].exit_code, r[1].attempts), (1, 1));
@@ -419,6 +442,9 @@ mod tests {
         assert!(status.success());
         let r = parse_results(&std::fs::read(dir.path().join("wd").join(RESULTS_FILE)).unwrap());
         assert_eq!(r.len(), 3, "{r:?}");
+        // Each input timed on its own; b's includes its retry's 1 s pause.
+        let walls: Vec<u64> = r.iter().map(|m| m.wall_micros.unwrap()).collect();
+        assert!(walls[1] >= 1_000_000 && walls[0] < walls[1], "{walls:?}");
         assert_eq!(
             (r[0].task_id.as_str(), r[0].exit_code, r[0].attempts),
             ("t1", 0, 1)
