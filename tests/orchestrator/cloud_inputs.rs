@@ -246,6 +246,37 @@ async fn blob_inputs_train_like_local_files_and_are_downloaded_once() {
     assert_eq!(runs(&s).len(), 1, "the same run: content-based ids");
 }
 
+/// `--dry-run` on a blob prefix only lists it: nothing is downloaded or written, and a
+/// warning says which digests are not known yet; after a run hashed them, the dry run shows
+/// that run's id.
+#[tokio::test]
+async fn a_dry_run_on_a_blob_prefix_lists_and_downloads_nothing() {
+    let container = container_with(&golden_blobs()).await;
+    let s = Scratch::new();
+    let url = format!("az://{DEV_ACCOUNT}/{container}/data/");
+    let connection = azurite_connection(azurite_port());
+    let dry = run_url(&s, &url, &connection, &["--dry-run"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", show(&dry));
+    let text = show(&dry);
+    for (name, _) in golden_default_outputs() {
+        assert!(text.contains(&name), "{name} missing from the plan: {text}");
+    }
+    assert!(text.contains("listed, not downloaded"), "{text}");
+    assert!(
+        !s.out().join("blob-inputs").exists(),
+        "a dry run downloads nothing: {text}"
+    );
+    assert!(runs(&s).is_empty(), "and creates no run");
+    let real = run_url(&s, &url, &connection, &[]);
+    assert_eq!(real.status.code(), Some(0), "{}", show(&real));
+    let run_id = only_run(&s).file_name().unwrap().to_string_lossy().into_owned();
+    assert!(run_id.starts_with(&format!("{container}-data-")), "{run_id}");
+    let again = run_url(&s, &url, &connection, &["--dry-run"]);
+    let text = show(&again);
+    assert!(!text.contains("listed, not downloaded"), "{text}");
+    assert!(text.contains(&run_id), "the run's own id: {text}");
+}
+
 #[tokio::test]
 async fn a_blob_whose_bytes_do_not_match_its_content_md5_is_refused() {
     let blobs = vec![(

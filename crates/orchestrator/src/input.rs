@@ -17,13 +17,22 @@ pub mod blob;
 /// prefix, `az://ACCOUNT/CONTAINER/PREFIX` or `https://ACCOUNT.blob.core.windows.net/...`:
 /// downloaded into `out_dir` ([`blob::discover`]) for the backends that run on files, left in
 /// place ([`blob::discover_in_place`]) for Azure Batch, whose tasks read each blob through
-/// its own read SAS.
-pub fn discover_source(source: &Path, out_dir: &Path, backend: BackendKind) -> Result<Vec<Input>> {
+/// its own read SAS; with `list_only` (`--dry-run`) only listed ([`blob::discover_listed`]).
+pub fn discover_source(
+    source: &Path,
+    out_dir: &Path,
+    backend: BackendKind,
+    list_only: bool,
+) -> Result<Vec<Input>> {
     let Some(text) = source.to_str() else {
         return discover(source);
     };
     match azure_staging::BlobPrefix::parse(text) {
         None => discover(source),
+        // `--dry-run`: the listing is the plan; nothing is downloaded.
+        Some(Ok(prefix)) if list_only => {
+            blob::discover_listed(&prefix, text, out_dir, backend == BackendKind::AzureBatch)
+        }
         Some(Ok(prefix)) if backend == BackendKind::AzureBatch => {
             blob::discover_in_place(&prefix, text, out_dir)
         }

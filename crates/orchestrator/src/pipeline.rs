@@ -275,12 +275,12 @@ fn check_run_flags(config: &RunConfig) -> Result<Option<usize>> {
 /// (found, hashed, and asked about a sweep's settings). Blocking work, done off the runtime.
 async fn find_inputs_and_trainer(config: &RunConfig) -> Result<(Vec<Input>, StageObject)> {
     let input_dir = config.input_dir.clone();
-    let (out_dir, backend) = (config.out_dir.clone(), config.backend);
+    let (out_dir, backend, list_only) = (config.out_dir.clone(), config.backend, config.dry_run);
     let trainer_arg = config.trainer.clone();
     let grid = config.grid.clone();
     let fixed = config.trainer_args.clone();
     tokio::task::spawn_blocking(move || -> Result<_> {
-        let inputs = input::discover_source(&input_dir, &out_dir, backend)?;
+        let inputs = input::discover_source(&input_dir, &out_dir, backend, list_only)?;
         let trainer_path = input::find_trainer(trainer_arg.as_deref())?;
         if let Some(grid) = &grid {
             grid.check_with_trainer(&trainer_path, &fixed)?;

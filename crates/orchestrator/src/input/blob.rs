@@ -173,6 +173,62 @@ pub fn discover(prefix: &BlobPrefix, shown: &str, out_dir: &Path) -> Result<Vec<
         .collect())
 }
 
+/// The inputs under `prefix` for `--dry-run`: one listing, nothing downloaded or written.
+/// Each digest is the one the run would use when it is known without the bytes (an earlier
+/// download recorded it; with `in_place`, as Azure Batch reads blobs, the blob's Content-MD5),
+/// else a placeholder `unhashed-...`: then the plan's task ids and run id are those of a run
+/// only once a run has hashed the inputs, which a warning says.
+pub fn discover_listed(
+    prefix: &BlobPrefix,
+    shown: &str,
+    out_dir: &Path,
+    in_place: bool,
+) -> Result<Vec<Input>> {
+    use sha2::Digest as _;
+    let (client, named, index) = list(prefix, shown, out_dir)?;
+    let cache = out_dir.join(CACHE_DIR);
+    let mut unknown = 0usize;
+    let inputs: Vec<Input> = named
+        .into_iter()
+        .map(|(name, blob)| {
+            let recorded = index
+                .get(&key(prefix, &blob))
+                .filter(|k| k.size == blob.size && blob.etag.is_some() && k.etag == blob.etag);
+            let known = if in_place {
+                let md5 = blob.content_md5.clone();
+                md5.or_else(|| recorded.map(|k| k.md5.clone()))
+                    .map(|m| format!("md5-{m}"))
+            } else {
+                recorded
+                    .filter(|k| !k.sha256.is_empty())
+                    .map(|k| k.sha256.clone())
+            };
+            let digest = known.unwrap_or_else(|| {
+                unknown += 1;
+                let id = format!("{}\n{:?}\n{}", key(prefix, &blob), blob.etag, blob.size);
+                format!("unhashed-{}", &hex::encode(sha2::Sha256::digest(id))[..32])
+            });
+            let path = if in_place {
+                PathBuf::from(client.input_blob_url(prefix, &blob.name))
+            } else {
+                cache.join(&digest)
+            };
+            let size = blob.size;
+            Input {
+                name,
+                object: StageObject { path, digest, size },
+            }
+        })
+        .collect();
+    if unknown > 0 {
+        tracing::warn!(
+            "dry run: {unknown} input blob(s) under {shown} were listed, not downloaded; their \
+             digests (and so the task ids and the run id shown) are known once a run hashes them"
+        );
+    }
+    Ok(inputs)
+}
+
 /// The `*.csv` blobs directly under the prefix with their input names, byte-wise sorted.
 fn name_inputs(
     prefix: &BlobPrefix,
