@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Shared;
 use crate::files::{self, failure};
-use crate::state::{JobState, Node, Pool, State, StopReason, Task, TaskState};
+use crate::state::{Job, JobState, Node, Pool, State, StopReason, Task, TaskState};
 use crate::timefmt;
 
 type Reason = Arc<Mutex<Option<StopReason>>>;
@@ -141,121 +141,53 @@ fn schedule(sh: &Shared) -> (Vec<Launch>, Vec<PrepLaunch>) {
         let slots = t.required_slots();
         let blocked = stuck.get(&job_id).is_some_and(|&s| slots >= s);
         if blocked || j.state != JobState::Active || !open.contains(&j.pool_id) {
-            stuck.insert(
-                job_id.clone(),
-                slots.min(*stuck.get(&job_id).unwrap_or(&slots)),
-            );
+            note_stuck(&mut stuck, &job_id, slots);
             waiting.push((job_id, key));
             continue;
         }
-        let max_parallel = j.spec["maxParallelTasks"].as_i64().unwrap_or(-1);
-        if max_parallel >= 0 {
-            let busy = j
-                .tasks
-                .values()
-                .filter(|t| matches!(t.state, TaskState::Preparing | TaskState::Running))
-                .count() as i64;
-            if busy >= max_parallel {
-                stuck.insert(job_id.clone(), 1);
-                waiting.push((job_id, key));
-                continue;
-            }
+        if at_max_parallel(j) {
+            stuck.insert(job_id.clone(), 1);
+            waiting.push((job_id, key));
+            continue;
         }
         let Some(pool) = st.pools.get_mut(&j.pool_id).filter(|p| p.state == "active") else {
             waiting.push((job_id, key));
             continue;
         };
-        let per_node = pool.slots_per_node;
-        let pack = pool.spec["taskSchedulingPolicy"]["nodeFillType"] == "pack";
         let prep = &j.spec["jobPreparationTask"];
         let pool_id = pool.id.clone();
-        let mut allowed = vec![false; pool.nodes.len()];
-        for (i, n) in pool.nodes.iter_mut().enumerate() {
-            if n.failed.is_some() || n.starting || n.used_slots + slots > per_node {
-                continue;
-            }
-            let mut start = false;
-            allowed[i] = prep_allows(n, &job_id, prep, &mut start);
-            if start {
-                preps.push(PrepLaunch {
-                    pool_id: pool_id.clone(),
-                    node_id: n.id.clone(),
-                    job_id: job_id.clone(),
-                    task: prep.clone(),
-                });
-            }
-        }
-        let candidates = pool
-            .nodes
-            .iter_mut()
-            .enumerate()
-            .filter(|(i, _)| allowed[*i])
-            .map(|(_, n)| n);
-        let node: Option<&mut Node> = if pack {
-            candidates.max_by_key(|n| n.used_slots)
-        } else {
-            candidates.min_by_key(|n| n.used_slots)
-        };
+        let node = pick_node(pool, &job_id, prep, slots, &mut preps);
         let Some(node) = node else {
-            stuck.insert(
-                job_id.clone(),
-                slots.min(*stuck.get(&job_id).unwrap_or(&slots)),
-            );
+            note_stuck(&mut stuck, &job_id, slots);
             waiting.push((job_id, key));
             continue;
         };
         let now = OffsetDateTime::now_utc();
-        node.used_slots += slots;
-        node.running_tasks += 1;
-        node.total_run += 1;
-        node.state_time = now;
+        occupy(node, slots, now);
         let (node_id, dedicated) = (node.id.clone(), node.dedicated);
         let node_root = sh.node_root(&pool_id, &node_id);
         if !has_free_slot(pool) {
             open.remove(&pool_id);
         }
-
         st.next_attempt += 1;
-        let attempt = st.next_attempt;
         let t = j.tasks.get_mut(&key).expect("checked above");
-        let task_dir = node_root
-            .join("workitems")
-            .join(&job_id)
-            .join("job-1")
-            .join(&t.id);
-        let first_attempt = t.first_start.is_none();
-        let started = *t.first_start.get_or_insert_with(Instant::now);
-        let wall = t.spec["constraints"]["maxWallClockTime"]
-            .as_str()
-            .and_then(timefmt::parse_duration)
-            .filter(|d| *d < timefmt::UNLIMITED)
-            .map(|d| d.saturating_sub(started.elapsed()));
-        let token = CancellationToken::new();
-        let reason: Reason = Arc::new(Mutex::new(None));
-        t.set_state(TaskState::Preparing);
-        t.exec.start = Some(now);
-        t.node = Some((pool_id.clone(), node_id.clone()));
-        t.task_dir = Some(task_dir.clone());
-        t.cancel = Some((token.clone(), reason.clone()));
-        t.attempt = attempt;
-        launches.push(Launch {
-            job_id: job_id.clone(),
-            key: key.clone(),
-            task_id: t.id.clone(),
-            attempt,
-            spec: t.spec.clone(),
-            job_env: j.spec["commonEnvironmentSettings"].clone(),
+        let at = Placement {
             pool_id,
             node_id,
             dedicated,
             slots,
             node_root,
-            task_dir,
-            first_attempt,
-            wall_remaining: wall,
-            token,
-            reason,
-        });
+            now,
+        };
+        let job_env = j.spec["commonEnvironmentSettings"].clone();
+        launches.push(start_attempt(
+            t,
+            &job_id,
+            &key,
+            job_env,
+            at,
+            st.next_attempt,
+        ));
         st.running += 1;
         st.peak_running = st.peak_running.max(st.running);
     }
@@ -264,6 +196,134 @@ fn schedule(sh: &Shared) -> (Vec<Launch>, Vec<PrepLaunch>) {
         st.queue.push_front(w);
     }
     (launches, preps)
+}
+
+/// Whether job `j` already runs as many tasks at once as its `maxParallelTasks` allows.
+fn at_max_parallel(j: &Job) -> bool {
+    let max_parallel = j.spec["maxParallelTasks"].as_i64().unwrap_or(-1);
+    max_parallel >= 0
+        && j.tasks
+            .values()
+            .filter(|t| matches!(t.state, TaskState::Preparing | TaskState::Running))
+            .count() as i64
+            >= max_parallel
+}
+
+/// A task needing `slots` starts on `node` at `now`.
+fn occupy(node: &mut Node, slots: u32, now: OffsetDateTime) {
+    node.used_slots += slots;
+    node.running_tasks += 1;
+    node.total_run += 1;
+    node.state_time = now;
+}
+
+/// Remembers that a task of `job_id` needing `slots` did not start this pass.
+fn note_stuck(stuck: &mut std::collections::HashMap<String, u32>, job_id: &str, slots: u32) {
+    let fewest = stuck.get(job_id).map_or(slots, |&s| slots.min(s));
+    stuck.insert(job_id.to_owned(), fewest);
+}
+
+/// The node of `pool` a task of `job_id` needing `slots` starts on: usable, with room, and past
+/// the job's preparation task there (a preparation task to start goes to `preps`); the fullest
+/// such node under `nodeFillType: pack`, else the emptiest.
+fn pick_node<'p>(
+    pool: &'p mut Pool,
+    job_id: &str,
+    prep: &Value,
+    slots: u32,
+    preps: &mut Vec<PrepLaunch>,
+) -> Option<&'p mut Node> {
+    let per_node = pool.slots_per_node;
+    let pack = pool.spec["taskSchedulingPolicy"]["nodeFillType"] == "pack";
+    let pool_id = pool.id.clone();
+    let mut allowed = vec![false; pool.nodes.len()];
+    for (i, n) in pool.nodes.iter_mut().enumerate() {
+        if n.failed.is_some() || n.starting || n.used_slots + slots > per_node {
+            continue;
+        }
+        let mut start = false;
+        allowed[i] = prep_allows(n, job_id, prep, &mut start);
+        if start {
+            preps.push(PrepLaunch {
+                pool_id: pool_id.clone(),
+                node_id: n.id.clone(),
+                job_id: job_id.to_owned(),
+                task: prep.clone(),
+            });
+        }
+    }
+    let candidates = pool
+        .nodes
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| allowed[*i])
+        .map(|(_, n)| n);
+    if pack {
+        candidates.max_by_key(|n| n.used_slots)
+    } else {
+        candidates.min_by_key(|n| n.used_slots)
+    }
+}
+
+/// Where an attempt runs.
+struct Placement {
+    pool_id: String,
+    node_id: String,
+    dedicated: bool,
+    slots: u32,
+    node_root: PathBuf,
+    now: OffsetDateTime,
+}
+
+/// Marks task `t` (queued as `key` in `job_id`) preparing at `at` as attempt `attempt`, and
+/// returns what its runner needs.
+fn start_attempt(
+    t: &mut Task,
+    job_id: &str,
+    key: &str,
+    job_env: Value,
+    at: Placement,
+    attempt: u64,
+) -> Launch {
+    let task_dir = at
+        .node_root
+        .join("workitems")
+        .join(job_id)
+        .join("job-1")
+        .join(&t.id);
+    let first_attempt = t.first_start.is_none();
+    let started = *t.first_start.get_or_insert_with(Instant::now);
+    let wall = t.spec["constraints"]["maxWallClockTime"]
+        .as_str()
+        .and_then(timefmt::parse_duration)
+        .filter(|d| *d < timefmt::UNLIMITED)
+        .map(|d| d.saturating_sub(started.elapsed()));
+    let token = CancellationToken::new();
+    let reason: Reason = Arc::new(Mutex::new(None));
+    t.set_state(TaskState::Preparing);
+    t.exec.start = Some(at.now);
+    t.node = Some((at.pool_id.clone(), at.node_id.clone()));
+    t.task_dir = Some(task_dir.clone());
+    t.cancel = Some((token.clone(), reason.clone()));
+    t.attempt = attempt;
+    Launch {
+        job_id: job_id.to_owned(),
+        key: key.to_owned(),
+        task_id: t.id.clone(),
+        attempt,
+        spec: t.spec.clone(),
+        job_env,
+        pool_id: at.pool_id,
+        node_id: at.node_id,
+        dedicated: at.dedicated,
+        slots: at.slots,
+        node_root: at.node_root,
+        task_dir,
+        first_attempt,
+        wall_remaining: wall,
+        token,
+        reason,
+    }
 }
 
 async fn run(sh: Arc<Shared>, l: Launch) {
