@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::fold_proba::FoldProba;
 use crate::forest::{Grower, fit_tree, tree_config, tree_seeds};
 use crate::params::{Criterion, ForestValidParams};
-use crate::scoring::{Classes, ClassifierFold, Scoring, fold_value};
+use crate::scoring::{Classes, ClassifierFold, FoldScore, Scoring, fold_value};
 use crate::tree::{Leaves, TrainSet};
 
 /// The fold index (`0..n_folds`) of each row's test set, or the message sklearn raises.
@@ -195,14 +195,16 @@ fn plan_fold<'a>(data: &'a Dataset, test_folds: &[usize], fold: usize) -> FoldPl
     }
 }
 
-/// A fold's running sum (`S`) of its trees' contributions (`T`). Trees finish in any order;
-/// their contributions are added strictly in tree order (as sklearn's sequential
-/// `out += prediction` does), so the sum is bit-identical whatever the thread count. Trees are
-/// dropped as soon as they have predicted.
-struct FoldSum<S, T> {
+/// A fold's running sum (`S`) of its trees' contributions (`T`), then its result (`R`). Trees
+/// finish in any order; their contributions are added strictly in tree order (as sklearn's
+/// sequential `out += prediction` does), so the sum is bit-identical whatever the thread count.
+/// Trees are dropped as soon as they have predicted; the sum exists from the fold's first tree
+/// to its last, so only the folds being fitted hold one.
+struct FoldSum<S, T, R> {
     next_tree: usize,
     pending: BTreeMap<usize, T>,
-    sum: S,
+    sum: Option<S>,
+    result: Option<R>,
 }
 
 /// `KFold(n_folds, shuffle=False)`: the fold of each row's test set (contiguous blocks, the
@@ -222,29 +224,49 @@ pub fn kfold_test_folds(n: usize, n_folds: usize) -> std::result::Result<Vec<usi
     Ok(folds)
 }
 
-/// Fits every (fold, tree) pair on the current rayon pool and returns, per fold, `sums[fold]`
-/// with the trees' contributions (`job(fold, tree)`) added by `add` strictly in tree order, as
-/// sklearn's sequential `out += prediction` does: bit-identical whatever the thread count.
-/// Each contribution is dropped as soon as it is added.
-fn sum_over_trees<S: Send, T: Send>(
-    sums: Vec<S>,
+/// The per-fold steps of [`sum_over_trees`]: a fold's empty sum, one tree's contribution,
+/// adding it, and the fold's result from its complete sum.
+struct FoldJobs<I, J, A, D> {
+    init: I,
+    job: J,
+    add: A,
+    done: D,
+}
+
+/// Fits every (fold, tree) pair on the current rayon pool and returns, per fold, `done(fold,
+/// sum)` of the sum that starts as `init(fold)` and gets the trees' contributions (`job(fold,
+/// tree)`) added by `add` strictly in tree order, as sklearn's sequential `out += prediction`
+/// does: bit-identical whatever the thread count. Each contribution is dropped as soon as it is
+/// added, each sum as soon as its fold's last tree is.
+fn sum_over_trees<S: Send, T: Send, R: Send>(
+    n_folds: usize,
     n_trees: usize,
-    job: impl Fn(usize, usize) -> T + Sync,
-    add: impl Fn(&mut S, T) + Sync,
-) -> Vec<S> {
-    let n_jobs = sums.len() * n_trees;
-    let sums: Vec<Mutex<FoldSum<S, T>>> = sums
-        .into_iter()
-        .map(|sum| {
+    steps: FoldJobs<
+        impl Fn(usize) -> S + Sync,
+        impl Fn(usize, usize) -> T + Sync,
+        impl Fn(&mut S, T) + Sync,
+        impl Fn(usize, S) -> R + Sync,
+    >,
+) -> Vec<R> {
+    let FoldJobs {
+        init,
+        job,
+        add,
+        done,
+    } = steps;
+    let sums: Vec<Mutex<FoldSum<S, T, R>>> = (0..n_folds)
+        .map(|_| {
             Mutex::new(FoldSum {
                 next_tree: 0,
                 pending: BTreeMap::new(),
-                sum,
+                sum: None,
+                result: None,
             })
         })
         .collect();
     // Jobs are (fold, tree) pairs taken in order by every worker of the pool.
     let next_job = AtomicUsize::new(0);
+    let n_jobs = n_folds * n_trees;
     rayon::scope(|scope| {
         for _ in 0..rayon::current_num_threads() {
             scope.spawn(|_| {
@@ -255,22 +277,26 @@ fn sum_over_trees<S: Send, T: Send>(
                     }
                     let (fold, t) = (job_id / n_trees, job_id % n_trees);
                     let contribution = job(fold, t);
-                    let mut fs = sums[fold].lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut guard = sums[fold].lock().unwrap_or_else(PoisonError::into_inner);
+                    let fs = &mut *guard;
                     fs.pending.insert(t, contribution);
-                    loop {
-                        let next = fs.next_tree;
-                        let Some(c) = fs.pending.remove(&next) else {
-                            break;
-                        };
-                        add(&mut fs.sum, c);
+                    while let Some(c) = fs.pending.remove(&fs.next_tree) {
+                        add(fs.sum.get_or_insert_with(|| init(fold)), c);
                         fs.next_tree += 1;
+                        if fs.next_tree == n_trees {
+                            let sum = fs.sum.take().unwrap_or_else(|| init(fold));
+                            fs.result = Some(done(fold, sum));
+                        }
                     }
                 }
             });
         }
     });
-    sums.into_iter()
-        .map(|s| s.into_inner().unwrap_or_else(PoisonError::into_inner).sum)
+    (sums.into_iter().enumerate())
+        .map(|(fold, s)| {
+            let fs = s.into_inner().unwrap_or_else(PoisonError::into_inner);
+            fs.result.unwrap_or_else(|| done(fold, init(fold)))
+        })
         .collect()
 }
 
@@ -308,10 +334,6 @@ fn cross_validate_classifier(
     let columns: Vec<&[f32]> = data.columns.iter().map(Vec::as_slice).collect();
     let seeds = tree_seeds(params.random_state, params.n_estimators);
     let n_trees = seeds.len();
-    let sums = plans
-        .iter()
-        .map(|p| FoldProba::new(p.test.len(), p.classes.len()))
-        .collect();
     let grower = Grower::Classes {
         extra: params.estimator.is_extra_trees(),
     };
@@ -333,27 +355,27 @@ fn cross_validate_classifier(
             .collect();
         (tree.leaves, leaf_of_row)
     };
-    let add = |sum: &mut FoldProba, (leaves, rows): (Leaves, Vec<u32>)| sum.add(&leaves, &rows);
-    let sums = sum_over_trees(sums, n_trees, job, add);
     let scoring = params.scoring.unwrap_or(Scoring::Accuracy);
-    let (fold_scores, scoring_warnings) =
-        score_classifier_folds(data, &plans, sums, n_trees, scoring);
-    Ok(summarize(scoring, fold_scores, warning, scoring_warnings))
-}
-
-/// Each fold's score from its summed `predict_proba`, and the warnings on the way
-/// (`check_classification_targets`' many-classes warning, then the scorer's).
-fn score_classifier_folds(
-    data: &Dataset,
-    plans: &[FoldPlan],
-    sums: Vec<FoldProba>,
-    n_trees: usize,
-    scoring: Scoring,
-) -> (Vec<f64>, Vec<String>) {
     let classes = Classes {
         kind: data.label_kind(),
         names: data.classes(),
     };
+    let steps = FoldJobs {
+        init: |fold: usize| FoldProba::new(plans[fold].test.len(), plans[fold].classes.len()),
+        job,
+        add: |sum: &mut FoldProba, (leaves, rows): (Leaves, Vec<u32>)| sum.add(&leaves, &rows),
+        done: |fold: usize, sum: FoldProba| {
+            score_classifier_fold(data, &plans[fold], sum, n_trees, scoring, &classes)
+        },
+    };
+    let scores = sum_over_trees(plans.len(), n_trees, steps);
+    let (fold_scores, scoring_warnings) = classifier_warnings(&plans, scores);
+    Ok(summarize(scoring, fold_scores, warning, scoring_warnings))
+}
+
+/// The folds' values and the warnings on the way (`check_classification_targets`'
+/// many-classes warning, then the scorer's, in fold order).
+fn classifier_warnings(plans: &[FoldPlan], scores: Vec<FoldScore>) -> (Vec<f64>, Vec<String>) {
     let mut scoring_warnings: Vec<String> = plans
         .iter()
         .find(|p| looks_like_regression(p.train.len(), p.classes.len()))
@@ -364,39 +386,42 @@ fn score_classifier_folds(
         })
         .into_iter()
         .collect();
-    let fold_scores: Vec<f64> = plans
-        .iter()
-        .zip(sums)
-        .map(|(plan, mut sum)| {
-            sum.divide(n_trees as f64);
-            let y_pred: Vec<u32> = (sum.argmax_rows().into_iter())
-                .map(|c| plan.classes[c])
-                .collect();
-            // Only the probability scorers read the probabilities: then (one fold at a time)
-            // they are made dense.
-            let proba = if scoring.needs_proba() {
-                sum.into_dense()
-            } else {
-                Vec::new()
-            };
-            let y_true: Vec<u32> = plan
-                .test
-                .iter()
-                .map(|&i| data.labels()[i as usize])
-                .collect();
-            let fold = ClassifierFold {
-                y_true: &y_true,
-                y_pred: &y_pred,
-                proba: &proba,
-                fitted: &plan.classes,
-            };
-            fold_value(
-                scoring.score_classifier(&fold, &classes),
-                &mut scoring_warnings,
-            )
-        })
+    let fold_scores = (scores.into_iter())
+        .map(|score| fold_value(score, &mut scoring_warnings))
         .collect();
     (fold_scores, scoring_warnings)
+}
+
+/// One fold's score from its summed `predict_proba`.
+fn score_classifier_fold(
+    data: &Dataset,
+    plan: &FoldPlan,
+    mut sum: FoldProba,
+    n_trees: usize,
+    scoring: Scoring,
+    classes: &Classes,
+) -> FoldScore {
+    sum.divide(n_trees as f64);
+    let y_pred: Vec<u32> = (sum.argmax_rows().into_iter())
+        .map(|c| plan.classes[c])
+        .collect();
+    // Only the probability scorers read the probabilities: then (one fold at a time) they are
+    // made dense.
+    let proba = if scoring.needs_proba() {
+        sum.into_dense()
+    } else {
+        Vec::new()
+    };
+    let y_true: Vec<u32> = (plan.test.iter())
+        .map(|&i| data.labels()[i as usize])
+        .collect();
+    let fold = ClassifierFold {
+        y_true: &y_true,
+        y_pred: &y_pred,
+        proba: &proba,
+        fitted: &plan.classes,
+    };
+    scoring.score_classifier(&fold, classes)
 }
 
 /// `check_classification_targets`' warning for a training fold of `n` rows and `n_classes`
@@ -445,10 +470,6 @@ fn cross_validate_regressor(
     let columns: Vec<&[f32]> = data.columns.iter().map(Vec::as_slice).collect();
     let seeds = tree_seeds(params.random_state, params.n_estimators);
     let n_trees = seeds.len();
-    let sums = plans
-        .iter()
-        .map(|(_, test, _)| vec![0.0; test.len()])
-        .collect();
     let grower = Grower::Values {
         y,
         extra: params.estimator.is_extra_trees(),
@@ -468,22 +489,20 @@ fn cross_validate_regressor(
             .map(|&i| tree.leaves.scalar(tree.leaf_by(|f| columns[f][i as usize])))
             .collect()
     };
-    let add = |sum: &mut Vec<f64>, c: Vec<f64>| sum.iter_mut().zip(&c).for_each(|(o, v)| *o += v);
-    let sums = sum_over_trees(sums, n_trees, job, add);
     let scoring = params.scoring.unwrap_or(Scoring::R2);
-    let mut scoring_warnings = Vec::new();
-    let fold_scores: Vec<f64> = plans
-        .iter()
-        .zip(sums)
-        .map(|((_, test, _), mut y_pred)| {
+    let steps = FoldJobs {
+        init: |fold: usize| vec![0.0; plans[fold].1.len()],
+        job,
+        add: |sum: &mut Vec<f64>, c: Vec<f64>| sum.iter_mut().zip(&c).for_each(|(o, v)| *o += v),
+        done: |fold: usize, mut y_pred: Vec<f64>| {
             y_pred.iter_mut().for_each(|p| *p /= n_trees as f64);
-            let y_true: Vec<f64> = test.iter().map(|&i| y[i as usize]).collect();
-            let name = params.estimator.name();
-            fold_value(
-                scoring.score_regressor(name, &y_true, &y_pred),
-                &mut scoring_warnings,
-            )
-        })
+            let y_true: Vec<f64> = plans[fold].1.iter().map(|&i| y[i as usize]).collect();
+            scoring.score_regressor(params.estimator.name(), &y_true, &y_pred)
+        },
+    };
+    let mut scoring_warnings = Vec::new();
+    let fold_scores: Vec<f64> = (sum_over_trees(plans.len(), n_trees, steps).into_iter())
+        .map(|score| fold_value(score, &mut scoring_warnings))
         .collect();
     let warning = (!warnings.is_empty()).then(|| warnings.join(" | "));
     Ok(summarize(scoring, fold_scores, warning, scoring_warnings))
