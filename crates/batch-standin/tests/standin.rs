@@ -12,6 +12,21 @@ fn task(id: &str, cmd: &str) -> Value {
     json!({"id": id, "commandLine": cmd})
 }
 
+/// `POST /jobs` of job `id` on pool `pool`, nothing else set.
+async fn post_job(c: &Client, id: &str, pool: &str) -> Resp {
+    let body = json!({"id": id, "poolInfo": {"poolId": pool}});
+    c.call("POST", "/jobs", Some(&body)).await
+}
+
+/// Creating job `id` is refused: the account's active job quota is full.
+async fn refused_for_job_quota(c: &Client, id: &str, pool: &str) {
+    let r = post_job(c, id, pool).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "ActiveJobAndScheduleQuotaReached")
+    );
+}
+
 async fn job(c: &Client, id: &str, pool: &str) {
     let r = c
         .call(
@@ -565,27 +580,8 @@ async fn http_faults_fire_as_configured() {
     assert_eq!(res[0]["status"], "Success", "the retried task is added");
 
     s.handle.arm(batch_standin::Fault::JobQuota { count: 1 });
-    let r = c
-        .call(
-            "POST",
-            "/jobs",
-            Some(&json!({"id": "jq", "poolInfo": {"poolId": "p"}})),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (409, "ActiveJobAndScheduleQuotaReached")
-    );
-    assert_eq!(
-        c.call(
-            "POST",
-            "/jobs",
-            Some(&json!({"id": "jq", "poolInfo": {"poolId": "p"}}))
-        )
-        .await
-        .status,
-        201
-    );
+    refused_for_job_quota(c, "jq", "p").await;
+    assert_eq!(post_job(c, "jq", "p").await.status, 201);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1037,17 +1033,7 @@ async fn the_active_job_quota_frees_up_when_jobs_complete() {
     let c = &s.client;
     job(c, "q1", "none").await;
     job(c, "q2", "none").await;
-    let r = c
-        .call(
-            "POST",
-            "/jobs",
-            Some(&json!({"id": "q3", "poolInfo": {"poolId": "none"}})),
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.code()),
-        (409, "ActiveJobAndScheduleQuotaReached")
-    );
+    refused_for_job_quota(c, "q3", "none").await;
     assert_eq!(
         c.call(
             "POST",
