@@ -269,8 +269,15 @@ async fn a_dry_run_on_a_blob_prefix_lists_and_downloads_nothing() {
     assert!(runs(&s).is_empty(), "and creates no run");
     let real = run_url(&s, &url, &connection, &[]);
     assert_eq!(real.status.code(), Some(0), "{}", show(&real));
-    let run_id = only_run(&s).file_name().unwrap().to_string_lossy().into_owned();
-    assert!(run_id.starts_with(&format!("{container}-data-")), "{run_id}");
+    let run_id = only_run(&s)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        run_id.starts_with(&format!("{container}-data-")),
+        "{run_id}"
+    );
     let again = run_url(&s, &url, &connection, &["--dry-run"]);
     let text = show(&again);
     assert!(!text.contains("listed, not downloaded"), "{text}");
