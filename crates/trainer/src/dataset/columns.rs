@@ -8,18 +8,26 @@ use super::cell::{Cell, python_float};
 use super::{err, show};
 use crate::error::Result;
 
-/// Per feature column: what its cells looked like, to infer the pandas dtype afterwards.
+/// Per feature column: what its cells looked like, to infer the pandas dtype afterwards. Kept
+/// small (56 bytes): a file of 10^6 columns holds one per column for the whole read.
 #[derive(Default)]
 pub(super) struct FeatureState {
-    n_bool: usize,
-    n_number: usize,
-    n_float: usize,
-    n_negative: usize,
-    n_above_i64: usize,
+    // Counts of cells; rows are numbered with u32 (`MAX_ROWS`), so they fit.
+    n_bool: u32,
+    n_number: u32,
+    n_float: u32,
+    n_negative: u32,
+    n_above_i64: u32,
     first_bool_line: u64,
     first_number_line: u64,
     /// The first line with a number too large for float32 (0: none so far).
     first_inf_line: u64,
+    /// The cells most columns never have, allocated at the first one.
+    rare: Option<Box<Rare>>,
+}
+
+#[derive(Default)]
+struct Rare {
     /// Cells that are neither numbers, bools nor NA: (row, line, text). pandas then keeps the
     /// whole column as strings and sklearn converts each with Python's `float()`.
     others: Vec<(usize, u64, String)>,
@@ -29,9 +37,19 @@ pub(super) struct FeatureState {
 }
 
 impl FeatureState {
+    fn rare(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    fn others(&self) -> &[(usize, u64, String)] {
+        self.rare.as_ref().map_or(&[], |r| &r.others)
+    }
+}
+
+impl FeatureState {
     /// The pandas dtype of the column.
     fn kind(&self) -> ColumnKind {
-        if !self.others.is_empty() || (self.n_bool > 0 && self.n_number > 0) {
+        if !self.others().is_empty() || (self.n_bool > 0 && self.n_number > 0) {
             ColumnKind::Object
         } else if self.n_bool > 0 {
             ColumnKind::Bool
@@ -67,15 +85,15 @@ impl FeatureState {
             Cell::Missing => f32::NAN,
             Cell::Int(i) => {
                 self.n_number += 1;
-                self.n_negative += usize::from(i < 0);
-                self.n_above_i64 += usize::from(i > i128::from(i64::MAX));
+                self.n_negative += u32::from(i < 0);
+                self.n_above_i64 += u32::from(i > i128::from(i64::MAX));
                 if self.first_number_line == 0 {
                     self.first_number_line = line;
                 }
                 let via_double = i as f64 as f32;
                 let direct = i as f32;
                 if via_double != direct {
-                    self.int_patches.push((row, direct));
+                    self.rare().int_patches.push((row, direct));
                 }
                 via_double
             }
@@ -99,8 +117,8 @@ impl FeatureState {
                 if b { 1.0 } else { 0.0 }
             }
             Cell::Other => {
-                self.others
-                    .push((row, line, String::from_utf8_lossy(raw).into_owned()));
+                let text = String::from_utf8_lossy(raw).into_owned();
+                self.rare().others.push((row, line, text));
                 f32::NAN
             }
         }
@@ -122,13 +140,13 @@ impl FeatureState {
         if self.first_inf_line == 0 {
             self.first_inf_line = next.first_inf_line;
         }
-        self.others.extend(
-            next.others
-                .into_iter()
-                .map(|(row, line, text)| (base + row, line, text)),
-        );
-        self.int_patches
-            .extend(next.int_patches.into_iter().map(|(row, v)| (base + row, v)));
+        if let Some(next) = next.rare {
+            let rare = self.rare();
+            let others = next.others.into_iter();
+            (rare.others).extend(others.map(|(row, line, text)| (base + row, line, text)));
+            let patches = next.int_patches.into_iter();
+            (rare.int_patches).extend(patches.map(|(row, v)| (base + row, v)));
+        }
     }
 }
 
@@ -164,7 +182,7 @@ pub(super) fn to_float32(
                 }
             }
             ColumnKind::Int64 | ColumnKind::UInt64 if direct_ints => {
-                for (i, v) in st.int_patches {
+                for (i, v) in st.rare.map(|r| r.int_patches).unwrap_or_default() {
                     col[i] = v;
                 }
             }
@@ -193,7 +211,7 @@ impl FeatureState {
     /// a cell `float()` cannot read, else True/False beside numbers or text. Moves
     /// `first_inf_line` to a converted cell that is too large when it comes first.
     fn convert_text(&self, col: &mut [f32], first_inf_line: &mut u64) -> Option<(u64, String)> {
-        for (row, line, text) in &self.others {
+        for (row, line, text) in self.others() {
             match python_float(text) {
                 Some(x) => {
                     col[*row] = x as f32;

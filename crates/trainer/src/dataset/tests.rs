@@ -647,3 +647,9 @@ fn the_record_limit_counts_each_record_from_its_start() {
         }
     }
 }
+
+#[test]
+fn a_column_s_bookkeeping_stays_small() {
+    // One per column for the whole read: 10^6 columns hold 10^6 of them.
+    assert!(std::mem::size_of::<super::columns::FeatureState>() <= 56);
+}
