@@ -98,9 +98,7 @@ impl Tuning {
     /// The choices [`fit`] makes for `n_features` features.
     pub(crate) fn auto(n_features: usize) -> Self {
         Tuning {
-            // No floor: above 4096 features a block would outgrow the cache, and at 10^6
-            // features even a 16-row block took 64 MB per tree in flight.
-            block_rows: BLOCK_BYTES / (4 * n_features.max(1)),
+            block_rows: (BLOCK_BYTES / (4 * n_features.max(1))).max(64),
             gini_screen: true,
         }
     }
