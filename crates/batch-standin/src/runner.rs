@@ -610,28 +610,49 @@ pub(crate) fn node_command(
     cmd
 }
 
-/// The node's environment: `AZ_BATCH_*`, then the job's common settings,
-/// then the task's own (which win).
-fn batch_env(sh: &Shared, l: &Launch) -> Vec<(String, String)> {
+/// The `AZ_BATCH_*` variables every process on a node gets (tasks, start and job preparation
+/// tasks alike): the account, the pool, the node and its directories.
+pub(crate) fn node_env(
+    sh: &Shared,
+    pool_id: &str,
+    node_id: &str,
+    root: &std::path::Path,
+) -> Vec<(String, String)> {
     let p = |p: &std::path::Path| p.to_string_lossy().into_owned();
-    let mut env = vec![
+    vec![
         (
             "AZ_BATCH_ACCOUNT_NAME".into(),
             sh.config.credentials.account_name.clone(),
         ),
         ("AZ_BATCH_ACCOUNT_URL".into(), sh.base_url.clone()),
-        ("AZ_BATCH_POOL_ID".into(), l.pool_id.clone()),
-        ("AZ_BATCH_NODE_ID".into(), l.node_id.clone()),
+        ("AZ_BATCH_POOL_ID".into(), pool_id.to_owned()),
+        ("AZ_BATCH_NODE_ID".into(), node_id.to_owned()),
+        ("AZ_BATCH_NODE_ROOT_DIR".into(), p(root)),
+        ("AZ_BATCH_NODE_SHARED_DIR".into(), p(&root.join("shared"))),
+        ("AZ_BATCH_NODE_STARTUP_DIR".into(), p(&root.join("startup"))),
+    ]
+}
+
+/// Appends a Batch `environmentSettings` list (`[{name, value}]`) to `env`; later entries win
+/// when the process starts, so callers push the settings that must win last.
+pub(crate) fn push_settings(env: &mut Vec<(String, String)>, settings: &Value) {
+    for e in settings.as_array().into_iter().flatten() {
+        if let Some(name) = e["name"].as_str() {
+            env.push((
+                name.to_owned(),
+                e["value"].as_str().unwrap_or("").to_owned(),
+            ));
+        }
+    }
+}
+
+/// The node's environment: `AZ_BATCH_*`, then the job's common settings,
+/// then the task's own (which win).
+fn batch_env(sh: &Shared, l: &Launch) -> Vec<(String, String)> {
+    let p = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let mut env = node_env(sh, &l.pool_id, &l.node_id, &l.node_root);
+    env.extend([
         ("AZ_BATCH_NODE_IS_DEDICATED".into(), l.dedicated.to_string()),
-        ("AZ_BATCH_NODE_ROOT_DIR".into(), p(&l.node_root)),
-        (
-            "AZ_BATCH_NODE_SHARED_DIR".into(),
-            p(&l.node_root.join("shared")),
-        ),
-        (
-            "AZ_BATCH_NODE_STARTUP_DIR".into(),
-            p(&l.node_root.join("startup")),
-        ),
         ("AZ_BATCH_JOB_ID".into(), l.job_id.clone()),
         ("AZ_BATCH_TASK_ID".into(), l.task_id.clone()),
         ("AZ_BATCH_TASK_DIR".into(), p(&l.task_dir)),
@@ -641,17 +662,9 @@ fn batch_env(sh: &Shared, l: &Launch) -> Vec<(String, String)> {
         ),
         ("AZ_BATCH_TASK_USER".into(), "_azbatch".into()),
         ("AZ_BATCH_HOST_LIST".into(), String::new()),
-    ];
-    for list in [&l.job_env, &l.spec["environmentSettings"]] {
-        for e in list.as_array().into_iter().flatten() {
-            if let Some(name) = e["name"].as_str() {
-                env.push((
-                    name.to_owned(),
-                    e["value"].as_str().unwrap_or("").to_owned(),
-                ));
-            }
-        }
-    }
+    ]);
+    push_settings(&mut env, &l.job_env);
+    push_settings(&mut env, &l.spec["environmentSettings"]);
     env
 }
 

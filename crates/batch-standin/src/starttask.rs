@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::Shared;
 use crate::files::{self, failure};
-use crate::runner::{exit_code, kill_group, node_command};
+use crate::runner::{exit_code, kill_group, node_command, node_env, push_settings};
 use crate::timefmt::rfc3339;
 
 pub(crate) async fn run(sh: Arc<Shared>, pool_id: String, node_id: String, task: Value) {
@@ -83,47 +83,19 @@ struct Setup<'a> {
     env: &'a [(String, String)],
 }
 
-/// One run of a start or job preparation task: (exit code, failure info).
 /// The start task's environment: the `AZ_BATCH_*` variables a node sets, the caller's extra
 /// ones, then the task's own `environmentSettings`.
 fn start_task_env(sh: &Shared, s: &Setup<'_>, wd: &std::path::Path) -> Vec<(String, String)> {
     let p = |p: &std::path::Path| p.to_string_lossy().into_owned();
-    let mut env = vec![
-        (
-            "AZ_BATCH_ACCOUNT_NAME".to_owned(),
-            sh.config.credentials.account_name.clone(),
-        ),
-        ("AZ_BATCH_ACCOUNT_URL".to_owned(), sh.base_url.clone()),
-        ("AZ_BATCH_POOL_ID".to_owned(), s.pool_id.to_owned()),
-        ("AZ_BATCH_NODE_ID".to_owned(), s.node_id.to_owned()),
-        ("AZ_BATCH_NODE_ROOT_DIR".to_owned(), p(s.root)),
-        (
-            "AZ_BATCH_NODE_SHARED_DIR".to_owned(),
-            p(&s.root.join("shared")),
-        ),
-        (
-            "AZ_BATCH_NODE_STARTUP_DIR".to_owned(),
-            p(&s.root.join("startup")),
-        ),
-        ("AZ_BATCH_TASK_DIR".to_owned(), p(s.task_dir)),
-        ("AZ_BATCH_TASK_WORKING_DIR".to_owned(), p(wd)),
-    ];
+    let mut env = node_env(sh, s.pool_id, s.node_id, s.root);
+    env.push(("AZ_BATCH_TASK_DIR".to_owned(), p(s.task_dir)));
+    env.push(("AZ_BATCH_TASK_WORKING_DIR".to_owned(), p(wd)));
     env.extend(s.env.iter().cloned());
-    for e in s.task["environmentSettings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        if let Some(name) = e["name"].as_str() {
-            env.push((
-                name.to_owned(),
-                e["value"].as_str().unwrap_or("").to_owned(),
-            ));
-        }
-    }
+    push_settings(&mut env, &s.task["environmentSettings"]);
     env
 }
 
+/// One run of a start or job preparation task: (exit code, failure info).
 async fn attempt(sh: &Shared, s: &Setup<'_>) -> (Option<i32>, Option<Value>) {
     let Setup {
         root,
